@@ -1,0 +1,40 @@
+# Two commands: `make demo` and `make test`. Each creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint unit bench emulator clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
+	@touch $(STAMP)
+
+## demo: start the local emulator and run a real SOV update against it
+demo: $(STAMP)
+	$(BIN)/python -m airflow_provider_sov.testing.demo --destination out
+
+## test: lint, type-check and run the whole suite
+test: lint unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+## bench: the figures performance claims rest on
+bench: $(STAMP)
+	$(BIN)/python benchmarks/download.py
+
+## emulator: run the emulator in the foreground (PORT=8765)
+emulator: $(STAMP)
+	$(BIN)/python -m airflow_provider_sov.testing --port $${PORT:-8765}
+
+clean:
+	rm -rf $(VENV) out .demo .pytest_cache .mypy_cache .ruff_cache

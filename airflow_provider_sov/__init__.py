@@ -1,0 +1,95 @@
+"""Apache Airflow provider for SOV Fixer (Ping Extraction) and the DATA Act Broker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "get_provider_info"]
+
+_SOV_FIELDS: dict[str, Any] = {
+    "verify": {
+        "label": "Verify TLS",
+        "description": "true (default), false (logs a warning), or the path of a CA bundle.",
+        "schema": {"type": ["boolean", "string", "null"], "default": True},
+    },
+    "connect_timeout": {
+        "label": "Connect timeout (s)",
+        "schema": {"type": ["number", "null"], "default": 10},
+    },
+    "read_timeout": {
+        "label": "Read timeout (s)",
+        "schema": {"type": ["number", "null"], "default": 60},
+    },
+}
+
+_BROKER_FIELDS: dict[str, Any] = {
+    "auth_mode": {
+        "label": "Auth mode",
+        "description": (
+            "proxy: Treasury API proxy, Login = client_id, Password = client_secret. "
+            "session: Password = an x-session-id from a CAIA login. "
+            "login: Login and Password exchanged at /v1/login (local and test Brokers only). "
+            "Empty: proxy when the host is api.fiscal.treasury.gov, login when Login is set, else session."
+        ),
+        "schema": {"type": ["string", "null"], "enum": ["proxy", "session", "login", None]},
+    },
+    **_SOV_FIELDS,
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the provider to Airflow: package, hooks and both connection types with their forms."""
+    return {
+        "package-name": "airflow-provider-sov",
+        "name": "SOV Fixer and DATA Act Broker",
+        "description": (
+            "Drive SOV Fixer (insurance Statement-of-Values parsing, updates and outputs) and the "
+            "DATA Act Broker (D1, D2, E and F file generation) from DAGs, with deferrable waits."
+        ),
+        "versions": [__version__],
+        "integrations": [
+            {"integration-name": "SOV Fixer", "external-doc-url": "https://api.sovfixer.com", "tags": ["service"]},
+            {
+                "integration-name": "DATA Act Broker",
+                "external-doc-url": "https://broker-api.usaspending.gov",
+                "tags": ["service"],
+            },
+        ],
+        "hooks": [
+            {"integration-name": "SOV Fixer", "python-modules": ["airflow_provider_sov.hooks.sov"]},
+            {"integration-name": "DATA Act Broker", "python-modules": ["airflow_provider_sov.hooks.broker"]},
+        ],
+        "connection-types": [
+            {
+                "connection-type": "sovfixer",
+                "hook-class-name": "airflow_provider_sov.hooks.sov.SovHook",
+                "hook-name": "SOV Fixer",
+                "conn-fields": _SOV_FIELDS,
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "login", "port"],
+                    "relabeling": {"password": "API token"},
+                    "placeholders": {
+                        "host": "https://api.sovfixer.com",
+                        "password": "the API token from your SOV Fixer account",
+                    },
+                },
+            },
+            {
+                "connection-type": "data_act_broker",
+                "hook-class-name": "airflow_provider_sov.hooks.broker.DataActBrokerHook",
+                "hook-name": "DATA Act Broker",
+                "conn-fields": _BROKER_FIELDS,
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {"login": "Login or client_id", "password": "Password, client_secret or session ID"},
+                    "placeholders": {
+                        "host": "https://api.fiscal.treasury.gov/ap/exp/v1/data-act-broker",
+                        "login": "client_id (proxy) or user name (login mode); empty for a session ID",
+                        "password": "client_secret, password, or x-session-id",
+                    },
+                },
+            },
+        ],
+    }

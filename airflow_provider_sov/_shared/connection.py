@@ -1,0 +1,139 @@
+"""Read an Airflow connection into the settings both hooks use; checked before anything is sent."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow_provider_sov.exceptions import SovConnectionConfigError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class ConnSettings:
+    """
+    Everything a request needs from the connection.
+
+    :param conn_id: The Airflow connection ID, for messages.
+    :param base_url: Scheme, host, port and path prefix, without a trailing slash.
+    :param origin: ``scheme://host:port``, the only place credentials are sent to.
+    :param verify: ``True``, ``False`` or a CA bundle path (connection extra ``verify``).
+    :param connect_timeout: Seconds to establish a connection (extra ``connect_timeout``).
+    :param read_timeout: Seconds to wait for data (extra ``read_timeout``).
+    :param login: The connection's login, if any.
+    :param secret: The connection's password (token, session ID or password).
+    :param extra: The connection's extra, decoded.
+    """
+
+    conn_id: str
+    base_url: str
+    origin: str
+    verify: bool | str = True
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    login: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def origin_of(url: str) -> str:
+    """Return ``scheme://host:port`` of ``url`` with the default port made explicit."""
+    parts = urlsplit(url)
+    scheme = (parts.scheme or "").lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def _as_bool_or_path(value: Any, conn_id: str) -> bool | str:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "1", "yes", ""):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        return value  # a CA bundle path
+    raise SovConnectionConfigError(
+        f"Connection {conn_id!r}: extra 'verify' must be true, false or a CA bundle path, got {value!r}."
+    )
+
+
+def _as_seconds(value: Any, name: str, default: float, conn_id: str) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if seconds <= 0:
+        raise SovConnectionConfigError(
+            f"Connection {conn_id!r}: extra {name!r} must be a positive number of seconds, got {value!r}."
+        )
+    return seconds
+
+
+def settings_from_connection(conn: Connection, *, default_host: str, require_secret: bool) -> ConnSettings:
+    """
+    Turn an Airflow connection into :class:`ConnSettings`, or say exactly what is wrong with it.
+
+    The host may carry the scheme (``https://api.sovfixer.com``) or not (``api.sovfixer.com``,
+    then HTTPS). An empty host means ``default_host``. Only ``http`` and ``https`` are accepted.
+    """
+    conn_id = conn.conn_id
+    raw_host = (conn.host or "").strip() or default_host
+    url = raw_host if "://" in raw_host else f"https://{raw_host}"
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise SovConnectionConfigError(
+            f"Connection {conn_id!r}: host {raw_host!r} is not an http(s) URL.",
+            hint=f"Set the host to e.g. {default_host!r}.",
+        )
+    netloc = parts.netloc
+    if conn.port and parts.port is None:
+        netloc = f"{netloc}:{conn.port}"
+    base_url = f"{parts.scheme.lower()}://{netloc}{parts.path.rstrip('/')}"
+    extra = conn.extra_dejson or {}
+    secret = conn.password or None
+    if require_secret and not secret:
+        raise SovConnectionConfigError(
+            f"Connection {conn_id!r} has no token.",
+            hint="Put the API token in the connection's Password field.",
+        )
+    verify = _as_bool_or_path(extra.get("verify", True), conn_id)
+    if verify is False:
+        log.warning("Connection %r: TLS certificate verification is turned off (extra verify=false).", conn_id)
+    settings = ConnSettings(
+        conn_id=conn_id,
+        base_url=base_url,
+        origin=origin_of(base_url),
+        verify=verify,
+        connect_timeout=_as_seconds(
+            extra.get("connect_timeout"), "connect_timeout", DEFAULT_CONNECT_TIMEOUT, conn_id
+        ),
+        read_timeout=_as_seconds(extra.get("read_timeout"), "read_timeout", DEFAULT_READ_TIMEOUT, conn_id),
+        login=conn.login or None,
+        secret=secret,
+        extra=dict(extra),
+    )
+    if secret:
+        mask(secret)
+    return settings
+
+
+def mask(secret: str) -> None:
+    """Register ``secret`` with Airflow's log masker (no-op outside Airflow's logging)."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - airflow.sdk always present in supported versions
+        return
+    mask_secret(secret)

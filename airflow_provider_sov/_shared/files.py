@@ -1,0 +1,319 @@
+"""
+Files in and out: safe names, streamed downloads that never leave half a file, CSV checks, uploads.
+
+Every download in the project goes through :func:`write_stream`; every CSV is checked by
+:func:`check_locations_csv` before any call.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import unicodedata
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from airflow_provider_sov.exceptions import SovDownloadError, SovFileExistsError, SovInputError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from airflow.sdk import ObjectStoragePath
+
+    Destination = str | os.PathLike[str] | ObjectStoragePath
+
+CHUNK_SIZE = 1024 * 1024
+MAX_NAME_BYTES = 200
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
+_UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"|?*\\/]')
+
+
+def safe_filename(name: str | None, default: str = "download") -> str:
+    """
+    Reduce a server-supplied file name to a safe base name that cannot leave its folder.
+
+    Keeps what a person would recognise (``"Acme Corp 2026-06.json"`` stays as it is); drops any
+    folder part (``../x`` and ``/etc/passwd`` become ``x`` and ``passwd``), control and reserved
+    characters, leading dots, Windows device names, and trims to 200 bytes keeping the extension.
+    """
+    text = unicodedata.normalize("NFC", name or "")
+    text = text.replace("\\", "/").split("/")[-1]
+    text = _UNSAFE_CHARS.sub("_", text).strip().lstrip(".").strip()
+    if not text or set(text) <= {"_", "."}:
+        text = default
+    stem, dot, ext = text.rpartition(".")
+    if not dot:
+        stem, ext = text, ""
+    if stem.upper().split(".")[0] in _WINDOWS_RESERVED:
+        text = f"_{text}"
+        stem = f"_{stem}" if dot else text
+    if len(text.encode("utf-8")) > MAX_NAME_BYTES:
+        suffix = f".{ext[:20]}" if dot else ""
+        budget = MAX_NAME_BYTES - len(suffix.encode("utf-8"))
+        stem_bytes = (stem if dot else text).encode("utf-8")[:budget]
+        text = stem_bytes.decode("utf-8", "ignore").rstrip() + suffix
+    return text
+
+
+@dataclass(frozen=True)
+class DownloadedFile:
+    """
+    A file written by a download; small enough for XCom.
+
+    :param filename: The name it was saved under (safe base name).
+    :param uri: Where it is: a local absolute path or an object-storage URL.
+    :param size: Bytes written.
+    :param sha256: Hex digest of the bytes written.
+    """
+
+    filename: str
+    uri: str
+    size: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _is_remote(destination: Any) -> bool:
+    return hasattr(destination, "fs") and getattr(destination, "protocol", "file") not in ("file", "local", "")
+
+
+def as_destination(destination: Destination) -> Path | ObjectStoragePath:
+    """
+    Return a folder to write into: a local :class:`Path` or an :class:`ObjectStoragePath`.
+
+    Strings with a scheme other than ``file://`` become ``ObjectStoragePath`` (``s3://``, ``gs://``,
+    ``memory://``); ``file://`` URLs and plain strings are local paths.
+    """
+    if isinstance(destination, Path):
+        return destination
+    if hasattr(destination, "fs"):
+        if _is_remote(destination):
+            return destination  # type: ignore[return-value]
+        return Path(str(getattr(destination, "path", destination)))
+    text = os.fspath(destination)
+    if not isinstance(text, str) or not text.strip():
+        raise SovInputError(f"destination must be a folder path or URL, got {destination!r}.")
+    if text.startswith("file://"):
+        return Path(text[len("file://") :])
+    if "://" in text:
+        from airflow.sdk import ObjectStoragePath
+
+        return ObjectStoragePath(text)
+    return Path(text)
+
+
+def uri_of(path: Path | ObjectStoragePath) -> str:
+    """Return the URI to report for ``path`` (absolute local path or the storage URL)."""
+    if isinstance(path, Path):
+        return str(path.resolve())
+    return str(path)
+
+
+def write_stream(
+    chunks: Iterable[bytes],
+    destination: Destination,
+    filename: str,
+    *,
+    overwrite: bool = False,
+    expected_size: int | None = None,
+    context: str = "download",
+) -> DownloadedFile:
+    """
+    Write ``chunks`` to ``destination/filename`` so that the file appears whole or not at all.
+
+    The bytes go to a hidden temporary name beside the target, hashed and counted as they pass;
+    the count is checked against ``expected_size`` and only then is the file renamed into place.
+    Any failure removes the temporary file. Memory use does not grow with the file.
+
+    :param chunks: The body, in chunks (e.g. ``response.iter_content``).
+    :param destination: Folder: local path, ``file://``, or an ``ObjectStoragePath`` / URL.
+    :param filename: Name to save under; reduced to a safe base name first.
+    :param overwrite: Replace an existing file of that name; otherwise refuse before writing.
+    :param expected_size: Bytes the server announced (Content-Length or the API's ``size``).
+    :param context: What is being downloaded, for messages (e.g. ``"output of SUD s-...-r001"``).
+    """
+    folder = as_destination(destination)
+    name = safe_filename(filename)
+    target = folder / name
+    if not overwrite and target.exists():
+        raise SovFileExistsError(
+            f"Not downloading {context}: {uri_of(target)} already exists.",
+            hint="Pass overwrite=True to replace it, or choose another destination.",
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = folder / f".{name[:150]}.{uuid.uuid4().hex[:12]}.part"
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with temp.open("wb") as handle:
+            for chunk in chunks:
+                if chunk:
+                    handle.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+        if expected_size is not None and size != expected_size:
+            raise SovDownloadError(
+                f"Download of {context} was incomplete: got {size} of {expected_size} bytes; "
+                "nothing was saved.",
+                hint="Run the task again; the file is fetched from the start.",
+            )
+        if isinstance(temp, Path):
+            os.replace(temp, target)
+        else:
+            temp.rename(target)
+    except BaseException:
+        _remove_quietly(temp)
+        raise
+    return DownloadedFile(filename=name, uri=uri_of(target), size=size, sha256=digest.hexdigest())
+
+
+def _remove_quietly(path: Path | ObjectStoragePath) -> None:
+    try:
+        if path.exists():
+            path.unlink()
+    except Exception:  # pragma: no cover - best effort cleanup
+        pass
+
+
+# --- Sources and CSV checks ---------------------------------------------------------------------
+
+
+def as_source(source: Any, what: str = "file") -> Path | ObjectStoragePath:
+    """Return a readable file path (local or object storage); refuse folders and missing files."""
+    if isinstance(source, (str, os.PathLike)) and "://" not in os.fspath(source):
+        path: Path | ObjectStoragePath = Path(os.fspath(source))
+    elif hasattr(source, "open") and hasattr(source, "exists"):
+        path = source
+    elif isinstance(source, str):
+        if source.startswith("file://"):
+            path = Path(source[len("file://") :])
+        else:
+            from airflow.sdk import ObjectStoragePath
+
+            path = ObjectStoragePath(source)
+    else:
+        raise SovInputError(f"{what} must be a path or ObjectStoragePath, got {type(source).__name__}.")
+    if not path.exists():
+        raise SovInputError(f"{what} {source!s} was not found.", hint="Check the path and that it is readable.")
+    if path.is_dir():
+        raise SovInputError(f"{what} {source!s} is a folder, not a file.")
+    return path
+
+
+@dataclass(frozen=True)
+class CsvSummary:
+    """What the local check learned about a locations CSV."""
+
+    path: str
+    rows: int
+    columns: tuple[str, ...]
+    size: int
+
+
+IDENTIFYING_COLUMNS = ("item_key", "sheet_name", "sheet_row_number")
+
+
+def check_locations_csv(source: Any) -> CsvSummary:
+    """
+    Check a locations CSV locally, streaming it once; raise :class:`SovInputError` naming the problem.
+
+    A valid file is UTF-8 (a BOM is fine); its header names every building by ``item_key``, or by
+    both ``sheet_name`` and ``sheet_row_number``; header names are unique and non-empty; it has at
+    least one data row; every row has as many fields as the header. Blank lines are ignored.
+    """
+    path = as_source(source, "locations CSV")
+    label = str(source)
+    rows = 0
+    size = 0
+    with path.open("rb") as raw:
+        counted = _CountingReader(raw)
+        text = io.TextIOWrapper(counted, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
+        reader = csv.reader(text)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise SovInputError(f"Locations CSV {label} is empty.", hint=_CSV_HINT)
+            columns = tuple(h.strip() for h in header)
+            _check_header(columns, label)
+            for row in reader:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                rows += 1
+                if len(row) != len(columns):
+                    raise SovInputError(
+                        f"Locations CSV {label}, line {reader.line_num}: {len(row)} fields but the header "
+                        f"has {len(columns)}.",
+                        hint="Every row needs one value per column; quote values that contain commas.",
+                    )
+        except UnicodeDecodeError as exc:
+            raise SovInputError(
+                f"Locations CSV {label} is not UTF-8 (invalid byte near offset {counted.offset}: {exc.reason}).",
+                hint="Save it as 'CSV UTF-8' and try again.",
+            ) from None
+        except csv.Error as exc:
+            raise SovInputError(f"Locations CSV {label}, line {reader.line_num}: {exc}.") from None
+        size = counted.offset
+    if rows == 0:
+        raise SovInputError(f"Locations CSV {label} has a header but no data rows.", hint=_CSV_HINT)
+    return CsvSummary(path=label, rows=rows, columns=columns, size=size)
+
+
+_CSV_HINT = (
+    "A locations CSV has a header naming each building by item_key (or sheet_name and "
+    "sheet_row_number), then one row per building."
+)
+
+
+def _check_header(columns: tuple[str, ...], label: str) -> None:
+    if "item_key" not in columns and not {"sheet_name", "sheet_row_number"} <= set(columns):
+        raise SovInputError(
+            f"Locations CSV {label} has no identifying column: its header is {', '.join(columns)!r}.",
+            hint="Add an item_key column, or both sheet_name and sheet_row_number.",
+        )
+    empty = [i + 1 for i, c in enumerate(columns) if not c]
+    if empty:
+        raise SovInputError(f"Locations CSV {label}: header column(s) {empty} have no name.")
+    seen: set[str] = set()
+    for column in columns:
+        if column in seen:
+            raise SovInputError(f"Locations CSV {label}: column {column!r} appears twice in the header.")
+        seen.add(column)
+
+
+class _CountingReader(io.RawIOBase):
+    """Wrap a binary file and count the bytes read (for error offsets and sizes)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.offset += n
+        return n
+
+
+def multipart_file(field: str, filename: str, handle: BinaryIO, content_type: str, fields: Any = None) -> Any:
+    """
+    Return a streaming ``multipart/form-data`` body for ``handle`` (read as it is sent).
+
+    ``requests`` alone would build the whole body in memory; this keeps memory flat however
+    large the file. ``fields`` adds plain form fields (a list of pairs allows repeats).
+    """
+    from requests_toolbelt.multipart.encoder import MultipartEncoder
+
+    parts: list[tuple[str, Any]] = list(fields or [])
+    parts.append((field, (filename, handle, content_type)))
+    return MultipartEncoder(fields=parts)

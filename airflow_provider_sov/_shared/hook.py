@@ -1,0 +1,503 @@
+"""
+The base hook both APIs build on: it sends every request, sync (requests) and async (aiohttp).
+
+Routes, retry rules and error mapping come from :mod:`.http`; this module only moves bytes. The
+connection is read lazily, once. Credentials go only to the connection's own origin: never to a
+pre-signed storage URL, never across a redirect to another host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.message
+import weakref
+from contextlib import AbstractContextManager, nullcontext
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urljoin, urlsplit
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_sov._shared.connection import ConnSettings, origin_of, settings_from_connection
+from airflow_provider_sov._shared.files import CHUNK_SIZE, DownloadedFile, write_stream
+from airflow_provider_sov._shared.http import (
+    Call,
+    Route,
+    RetryPolicy,
+    decode_json,
+    error_for_status,
+    gave_up,
+    mark_retryable,
+    parse_retry_after,
+    transport_error,
+)
+from airflow_provider_sov.exceptions import SovConnectionConfigError, SovDownloadError, SovError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    import aiohttp
+    import requests
+
+    from airflow_provider_sov._shared.files import Destination
+
+MAX_REDIRECTS = 5
+_ERROR_BODY_LIMIT = 64 * 1024
+_DOWNLOAD_ROUTE = Route("download", "GET", "", idempotent=True, what="file", action="download")
+
+
+class ApiHook(BaseHook):
+    """
+    Base of :class:`~airflow_provider_sov.hooks.sov.SovHook` and the Broker hook.
+
+    :param conn_id: The Airflow connection to use; the subclass names the default.
+    :param retry_policy: How transient failures are retried (defaults suit production).
+    :param timeout: ``(connect, read)`` seconds, overriding the connection's extras.
+    """
+
+    conn_name_attr = "conn_id"
+    default_conn_name = ""
+    conn_type = ""
+    hook_name = ""
+    default_host = ""
+    require_secret = True
+    example_id: str | None = None
+
+    def __init__(
+        self,
+        conn_id: str | None = None,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        timeout: tuple[float, float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.conn_id = conn_id or self.default_conn_name
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._timeout = timeout
+        self._settings: ConnSettings | None = None
+        self._async_key: tuple[Any, ...] | None = None
+
+    # --- Connection -----------------------------------------------------------------------------
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form's shape, from the one definition in ``get_provider_info()``."""
+        from airflow_provider_sov import get_provider_info
+
+        for conn_type in get_provider_info()["connection-types"]:
+            if conn_type["connection-type"] == cls.conn_type:
+                return {k.replace("-", "_"): v for k, v in conn_type["ui-field-behaviour"].items()}
+        return {}
+
+    def _settings_from(self, conn: Any) -> ConnSettings:
+        return settings_from_connection(conn, default_host=self.default_host, require_secret=self.require_secret)
+
+    def _missing(self) -> SovConnectionConfigError:
+        env = "AIRFLOW_CONN_" + self.conn_id.upper()
+        return SovConnectionConfigError(
+            f"Airflow connection {self.conn_id!r} is not defined.",
+            hint=f"Create it (type {self.conn_type!r}) in the UI or CLI, or set the {env} environment variable.",
+        )
+
+    @property
+    def settings(self) -> ConnSettings:
+        """The connection's settings, read once (sync lookup)."""
+        if self._settings is None:
+            from airflow.sdk.exceptions import AirflowNotFoundException
+
+            try:
+                conn = self.get_connection(self.conn_id)
+            except AirflowNotFoundException:
+                raise self._missing() from None
+            self._settings = self._settings_from(conn)
+        return self._settings
+
+    async def asettings(self) -> ConnSettings:
+        """The connection's settings, read once (async lookup: never blocks the event loop)."""
+        if self._settings is None:
+            from airflow.sdk.exceptions import AirflowNotFoundException
+
+            try:
+                conn = await self.aget_connection(self.conn_id)
+            except AirflowNotFoundException:
+                raise self._missing() from None
+            self._settings = self._settings_from(conn)
+        return self._settings
+
+    def auth_headers(self, settings: ConnSettings) -> dict[str, str]:
+        """Headers that carry the credentials; sent only to the connection's origin."""
+        return {}
+
+    def _headers_for(self, url: str, settings: ConnSettings) -> dict[str, str]:
+        if origin_of(url) == settings.origin:
+            return self.auth_headers(settings)
+        return {}
+
+    def _timeouts(self, settings: ConnSettings) -> tuple[float, float]:
+        return self._timeout or (settings.connect_timeout, settings.read_timeout)
+
+    def url_for(self, route: Route, settings: ConnSettings, **ids: str) -> str:
+        """The absolute URL of ``route`` on this connection."""
+        return settings.base_url + route.path(**ids)
+
+    def absolute_url(self, url: str, settings: ConnSettings) -> str:
+        """Resolve a URL the API returned; a relative one (``/api/...``) is on the connection's host."""
+        if not url:
+            raise SovError("The API returned an empty download URL.", hint="The job may not have produced files.")
+        return urljoin(settings.base_url + "/", url)
+
+    def _call(
+        self, route: Route, settings: ConnSettings, job_id: str | int | None, action: str | None
+    ) -> Call:
+        host = urlsplit(settings.base_url).netloc
+        return Call(route=route, conn_id=self.conn_id, job_id=job_id, action=action, host=host)
+
+    # --- Sync -----------------------------------------------------------------------------------
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """A pooled ``requests.Session``, created on first use."""
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.headers["User-Agent"] = "airflow-provider-sov"
+        return session
+
+    def get_conn(self) -> requests.Session:
+        """Return the pooled session (Airflow's hook interface)."""
+        return self.session
+
+    def request(
+        self,
+        route: Route,
+        *,
+        ids: Mapping[str, str] | None = None,
+        job_id: str | int | None = None,
+        action: str | None = None,
+        params: Any = None,
+        json: Any = None,
+        body: Callable[[], AbstractContextManager[tuple[Any, dict[str, str]]]] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """
+        Send ``route`` with retries and return its decoded JSON body.
+
+        :param body: For uploads: a factory of a context manager giving ``(data, headers)``, entered
+            once per try so a retried upload streams the file again from the start.
+        :param idempotent: Override the route's own flag (e.g. a get-or-create that overwrites).
+        """
+        settings = self.settings
+        url = self.url_for(route, settings, **(ids or {}))
+        call = self._call(route, settings, job_id, action)
+        safe = route.idempotent if idempotent is None else idempotent
+        try:
+            for attempt in self.retry_policy.retrying(safe):
+                with attempt:
+                    with body() if body else nullcontext((None, {})) as (data, headers):
+                        response = self._send(route.method, url, settings, call, params, json, data, headers)
+                    with response:
+                        return decode_json(response.content, call)
+        except SovError as error:
+            raise gave_up(error) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        settings: ConnSettings,
+        call: Call,
+        params: Any = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """One exchange, following same-host redirects with credentials and others without."""
+        import requests
+
+        for _ in range(MAX_REDIRECTS + 1):
+            all_headers = {"Accept": "application/json", **(headers or {}), **self._headers_for(url, settings)}
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    data=data,
+                    headers=all_headers,
+                    timeout=self._timeouts(settings),
+                    verify=settings.verify,
+                    allow_redirects=False,
+                    stream=stream,
+                )
+            except requests.RequestException as exc:
+                raise _requests_failure(exc, call, self._timeouts(settings)) from None
+            location = response.headers.get("Location")
+            if response.is_redirect and location:
+                response.close()
+                url = urljoin(url, location)
+                if response.status_code in (301, 302, 303):
+                    method, json, data = ("GET", None, None) if method != "GET" else (method, json, data)
+                params = None
+                continue
+            if response.status_code >= 400:
+                try:
+                    text = response.raw.read(_ERROR_BODY_LIMIT) if stream else response.content
+                except requests.RequestException:
+                    text = b""
+                finally:
+                    response.close()
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                raise error_for_status(response.status_code, text, call, retry_after)
+            return response
+        raise SovError(f"{call.doing} failed: more than {MAX_REDIRECTS} redirects.", job_id=call.job_id)
+
+    def download(
+        self,
+        url: str,
+        destination: Destination,
+        *,
+        filename: str | None = None,
+        overwrite: bool = False,
+        expected_size: int | None = None,
+        job_id: str | int | None = None,
+        what: str = "file",
+    ) -> DownloadedFile:
+        """
+        Stream ``url`` into the folder ``destination``; the file appears whole or not at all.
+
+        The byte count is checked against ``Content-Length`` (or ``expected_size``); a short or cut
+        body is fetched again from the start while retries last. Credentials are attached only
+        when ``url`` is on the connection's own host.
+
+        :param filename: Name to save under (made safe); default: the server's name for it.
+        """
+        import requests
+
+        settings = self.settings
+        absolute = self.absolute_url(url, settings)
+        call = self._call(_DOWNLOAD_ROUTE, settings, job_id, f"download of {what}")
+        context = f"{what}" + (f" of {job_id}" if job_id is not None else "")
+        try:
+            for attempt in self.retry_policy.retrying(True):
+                with attempt:
+                    response = self._send(
+                        "GET", absolute, settings, call, headers={"Accept-Encoding": "identity"}, stream=True
+                    )
+                    with response:
+                        length = response.headers.get("Content-Length", "")
+                        expected = int(length) if length.isdigit() else expected_size
+                        name = filename or _filename_from(response.headers, response.url or absolute)
+                        try:
+                            return write_stream(
+                                response.iter_content(CHUNK_SIZE),
+                                destination,
+                                name,
+                                overwrite=overwrite,
+                                expected_size=expected,
+                                context=context,
+                            )
+                        except requests.RequestException as exc:
+                            raise _requests_failure(exc, call, self._timeouts(settings)) from None
+                        except SovDownloadError as exc:
+                            raise mark_retryable(exc, reached_server=True) from None
+        except SovError as error:
+            raise gave_up(error) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        """Close the pooled sync session, if one was opened."""
+        if "session" in self.__dict__:
+            self.__dict__.pop("session").close()
+
+    # --- Async ----------------------------------------------------------------------------------
+
+    async def arequest(
+        self,
+        route: Route,
+        *,
+        ids: Mapping[str, str] | None = None,
+        job_id: str | int | None = None,
+        action: str | None = None,
+        params: Any = None,
+        json: Any = None,
+    ) -> Any:
+        """Async twin of :meth:`request` for triggers: same URLs, retries and error mapping."""
+        settings = await self.asettings()
+        url = self.url_for(route, settings, **(ids or {}))
+        call = self._call(route, settings, job_id, action)
+        session = await self._asession(settings)
+        try:
+            async for attempt in self.retry_policy.aretrying(route.idempotent):
+                with attempt:
+                    body = await self._asend(session, route.method, url, settings, call, params, json)
+                    return decode_json(body, call)
+        except SovError as error:
+            raise gave_up(error) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _asend(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        settings: ConnSettings,
+        call: Call,
+        params: Any,
+        json: Any,
+    ) -> bytes:
+        import aiohttp
+
+        connect, read = self._timeouts(settings)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+        for _ in range(MAX_REDIRECTS + 1):
+            headers = {"Accept": "application/json", **self._headers_for(url, settings)}
+            try:
+                async with session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=False,
+                ) as response:
+                    location = response.headers.get("Location")
+                    if response.status in (301, 302, 303, 307, 308) and location:
+                        url = urljoin(url, location)
+                        params = None
+                        continue
+                    if response.status >= 400:
+                        text = await response.content.read(_ERROR_BODY_LIMIT)
+                        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                        raise error_for_status(response.status, text, call, retry_after)
+                    return await response.read()
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                raise transport_error(call, _short(exc, connect, read), reached_server=False) from None
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                raise transport_error(call, _short(exc, connect, read), reached_server=True) from None
+        raise SovError(f"{call.doing} failed: more than {MAX_REDIRECTS} redirects.", job_id=call.job_id)
+
+    async def _asession(self, settings: ConnSettings) -> aiohttp.ClientSession:
+        key = (settings.origin, settings.verify)
+        if self._async_key is None:
+            await _POOL.acquire(key, settings.verify)
+            self._async_key = key
+        return _POOL.get(self._async_key)
+
+    async def aclose(self) -> None:
+        """Release this hook's share of the event loop's HTTP session (closed when unused)."""
+        if self._async_key is not None:
+            key, self._async_key = self._async_key, None
+            await _POOL.release(key)
+
+
+class _SessionPool:
+    """
+    One ``aiohttp.ClientSession`` per event loop and origin, shared by every hook on that loop.
+
+    A triggerer runs thousands of triggers on one loop: they share connections instead of each
+    opening its own. Sessions are reference-counted and closed when the last user releases them.
+    """
+
+    def __init__(self) -> None:
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, list[Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _entries(self) -> dict[Any, list[Any]]:
+        loop = asyncio.get_running_loop()
+        return self._loops.setdefault(loop, {})
+
+    async def acquire(self, key: Any, verify: bool | str) -> None:
+        entries = self._entries()
+        entry = entries.get(key)
+        if entry is None or entry[0].closed:
+            import aiohttp
+
+            ssl: Any = True
+            if verify is False:
+                ssl = False
+            elif isinstance(verify, str):
+                import ssl as ssl_module
+
+                ssl = await asyncio.to_thread(ssl_module.create_default_context, cafile=verify)
+            connector = aiohttp.TCPConnector(ssl=ssl, limit=100, ttl_dns_cache=300)
+            session = aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": "airflow-provider-sov"}, raise_for_status=False
+            )
+            entry = entries[key] = [session, 0]
+        entry[1] += 1
+
+    def get(self, key: Any) -> aiohttp.ClientSession:
+        return self._entries()[key][0]
+
+    async def release(self, key: Any) -> None:
+        entries = self._entries()
+        entry = entries.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] <= 0:
+            del entries[key]
+            await entry[0].close()
+
+
+_POOL = _SessionPool()
+
+
+def _short(exc: BaseException, connect: float, read: float) -> str:
+    """A short, secret-free description of a transport failure (never the URL: it may be signed)."""
+    import aiohttp
+
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return f"connecting timed out after {connect:g}s"
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return f"no data for {read:g}s (read timeout)"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"connection refused or host unreachable ({exc.os_error.__class__.__name__})"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the response body was cut short"
+    return f"{type(exc).__name__}"
+
+
+def _requests_failure(exc: Exception, call: Call, timeouts: tuple[float, float]) -> SovError:
+    """Map a ``requests`` exception to the shared transport error, deciding if the server was reached."""
+    import requests
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    connect, read = timeouts
+    if isinstance(exc, requests.ConnectTimeout):
+        return transport_error(call, f"connecting timed out after {connect:g}s", reached_server=False)
+    if isinstance(exc, requests.ReadTimeout):
+        return transport_error(call, f"no data for {read:g}s (read timeout)", reached_server=True)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return transport_error(call, "TLS verification failed", reached_server=False)
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        inner = getattr(reason, "reason", reason)
+        if isinstance(inner, (NewConnectionError, ConnectTimeoutError)):
+            return transport_error(call, "connection refused or host unreachable", reached_server=False)
+        return transport_error(call, "the connection was reset or closed early", reached_server=True)
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+        return transport_error(call, "the response body was cut short", reached_server=True)
+    return transport_error(call, type(exc).__name__, reached_server=True)
+
+
+def _filename_from(headers: Mapping[str, str], url: str) -> str:
+    """The server's name for a download: Content-Disposition, else the URL's last path segment."""
+    disposition = headers.get("Content-Disposition")
+    if disposition:
+        message = email.message.Message()
+        message["content-disposition"] = disposition
+        name = message.get_filename()
+        if name:
+            return name
+    return unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])

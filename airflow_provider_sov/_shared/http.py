@@ -1,0 +1,356 @@
+"""
+One definition of routes, retry rules and error mapping for the sync and the async path.
+
+Nothing here performs I/O: the hook sends, this module decides. Both transports turn their own
+exceptions into the same :class:`~airflow_provider_sov.exceptions.SovError` subclasses (with the
+private retry markers below), and both retry through :meth:`RetryPolicy.retrying` /
+:meth:`RetryPolicy.aretrying`, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import tenacity
+
+from airflow_provider_sov.exceptions import (
+    SovApiError,
+    SovAuthError,
+    SovBadRequestError,
+    SovConflictError,
+    SovError,
+    SovInputError,
+    SovNotFoundError,
+    SovRateLimitError,
+    SovResponseError,
+    SovServerError,
+    SovTransportError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+#: HTTP statuses worth another try: rate limiting and the gateway/server family.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+_ID_PATTERN = re.compile(r"^[^/\s\\?#%]+$")
+
+
+def check_id(value: object, what: str, example: str | None = None) -> str:
+    """
+    Return ``value`` as a path-safe ID, or raise :class:`SovInputError` before anything is sent.
+
+    IDs are opaque strings from the API: they are never parsed, only checked not to be empty and
+    not to contain characters that would change the URL (``/``, whitespace, ``?``, ``#``, ``%``).
+    """
+    hint = f"IDs are returned by the API, e.g. {example!r}." if example else "IDs are returned by the API."
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise SovInputError(f"{what} must be a string, got {type(value).__name__}.", hint=hint)
+    text = str(value)
+    if not text:
+        raise SovInputError(f"{what} is empty.", hint=hint)
+    if not _ID_PATTERN.match(text):
+        raise SovInputError(
+            f"{what} {text!r} is not a valid ID: it contains '/', whitespace or another character "
+            "that cannot appear in one.",
+            hint=hint,
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class Route:
+    """
+    One API route: how to call it and whether calling it twice is safe.
+
+    :param name: Short name used in logs, errors and the emulator's counters.
+    :param method: HTTP method.
+    :param template: Path template, e.g. ``/api/v1/sov/update/{sud_id}``.
+    :param idempotent: Whether a retry after the server may have acted is harmless. Routes that
+        create work (a parse, an update) are not: they are retried only when the request provably
+        never reached the server.
+    :param what: What the route acts on, for messages (``"SUD"``, ``"SOV"``...).
+    """
+
+    name: str
+    method: str
+    template: str
+    idempotent: bool
+    what: str = ""
+    action: str = ""
+
+    def path(self, **ids: str) -> str:
+        """Fill the template with URL-quoted IDs (already checked by :func:`check_id`)."""
+        return self.template.format(**{k: quote(v, safe="") for k, v in ids.items()})
+
+
+def server_message(body: bytes | str | None) -> str:
+    """Return the server's error text: JSON values (strings or lists of strings) joined, or raw text."""
+    if not body:
+        return ""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text.strip()[:1000]
+    if isinstance(data, dict):
+        parts = []
+        for key, value in data.items():
+            if isinstance(value, list):
+                value = "; ".join(str(v) for v in value)
+            elif isinstance(value, dict):
+                value = json.dumps(value)
+            parts.append(str(value) if key in ("message", "detail", "error") else f"{key}: {value}")
+        return " | ".join(parts)[:1000]
+    return str(data)[:1000]
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Return seconds to wait from a ``Retry-After`` header (seconds or HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+# --- Error mapping ------------------------------------------------------------------------------
+
+_STATUS_CLASSES: dict[int, type[SovApiError]] = {
+    400: SovBadRequestError,
+    401: SovAuthError,
+    403: SovAuthError,
+    404: SovNotFoundError,
+    409: SovConflictError,
+    429: SovRateLimitError,
+}
+
+
+@dataclass
+class Call:
+    """What a request is about, for messages: the route, the ID, the connection."""
+
+    route: Route
+    conn_id: str
+    job_id: str | int | None = None
+    action: str | None = None
+    host: str = ""
+
+    @property
+    def doing(self) -> str:
+        label = self.action or self.route.action or self.route.name.replace("_", " ")
+        if self.job_id is not None and self.route.what:
+            return f"{label} for {self.route.what} {self.job_id}"
+        if self.job_id is not None:
+            return f"{label} for {self.job_id}"
+        return label
+
+
+def _hint_for(status: int, call: Call) -> str:
+    if status == 401:
+        return (
+            f"Check the credentials of Airflow connection {call.conn_id!r}: the token (or session) "
+            "is missing, wrong or expired."
+        )
+    if status == 403:
+        return f"The credentials of connection {call.conn_id!r} lack permission for this; ask the account owner."
+    if status == 404:
+        if call.job_id is not None:
+            return (
+                f"Check that {call.route.what or 'ID'} {call.job_id!r} exists for this account: IDs are "
+                "returned by the API and must be passed back unchanged."
+            )
+        return "Check the connection's host: this route does not exist there."
+    if status == 409:
+        return "The job is no longer in a state that allows this call."
+    if status == 429:
+        return "The service is rate limiting; retries were exhausted. Lower the concurrency or try later."
+    if status >= 500:
+        return "The service failed; try again later (Airflow's task retries will)."
+    return "Correct the request as the server's message says."
+
+
+def error_for_status(
+    status: int,
+    body: bytes | str | None,
+    call: Call,
+    retry_after: float | None = None,
+) -> SovError:
+    """Map an HTTP error answer to a typed error, with the server's message verbatim."""
+    message = server_message(body)
+    cls = _STATUS_CLASSES.get(status) or (SovServerError if status >= 500 else SovApiError)
+    where = f" from {call.host}" if call.host else ""
+    error = cls(
+        f"{call.doing} failed: HTTP {status}{where}: {message or '(no message)'}.",
+        action=call.doing,
+        job_id=call.job_id,
+        status_code=status,
+        server_message=message,
+        hint=_hint_for(status, call),
+    )
+    if status in RETRYABLE_STATUSES:
+        mark_retryable(error, reached_server=True, retry_after=retry_after)
+    return error
+
+
+def transport_error(call: Call, detail: str, *, reached_server: bool) -> SovTransportError:
+    """Build the error for a failed exchange (refused, reset, timed out)."""
+    where = f" {call.host}" if call.host else ""
+    if reached_server:
+        hint = "The request may have reached the server."
+    else:
+        hint = "The request never reached the server."
+    error = SovTransportError(
+        f"{call.doing} failed: could not talk to{where}: {detail}.",
+        action=call.doing,
+        job_id=call.job_id,
+        hint=hint + " Check the connection's host and the network, then retry.",
+    )
+    return mark_retryable(error, reached_server=reached_server)
+
+
+def malformed_response(call: Call, detail: str) -> SovResponseError:
+    """Build the error for a 2xx answer whose body is not what the API documents."""
+    error = SovResponseError(
+        f"{call.doing} failed: the server's answer was not valid: {detail}.",
+        action=call.doing,
+        job_id=call.job_id,
+        hint="This is usually transient; if it persists, report it to the API's support with the ID.",
+    )
+    # A read whose body was cut or garbled is safe to repeat; a creating call is not.
+    return mark_retryable(error, reached_server=True)
+
+
+def decode_json(body: bytes, call: Call) -> Any:
+    """Decode a JSON body or raise :func:`malformed_response`."""
+    try:
+        return json.loads(body) if body else {}
+    except ValueError as exc:
+        raise malformed_response(call, f"malformed JSON ({exc.msg} at byte {exc.pos})") from None
+
+
+# --- Retry policy -------------------------------------------------------------------------------
+
+_RETRY_ATTR = "_sov_retry"
+
+
+@dataclass(frozen=True)
+class _RetryMark:
+    reached_server: bool
+    retry_after: float | None
+
+
+def mark_retryable(error: SovError, *, reached_server: bool, retry_after: float | None = None) -> Any:
+    """Mark ``error`` as transient; the policy decides whether this call may repeat."""
+    setattr(error, _RETRY_ATTR, _RetryMark(reached_server, retry_after))
+    return error
+
+
+def retry_mark(error: BaseException) -> _RetryMark | None:
+    """Return the transient marker set by :func:`mark_retryable`, if any."""
+    return getattr(error, _RETRY_ATTR, None)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """
+    How many times and how long to retry transient failures; shared by sync and async calls.
+
+    Reads and downloads retry 429 (honouring ``Retry-After``), 5xx, connection errors and
+    timeouts with capped exponential backoff and full jitter. Calls that are not idempotent retry
+    only when the request provably never reached the server.
+
+    :param attempts: Total tries, the first included.
+    :param min_wait: First backoff, seconds.
+    :param max_wait: Longest backoff between two tries, seconds.
+    :param max_retry_after: Longest ``Retry-After`` honoured; a longer one fails at once.
+    """
+
+    attempts: int = 5
+    min_wait: float = 1.0
+    max_wait: float = 30.0
+    max_retry_after: float = 300.0
+    sleep: Any = field(default=None, compare=False, repr=False)
+
+    def should_retry(self, error: BaseException, idempotent: bool) -> bool:
+        """Whether ``error`` may be retried for a call that is (or is not) idempotent."""
+        mark = retry_mark(error)
+        if mark is None:
+            return False
+        if mark.retry_after is not None and mark.retry_after > self.max_retry_after:
+            return False
+        return idempotent or not mark.reached_server
+
+    def wait_seconds(self, attempt_number: int, error: BaseException | None) -> float:
+        """Seconds before try ``attempt_number + 1``: ``Retry-After`` if given, else backoff."""
+        mark = retry_mark(error) if error is not None else None
+        if mark is not None and mark.retry_after is not None:
+            return mark.retry_after
+        ceiling = min(self.max_wait, self.min_wait * (2 ** (attempt_number - 1)))
+        return random.uniform(self.min_wait / 2, max(self.min_wait / 2, ceiling))
+
+    def _kwargs(self, idempotent: bool) -> dict[str, Any]:
+        def _retry(state: tenacity.RetryCallState) -> bool:
+            outcome = state.outcome
+            if outcome is None or not outcome.failed:
+                return False
+            error = outcome.exception()
+            if isinstance(error, SovError):
+                error.attempts = state.attempt_number  # type: ignore[attr-defined]
+            return self.should_retry(error, idempotent)
+
+        def _wait(state: tenacity.RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome is not None else None
+            return self.wait_seconds(state.attempt_number, error)
+
+        kwargs: dict[str, Any] = {
+            "stop": tenacity.stop_after_attempt(max(1, self.attempts)),
+            "retry": _retry,
+            "wait": _wait,
+            "reraise": True,
+        }
+        return kwargs
+
+    def retrying(self, idempotent: bool) -> tenacity.Retrying:
+        """A tenacity ``Retrying`` for a sync call."""
+        kwargs = self._kwargs(idempotent)
+        if self.sleep is not None:
+            kwargs["sleep"] = self.sleep
+        return tenacity.Retrying(**kwargs)
+
+    def aretrying(self, idempotent: bool) -> tenacity.AsyncRetrying:
+        """A tenacity ``AsyncRetrying`` for an async call (sleeps with ``asyncio.sleep``)."""
+        return tenacity.AsyncRetrying(**self._kwargs(idempotent))
+
+
+def gave_up(error: SovError) -> SovError:
+    """Add "gave up after N tries" to an error that went through retries."""
+    attempts = getattr(error, "attempts", 1)
+    if attempts > 1 and "tries" not in error.message:
+        error.message = f"{error.message} Gave up after {attempts} tries."
+        error.args = (error._render(),)
+    return error
+
+
+def require_keys(body: Any, keys: tuple[str, ...], call: Call) -> Mapping[str, Any]:
+    """Check that a decoded body is an object with ``keys``; else a clear malformed-response error."""
+    if not isinstance(body, dict):
+        raise malformed_response(call, f"expected a JSON object, got {type(body).__name__}")
+    missing = [k for k in keys if k not in body]
+    if missing:
+        raise malformed_response(call, f"missing field(s) {', '.join(missing)}")
+    return body

@@ -1,0 +1,1 @@
+"""Hooks: all I/O with the SOV Fixer and DATA Act Broker APIs."""

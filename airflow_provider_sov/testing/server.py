@@ -1,0 +1,310 @@
+"""
+The emulator's server: a real aiohttp.web app on loopback, run in a background thread.
+
+It owns what every emulated API shares: the clock jobs advance on, per-route fault injection,
+request counters and a log of what each request carried. The SOV Fixer routes live in
+:mod:`.sov_app`. Test code only: the provider's runtime never imports this package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+DEFAULT_TOKEN = "emulator-token"
+
+#: Fault kinds: applied before the route acts (the server never saw the request) ...
+BEFORE_KINDS = ("status", "reset", "latency")
+#: ... and after it acted (the server did the work; the client may not know it).
+AFTER_KINDS = ("status_after", "reset_after", "truncate", "malformed_json", "unknown_status", "hostile_filename")
+FAULT_KINDS = BEFORE_KINDS + AFTER_KINDS
+
+
+class Clock:
+    """
+    The time jobs advance on: manual (moves only by :meth:`advance`) or real time.
+
+    :param realtime: Follow the wall clock (for demos); otherwise tests move time explicitly.
+    """
+
+    def __init__(self, realtime: bool = False) -> None:
+        self.realtime = realtime
+        self._offset = 0.0
+        self._epoch = time.time()
+        self._start = time.monotonic()
+
+    def now(self) -> float:
+        """Seconds since the emulator started, on this clock."""
+        if self.realtime:
+            return time.monotonic() - self._start + self._offset
+        return self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward (both modes)."""
+        self._offset += seconds
+
+    def wall(self) -> float:
+        """A UNIX timestamp matching :meth:`now`, for the timestamps the API reports."""
+        return self._epoch + self.now()
+
+
+@dataclass
+class Fault:
+    """
+    One injected fault on a route.
+
+    :param route: Route name (e.g. ``"initiate_update"``, ``"download"``) or ``"*"`` for all.
+    :param kind: One of :data:`FAULT_KINDS`.
+    :param status: HTTP status for ``status`` / ``status_after``.
+    :param retry_after: ``Retry-After`` header value for ``status`` faults.
+    :param delay: Seconds to wait before acting, for ``latency``.
+    :param value: The unknown status (``unknown_status``) or file name (``hostile_filename``).
+    :param times: How many requests it hits; ``None`` for every one.
+    """
+
+    route: str
+    kind: str
+    status: int = 503
+    retry_after: str | None = None
+    delay: float = 0.0
+    value: Any = None
+    times: int | None = 1
+    hits: int = 0
+
+    @property
+    def spent(self) -> bool:
+        return self.times is not None and self.hits >= self.times
+
+
+@dataclass
+class Seen:
+    """What one request carried, for assertions on headers (e.g. that no credential leaked)."""
+
+    route: str
+    method: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class EmulatorServer:
+    """
+    A local emulator of the SOV Fixer API over real HTTP, for tests and the demo.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`::
+
+        with EmulatorServer() as server:
+            hook_conn_host = server.url
+            sud_id = ...
+            server.advance(60)  # finish running jobs
+
+    :param token: The API token the emulator accepts (``Authorization: Token <token>``).
+    :param host: Interface to bind; loopback by default.
+    :param port: Port; 0 picks a free one (read :attr:`url`).
+    :param realtime: Jobs advance with the wall clock (demo) instead of :meth:`advance` (tests).
+    :param job_seconds: How long a parse or update job runs, on the emulator's clock.
+    :param output_seconds: How long an output request runs (default half of ``job_seconds``).
+    :param relative_urls: Return download URLs as ``/api/...`` instead of absolute ones.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        realtime: bool = False,
+        job_seconds: float = 10.0,
+        output_seconds: float | None = None,
+        relative_urls: bool = False,
+    ) -> None:
+        from airflow_provider_sov.testing.sov_app import SovFixerState
+
+        self.token = token
+        self.host = host
+        self.port = port
+        self.clock = Clock(realtime)
+        self.job_seconds = job_seconds
+        self.output_seconds = job_seconds / 2 if output_seconds is None else output_seconds
+        self.relative_urls = relative_urls
+        self.lock = threading.RLock()
+        self.faults: list[Fault] = []
+        self.counts: Counter[str] = Counter()
+        self.seen: deque[Seen] = deque(maxlen=20_000)
+        self.sov = SovFixerState(self)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    # --- Lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
+        if not self.port:
+            raise RuntimeError("The emulator is not running; call start() first.")
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> EmulatorServer:
+        """Start serving in a background thread; return once the port is open."""
+        self._thread = threading.Thread(target=self._serve, name="sov-emulator", daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise RuntimeError(f"The emulator failed to start: {self._error}") from self._error
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and join the thread."""
+        if self._loop is not None and self._runner is not None:
+            future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+            future.result(30)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(30)
+        self._loop = self._runner = self._thread = None
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _serve(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._open())
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        loop.run_forever()
+        loop.close()
+
+    async def _open(self) -> None:
+        self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+    def make_app(self) -> web.Application:
+        """Build the aiohttp application (also usable on a caller's own loop)."""
+        app = web.Application(middlewares=[self._middleware], client_max_size=4 * 1024**3)
+        self.sov.add_routes(app)
+        return app
+
+    # --- Test controls --------------------------------------------------------------------------
+
+    def advance(self, seconds: float) -> None:
+        """Move the emulator's clock forward; jobs due by then finish."""
+        with self.lock:
+            self.clock.advance(seconds)
+            self.sov.tick()
+
+    def inject(self, route: str, kind: str, **options: Any) -> Fault:
+        """
+        Add a fault to ``route``; see :class:`Fault` for the options. Returns it (``.hits`` counts).
+
+        Example: ``server.inject("update_status", "status", status=429, retry_after="1", times=2)``.
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)}")
+        fault = Fault(route=route, kind=kind, **options)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        with self.lock:
+            self.faults.clear()
+
+    def count(self, route: str) -> int:
+        """How many requests reached ``route`` (faulted ones included)."""
+        with self.lock:
+            return self.counts[route]
+
+    def reset_counts(self) -> None:
+        """Zero the request counters and the request log."""
+        with self.lock:
+            self.counts.clear()
+            self.seen.clear()
+
+    # --- Request pipeline -------------------------------------------------------------------------
+
+    def _take_fault(self, route: str, kinds: tuple[str, ...]) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.kind in kinds and fault.route in (route, "*") and not fault.spent:
+                    fault.hits += 1
+                    return fault
+        return None
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        route = request.match_info.route.name or "unknown"
+        with self.lock:
+            self.counts[route] += 1
+            self.seen.append(Seen(route, request.method, request.path_qs, dict(request.headers)))
+            self.sov.tick()
+        denied = self.sov.check_auth(request)
+        if denied is not None:
+            return denied
+        before = self._take_fault(route, BEFORE_KINDS)
+        if before is not None:
+            if before.kind == "latency":
+                await asyncio.sleep(before.delay)
+            elif before.kind == "reset":
+                return _drop(request)
+            else:
+                headers = {"Retry-After": str(before.retry_after)} if before.retry_after is not None else {}
+                body = {"message": f"emulator: injected HTTP {before.status}"}
+                return web.json_response(body, status=before.status, headers=headers)
+        after = self._take_fault(route, AFTER_KINDS)
+        if after is not None:
+            request["fault"] = after
+        response = await handler(request)
+        if after is None or after.kind == "truncate":
+            return response
+        if after.kind == "reset_after":
+            return _drop(request)
+        if after.kind == "status_after":
+            return web.json_response({"message": f"emulator: injected HTTP {after.status}"}, status=after.status)
+        if after.kind == "malformed_json":
+            return web.Response(text='{"request": {"status": "COMPL', content_type="application/json")
+        if isinstance(response, web.Response) and response.body is not None:
+            data = json.loads(response.body)  # type: ignore[arg-type]
+            if after.kind == "unknown_status" and isinstance(data.get("request"), dict):
+                data["request"]["status"] = after.value or "REINDEXING"
+            if after.kind == "hostile_filename":
+                for output in (data.get("result") or {}).get("outputs") or []:
+                    output["filename"] = after.value
+            return web.json_response(data, status=response.status)
+        return response
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Close the connection without an answer (the client sees a reset)."""
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response(status=500)
+
