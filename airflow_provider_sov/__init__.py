@@ -50,7 +50,11 @@ def get_provider_info() -> dict[str, Any]:
         ),
         "versions": [__version__],
         "integrations": [
-            {"integration-name": "SOV Fixer", "external-doc-url": "https://api.sovfixer.com", "tags": ["service"]},
+            {
+                "integration-name": "SOV Fixer",
+                "external-doc-url": "https://api.sovfixer.com",
+                "tags": ["service"],
+            },
             {
                 "integration-name": "DATA Act Broker",
                 "external-doc-url": "https://broker-api.usaspending.gov",
@@ -83,7 +87,10 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": _BROKER_FIELDS,
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port"],
-                    "relabeling": {"login": "Login or client_id", "password": "Password, client_secret or session ID"},
+                    "relabeling": {
+                        "login": "Login or client_id",
+                        "password": "Password, client_secret or session ID",
+                    },
                     "placeholders": {
                         "host": "https://api.fiscal.treasury.gov/ap/exp/v1/data-act-broker",
                         "login": "client_id (proxy) or user name (login mode); empty for a session ID",

@@ -17,7 +17,7 @@ class SovError(AirflowException):
     :param message: What went wrong, in the user's terms.
     :param action: What the provider was doing, e.g. ``"start update"``.
     :param job_id: The SOV, SUD, output request, submission or job ID concerned, if any.
-    :param status_code: The HTTP status the server answered with, if it answered.
+    :param http_status: The HTTP status the server answered with, if it answered.
     :param server_message: The server's own error text, verbatim, if it gave one.
     :param hint: What the user can do about it.
     """
@@ -28,14 +28,14 @@ class SovError(AirflowException):
         *,
         action: str | None = None,
         job_id: str | int | None = None,
-        status_code: int | None = None,
+        http_status: int | None = None,
         server_message: str | None = None,
         hint: str | None = None,
     ) -> None:
         self.message = message
         self.action = action
         self.job_id = job_id
-        self.status_code = status_code
+        self.http_status = http_status
         self.server_message = server_message
         self.hint = hint
         super().__init__(self._render())

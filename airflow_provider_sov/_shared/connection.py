@@ -102,7 +102,9 @@ def settings_from_connection(conn: Connection, *, default_host: str, require_sec
     if conn.port and parts.port is None:
         netloc = f"{netloc}:{conn.port}"
     base_url = f"{parts.scheme.lower()}://{netloc}{parts.path.rstrip('/')}"
-    extra = conn.extra_dejson or {}
+    # The connection form may store its fields prefixed (``extra__<type>__verify``): accept both.
+    prefix = f"extra__{conn.conn_type}__"
+    extra = {k.removeprefix(prefix): v for k, v in (conn.extra_dejson or {}).items()}
     secret = conn.password or None
     if require_secret and not secret:
         raise SovConnectionConfigError(
@@ -111,7 +113,9 @@ def settings_from_connection(conn: Connection, *, default_host: str, require_sec
         )
     verify = _as_bool_or_path(extra.get("verify", True), conn_id)
     if verify is False:
-        log.warning("Connection %r: TLS certificate verification is turned off (extra verify=false).", conn_id)
+        log.warning(
+            "Connection %r: TLS certificate verification is turned off (extra verify=false).", conn_id
+        )
     settings = ConnSettings(
         conn_id=conn_id,
         base_url=base_url,

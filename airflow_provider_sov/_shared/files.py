@@ -81,7 +81,11 @@ class DownloadedFile:
 
 
 def _is_remote(destination: Any) -> bool:
-    return hasattr(destination, "fs") and getattr(destination, "protocol", "file") not in ("file", "local", "")
+    return hasattr(destination, "fs") and getattr(destination, "protocol", "file") not in (
+        "file",
+        "local",
+        "",
+    )
 
 
 def as_destination(destination: Destination) -> Path | ObjectStoragePath:
@@ -164,10 +168,10 @@ def write_stream(
                 "nothing was saved.",
                 hint="Run the task again; the file is fetched from the start.",
             )
-        if isinstance(temp, Path):
+        if isinstance(temp, Path) and isinstance(target, Path):
             os.replace(temp, target)
         else:
-            temp.rename(target)
+            temp.rename(target)  # type: ignore[arg-type]  # both on the same object store
     except BaseException:
         _remove_quietly(temp)
         raise
@@ -201,7 +205,9 @@ def as_source(source: Any, what: str = "file") -> Path | ObjectStoragePath:
     else:
         raise SovInputError(f"{what} must be a path or ObjectStoragePath, got {type(source).__name__}.")
     if not path.exists():
-        raise SovInputError(f"{what} {source!s} was not found.", hint="Check the path and that it is readable.")
+        raise SovInputError(
+            f"{what} {source!s} was not found.", hint="Check the path and that it is readable."
+        )
     if path.is_dir():
         raise SovInputError(f"{what} {source!s} is a folder, not a file.")
     return path
@@ -234,7 +240,7 @@ def check_locations_csv(source: Any) -> CsvSummary:
     size = 0
     with path.open("rb") as raw:
         counted = _CountingReader(raw)
-        text = io.TextIOWrapper(counted, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
+        text = io.TextIOWrapper(counted, encoding="utf-8-sig", newline="")  # type: ignore[type-var]
         reader = csv.reader(text)
         try:
             header = next(reader, None)

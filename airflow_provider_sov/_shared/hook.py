@@ -22,8 +22,8 @@ from airflow_provider_sov._shared.connection import ConnSettings, origin_of, set
 from airflow_provider_sov._shared.files import CHUNK_SIZE, DownloadedFile, write_stream
 from airflow_provider_sov._shared.http import (
     Call,
-    Route,
     RetryPolicy,
+    Route,
     decode_json,
     error_for_status,
     gave_up,
@@ -90,7 +90,9 @@ class ApiHook(BaseHook):
         return {}
 
     def _settings_from(self, conn: Any) -> ConnSettings:
-        return settings_from_connection(conn, default_host=self.default_host, require_secret=self.require_secret)
+        return settings_from_connection(
+            conn, default_host=self.default_host, require_secret=self.require_secret
+        )
 
     def _missing(self) -> SovConnectionConfigError:
         env = "AIRFLOW_CONN_" + self.conn_id.upper()
@@ -143,7 +145,9 @@ class ApiHook(BaseHook):
     def absolute_url(self, url: str, settings: ConnSettings) -> str:
         """Resolve a URL the API returned; a relative one (``/api/...``) is on the connection's host."""
         if not url:
-            raise SovError("The API returned an empty download URL.", hint="The job may not have produced files.")
+            raise SovError(
+                "The API returned an empty download URL.", hint="The job may not have produced files."
+            )
         return urljoin(settings.base_url + "/", url)
 
     def _call(
@@ -221,7 +225,11 @@ class ApiHook(BaseHook):
         import requests
 
         for _ in range(MAX_REDIRECTS + 1):
-            all_headers = {"Accept": "application/json", **(headers or {}), **self._headers_for(url, settings)}
+            all_headers = {
+                "Accept": "application/json",
+                **(headers or {}),
+                **self._headers_for(url, settings),
+            }
             try:
                 response = self.session.request(
                     method,
@@ -379,7 +387,7 @@ class ApiHook(BaseHook):
                     return await response.read()
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
                 raise transport_error(call, _short(exc, connect, read), reached_server=False) from None
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 raise transport_error(call, _short(exc, connect, read), reached_server=True) from None
         raise SovError(f"{call.doing} failed: more than {MAX_REDIRECTS} redirects.", job_id=call.job_id)
 

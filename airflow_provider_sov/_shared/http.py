@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 #: HTTP statuses worth another try: rate limiting and the gateway/server family.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
-_ID_PATTERN = re.compile(r"^[^/\s\\?#%]+$")
+_ID_PATTERN = re.compile(r"[^/\s\\?#%]+")
 
 
 def check_id(value: object, what: str, example: str | None = None) -> str:
@@ -56,7 +56,7 @@ def check_id(value: object, what: str, example: str | None = None) -> str:
     text = str(value)
     if not text:
         raise SovInputError(f"{what} is empty.", hint=hint)
-    if not _ID_PATTERN.match(text):
+    if not _ID_PATTERN.fullmatch(text):
         raise SovInputError(
             f"{what} {text!r} is not a valid ID: it contains '/', whitespace or another character "
             "that cannot appear in one.",
@@ -167,7 +167,9 @@ def _hint_for(status: int, call: Call) -> str:
             "is missing, wrong or expired."
         )
     if status == 403:
-        return f"The credentials of connection {call.conn_id!r} lack permission for this; ask the account owner."
+        return (
+            f"The credentials of connection {call.conn_id!r} lack permission for this; ask the account owner."
+        )
     if status == 404:
         if call.job_id is not None:
             return (
@@ -195,10 +197,10 @@ def error_for_status(
     cls = _STATUS_CLASSES.get(status) or (SovServerError if status >= 500 else SovApiError)
     where = f" from {call.host}" if call.host else ""
     error = cls(
-        f"{call.doing} failed: HTTP {status}{where}: {message or '(no message)'}.",
+        f"{call.doing} failed: HTTP {status}{where}: {(message or '(no message)').rstrip('.')}.",
         action=call.doing,
         job_id=call.job_id,
-        status_code=status,
+        http_status=status,
         server_message=message,
         hint=_hint_for(status, call),
     )
@@ -239,7 +241,7 @@ def decode_json(body: bytes, call: Call) -> Any:
     """Decode a JSON body or raise :func:`malformed_response`."""
     try:
         return json.loads(body) if body else {}
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise malformed_response(call, f"malformed JSON ({exc.msg} at byte {exc.pos})") from None
 
 
@@ -309,6 +311,8 @@ class RetryPolicy:
             if outcome is None or not outcome.failed:
                 return False
             error = outcome.exception()
+            if error is None:
+                return False
             if isinstance(error, SovError):
                 error.attempts = state.attempt_number  # type: ignore[attr-defined]
             return self.should_retry(error, idempotent)

@@ -101,7 +101,9 @@ class DataActBrokerHook(ApiHook):
             self._session_id = None
             route = ROUTES["login"]
             body = self.request(route, json={"username": settings.login, "password": settings.secret})
-            session_id = str(require_keys(body, ("session_id",), self._call(route, settings, None, None))["session_id"])
+            session_id = str(
+                require_keys(body, ("session_id",), self._call(route, settings, None, None))["session_id"]
+            )
             from airflow_provider_sov._shared.connection import mask
 
             mask(session_id)

@@ -52,7 +52,14 @@ ROUTES = {
         R("get_or_create_output", "POST", "/api/v1/sov/{id}/get_or_create_output", True, "SOV/SUD"),
         R("output_request", "GET", "/api/v1/sov/get_or_create_output/{request_id}", True, "output request"),
         R("initiate_update", "POST", "/api/v1/sov/{sov_id}/initiate_update", False, "SOV", "initiate update"),
-        R("add_locations", "POST", "/api/v1/sov/update/{sud_id}/add_locations", False, "SUD", "add locations"),
+        R(
+            "add_locations",
+            "POST",
+            "/api/v1/sov/update/{sud_id}/add_locations",
+            False,
+            "SUD",
+            "add locations",
+        ),
         R("start_update", "POST", "/api/v1/sov/update/{sud_id}/start", False, "SUD", "start update"),
         R("update_status", "GET", "/api/v1/sov/update/{sud_id}", True, "SUD", "read update status"),
         R("history", "GET", "/api/v1/sov/history", True, "", "read history"),
@@ -257,7 +264,9 @@ class SovHook(ApiHook):
             )
         if path.stat().st_size == 0:
             raise SovInputError(f"SOV file {file!s} is empty.")
-        fields: list[tuple[str, str]] = [("document_type", check_choice(document_type, DOCUMENT_TYPES, "document_type"))]
+        fields: list[tuple[str, str]] = [
+            ("document_type", check_choice(document_type, DOCUMENT_TYPES, "document_type"))
+        ]
         for fmt in _str_list(output_formats, "output_formats") or []:
             fields.append(("output_formats", fmt))
         for integration in _str_list(integrations, "integrations") or []:
@@ -327,7 +336,11 @@ class SovHook(ApiHook):
             ids={"id": id},
             job_id=id,
             action=f"get or create {output_format} output",
-            json={"output_format": output_format, "overwrite_existing": overwrite_existing, "revision": revision},
+            json={
+                "output_format": output_format,
+                "overwrite_existing": overwrite_existing,
+                "revision": revision,
+            },
             # Asking twice for a cached output is harmless; asking twice to overwrite makes two jobs.
             idempotent=not overwrite_existing,
         )
@@ -340,7 +353,9 @@ class SovHook(ApiHook):
     async def aget_output_request(self, request_id: str) -> dict[str, Any]:
         """Async twin of :meth:`get_output_request`."""
         request_id = check_id(request_id, "request_id", "9f4d8c10-3b7e-4a52-bd91-c823f15e4d76")
-        return await self.arequest(ROUTES["output_request"], ids={"request_id": request_id}, job_id=request_id)
+        return await self.arequest(
+            ROUTES["output_request"], ids={"request_id": request_id}, job_id=request_id
+        )
 
     # --- Updates ----------------------------------------------------------------------------------
 
@@ -456,15 +471,18 @@ class SovHook(ApiHook):
         Yield every history record from a cursor on, each once, until the feed has nothing new.
 
         Pages may overlap and an empty page may omit ``cursor_id``: records are de-duplicated by
-        ``id`` and the last known cursor is kept.
+        ``id`` (the record at ``cursor_id`` itself counts as seen) and the last known cursor is kept.
         """
-        seen: set[Any] = set()
+        # The record at the cursor was already seen by whoever holds the cursor.
+        seen: set[str] = {str(cursor_id)} if cursor_id is not None else set()
         cursor = cursor_id
         while True:
-            page = self.get_history_page(cursor_id=cursor, start=start if cursor is None else None, page_size=page_size)
-            fresh = [r for r in page.get("results") or [] if r.get("id") not in seen]
+            page = self.get_history_page(
+                cursor_id=cursor, start=start if cursor is None else None, page_size=page_size
+            )
+            fresh = [r for r in page.get("results") or [] if str(r.get("id")) not in seen]
             for record in fresh:
-                seen.add(record.get("id"))
+                seen.add(str(record.get("id")))
                 yield record
             next_cursor = page.get("cursor_id") or cursor
             if not fresh or next_cursor == cursor:

@@ -22,11 +22,20 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 DEFAULT_TOKEN = "emulator-token"
+FAULT_KEY: web.RequestKey[Fault] = web.RequestKey("fault", object)  # type: ignore[arg-type]
 
 #: Fault kinds: applied before the route acts (the server never saw the request) ...
 BEFORE_KINDS = ("status", "reset", "latency")
 #: ... and after it acted (the server did the work; the client may not know it).
-AFTER_KINDS = ("status_after", "reset_after", "truncate", "malformed_json", "unknown_status", "hostile_filename")
+AFTER_KINDS = (
+    "status_after",
+    "reset_after",
+    "slow_after",
+    "truncate",
+    "malformed_json",
+    "unknown_status",
+    "hostile_filename",
+)
 FAULT_KINDS = BEFORE_KINDS + AFTER_KINDS
 
 
@@ -67,7 +76,7 @@ class Fault:
     :param kind: One of :data:`FAULT_KINDS`.
     :param status: HTTP status for ``status`` / ``status_after``.
     :param retry_after: ``Retry-After`` header value for ``status`` faults.
-    :param delay: Seconds to wait before acting, for ``latency``.
+    :param delay: Seconds to wait before acting (``latency``) or before answering (``slow_after``).
     :param value: The unknown status (``unknown_status``) or file name (``hostile_filename``).
     :param times: How many requests it hits; ``None`` for every one.
     """
@@ -281,14 +290,19 @@ class EmulatorServer:
                 return web.json_response(body, status=before.status, headers=headers)
         after = self._take_fault(route, AFTER_KINDS)
         if after is not None:
-            request["fault"] = after
+            request[FAULT_KEY] = after
         response = await handler(request)
         if after is None or after.kind == "truncate":
+            return response
+        if after.kind == "slow_after":
+            await asyncio.sleep(after.delay)
             return response
         if after.kind == "reset_after":
             return _drop(request)
         if after.kind == "status_after":
-            return web.json_response({"message": f"emulator: injected HTTP {after.status}"}, status=after.status)
+            return web.json_response(
+                {"message": f"emulator: injected HTTP {after.status}"}, status=after.status
+            )
         if after.kind == "malformed_json":
             return web.Response(text='{"request": {"status": "COMPL', content_type="application/json")
         if isinstance(response, web.Response) and response.body is not None:
@@ -307,4 +321,3 @@ def _drop(request: web.Request) -> web.Response:
     if request.transport is not None:
         request.transport.abort()
     return web.Response(status=500)
-

@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
+
+from airflow_provider_sov.testing.server import FAULT_KEY
 
 if TYPE_CHECKING:
     from airflow_provider_sov.testing.server import EmulatorServer
@@ -60,7 +62,12 @@ UPDATE_HEALTH = (
     "Geocoding updated buildings.",
     "Processing completed, storing internal artifacts.",
 )
-PARSE_HEALTH = ("Queued for processing.", "Reading workbook.", "Extracting buildings.", "Enriching buildings.")
+PARSE_HEALTH = (
+    "Queued for processing.",
+    "Reading workbook.",
+    "Extracting buildings.",
+    "Enriching buildings.",
+)
 ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
@@ -135,7 +142,12 @@ class Blob:
 
 def _buildings(sov_id: str, count: int, seed: str) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    cities = (("Austin", "TX", "78701"), ("Denver", "CO", "80202"), ("Miami", "FL", "33131"), ("Boise", "ID", "83702"))
+    cities = (
+        ("Austin", "TX", "78701"),
+        ("Denver", "CO", "80202"),
+        ("Miami", "FL", "33131"),
+        ("Boise", "ID", "83702"),
+    )
     short = sov_id.rsplit("-", 1)[-1]
     rows = []
     for i in range(count):
@@ -250,7 +262,9 @@ async def _fields(request: web.Request) -> dict[str, Any]:
         try:
             data = json.loads(raw)
         except ValueError:
-            raise web.HTTPBadRequest(text='{"detail": "JSON parse error"}', content_type="application/json") from None
+            raise web.HTTPBadRequest(
+                text='{"detail": "JSON parse error"}', content_type="application/json"
+            ) from None
         return data if isinstance(data, dict) else {}
     if not request.can_read_body:
         return {}
@@ -286,7 +300,9 @@ class SovFixerState:
     def add_sov(self, sov_id: str | None = None, buildings: int = 5, **extra_data: Any) -> str:
         """Create a parsed SOV (revision 0, with a history record); return its ID."""
         with self.server.lock:
-            sov_id = sov_id or "s-no-ping-" + "".join(random.choices(string.ascii_lowercase + string.digits, k=6))
+            sov_id = sov_id or "s-no-ping-" + "".join(
+                random.choices(string.ascii_lowercase + string.digits, k=6)
+            )
             rows = _buildings(sov_id, buildings, sov_id)
             sov = Sov(sov_id, rows, {0: [dict(r) for r in rows]}, dict(extra_data))
             self.sovs[sov_id] = sov
@@ -297,9 +313,13 @@ class SovFixerState:
             self._finish(job)
             return sov_id
 
-    def script_next(self, kind: str, result_status: str = "FAILED_TO_PROCESS", message: str = "", **kw: Any) -> None:
+    def script_next(
+        self, kind: str, result_status: str = "FAILED_TO_PROCESS", message: str = "", **kw: Any
+    ) -> None:
         """Make the next job of ``kind`` (parse, update, output) end with ``result_status``."""
-        text = message or ("Success." if result_status == "SUCCESS" else f"emulator: scripted {result_status}")
+        text = message or (
+            "Success." if result_status == "SUCCESS" else f"emulator: scripted {result_status}"
+        )
         with self.server.lock:
             self.scripted[kind].append(Outcome(result_status, text, kw.get("duration")))
 
@@ -339,14 +359,22 @@ class SovFixerState:
         """Finish every job whose time has come (called on each request and on advance)."""
         now = self.server.clock.now()
         for job in list(self.jobs.values()):
-            if job.finished_at is None and job.started_at is not None and now >= job.started_at + job.duration:
+            if (
+                job.finished_at is None
+                and job.started_at is not None
+                and now >= job.started_at + job.duration
+            ):
                 self._finish(job)
 
     def _view(self, job: Job) -> tuple[str, int, str]:
         """(status, pct_complete, health message) of a job now."""
         if job.finished_at is not None:
             failed = job.outcome.result_status not in ("SUCCESS",)
-            return ("FAILED" if failed else "COMPLETE", 100, "Processing failed." if failed else UPDATE_HEALTH[-1])
+            return (
+                "FAILED" if failed else "COMPLETE",
+                100,
+                "Processing failed." if failed else UPDATE_HEALTH[-1],
+            )
         if job.started_at is None:
             return "PENDING", 0, "Waiting for locations and a start request."
         frac = (self.server.clock.now() - job.started_at) / job.duration if job.duration else 1.0
@@ -360,7 +388,9 @@ class SovFixerState:
         return "IN_PROGRESS", pct, message
 
     def _finish(self, job: Job) -> None:
-        job.finished_at = job.started_at + job.duration if job.started_at is not None else self.server.clock.now()
+        job.finished_at = (
+            job.started_at + job.duration if job.started_at is not None else self.server.clock.now()
+        )
         sov = self.sovs.get(job.sov_id)
         success = job.outcome.result_status == "SUCCESS"
         if job.kind == "update" and sov is not None and success:
@@ -370,7 +400,11 @@ class SovFixerState:
             new_revision = sov.revision + 1
             sov.revisions[new_revision] = [dict(b) for b in sov.buildings]
             job.revision = new_revision
-        if job.kind in ("parse", "update") and sov is not None and job.outcome.result_status in ("SUCCESS", "PARTIAL_PARSE"):
+        if (
+            job.kind in ("parse", "update")
+            and sov is not None
+            and job.outcome.result_status in ("SUCCESS", "PARTIAL_PARSE")
+        ):
             revision = job.revision if job.revision is not None else sov.revision
             rows = sov.revisions.get(revision, sov.buildings)
             month = dt.datetime.fromtimestamp(self.server.clock.wall(), dt.UTC).strftime("%Y-%m")
@@ -470,12 +504,19 @@ class SovFixerState:
         add("POST", "/api/v1/sov", self.parse, name="parse")
         add("GET", "/api/v1/sov/history", self.history_page, name="history")
         add("GET", "/api/v1/sov/history/{id}", self.history_item, name="history_item")
-        add("GET", "/api/v1/sov/get_or_create_output/{request_id}", self.output_request, name="output_request")
+        add(
+            "GET", "/api/v1/sov/get_or_create_output/{request_id}", self.output_request, name="output_request"
+        )
         add("GET", "/api/v1/sov/update/{sud_id}", self.update_status, name="update_status")
         add("POST", "/api/v1/sov/update/{sud_id}/add_locations", self.add_locations, name="add_locations")
         add("POST", "/api/v1/sov/update/{sud_id}/start", self.start_update, name="start_update")
         add("POST", "/api/v1/sov/{sov_id}/initiate_update", self.initiate_update, name="initiate_update")
-        add("POST", "/api/v1/sov/{id}/get_or_create_output", self.get_or_create_output, name="get_or_create_output")
+        add(
+            "POST",
+            "/api/v1/sov/{id}/get_or_create_output",
+            self.get_or_create_output,
+            name="get_or_create_output",
+        )
         add("GET", "/api/v1/sov/{id}/output/{filename}", self.download, name="download")
         add("GET", "/api/v1/sov/{sov_id}", self.parse_status, name="parse_status")
 
@@ -498,13 +539,15 @@ class SovFixerState:
         digest = hashlib.sha256()
         size = 0
         while (part := await reader.next()) is not None:
-            if part.name == "file" and part.filename:  # type: ignore[union-attr]
-                upload_name = part.filename  # type: ignore[union-attr]
-                while chunk := await part.read_chunk(1 << 20):  # type: ignore[union-attr]
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "file" and part.filename:
+                upload_name = part.filename
+                while chunk := await part.read_chunk(1 << 20):
                     digest.update(chunk)
                     size += len(chunk)
             elif part.name:
-                fields.setdefault(part.name, []).append(await part.text())  # type: ignore[union-attr]
+                fields.setdefault(part.name, []).append(await part.text())
         if not upload_name:
             return _error(400, file=["No file was submitted."])
         if not upload_name.lower().endswith(PARSE_EXTENSIONS):
@@ -519,14 +562,18 @@ class SovFixerState:
         if bad:
             return self._bad_formats(bad[0])
         with self.server.lock:
-            sov_id = "s-no-ping-" + digest.hexdigest()[:4] + "".join(random.choices(string.ascii_lowercase, k=2))
+            sov_id = (
+                "s-no-ping-" + digest.hexdigest()[:4] + "".join(random.choices(string.ascii_lowercase, k=2))
+            )
             extra = {k[len("extra_data_") :]: v[0] for k, v in fields.items() if k.startswith("extra_data_")}
             stem = upload_name.rsplit(".", 1)[0]
             rows = _buildings(sov_id, 3 + int(digest.hexdigest()[:2], 16) % 8, digest.hexdigest())
-            self.sovs[sov_id] = Sov(sov_id, rows, {0: [dict(r) for r in rows]}, {"insured_name": stem, **extra})
+            self.sovs[sov_id] = Sov(
+                sov_id, rows, {0: [dict(r) for r in rows]}, {"insured_name": stem, **extra}
+            )
             job = self._new_job("parse", sov_id, sov_id, self.server.job_seconds)
             job.started_at, job.revision, job.output_formats = job.created_at, 0, formats
-            job.client_ref = (fields.get("client_ref") or [None])[0]
+            job.client_ref = next(iter(fields.get("client_ref") or []), None)
             job.extra_data = self.sovs[sov_id].extra_data
         return web.json_response({"message": "OK", "id": sov_id})
 
@@ -537,7 +584,9 @@ class SovFixerState:
 
     def _bad_formats(self, name: str) -> web.Response:
         allowed = ", ".join(f for f, _, _ in ORG_FORMATS)
-        return _error(400, message=f"Output format '{name}' is not available to your organization. Allowed: {allowed}.")
+        return _error(
+            400, message=f"Output format '{name}' is not available to your organization. Allowed: {allowed}."
+        )
 
     async def get_or_create_output(self, request: web.Request) -> web.Response:
         fields = await _fields(request)
@@ -571,7 +620,14 @@ class SovFixerState:
                 job = Job("output", job_id, sov_id, self.server.clock.now(), 0.0, Outcome())
                 job.started_at = job.finished_at = job.created_at
                 owner_of = next(o for (o, f) in self.files if f == cached)
-                job.outputs = [{"description": entry[1], "filename": cached, "output_format": entry[0], "owner": owner_of}]
+                job.outputs = [
+                    {
+                        "description": entry[1],
+                        "filename": cached,
+                        "output_format": entry[0],
+                        "owner": owner_of,
+                    }
+                ]
                 self.jobs[job_id] = job
                 return web.json_response(self._status_body(request, job), status=200)
             job = self._new_job("output", str(uuid.uuid4()), sov_id, self.server.output_seconds)
@@ -589,7 +645,14 @@ class SovFixerState:
                 filename = f"{job.sov_id}_r{job.revision}.{entry[2]}"
                 self.files[(job.sov_id, filename)] = render(entry[0], job.sov_id, job.revision, rows)
                 self.output_cache[(job.sov_id, job.revision, entry[0])] = filename
-                job.outputs = [{"description": entry[1], "filename": filename, "output_format": entry[0], "owner": job.sov_id}]
+                job.outputs = [
+                    {
+                        "description": entry[1],
+                        "filename": filename,
+                        "output_format": entry[0],
+                        "owner": job.sov_id,
+                    }
+                ]
             return web.json_response(self._status_body(request, job))
 
     async def initiate_update(self, request: web.Request) -> web.Response:
@@ -617,44 +680,52 @@ class SovFixerState:
         if not request.content_type.startswith("multipart/"):
             return _error(400, file=["No file was submitted."])
         reader = await request.multipart()
-        spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
-        found = False
-        while (part := await reader.next()) is not None:
-            if part.name == "file":
-                found = True
-                while chunk := await part.read_chunk(1 << 20):  # type: ignore[union-attr]
-                    spool.write(chunk)
-        if not found:
-            return _error(400, file=["No file was submitted."])
-        spool.seek(0)
-        with spool, self.server.lock:
-            sov = self.sovs[job.sov_id]
-            keys = {b["item_key"] for b in sov.buildings}
-            sheet_keys = {f"{b['sheet_name']}#{b['sheet_row_number']}" for b in sov.buildings}
-            try:
-                reader_csv = csv.DictReader(io.TextIOWrapper(spool, encoding="utf-8-sig", newline=""))
-                header = [h.strip() for h in reader_csv.fieldnames or []]
-                for name in header:
-                    if name not in ATTRIBUTES:
-                        return _error(400, file=f"{name}: unknown attribute")
-                if "item_key" not in header and not {"sheet_name", "sheet_row_number"} <= set(header):
-                    return _error(400, file="each row needs item_key, or sheet_name and sheet_row_number")
-                pending: dict[str, dict[str, str]] = {}
-                rows = 0
-                for row in reader_csv:
-                    rows += 1
-                    values = {k.strip(): v for k, v in row.items() if k and v not in (None, "")}
-                    key = values.get("item_key") or f"{values.get('sheet_name')}#{values.get('sheet_row_number')}"
-                    if key not in keys and key not in sheet_keys:
-                        return _error(400, file=f"row {rows}: no building matches {key!r}")
-                    pending.setdefault(key, {}).update(
-                        {k: v for k, v in values.items() if k not in ("item_key", "sheet_name", "sheet_row_number")}
-                    )
-            except UnicodeDecodeError:
-                return _error(400, file="the file is not UTF-8 text")
-            for key, values in pending.items():
-                job.corrections.setdefault(key, {}).update(values)
-            job.rows_received += rows
+        with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
+            found = False
+            while (part := await reader.next()) is not None:
+                if isinstance(part, BodyPartReader) and part.name == "file":
+                    found = True
+                    while chunk := await part.read_chunk(1 << 20):
+                        spool.write(chunk)
+            if not found:
+                return _error(400, file=["No file was submitted."])
+            spool.seek(0)
+            with self.server.lock:
+                return self._apply_locations(job, spool)
+
+    def _apply_locations(self, job: Job, spool: Any) -> web.Response:
+        """Check an uploaded locations CSV like the service does, and record its corrections."""
+        sov = self.sovs[job.sov_id]
+        keys = {b["item_key"] for b in sov.buildings}
+        sheet_keys = {f"{b['sheet_name']}#{b['sheet_row_number']}" for b in sov.buildings}
+        try:
+            reader_csv = csv.DictReader(io.TextIOWrapper(spool, encoding="utf-8-sig", newline=""))
+            header = [h.strip() for h in reader_csv.fieldnames or []]
+            for name in header:
+                if name not in ATTRIBUTES:
+                    return _error(400, file=f"{name}: unknown attribute")
+            if "item_key" not in header and not {"sheet_name", "sheet_row_number"} <= set(header):
+                return _error(400, file="each row needs item_key, or sheet_name and sheet_row_number")
+            pending: dict[str, dict[str, str]] = {}
+            rows = 0
+            for row in reader_csv:
+                rows += 1
+                values = {k.strip(): v for k, v in row.items() if k and v not in (None, "")}
+                key = values.get("item_key") or f"{values.get('sheet_name')}#{values.get('sheet_row_number')}"
+                if key not in keys and key not in sheet_keys:
+                    return _error(400, file=f"row {rows}: no building matches {key!r}")
+                pending.setdefault(key, {}).update(
+                    {
+                        k: v
+                        for k, v in values.items()
+                        if k not in ("item_key", "sheet_name", "sheet_row_number")
+                    }
+                )
+        except UnicodeDecodeError:
+            return _error(400, file="the file is not UTF-8 text")
+        for key, values in pending.items():
+            job.corrections.setdefault(key, {}).update(values)
+        job.rows_received += rows
         return web.json_response({"message": "OK"})
 
     async def start_update(self, request: web.Request) -> web.Response:
@@ -693,7 +764,7 @@ class SovFixerState:
         if data is None:
             return _error(404, detail="Not found.")
         size = data.size if isinstance(data, Blob) else len(data)
-        fault = request.get("fault")
+        fault = request.get(FAULT_KEY)
         response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
         response.content_length = size
         await response.prepare(request)
@@ -731,7 +802,9 @@ class SovFixerState:
             elif start:
                 since = dt.datetime.strptime(start, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
                 records = [
-                    r for r in records if dt.datetime.strptime(r["completed_time"], ISO).replace(tzinfo=dt.UTC) >= since
+                    r
+                    for r in records
+                    if dt.datetime.strptime(r["completed_time"], ISO).replace(tzinfo=dt.UTC) >= since
                 ]
             page = records[:page_size]
         body: dict[str, Any] = {"results": page}
@@ -746,7 +819,11 @@ class SovFixerState:
                 if str(record["id"]) == wanted or record["pingid"] == wanted:
                     job = self.jobs[record["pingid"]]
                     outputs = [
-                        {"description": o["description"], "filename": o["filename"], "url": self._url(request, job.job_id, o["filename"])}
+                        {
+                            "description": o["description"],
+                            "filename": o["filename"],
+                            "url": self._url(request, job.job_id, o["filename"]),
+                        }
                         for o in job.outputs
                     ]
                     return web.json_response({**record, "outputs": outputs})

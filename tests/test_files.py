@@ -1,0 +1,109 @@
+"""Safe names and downloads that never leave half a file, to local folders and object storage."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from airflow_provider_sov._shared.files import safe_filename, write_stream
+from airflow_provider_sov.exceptions import SovDownloadError, SovFileExistsError
+from airflow_provider_sov.hooks.sov import classify
+
+SOV = "s-no-ping-hggcsk"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("Acme Corp 2026-06.json", "Acme Corp 2026-06.json"),
+        ("../x", "x"),
+        ("../../etc/passwd", "passwd"),
+        ("/etc/passwd", "passwd"),
+        ("a/b", "b"),
+        ("..\\..\\boot.ini", "boot.ini"),
+        ("", "download"),
+        (None, "download"),
+        ("..", "download"),
+        ("...", "download"),
+        ("a\x00b.json", "a_b.json"),
+        ("CON", "_CON"),
+        ("con.txt", "_con.txt"),
+        ("LPT1.csv", "_LPT1.csv"),
+        ("report?.csv", "report_.csv"),
+        (".hidden", "hidden"),
+    ],
+)
+def test_safe_filename(given, expected):
+    assert safe_filename(given) == expected
+
+
+def test_safe_filename_trims_long_names_keeping_extension():
+    name = safe_filename("é" * 300 + ".xlsx")
+    assert name.endswith(".xlsx") and len(name.encode()) <= 200
+
+
+def test_size_mismatch_leaves_nothing(tmp_path):
+    with pytest.raises(SovDownloadError, match="got 6 of 10 bytes"):
+        write_stream([b"abc", b"def"], tmp_path, "f.json", expected_size=10, context="output of X")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_mid_stream_leaves_nothing(tmp_path):
+    def chunks():
+        yield b"abc"
+        raise ConnectionResetError("peer went away")
+
+    with pytest.raises(ConnectionResetError):
+        write_stream(chunks(), tmp_path, "f.json")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_file_is_not_overwritten_unless_asked(tmp_path):
+    (tmp_path / "f.json").write_bytes(b"old")
+    with pytest.raises(SovFileExistsError, match="already exists"):
+        write_stream([b"new"], tmp_path, "f.json")
+    assert (tmp_path / "f.json").read_bytes() == b"old"
+    saved = write_stream([b"new"], tmp_path, "f.json", overwrite=True)
+    assert (tmp_path / "f.json").read_bytes() == b"new" and saved.size == 3
+
+
+def test_destination_forms(tmp_path):
+    local = write_stream([b"one"], str(tmp_path / "a" / "b"), "x.csv")
+    assert local.uri == str((tmp_path / "a" / "b" / "x.csv").resolve())
+    via_url = write_stream([b"two"], f"file://{tmp_path}/c", "y.csv")
+    assert (tmp_path / "c" / "y.csv").read_bytes() == b"two" and via_url.sha256 == hashlib.sha256(
+        b"two"
+    ).hexdigest()
+
+
+def test_object_storage_destination(memory_store):
+    from airflow.sdk import ObjectStoragePath
+
+    folder = ObjectStoragePath("memory://sov-test/outputs/")
+    saved = write_stream([b"hello ", b"storage"], folder, "../report.json")
+    assert saved.uri == "memory://sov-test/outputs/report.json"
+    assert (folder / "report.json").read_bytes() == b"hello storage"
+    assert sorted(p.name for p in folder.iterdir()) == ["report.json"]
+
+
+@pytest.mark.parametrize("hostile", ["../../x.json", "/etc/passwd", "a/b", "", "CON", "x" * 300, "a\x00b"])
+def test_hostile_server_names_land_inside_destination(hook, sov_emulator, tmp_path, hostile):
+    sov_emulator.inject("parse_status", "hostile_filename", value=hostile)
+    output = classify(hook.get_parse_status(SOV), SOV).outputs[0]
+    assert output["filename"] == hostile
+    dest = tmp_path / "dest"
+    saved = hook.download_output(output, dest)
+    written = list(dest.iterdir())
+    assert written == [dest / saved.filename]
+    assert written[0].resolve().parent == dest.resolve()
+    assert written[0].stat().st_size == saved.size > 0
+
+
+def test_download_to_object_storage_from_emulator(hook, sov_emulator, memory_store):
+    from airflow.sdk import ObjectStoragePath
+
+    output = classify(hook.get_parse_status(SOV), SOV).outputs[0]
+    saved = hook.download_output(output, "memory://sov-downloads/run-1")
+    data = ObjectStoragePath(saved.uri).read_bytes()
+    assert data == sov_emulator.sov.file_bytes(SOV, saved.filename)

@@ -1,0 +1,90 @@
+"""The provider as Airflow sees it: provider info, connection forms, the CLI, light imports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib import import_module
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_sov import get_provider_info
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def test_provider_info_declares_both_connection_types():
+    info = get_provider_info()
+    types = {c["connection-type"]: c for c in info["connection-types"]}
+    assert set(types) == {"sovfixer", "data_act_broker"}
+    for conn_type, entry in types.items():
+        module, _, name = entry["hook-class-name"].rpartition(".")
+        hook = getattr(import_module(module), name)
+        assert hook.conn_type == conn_type and hook.hook_name == entry["hook-name"]
+        assert entry["conn-fields"] and entry["ui-field-behaviour"]["hidden-fields"]
+        assert hook.get_ui_field_behaviour()["hidden_fields"] == entry["ui-field-behaviour"]["hidden-fields"]
+
+
+def test_providers_manager_reads_forms():
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    assert "extra__sovfixer__verify" in manager.connection_form_widgets
+    assert "extra__data_act_broker__auth_mode" in manager.connection_form_widgets
+    assert manager.field_behaviours["sovfixer"]["relabeling"] == {"password": "API token"}
+
+
+@pytest.mark.airflow_cli
+def test_airflow_cli_lists_provider_and_connection_types():
+    env = {**os.environ}
+    listed = subprocess.run(
+        [str(VENV_BIN / "airflow"), "providers", "list", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "airflow-provider-sov" in {p["package_name"] for p in json.loads(listed.stdout)}
+    hooks = subprocess.run(
+        [str(VENV_BIN / "airflow"), "providers", "hooks", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert hooks.returncode == 0, hooks.stderr
+    ours = {
+        h["connection_type"]: h["class"]
+        for h in json.loads(hooks.stdout)
+        if h["package_name"] == "airflow-provider-sov"
+    }
+    assert ours == {
+        "sovfixer": "airflow_provider_sov.hooks.sov.SovHook",
+        "data_act_broker": "airflow_provider_sov.hooks.broker.DataActBrokerHook",
+    }
+
+
+def test_connection_form_fields_are_read_prefixed_or_plain(monkeypatch):
+    from airflow_provider_sov.hooks.sov import SovHook
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SOV_FORM",
+        json.dumps(
+            {"conn_type": "sovfixer", "password": "tok-123", "extra": {"extra__sovfixer__read_timeout": 5}}
+        ),
+    )
+    assert SovHook("sov_form").settings.read_timeout == 5
+
+
+def test_hook_import_does_not_pull_async_stack_or_emulator():
+    code = (
+        "import sys, airflow_provider_sov.hooks.sov, airflow_provider_sov.hooks.broker;"
+        "bad = [m for m in ('aiohttp', 'airflow_provider_sov.testing.server') if m in sys.modules];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr

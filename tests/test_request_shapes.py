@@ -1,0 +1,212 @@
+"""Exact request shapes (headers, JSON bodies, multipart fields), with requests-mock."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_sov.hooks.sov import SovHook
+
+BASE = "https://api.sovfixer.com"
+TOKEN = "tok-shape-1234"
+
+
+@pytest.fixture
+def mock_hook(monkeypatch, policy):
+    monkeypatch.setenv("AIRFLOW_CONN_SOV_SHAPES", json.dumps({"conn_type": "sovfixer", "password": TOKEN}))
+    return SovHook("sov_shapes", retry_policy=policy)
+
+
+def capture_multipart(requests_mock, url: str, answer: dict) -> list:
+    """Register ``url`` and record each multipart body as it is streamed (the file closes after)."""
+    seen: list = []
+
+    def respond(request, context):
+        body = request.body if isinstance(request.body, bytes) else request.body.read()
+        seen.append(multipart_fields(request.headers["Content-Type"], body))
+        return answer
+
+    requests_mock.post(url, json=respond)
+    return seen
+
+
+def multipart_fields(content_type: str, body: bytes) -> list[tuple[str, str | None, bytes]]:
+    """(field name, filename, value) of each part of a multipart body."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    raw = b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    message = BytesParser(policy=HTTP).parsebytes(raw)
+    return [
+        (
+            part.get_param("name", header="content-disposition"),
+            part.get_filename(),
+            part.get_payload(decode=True),
+        )
+        for part in message.iter_parts()
+    ]
+
+
+def test_initiate_update_shape(mock_hook, requests_mock):
+    route = requests_mock.post(
+        f"{BASE}/api/v1/sov/s-no-ping-hggcsk/initiate_update",
+        json={"message": "OK", "id": "s-no-ping-hggcsk-r001"},
+    )
+    assert (
+        mock_hook.initiate_update("s-no-ping-hggcsk", update_type="scrub", client_ref="ref-1")
+        == "s-no-ping-hggcsk-r001"
+    )
+    sent = route.last_request
+    assert sent.headers["Authorization"] == f"Token {TOKEN}"
+    assert sent.headers["Content-Type"] == "application/json"
+    assert sent.json() == {"update_type": "SCRUB", "client_ref": "ref-1"}
+
+
+def test_start_update_sends_extra_data_at_least_empty(mock_hook, requests_mock):
+    route = requests_mock.post(f"{BASE}/api/v1/sov/update/s-1-r001/start", json={"message": "OK"})
+    mock_hook.start_update("s-1-r001")
+    assert route.last_request.json() == {"extra_data": {}}
+    mock_hook.start_update(
+        "s-1-r001", extra_data={"insured_name": "Acme"}, output_formats=["json", "xlsx"], metadata={"k": 1}
+    )
+    assert route.last_request.json() == {
+        "extra_data": {"insured_name": "Acme"},
+        "output_formats": ["json", "xlsx"],
+        "metadata": {"k": 1},
+    }
+
+
+def test_get_or_create_output_shape(mock_hook, requests_mock):
+    route = requests_mock.post(
+        f"{BASE}/api/v1/sov/s-1/get_or_create_output",
+        json={"request": {"id": "r", "status": "PENDING"}},
+        status_code=201,
+    )
+    mock_hook.get_or_create_output("s-1", "XLSX", revision=0)
+    assert route.last_request.json() == {"output_format": "XLSX", "overwrite_existing": False, "revision": 0}
+
+
+def test_add_locations_is_multipart_file_field(mock_hook, requests_mock, corrections_csv):
+    seen = capture_multipart(
+        requests_mock, f"{BASE}/api/v1/sov/update/s-1-r001/add_locations", {"message": "OK"}
+    )
+    mock_hook.add_locations("s-1-r001", corrections_csv)
+    assert requests_mock.last_request.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    assert seen == [[("file", "corrections.csv", corrections_csv.read_bytes())]]
+
+
+def test_parse_form_fields(mock_hook, requests_mock, tmp_path):
+    seen = capture_multipart(requests_mock, f"{BASE}/api/v1/sov", {"message": "OK", "id": "s-no-ping-new"})
+    workbook = tmp_path / "Acme SOV.xlsx"
+    workbook.write_bytes(b"workbook-bytes")
+    assert (
+        mock_hook.start_parse(
+            workbook,
+            document_type="sov",
+            output_formats=["json", "xlsx"],
+            extra_data={"insured_name": "Acme", "inception_date": "2026-07-01"},
+            client_ref="c-9",
+            integrations=["geo"],
+        )
+        == "s-no-ping-new"
+    )
+    assert seen[0] == [
+        ("document_type", None, b"SOV"),
+        ("output_formats", None, b"json"),
+        ("output_formats", None, b"xlsx"),
+        ("integrations", None, b"geo"),
+        ("extra_data_insured_name", None, b"Acme"),
+        ("extra_data_inception_date", None, b"2026-07-01"),
+        ("client_ref", None, b"c-9"),
+        ("file", "Acme SOV.xlsx", b"workbook-bytes"),
+    ]
+
+
+def test_status_and_history_query_strings(mock_hook, requests_mock):
+    status = requests_mock.get(f"{BASE}/api/v1/sov/s-1", json={"request": {"status": "PENDING"}})
+    history = requests_mock.get(f"{BASE}/api/v1/sov/history", json={"results": []})
+    mock_hook.get_parse_status("s-1")
+    assert status.last_request.qs == {"include_progress": ["true"]}
+    mock_hook.get_history_page(cursor_id=41, start="20260101000000", page_size=250)
+    assert history.last_request.qs == {"cursor_id": ["41"], "start": ["20260101000000"], "page_size": ["250"]}
+
+
+def test_ids_are_url_quoted_not_parsed(mock_hook, requests_mock):
+    route = requests_mock.get(
+        f"{BASE}/api/v1/sov/update/s-no-ping-%C3%A9-r001", json={"request": {"status": "PENDING"}}
+    )
+    mock_hook.get_update_status("s-no-ping-é-r001")
+    assert route.called
+
+
+def test_no_token_to_another_host(mock_hook, requests_mock, tmp_path):
+    storage = requests_mock.get(
+        "https://storage.example.com/bucket/file.json?sig=abc", content=b"{}", headers={"Content-Length": "2"}
+    )
+    mock_hook.download_output(
+        {"url": "https://storage.example.com/bucket/file.json?sig=abc", "filename": "f.json"}, tmp_path
+    )
+    assert "Authorization" not in storage.last_request.headers
+
+
+def test_redirect_to_another_host_drops_the_token(mock_hook, requests_mock, tmp_path):
+    requests_mock.get(
+        f"{BASE}/api/v1/sov/s-1/output/f.json",
+        status_code=302,
+        headers={"Location": "https://cdn.example.net/f.json"},
+    )
+    cdn = requests_mock.get(
+        "https://cdn.example.net/f.json", content=b"data", headers={"Content-Length": "4"}
+    )
+    saved = mock_hook.download_output(
+        {"url": f"{BASE}/api/v1/sov/s-1/output/f.json", "filename": "f.json"}, tmp_path
+    )
+    assert requests_mock.request_history[0].headers["Authorization"] == f"Token {TOKEN}"
+    assert "Authorization" not in cdn.last_request.headers
+    assert saved.size == 4
+
+
+def test_same_host_redirect_keeps_the_token(mock_hook, requests_mock):
+    requests_mock.get(
+        f"{BASE}/api/v1/sov/s-1", status_code=301, headers={"Location": f"{BASE}/api/v1/sov/s-1/"}
+    )
+    final = requests_mock.get(f"{BASE}/api/v1/sov/s-1/", json={"request": {"status": "COMPLETE"}})
+    mock_hook.get_parse_status("s-1")
+    assert final.last_request.headers["Authorization"] == f"Token {TOKEN}"
+
+
+def test_download_requests_identity_encoding(mock_hook, requests_mock, tmp_path):
+    route = requests_mock.get(
+        f"{BASE}/api/v1/sov/s-1/output/a.json", content=b"{}", headers={"Content-Length": "2"}
+    )
+    mock_hook.download_output("/api/v1/sov/s-1/output/a.json", tmp_path)
+    assert route.last_request.headers["Accept-Encoding"] == "identity"
+    assert (tmp_path / "a.json").read_bytes() == b"{}"
+
+
+def test_content_disposition_names_the_file(mock_hook, requests_mock, tmp_path):
+    requests_mock.get(
+        f"{BASE}/dl/123",
+        content=b"abc",
+        headers={"Content-Length": "3", "Content-Disposition": 'attachment; filename="../Acme 2026.csv"'},
+    )
+    saved = mock_hook.download_output(f"{BASE}/dl/123", tmp_path)
+    assert saved.filename == "Acme 2026.csv"
+
+
+def test_verify_extra_reaches_requests(monkeypatch, requests_mock, policy, caplog):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SOV_TLS",
+        json.dumps({"conn_type": "sovfixer", "password": TOKEN, "extra": {"verify": "/etc/ca.pem"}}),
+    )
+    requests_mock.get(f"{BASE}/api/v1/output_formats", json={"output_formats": []})
+    SovHook("sov_tls", retry_policy=policy).list_output_formats()
+    assert requests_mock.last_request.verify == "/etc/ca.pem"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SOV_NOTLS",
+        json.dumps({"conn_type": "sovfixer", "password": TOKEN, "extra": {"verify": False}}),
+    )
+    SovHook("sov_notls", retry_policy=policy).list_output_formats()
+    assert requests_mock.last_request.verify is False
+    assert "verification is turned off" in caplog.text
