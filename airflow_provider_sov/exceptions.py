@@ -7,7 +7,7 @@ do. None of them ever contains a token or a session ID.
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 
 class SovError(AirflowException):
@@ -123,5 +123,9 @@ class SovJobFailedError(SovError):
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 
-class SovTimeoutError(SovError):
-    """A wait reached its deadline before the job finished."""
+class SovTimeoutError(SovError, AirflowSensorTimeout):
+    """
+    A wait reached its deadline before the job finished.
+
+    It is also an ``AirflowSensorTimeout``, so every wait mode fails the same way (no task retry).
+    """

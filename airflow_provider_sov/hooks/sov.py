@@ -16,7 +16,7 @@ from airflow_provider_sov._shared.files import (
 )
 from airflow_provider_sov._shared.hook import ApiHook
 from airflow_provider_sov._shared.http import Route, check_id, require_keys
-from airflow_provider_sov.exceptions import SovInputError
+from airflow_provider_sov.exceptions import SovInputError, SovJobFailedError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -150,6 +150,78 @@ def classify(body: Mapping[str, Any], job_id: str) -> JobStatus:
         result_status=result_status,
         message=result.get("message"),
         outputs=outputs,
+    )
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """
+    One kind of SOV Fixer job that can be waited on, declared once for sensors, triggers and operators.
+
+    :param name: ``"update"``, ``"parse"`` or ``"output"``.
+    :param label: How messages name its ID (``"SUD"``, ``"SOV"``, ``"output request"``).
+    :param read: The hook's sync status read; ``aread`` its async twin.
+    """
+
+    name: str
+    label: str
+    read: str
+    aread: str
+
+    def status(self, hook: SovHook, job_id: str) -> JobStatus:
+        """Read and classify the job's status (sync)."""
+        return classify(getattr(hook, self.read)(job_id), job_id)
+
+    async def astatus(self, hook: SovHook, job_id: str) -> JobStatus:
+        """Read and classify the job's status (async, for triggers)."""
+        return classify(await getattr(hook, self.aread)(job_id), job_id)
+
+
+JOB_KINDS = {
+    k.name: k
+    for k in (
+        JobKind("update", "SUD", "get_update_status", "aget_update_status"),
+        JobKind("parse", "SOV", "get_parse_status", "aget_parse_status"),
+        JobKind("output", "output request", "get_output_request", "aget_output_request"),
+    )
+}
+
+
+def check_outcome(
+    status: JobStatus, kind: JobKind, *, accept_partial: bool = False, log: Any = None
+) -> dict[str, Any]:
+    """
+    Return a terminal job's result for XCom, or raise :class:`SovJobFailedError`.
+
+    One rule for every wait mode: ``COMPLETE`` with ``SUCCESS`` (or no result status) succeeds;
+    ``PARTIAL_PARSE`` succeeds only with ``accept_partial`` (with a warning); anything else fails
+    with the API's status and message.
+    """
+    result = {"kind": kind.name, **status.to_event()}
+    if status.succeeded:
+        return result
+    if status.result_status == "PARTIAL_PARSE" and accept_partial:
+        if log is not None:
+            log.warning(
+                "%s %s ended PARTIAL_PARSE (%s); accept_partial=True, so its %d output(s) are used.",
+                kind.label,
+                status.job_id,
+                status.message or "no message",
+                len(status.outputs),
+            )
+        return result
+    hint = (
+        "Pass accept_partial=True to use the outputs of a partial parse."
+        if status.result_status == "PARTIAL_PARSE"
+        else ("Check the input in the SOV Fixer app, correct it and run the task again.")
+    )
+    raise SovJobFailedError(
+        f"{kind.label} {status.job_id} ended {status.status} with result {status.result_status or 'none'}: "
+        f"{status.message or 'no message'}.",
+        result_status=status.result_status,
+        job_id=status.job_id,
+        server_message=status.message,
+        hint=hint,
     )
 
 
@@ -382,12 +454,15 @@ class SovHook(ApiHook):
         body = self.request(route, ids={"sov_id": sov_id}, job_id=sov_id, json=payload)
         return str(require_keys(body, ("id",), self._call(route, self.settings, sov_id, None))["id"])
 
-    def add_locations(self, sud_id: str, locations_csv: Any, *, check: bool = True) -> CsvSummary:
+    def add_locations(
+        self, sud_id: str, locations_csv: Any, *, check: bool = True, upload_name: str | None = None
+    ) -> CsvSummary:
         """
         Check a locations CSV locally, then stream it to a pending update; return what was sent.
 
         :param locations_csv: Local path or ``ObjectStoragePath`` of the CSV.
         :param check: Run :func:`check_locations_csv` first (on by default; nothing is sent if it fails).
+        :param upload_name: File name to send and to name in errors (default: the file's own).
         """
         sud_id = check_id(sud_id, "sud_id", "s-no-ping-hggcsk-r001")
         path = as_source(locations_csv, "locations CSV")
@@ -396,8 +471,8 @@ class SovHook(ApiHook):
             ROUTES["add_locations"],
             ids={"sud_id": sud_id},
             job_id=sud_id,
-            action=f"add locations from {path.name}",
-            body=self._upload(path, path.name, "text/csv"),
+            action=f"add locations from {upload_name or path.name}",
+            body=self._upload(path, upload_name or path.name, "text/csv"),
         )
         return summary
 

@@ -1,9 +1,10 @@
 """
-The demo behind ``make demo``: a real SOV update against the local emulator, through SovHook.
+The demo behind ``make demo``: the example DAG ``sov_update_refresh`` under ``airflow dags test``,
+against the local emulator.
 
-Starts the emulator (jobs take a few seconds, in real time), points the ``sovfixer_default``
-connection at it, then: initiate an update, upload the example corrections CSV, start, wait while
-logging progress, download every output, and print where the files are.
+Starts the emulator (jobs take a few seconds, in real time), points ``sovfixer_default`` at it,
+prepares a throw-away Airflow home under ``.demo/``, runs the DAG (initiate, upload the example
+corrections, start, wait deferrably, download), and prints the files it downloaded.
 """
 
 from __future__ import annotations
@@ -11,54 +12,78 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
+import re
+import subprocess
+import sys
 from pathlib import Path
 
-EXAMPLE_CSV = Path(__file__).resolve().parents[2] / "example_dags" / "data" / "corrections.csv"
+ROOT = Path(__file__).resolve().parents[2]
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+_SHOWN = re.compile(r"airflow_provider_sov|\[DAG TEST\] (starting|end) task|DagRun Finished")
 
 
-def run(destination: Path, csv_path: Path, sov_id: str, job_seconds: float) -> list[dict[str, object]]:
-    """Run the update end to end and return what was downloaded."""
-    from airflow_provider_sov.hooks.sov import SovHook, classify
+def airflow_env(home: Path, dags: Path, conn_host: str, token: str) -> dict[str, str]:
+    """Environment for an isolated Airflow: its own home and DB, our DAGs, the emulator connection."""
+    return {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW_CONN_SOVFIXER_DEFAULT": json.dumps({"conn_type": "sovfixer", "host": conn_host, "password": token}),
+    }
+
+
+def run_dag(dag_id: str, destination: Path, job_seconds: float, home: Path) -> int:
+    """Run ``dag_id`` once under ``airflow dags test``; return its exit code."""
     from airflow_provider_sov.testing.server import EmulatorServer
 
+    home.mkdir(parents=True, exist_ok=True)
     with EmulatorServer(realtime=True, job_seconds=job_seconds) as server:
         print(f"emulator listening on {server.url}")
-        os.environ["AIRFLOW_CONN_SOVFIXER_DEFAULT"] = json.dumps(
-            {"conn_type": "sovfixer", "host": server.url, "password": server.token}
-        )
-        hook = SovHook()
-        sud_id = hook.initiate_update(sov_id, update_type="API", client_ref="make-demo")
-        print(f"initiated update {sud_id} of SOV {sov_id}")
-        sent = hook.add_locations(sud_id, csv_path)
-        print(f"uploaded {sent.rows} corrected building(s) from {csv_path.name}")
-        hook.start_update(
-            sud_id, extra_data={"insured_name": "Acme Corp"}, output_formats=["json", "xlsx", "csv"]
-        )
-        while True:
-            status = classify(hook.get_update_status(sud_id), sud_id)
-            print(f"  {status.progress_line()}")
-            if status.terminal:
-                break
-            time.sleep(1)
-        if not status.succeeded:
-            raise SystemExit(f"update {sud_id} ended {status.result_status}: {status.message}")
-        files = [hook.download_output(o, destination, overwrite=True, job_id=sud_id) for o in status.outputs]
-        hook.close()
-    return [f.to_dict() for f in files]
+        env = airflow_env(home, ROOT / "example_dags", server.url, server.token)
+        migrate = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True)
+        if migrate.returncode != 0:
+            print(migrate.stdout + migrate.stderr, file=sys.stderr)
+            return migrate.returncode
+        conf = json.dumps({"destination": str(destination)})
+        print(f"airflow dags test {dag_id} (full log: {home / 'dags-test.log'})")
+        with (home / "dags-test.log").open("w") as log:
+            proc = subprocess.Popen(
+                [AIRFLOW, "dags", "test", dag_id, "--conf", conf],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                if _SHOWN.search(line):
+                    print("  " + _strip(line))
+            return proc.wait()
+
+
+def _strip(line: str) -> str:
+    """Keep a log line's message, dropping timestamps and logger noise."""
+    text = re.sub(r"^\S+ \[\w+\s*\] ", "", line.rstrip())
+    return re.sub(r" \[[\w.]+\]( loc=\S+)?.*$", "", text)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--destination", type=Path, default=Path("out"))
-    parser.add_argument("--csv", type=Path, default=EXAMPLE_CSV)
-    parser.add_argument("--sov-id", default="s-no-ping-hggcsk")
-    parser.add_argument("--job-seconds", type=float, default=5.0)
+    parser.add_argument("--dag", default="sov_update_refresh")
+    parser.add_argument("--job-seconds", type=float, default=4.0)
+    parser.add_argument("--home", type=Path, default=ROOT / ".demo" / "airflow")
     args = parser.parse_args()
-    files = run(args.destination, args.csv, args.sov_id, args.job_seconds)
-    print(f"downloaded {len(files)} file(s):")
-    for f in files:
-        print(f"  {f['uri']}  {f['size']} bytes  sha256 {str(f['sha256'])[:12]}")
+    destination = args.destination.resolve()
+    code = run_dag(args.dag, destination, args.job_seconds, args.home.resolve())
+    if code != 0:
+        raise SystemExit(f"the DAG run failed (exit {code}); see {args.home / 'dags-test.log'}")
+    files = sorted(p for p in destination.rglob("*") if p.is_file())
+    print(f"downloaded {len(files)} file(s) under {destination}:")
+    for path in files:
+        print(f"  {path}  {path.stat().st_size} bytes")
 
 
 if __name__ == "__main__":

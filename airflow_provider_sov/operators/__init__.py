@@ -1,0 +1,1 @@
+"""Operators: submit work and download results."""

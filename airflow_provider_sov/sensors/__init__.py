@@ -1,0 +1,1 @@
+"""Sensors: wait for jobs in poke, reschedule or deferrable mode."""

@@ -1,0 +1,1 @@
+"""Triggers: async polling for deferrable waits, nothing else."""
