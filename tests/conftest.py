@@ -73,3 +73,18 @@ def memory_store():
     fs.store.clear()
     fs.pseudo_dirs.clear()
     fs.pseudo_dirs.append("")
+
+
+@pytest.fixture
+def live(monkeypatch):
+    """An emulator whose jobs finish in real time (0.6 s), with ``sovfixer_default`` on it."""
+    import json
+
+    from airflow_provider_sov.testing.server import EmulatorServer
+
+    with EmulatorServer(realtime=True, job_seconds=0.6) as server:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SOVFIXER_DEFAULT",
+            json.dumps({"conn_type": "sovfixer", "host": server.url, "password": server.token}),
+        )
+        yield server

@@ -29,7 +29,9 @@ def airflow_env(home: Path, dags: Path, conn_host: str, token: str) -> dict[str,
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW_CONN_SOVFIXER_DEFAULT": json.dumps({"conn_type": "sovfixer", "host": conn_host, "password": token}),
+        "AIRFLOW_CONN_SOVFIXER_DEFAULT": json.dumps(
+            {"conn_type": "sovfixer", "host": conn_host, "password": token}
+        ),
     }
 
 

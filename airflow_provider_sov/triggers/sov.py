@@ -6,6 +6,8 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
+# Imported with the module (in the triggerer's startup), never lazily on the event loop.
+import aiohttp  # noqa: F401
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_sov._shared.http import RetryPolicy
@@ -35,6 +37,8 @@ class SovJobTrigger(BaseTrigger):
     """
 
     kind: ClassVar[str] = ""
+    #: Retries within one poll (transient HTTP failures), before the poll counts as failed.
+    retry_policy: ClassVar[RetryPolicy] = RetryPolicy(attempts=3, min_wait=1.0, max_wait=10.0)
 
     def __init__(
         self,
@@ -89,9 +93,7 @@ class SovJobTrigger(BaseTrigger):
         if time.time() >= self.deadline:
             yield self._timeout_event(None)
             return
-        hook = SovHook(
-            self.sovfixer_conn_id, retry_policy=RetryPolicy(attempts=3, min_wait=1.0, max_wait=10.0)
-        )
+        hook = SovHook(self.sovfixer_conn_id, retry_policy=self.retry_policy)
         errors = 0
         last: str | None = None
         try:

@@ -1,0 +1,183 @@
+"""Every wait gives the same result in every mode: deferrable, poke and reschedule."""
+
+from __future__ import annotations
+
+import pytest
+from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
+
+from airflow_provider_sov._shared.http import RetryPolicy
+from airflow_provider_sov.exceptions import SovError, SovJobFailedError, SovNotFoundError, SovTimeoutError
+from airflow_provider_sov.operators.sov import SovStartUpdateOperator, SovUpdateOperator
+from airflow_provider_sov.sensors.sov import SovUpdateSensor
+from airflow_provider_sov.triggers.sov import SovJobTrigger
+from tests.harness import make_context, run_task
+
+SOV = "s-no-ping-hggcsk"
+SENSOR_MODES = [
+    pytest.param({"deferrable": True}, id="deferrable"),
+    pytest.param({"deferrable": False, "mode": "poke"}, id="poke"),
+    pytest.param({"deferrable": False, "mode": "reschedule"}, id="reschedule"),
+]
+OPERATOR_MODES = [pytest.param(True, id="deferrable"), pytest.param(False, id="in-process")]
+
+
+@pytest.fixture(autouse=True)
+def fast_trigger_retries(monkeypatch):
+    monkeypatch.setattr(
+        SovJobTrigger, "retry_policy", RetryPolicy(attempts=3, min_wait=0.001, max_wait=0.002)
+    )
+
+
+def started_update(hook_factory, csv) -> str:
+    from airflow_provider_sov.hooks.sov import SovHook
+
+    hook = SovHook()
+    sud_id = hook.initiate_update(SOV)
+    hook.add_locations(sud_id, csv)
+    hook.start_update(sud_id, extra_data={"insured_name": "Acme Corp"}, output_formats=["json", "csv"])
+    return sud_id
+
+
+def sensor(sud_id: str, **kwargs) -> SovUpdateSensor:
+    kwargs.setdefault("poke_interval", 0.2)
+    kwargs.setdefault("timeout", 30)
+    return SovUpdateSensor(task_id="wait", sud_id=sud_id, **kwargs)
+
+
+@pytest.mark.parametrize("mode", SENSOR_MODES)
+def test_sensor_returns_the_same_result_in_every_mode(live, corrections_csv, mode):
+    sud_id = started_update(None, corrections_csv)
+    result = run_task(sensor(sud_id, **mode), make_context())
+    names = sorted(o["filename"] for o in result["outputs"])
+    assert result == {
+        "kind": "update",
+        "job_id": sud_id,
+        "status": "COMPLETE",
+        "result_status": "SUCCESS",
+        "message": "Success.",
+        "outputs": result["outputs"],
+    }
+    assert [n.rsplit(".", 1)[1] for n in names] == ["csv", "json"] and names[0].startswith("Acme Corp ")
+    assert all(o["url"].startswith(live.url) for o in result["outputs"])
+
+
+@pytest.mark.parametrize("mode", SENSOR_MODES)
+def test_failed_update_raises_the_api_status_and_message(live, corrections_csv, mode):
+    live.sov.script_next("update", "FAILED_TO_PROCESS", "geocoder unavailable for row 3")
+    sud_id = started_update(None, corrections_csv)
+    with pytest.raises(SovJobFailedError) as info:
+        run_task(sensor(sud_id, **mode), make_context())
+    assert info.value.result_status == "FAILED_TO_PROCESS"
+    assert sud_id in str(info.value) and "geocoder unavailable for row 3" in str(info.value)
+
+
+@pytest.mark.parametrize("mode", SENSOR_MODES)
+def test_timeout_fails_the_same_way_in_every_mode(live, corrections_csv, mode):
+    live.job_seconds = 60
+    sud_id = started_update(None, corrections_csv)
+    with pytest.raises(AirflowSensorTimeout) as info:
+        run_task(sensor(sud_id, timeout=1.0, **mode), make_context())
+    assert "timeout" in str(info.value) and ("1s" in str(info.value) or "1.0" in str(info.value))
+
+
+@pytest.mark.parametrize("mode", SENSOR_MODES)
+def test_partial_parse_fails_unless_accepted(live, corrections_csv, mode, capsys):
+    live.sov.script_next("update", "PARTIAL_PARSE", "2 rows could not be read")
+    sud_id = started_update(None, corrections_csv)
+    with pytest.raises(SovJobFailedError, match="accept_partial=True"):
+        run_task(sensor(sud_id, **mode), make_context())
+    accepted = run_task(sensor(sud_id, accept_partial=True, **mode), make_context())
+    assert accepted["result_status"] == "PARTIAL_PARSE" and len(accepted["outputs"]) == 2
+    assert "PARTIAL_PARSE" in capsys.readouterr().out
+
+
+def test_a_finished_job_never_defers(live, corrections_csv):
+    sud_id = started_update(None, corrections_csv)
+    live.advance(60)
+    task = sensor(sud_id, deferrable=True)
+    result = task.execute(make_context())  # would raise TaskDeferred if it deferred
+    assert result["status"] == "COMPLETE"
+
+
+def test_an_unfinished_job_defers_with_an_absolute_deadline(live, corrections_csv):
+    import time
+
+    sud_id = started_update(None, corrections_csv)
+    before = time.time()
+    with pytest.raises(TaskDeferred) as info:
+        sensor(sud_id, deferrable=True, timeout=600).execute(make_context())
+    kwargs = info.value.trigger.serialize()[1]
+    assert before + 600 <= kwargs["deadline"] <= time.time() + 600
+    assert kwargs["job_id"] == sud_id and info.value.method_name == "execute_complete"
+
+
+@pytest.mark.parametrize(
+    ("event", "error", "message"),
+    [
+        (None, SovError, "without a valid event"),
+        ({"status": "success", "job_id": "s-1-r001"}, SovError, "unknown event status 'success'"),
+        ({"status": "terminal", "job_id": "s-2-r001"}, SovError, "event for 's-2-r001'"),
+        (
+            {"status": "error", "job_id": "s-1-r001", "error_class": "SovNotFoundError", "message": "gone"},
+            SovNotFoundError,
+            "gone",
+        ),
+        (
+            {"status": "error", "job_id": "s-1-r001", "error_class": "SystemExit", "message": "x"},
+            SovError,
+            "x",
+        ),
+        (
+            {"status": "timeout", "job_id": "s-1-r001", "timeout": 60, "waited": 61.2},
+            SovTimeoutError,
+            "waited 61s, the timeout is 60s",
+        ),
+    ],
+)
+def test_execute_complete_accepts_only_known_events(event, error, message):
+    task = sensor("s-1-r001", deferrable=True)
+    with pytest.raises(error, match=message):
+        task.execute_complete(make_context(), event)
+
+
+@pytest.mark.parametrize("deferrable", OPERATOR_MODES)
+def test_start_operator_waits_the_same_way(live, corrections_csv, deferrable):
+    from airflow_provider_sov.hooks.sov import SovHook
+
+    hook = SovHook()
+    sud_id = hook.initiate_update(SOV)
+    task = SovStartUpdateOperator(
+        task_id="start",
+        sud_id=sud_id,
+        wait_for_completion=True,
+        deferrable=deferrable,
+        poll_interval=0.2,
+        timeout=30,
+    )
+    result = run_task(task, make_context())
+    assert (result["job_id"], result["status"], result["result_status"]) == (sud_id, "COMPLETE", "SUCCESS")
+
+
+@pytest.mark.parametrize("deferrable", OPERATOR_MODES)
+def test_composite_update_end_to_end(live, corrections_csv, tmp_path, deferrable):
+    task = SovUpdateOperator(
+        task_id="update",
+        sov_id=SOV,
+        locations=corrections_csv,
+        destination=tmp_path,
+        extra_data={"insured_name": "Acme Corp"},
+        output_formats=["json", "xlsx"],
+        deferrable=deferrable,
+        poll_interval=0.2,
+        timeout=30,
+    )
+    context = make_context()
+    result = run_task(task, context)
+    sud_id = f"{SOV}-r001"
+    assert result["job_id"] == sud_id and result["sov_id"] == SOV and result["status"] == "COMPLETE"
+    assert context["ti"].xcoms["sud_id"] == sud_id
+    assert sorted(f["filename"].rsplit(".", 1)[1] for f in result["files"]) == ["json", "xlsx"]
+    for f in result["files"]:
+        assert (tmp_path / f["filename"]).read_bytes() == live.sov.file_bytes(sud_id, f["filename"])
+    assert context["task_state_store"]["step"] == "started"
+    assert live.count("initiate_update") == 1
