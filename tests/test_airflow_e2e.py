@@ -1,0 +1,330 @@
+"""
+End to end with real Airflow: the example DAGs under ``airflow dags test``, and under a real
+scheduler, API server, DAG processor and ``airflow triggerer`` (SQLite, LocalExecutor), all
+started and stopped here, against the emulator over loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_sov.testing.server import EmulatorServer
+
+pytestmark = [pytest.mark.airflow_cli, pytest.mark.timeout(600)]
+
+ROOT = Path(__file__).resolve().parents[1]
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def airflow_env(home: Path, dags: Path, emulator: EmulatorServer, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW_CONN_SOVFIXER_DEFAULT": json.dumps(
+                {"conn_type": "sovfixer", "host": emulator.url, "password": emulator.token}
+            ),
+            **extra,
+        }
+    )
+    return env
+
+
+def dags_folder(tmp: Path) -> Path:
+    """The example DAGs as shipped, plus the test DAGs."""
+    dags = tmp / "dags"
+    shutil.copytree(ROOT / "example_dags", dags)
+    shutil.copytree(ROOT / "tests" / "dags", dags / "e2e")
+    return dags
+
+
+def migrate(env: dict[str, str]) -> None:
+    done = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def query(home: Path, sql: str, *params: object) -> list[tuple]:
+    with sqlite3.connect(home / "airflow.db", timeout=30) as db:
+        return db.execute(sql, params).fetchall()
+
+
+def xcom(home: Path, dag_id: str, task_id: str, run_id: str, key: str = "return_value", map_index: int = -1):
+    rows = query(
+        home,
+        "select value from xcom where dag_id=? and task_id=? and run_id=? and key=? and map_index=?",
+        dag_id,
+        task_id,
+        run_id,
+        key,
+        map_index,
+    )
+    assert rows, f"no XCom {key!r} for {dag_id}.{task_id}[{map_index}]"
+    return json.loads(rows[0][0])
+
+
+# --- (a) airflow dags test ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def dags_test_env(tmp_path):
+    with EmulatorServer(realtime=True, job_seconds=2) as emulator:
+        home = tmp_path / "home"
+        env = airflow_env(home, dags_folder(tmp_path), emulator)
+        migrate(env)
+        yield env, home, emulator
+
+
+def dags_test(env: dict[str, str], dag_id: str, conf: dict) -> str:
+    done = subprocess.run(
+        [AIRFLOW, "dags", "test", dag_id, "--conf", json.dumps(conf)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "state=success" in done.stdout, done.stdout[-4000:]
+    return done.stdout
+
+
+def test_refresh_example_under_dags_test(dags_test_env, tmp_path):
+    env, home, emulator = dags_test_env
+    out = tmp_path / "landing"
+    log = dags_test(env, "sov_update_refresh", {"destination": str(out)})
+    assert "Deferring the wait for SUD s-no-ping-hggcsk-r001" in log
+    (run_id,) = query(home, "select run_id from dag_run where dag_id='sov_update_refresh'")[0]
+    files = xcom(home, "sov_update_refresh", "download_outputs", run_id)
+    assert sorted(f["filename"].rsplit(".", 1)[1] for f in files) == ["csv", "json", "xlsx"]
+    for f in files:
+        path = Path(f["uri"])
+        assert path.parent.parent.parent == out and path.parent.parent.name == "s-no-ping-hggcsk"
+        assert path.read_bytes() == emulator.sov.file_bytes("s-no-ping-hggcsk-r001", f["filename"])
+    assert xcom(home, "sov_update_refresh", "initiate_update", run_id) == "s-no-ping-hggcsk-r001"
+    assert emulator.count("initiate_update") == 1
+
+
+def test_mapped_example_under_dags_test(dags_test_env, tmp_path):
+    env, home, emulator = dags_test_env
+    sov_ids = [emulator.sov.add_sov(f"s-no-ping-map{i:03d}") for i in range(20)]
+    out = tmp_path / "mapped"
+    dags_test(env, "sov_update_mapped", {"sov_ids": sov_ids, "destination": str(out)})
+    (run_id,) = query(home, "select run_id from dag_run where dag_id='sov_update_mapped'")[0]
+    states = query(
+        home, "select state from task_instance where dag_id='sov_update_mapped' and task_id='refresh'"
+    )
+    assert [s for (s,) in states] == ["success"] * 20
+    assert emulator.count("initiate_update") == 20
+    for index, sov_id in enumerate(sov_ids):
+        result = xcom(home, "sov_update_mapped", "refresh", run_id, map_index=index)
+        assert result["sov_id"] == sov_id and len(result["files"]) == 1
+        assert Path(result["files"][0]["uri"]).parent == out / sov_id
+
+
+# --- (b) a real scheduler and triggerer --------------------------------------------------------------
+
+
+class Stack:
+    """Airflow's long-running processes in their own session each, so a kill takes their children too."""
+
+    SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+    def __init__(self, root: Path, emulator: EmulatorServer) -> None:
+        self.root = root
+        self.home = root / "home"
+        self.emulator = emulator
+        api_port = free_port()
+        self.env = airflow_env(
+            self.home,
+            dags_folder(root),
+            emulator,
+            AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+            AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api_port}/execution/",
+            AIRFLOW__API__HOST="127.0.0.1",
+            AIRFLOW__API__PORT=str(api_port),
+            AIRFLOW__API_AUTH__JWT_SECRET="e2e-secret-" + "0" * 32,
+            AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
+            AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
+            AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+            AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+        )
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, service: str) -> None:
+        log = (self.root / f"{service}.log").open("ab")
+        self.procs[service] = subprocess.Popen(
+            [AIRFLOW, service],
+            env=self.env,
+            cwd=self.root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self, service: str) -> None:
+        proc = self.procs.pop(service)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+
+    def stop(self) -> None:
+        for service in list(self.procs):
+            proc = self.procs[service]
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(20)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                self.kill(service) if service in self.procs else None
+            self.procs.pop(service, None)
+
+    def python(self, code: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout.strip().splitlines()[-1]
+
+    def trigger(self, dag_id: str, conf: dict) -> str:
+        self.wait_for(
+            lambda: query(self.home, "select 1 from dag where dag_id=?", dag_id), 120, f"DAG {dag_id} parsed"
+        )
+        run_id = f"e2e__{dag_id}__{time.time_ns()}"
+        done = subprocess.run(
+            [AIRFLOW, "dags", "trigger", dag_id, "--run-id", run_id, "--conf", json.dumps(conf)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return run_id
+
+    def run_state(self, dag_id: str, run_id: str) -> str | None:
+        rows = query(self.home, "select state from dag_run where dag_id=? and run_id=?", dag_id, run_id)
+        return rows[0][0] if rows else None
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = 240) -> str:
+        self.wait_for(
+            lambda: self.run_state(dag_id, run_id) in ("success", "failed"), timeout, f"{dag_id} to finish"
+        )
+        return str(self.run_state(dag_id, run_id))
+
+    def wait_for(self, check, timeout: float, what: str) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if check():
+                    return
+            except sqlite3.OperationalError:
+                pass  # the DB is being written; ask again
+            time.sleep(1)
+        logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.root.glob("*.log")))
+        raise AssertionError(f"timed out waiting for {what}\n{logs}")
+
+    def triggers(self) -> list[dict]:
+        code = (
+            "import json\n"
+            "from airflow.utils.session import create_session\n"
+            "from airflow.models.trigger import Trigger\n"
+            "with create_session() as s:\n"
+            "    print(json.dumps([{'id': t.id, 'classpath': t.classpath, 'kwargs': t.kwargs} for t in s.query(Trigger)], default=str))\n"
+        )
+        return json.loads(self.python(code))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stack")
+    with EmulatorServer(realtime=True, job_seconds=4) as emulator:
+        stack = Stack(root, emulator)
+        migrate(stack.env)
+        for service in Stack.SERVICES:
+            stack.start(service)
+        try:
+            yield stack
+        finally:
+            stack.stop()
+
+
+def test_scheduled_refresh_defers_through_the_real_triggerer(stack):
+    # The example DAG is @daily and unpaused: the scheduler creates its latest run by itself.
+    stack.wait_for(
+        lambda: query(stack.home, "select run_id from dag_run where dag_id='sov_update_refresh'"),
+        120,
+        "a scheduled run",
+    )
+    (run_id,) = query(stack.home, "select run_id from dag_run where dag_id='sov_update_refresh'")[0]
+    assert stack.wait_run("sov_update_refresh", run_id) == "success"
+    trigger_logs = list(stack.home.glob("logs/dag_id=sov_update_refresh/*/task_id=wait_for_update/*trigger*"))
+    assert trigger_logs, "the wait did not go through the triggerer"
+    text = trigger_logs[0].read_text()
+    assert "COMPLETE 100%" in text and "Trigger fired event" in text
+    files = xcom(stack.home, "sov_update_refresh", "download_outputs", run_id)
+    assert len(files) == 3
+    for f in files:
+        path = Path(f["uri"])
+        assert path.is_relative_to(stack.root / "out" / "s-no-ping-hggcsk")
+        assert path.read_bytes() == stack.emulator.sov.file_bytes("s-no-ping-hggcsk-r001", f["filename"])
+
+
+def test_retry_resumes_without_a_second_update(stack, tmp_path):
+    stack.emulator.reset_counts()
+    stack.emulator.inject("start_update", "status", status=500, times=1)
+    run_id = stack.trigger("e2e_retry", {"destination": str(tmp_path)})
+    assert stack.wait_run("e2e_retry", run_id) == "success"
+    (tries,) = query(
+        stack.home, "select try_number from task_instance where dag_id='e2e_retry' and run_id=?", run_id
+    )[0]
+    assert tries == 2
+    assert stack.emulator.count("initiate_update") == 1
+    assert stack.emulator.count("start_update") == 2
+    result = xcom(stack.home, "e2e_retry", "update", run_id)
+    assert result["job_id"] == "s-no-ping-k2m4qa-r001" and Path(result["files"][0]["uri"]).parent == tmp_path
+
+
+def test_triggerer_killed_mid_wait_keeps_the_original_deadline(stack, monkeypatch):
+    from airflow_provider_sov.hooks.sov import SovHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_SOV_E2E", stack.env["AIRFLOW_CONN_SOVFIXER_DEFAULT"])
+    monkeypatch.setattr(stack.emulator, "job_seconds", 40)  # long enough to restart the triggerer mid-wait
+    hook = SovHook("sov_e2e")
+    sud_id = hook.initiate_update("s-no-ping-p7x9zt")
+    hook.start_update(sud_id)
+    run_id = stack.trigger("e2e_restart", {"sud_id": sud_id})
+    stack.wait_for(lambda: stack.triggers(), 120, "the wait to reach the triggerer")
+    (before,) = stack.triggers()
+    stack.kill("triggerer")
+    time.sleep(3)
+    assert stack.run_state("e2e_restart", run_id) == "running"
+    stack.start("triggerer")
+    stack.wait_for(
+        lambda: (
+            (root := stack.root / "triggerer.log").exists()
+            and root.read_text().count("Starting the triggerer") >= 2
+        ),
+        120,
+        "the new triggerer",
+    )
+    (after,) = stack.triggers()
+    assert after["id"] == before["id"] and after["classpath"].endswith("SovUpdateTrigger")
+    assert after["kwargs"]["deadline"] == before["kwargs"]["deadline"]
+    assert stack.wait_run("e2e_restart", run_id) == "success"
+    result = xcom(stack.home, "e2e_restart", "wait", run_id)
+    assert (result["job_id"], result["status"]) == (sud_id, "COMPLETE")
