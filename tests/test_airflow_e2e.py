@@ -139,6 +139,26 @@ def test_mapped_example_under_dags_test(dags_test_env, tmp_path):
         assert Path(result["files"][0]["uri"]).parent == out / sov_id
 
 
+def test_mapped_export_example_over_20_sovs_under_dags_test(dags_test_env, tmp_path):
+    env, home, emulator = dags_test_env
+    sov_ids = [emulator.sov.add_sov(f"s-no-ping-exp{i:03d}") for i in range(20)]
+    out = tmp_path / "exports"
+    dags_test(
+        env, "sov_output_export", {"sov_ids": sov_ids, "output_format": "XLSX", "destination": str(out)}
+    )
+    (run_id,) = query(home, "select run_id from dag_run where dag_id='sov_output_export'")[0]
+    states = query(
+        home, "select state from task_instance where dag_id='sov_output_export' and task_id='export'"
+    )
+    assert [s for (s,) in states] == ["success"] * 20
+    assert emulator.count("get_or_create_output") == 20 and emulator.count("output_formats") == 20
+    for index, sov_id in enumerate(sov_ids):
+        result = xcom(home, "sov_output_export", "export", run_id, map_index=index)
+        assert result["id"] == sov_id and result["output_format"] == "XLSX"
+        assert Path(result["uri"]) == out / sov_id / result["filename"]
+        assert Path(result["uri"]).read_bytes()[:2] == b"PK"
+
+
 # --- (b) a real scheduler and triggerer --------------------------------------------------------------
 
 
@@ -328,3 +348,17 @@ def test_triggerer_killed_mid_wait_keeps_the_original_deadline(stack, monkeypatc
     assert stack.wait_run("e2e_restart", run_id) == "success"
     result = xcom(stack.home, "e2e_restart", "wait", run_id)
     assert (result["job_id"], result["status"]) == (sud_id, "COMPLETE")
+
+
+def test_parse_example_through_the_real_triggerer(stack, tmp_path):
+    stack.emulator.reset_counts()
+    run_id = stack.trigger("sov_parse_new", {"destination": str(tmp_path)})
+    assert stack.wait_run("sov_parse_new", run_id) == "success"
+    parsed = xcom(stack.home, "sov_parse_new", "parse", run_id)
+    exported = xcom(stack.home, "sov_parse_new", "export_xlsx", run_id)
+    assert exported["id"] == parsed["job_id"] and exported["output_format"] == "XLSX"
+    assert [Path(f["uri"]).parent.name for f in parsed["files"]] == ["parsed"]
+    assert Path(exported["uri"]).parent.name == "exported" and Path(exported["uri"]).read_bytes()[:2] == b"PK"
+    assert stack.emulator.count("parse") == 1
+    logs = list(stack.home.glob("logs/dag_id=sov_parse_new/*/task_id=*/*trigger*"))
+    assert {p.parent.name for p in logs} == {"task_id=parse", "task_id=export_xlsx"}

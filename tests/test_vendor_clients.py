@@ -71,3 +71,33 @@ def test_pingintel_client_update_and_get_or_create_output(realtime_emulator, tmp
     assert cached["request"]["id"].startswith("immediately-done-")
     formats = client.list_output_formats(sovid="s-no-ping-hggcsk")
     assert {f["output_format"] for f in formats["output_formats"]} == {"JSON", "XLSX", "CSV"}
+
+
+def test_pingintel_client_parse(realtime_emulator, tmp_path):
+    import time
+
+    from pingintel_api import SOVFixerAPIClient
+
+    workbook = tmp_path / "Harbor SOV.xlsx"
+    workbook.write_bytes(b"PK\x03\x04 workbook")
+    client = SOVFixerAPIClient(api_url=realtime_emulator.url, auth_token=realtime_emulator.token)
+    started = client.fix_sov_async_start(
+        str(workbook),
+        document_type="SOV",
+        output_formats=["json", "csv"],
+        extra_data={"insured_name": "Harbor"},
+    )
+    seen = set()
+    for _ in range(60):
+        progress = client.fix_sov_async_check_progress(started)
+        seen.add(progress["request"]["status"])
+        if progress["request"]["status"] in ("COMPLETE", "FAILED"):
+            break
+        time.sleep(0.1)
+    assert progress["request"]["status"] == "COMPLETE" and progress["result"]["status"] == "SUCCESS"
+    assert {"ENRICHING", "REENRICHING"} & seen
+    target = tmp_path / "parsed.json"
+    client.fix_sov_download(progress["result"]["outputs"][0], output_path=str(target))
+    assert target.read_bytes() == realtime_emulator.sov.file_bytes(
+        started["id"], progress["result"]["outputs"][0]["filename"]
+    )

@@ -272,6 +272,8 @@ def _str_list(value: object, name: str) -> list[str] | None:
     if value is None:
         return None
     if isinstance(value, str):
+        if "," in value:
+            raise SovInputError(f"{name} must be a list such as ['json', 'xlsx'], got the string {value!r}.")
         value = [value]
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
         raise SovInputError(f"{name} must be a list of non-empty strings, got {value!r}.")

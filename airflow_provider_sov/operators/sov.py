@@ -224,6 +224,32 @@ def _still_there(entry: dict[str, Any]) -> bool:
         return False
 
 
+def download_resumable(
+    context: Context,
+    log: Any,
+    hook: SovHook,
+    outputs: list[dict[str, Any]],
+    destination: Any,
+    *,
+    overwrite: bool,
+    job_id: str,
+) -> list[dict[str, Any]]:
+    """:func:`download_outputs`, recording each file in the task's state store so a retry keeps it."""
+    store = _StateStore(context, log)
+    done = dict(store.get("downloaded") or {})
+
+    def record(entry: dict[str, Any]) -> None:
+        done[entry["filename"]] = entry
+        store.set("downloaded", done)
+
+    files = download_outputs(
+        hook, outputs, destination, overwrite=overwrite, job_id=job_id, done=done, record=record
+    )
+    for f in files:
+        log.info("Saved %s (%d bytes, sha256 %s).", f["uri"], f["size"], f["sha256"][:12])
+    return files
+
+
 # --- Operators ----------------------------------------------------------------------------------
 
 
@@ -464,18 +490,9 @@ class SovDownloadOutputsOperator(BaseOperator):
                 f"No output of {job_id} matches descriptions={self.descriptions} extensions={self.extensions}; "
                 f"it has {[o.get('filename') for o in outputs]}."
             )
-        store = _StateStore(context, self.log)
-        done = dict(store.get("downloaded") or {})
-
-        def record(entry: dict[str, Any]) -> None:
-            done[entry["filename"]] = entry
-            store.set("downloaded", done)
-
-        files = download_outputs(
-            hook, chosen, self.destination, overwrite=self.overwrite, job_id=job_id, done=done, record=record
+        files = download_resumable(
+            context, self.log, hook, chosen, self.destination, overwrite=self.overwrite, job_id=job_id
         )
-        for f in files:
-            self.log.info("Saved %s (%d bytes, sha256 %s).", f["uri"], f["size"], f["sha256"][:12])
         return files
 
     def _check(self, status: Any) -> list[dict[str, Any]]:
@@ -637,23 +654,300 @@ class SovUpdateOperator(SovWaitMixin, BaseOperator):
         result = {"sov_id": self.sov_id, **result, "files": []}
         if self.destination in (None, ""):
             return result
-        store = _StateStore(context, self.log)
-        done = dict(store.get("downloaded") or {})
-
-        def record(entry: dict[str, Any]) -> None:
-            done[entry["filename"]] = entry
-            store.set("downloaded", done)
-
         chosen = select_outputs(result["outputs"], self.descriptions, self.extensions)
-        result["files"] = download_outputs(
+        result["files"] = download_resumable(
+            context, self.log, self.hook, chosen, self.destination, overwrite=self.overwrite, job_id=sud_id
+        )
+        return result
+
+
+OUTPUT = JOB_KINDS["output"]
+PARSE = JOB_KINDS["parse"]
+
+
+class SovGetOrCreateOutputOperator(SovWaitMixin, BaseOperator):
+    """
+    Get one output of an SOV or update, creating it if needed; optionally download it.
+
+    A cached output (``COMPLETE`` in the first answer, e.g. an ``immediately-done-`` request) returns
+    at once, without waiting or deferring. Otherwise the task waits (deferrable) for the output
+    request. A retried task reattaches to the request it made, unless that request failed.
+
+    :param id: SOV ID or SUD ID (templated).
+    :param output_format: e.g. ``"json"`` or ``"XLSX"``; case does not matter (templated).
+    :param revision: -1 latest (default), 0 original parse, N that revision; ignored for a SUD ID.
+    :param overwrite_existing: Discard a cached output and make it again.
+    :param destination: Download the output here (local folder or object-storage URL) (templated).
+    :param validate_format: Check ``output_format`` against the organisation's list first (one call).
+    :param overwrite: Replace a file already at the destination.
+    :param wait_for_completion: Wait for an output that is not ready yet.
+    :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
+    :param poll_interval: Seconds between polls.
+    :param timeout: Seconds to wait in all.
+    :return: ``{request_id, status, result_status, label, output_format, filename, url}`` plus
+        ``uri``, ``size`` and ``sha256`` after a download.
+    """
+
+    template_fields: Sequence[str] = ("id", "output_format", "destination")
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        output_format: str,
+        revision: int = -1,
+        overwrite_existing: bool = False,
+        destination: Any = None,
+        validate_format: bool = False,
+        overwrite: bool = False,
+        wait_for_completion: bool = True,
+        deferrable: bool | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float = DEFAULT_TIMEOUT,
+        sovfixer_conn_id: str = SovHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.id = id
+        self.output_format = output_format
+        self.revision = revision
+        self.overwrite_existing = overwrite_existing
+        self.destination = destination
+        self.validate_format = validate_format
+        self.overwrite = overwrite
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.poll_interval = as_seconds(poll_interval, "poll_interval") or DEFAULT_POLL_INTERVAL
+        self.timeout = as_seconds(timeout, "timeout") or DEFAULT_TIMEOUT
+        self.accept_partial = False
+        self.sovfixer_conn_id = sovfixer_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_sov.hooks.sov import check_output_format, check_revision, classify
+
+        fmt = check_output_format(self.output_format)
+        check_revision(self.revision)
+        if not isinstance(self.overwrite_existing, bool):
+            raise SovInputError(f"overwrite_existing must be True or False, got {self.overwrite_existing!r}.")
+        store = _StateStore(context, self.log)
+        request_id = store.get("request_id")
+        status = None
+        if request_id:
+            status = OUTPUT.status(self.hook, request_id)
+            if status.terminal and not status.succeeded:
+                self.log.warning(
+                    "Output request %s from an earlier try ended %s; asking again.", request_id, status.status
+                )
+                status = None
+            else:
+                self.log.info("Reattaching to output request %s from an earlier try.", request_id)
+        if status is None:
+            if self.validate_format:
+                self._check_format(fmt)
+            body = self._request(fmt)
+            request_id = str((body.get("request") or {}).get("id") or "")
+            if not request_id:
+                raise SovInputError(
+                    f"The answer for {fmt} output of {self.id} carried no request ID: {body!r}."
+                )
+            store.set("request_id", request_id)
+            status = classify(body, request_id)
+        self.log.info("%s", status.progress_line())
+        if not status.terminal:
+            if not self.wait_for_completion:
+                return {"request_id": request_id, "status": status.status, "id": self.id}
+            status = self.wait_for_job(
+                OUTPUT,
+                request_id,
+                deferrable=self.deferrable,
+                timeout=self.timeout,
+                poll_interval=self.poll_interval,
+            )
+        return self._finish(status)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger: check the event, then download if asked."""
+        request_id = _StateStore(context, self.log).get("request_id") or (event or {}).get("job_id")
+        if not request_id:
+            raise SovInputError(
+                "Resumed without an output request ID in the task state or the trigger event."
+            )
+        return self._finish(self.status_from_event(OUTPUT, str(request_id), event))
+
+    def _allowed(self) -> list[str]:
+        return [str(f.get("output_format")) for f in self.hook.list_output_formats(self.id)]
+
+    def _check_format(self, fmt: str) -> None:
+        allowed = self._allowed()
+        if fmt.upper() not in {a.upper() for a in allowed}:
+            raise SovInputError(
+                f"Output format {fmt!r} is not available for {self.id}; allowed: {', '.join(allowed)}.",
+                job_id=self.id,
+            )
+
+    def _request(self, fmt: str) -> dict[str, Any]:
+        try:
+            return self.hook.get_or_create_output(
+                self.id, fmt, revision=self.revision, overwrite_existing=self.overwrite_existing
+            )
+        except SovBadRequestError as exc:
+            try:
+                allowed = ", ".join(self._allowed())
+            except Exception:
+                allowed = "(could not be listed)"
+            raise SovBadRequestError(
+                f"SOV Fixer refused {fmt!r} output of {self.id}: {exc.server_message}. Formats allowed: {allowed}.",
+                job_id=self.id,
+                http_status=400,
+                server_message=exc.server_message,
+                hint="Use one of the allowed formats (case does not matter).",
+            ) from None
+
+    def _finish(self, status: Any) -> dict[str, Any]:
+        outcome = self.outcome(OUTPUT, status)
+        outputs = outcome["outputs"]
+        if not outputs:
+            raise SovInputError(
+                f"Output request {status.job_id} finished without a file to download.", job_id=status.job_id
+            )
+        output = outputs[0]
+        result = {
+            "request_id": status.job_id,
+            "id": self.id,
+            "status": status.status,
+            "result_status": status.result_status,
+            "label": output.get("description"),
+            "output_format": output.get("output_format") or self.output_format.upper(),
+            "filename": output.get("filename"),
+            "url": output.get("url"),
+        }
+        if self.destination not in (None, ""):
+            saved = self.hook.download_output(
+                output, self.destination, overwrite=self.overwrite, job_id=status.job_id
+            )
+            result.update(
+                {"filename": saved.filename, "uri": saved.uri, "size": saved.size, "sha256": saved.sha256}
+            )
+            self.log.info("Saved %s (%d bytes, sha256 %s).", saved.uri, saved.size, saved.sha256[:12])
+        return result
+
+
+class SovParseOperator(SovWaitMixin, BaseOperator):
+    """
+    Upload a new SOV workbook (streamed), parse it, and optionally download its outputs.
+
+    The file is checked locally first (exists, not empty, ``.xls/.xlsx/.xlsm/.xlsb/.pdf``). A retried
+    task reattaches to the SOV its earlier try created instead of uploading the file again.
+
+    :param file: Local path or ``ObjectStoragePath`` of the workbook (templated).
+    :param document_type: ``SOV`` (default), ``PREM_BDX``, ``CLAIM_BDX``, ``SOV_BDX`` or ``ACORD``.
+    :param output_formats: Formats to produce, e.g. ``["json", "xlsx"]`` (default JSON) (templated).
+    :param extra_data: Sent as ``extra_data_<key>`` fields, e.g. ``{"insured_name": "Acme"}`` (templated).
+    :param client_ref: Your own reference (templated).
+    :param callback_url: Optional webhook for the parse.
+    :param update_callback_url: Optional webhook for later updates.
+    :param integrations: Optional integrations to run.
+    :param workflow: Optional workflow name.
+    :param destination: Download the outputs here when done (templated).
+    :param overwrite: Replace files already at the destination.
+    :param wait_for_completion: Wait for the parse (default); otherwise return the SOV ID at once.
+    :param accept_partial: Treat ``PARTIAL_PARSE`` as usable (with a warning).
+    :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
+    :return: ``{job_id (the SOV ID), status, result_status, message, outputs, files}``; the SOV ID is
+        also pushed under the XCom key ``sov_id`` as soon as it exists (wire it with
+        ``parse.output["sov_id"]``).
+    """
+
+    template_fields: Sequence[str] = ("file", "output_formats", "extra_data", "client_ref", "destination")
+
+    def __init__(
+        self,
+        *,
+        file: Any,
+        document_type: str = "SOV",
+        output_formats: list[str] | None = None,
+        extra_data: dict[str, Any] | None = None,
+        client_ref: str | None = None,
+        callback_url: str | None = None,
+        update_callback_url: str | None = None,
+        integrations: list[str] | None = None,
+        workflow: str | None = None,
+        destination: Any = None,
+        overwrite: bool = False,
+        wait_for_completion: bool = True,
+        accept_partial: bool = False,
+        deferrable: bool | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float = DEFAULT_TIMEOUT,
+        sovfixer_conn_id: str = SovHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.file = file
+        self.document_type = document_type
+        self.output_formats = output_formats
+        self.extra_data = extra_data
+        self.client_ref = client_ref
+        self.callback_url = callback_url
+        self.update_callback_url = update_callback_url
+        self.integrations = integrations
+        self.workflow = workflow
+        self.destination = destination
+        self.overwrite = overwrite
+        self.wait_for_completion = wait_for_completion
+        self.accept_partial = accept_partial
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.poll_interval = as_seconds(poll_interval, "poll_interval") or DEFAULT_POLL_INTERVAL
+        self.timeout = as_seconds(timeout, "timeout") or DEFAULT_TIMEOUT
+        self.sovfixer_conn_id = sovfixer_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        store = _StateStore(context, self.log)
+        sov_id = store.get("sov_id")
+        if sov_id:
+            self.log.info(
+                "Reattaching to SOV %s uploaded by an earlier try; the file is not sent again.", sov_id
+            )
+        else:
+            sov_id = self.hook.start_parse(
+                self.file,
+                document_type=self.document_type,
+                output_formats=self.output_formats,
+                extra_data=self.extra_data,
+                client_ref=self.client_ref,
+                callback_url=self.callback_url,
+                update_callback_url=self.update_callback_url,
+                integrations=self.integrations,
+                workflow=self.workflow,
+            )
+            store.set("sov_id", sov_id)
+            self.log.info("Uploaded %s; parsing as SOV %s.", self.file, sov_id)
+        context["ti"].xcom_push(key="sov_id", value=sov_id)
+        if not self.wait_for_completion:
+            return {"job_id": sov_id, "kind": "parse", "status": "PENDING"}
+        status = self.wait_for_job(
+            PARSE, sov_id, deferrable=self.deferrable, timeout=self.timeout, poll_interval=self.poll_interval
+        )
+        return self._finish(context, sov_id, status)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger: check the event, then download if asked."""
+        sov_id = _StateStore(context, self.log).get("sov_id") or (event or {}).get("job_id")
+        if not sov_id:
+            raise SovInputError("Resumed without an SOV ID in the task state or the trigger event.")
+        return self._finish(context, str(sov_id), self.status_from_event(PARSE, str(sov_id), event))
+
+    def _finish(self, context: Context, sov_id: str, status: Any) -> dict[str, Any]:
+        result = {**self.outcome(PARSE, status), "files": []}
+        if self.destination in (None, ""):
+            return result
+        result["files"] = download_resumable(
+            context,
+            self.log,
             self.hook,
-            chosen,
+            result["outputs"],
             self.destination,
             overwrite=self.overwrite,
-            job_id=sud_id,
-            done=done,
-            record=record,
+            job_id=sov_id,
         )
-        for f in result["files"]:
-            self.log.info("Saved %s (%d bytes, sha256 %s).", f["uri"], f["size"], f["sha256"][:12])
         return result

@@ -205,3 +205,41 @@ class SovUpdateSensor(SovJobSensor):
     @property
     def job_id(self) -> str:
         return self.sud_id
+
+
+class SovParseSensor(SovJobSensor):
+    """
+    Wait for a new SOV's parse job to finish; return its status, message and outputs.
+
+    :param sov_id: The SOV ID returned by ``SovParseOperator`` (templated).
+    """
+
+    kind_name = "parse"
+    template_fields: Sequence[str] = ("sov_id",)
+
+    def __init__(self, *, sov_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sov_id = sov_id
+
+    @property
+    def job_id(self) -> str:
+        return self.sov_id
+
+
+class SovOutputSensor(SovJobSensor):
+    """
+    Wait for an output request to finish; return its status and the output (in ``outputs``).
+
+    :param request_id: The output request ID from ``get_or_create_output`` (templated).
+    """
+
+    kind_name = "output"
+    template_fields: Sequence[str] = ("request_id",)
+
+    def __init__(self, *, request_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.request_id = request_id
+
+    @property
+    def job_id(self) -> str:
+        return self.request_id

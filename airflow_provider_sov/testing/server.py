@@ -123,6 +123,8 @@ class EmulatorServer:
     :param job_seconds: How long a parse or update job runs, on the emulator's clock.
     :param output_seconds: How long an output request runs (default half of ``job_seconds``).
     :param relative_urls: Return download URLs as ``/api/...`` instead of absolute ones.
+    :param legacy_output_shape: Describe a finished output request as ``result.outputs[]`` (the
+        older documented shape) instead of ``result.url``/``scrubbed_filename``/``label``.
     """
 
     def __init__(
@@ -135,6 +137,7 @@ class EmulatorServer:
         job_seconds: float = 10.0,
         output_seconds: float | None = None,
         relative_urls: bool = False,
+        legacy_output_shape: bool = False,
     ) -> None:
         from airflow_provider_sov.testing.sov_app import SovFixerState
 
@@ -145,6 +148,7 @@ class EmulatorServer:
         self.job_seconds = job_seconds
         self.output_seconds = job_seconds / 2 if output_seconds is None else output_seconds
         self.relative_urls = relative_urls
+        self.legacy_output_shape = legacy_output_shape
         self.lock = threading.RLock()
         self.faults: list[Fault] = []
         self.counts: Counter[str] = Counter()

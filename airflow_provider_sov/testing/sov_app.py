@@ -383,6 +383,8 @@ class SovFixerState:
         if frac < 0.15:
             return "PENDING", 0, health[0]
         pct = min(99, int(frac * 100))
+        if job.kind == "parse" and frac >= 0.85:
+            return "REENRICHING", pct, message
         if job.kind == "parse" and frac >= 0.6:
             return "ENRICHING", pct, message
         return "IN_PROGRESS", pct, message
@@ -466,12 +468,21 @@ class SovFixerState:
         if job.kind == "output":
             if job.outputs and job.outcome.result_status == "SUCCESS":
                 out = job.outputs[0]
-                body["result"] = {
-                    "label": out["description"],
-                    "output_format": out["output_format"],
-                    "scrubbed_filename": out["filename"],
-                    "url": self._url(request, out["owner"], out["filename"]),
-                }
+                url = self._url(request, out["owner"], out["filename"])
+                if self.server.legacy_output_shape:  # the older documented shape
+                    body["result"] = {
+                        "status": "SUCCESS",
+                        "outputs": [
+                            {"description": out["description"], "filename": out["filename"], "url": url}
+                        ],
+                    }
+                else:
+                    body["result"] = {
+                        "label": out["description"],
+                        "output_format": out["output_format"],
+                        "scrubbed_filename": out["filename"],
+                        "url": url,
+                    }
             else:
                 body["result"] = {"status": job.outcome.result_status, "message": job.outcome.message}
             return body
@@ -522,7 +533,13 @@ class SovFixerState:
 
     async def output_formats(self, request: web.Request) -> web.Response:
         sov_id = request.query.get("sovid")
-        if sov_id is not None and sov_id not in self.sovs:
+        with self.server.lock:
+            known = (
+                sov_id is None
+                or sov_id in self.sovs
+                or getattr(self.jobs.get(sov_id), "kind", "") == "update"
+            )
+        if not known:
             return _error(404, detail="Not found.")
         formats = [
             {"output_format": f, "label": label, "output_extension": ext, "is_public": True}

@@ -147,5 +147,21 @@ class SovUpdateTrigger(SovJobTrigger):
     kind = "update"
 
 
+class SovParseTrigger(SovJobTrigger):
+    """Poll a new SOV's parse job until it is ``COMPLETE`` or ``FAILED``."""
+
+    kind = "parse"
+
+
+class SovOutputTrigger(SovJobTrigger):
+    """Poll an output request (``get_or_create_output``) until it is ``COMPLETE`` or ``FAILED``."""
+
+    kind = "output"
+
+
 #: The trigger for each job kind.
-TRIGGERS: dict[str, type[SovJobTrigger]] = {"update": SovUpdateTrigger}
+TRIGGERS: dict[str, type[SovJobTrigger]] = {
+    "update": SovUpdateTrigger,
+    "parse": SovParseTrigger,
+    "output": SovOutputTrigger,
+}
