@@ -80,10 +80,13 @@ def test_connection_form_fields_are_read_prefixed_or_plain(monkeypatch):
     assert SovHook("sov_form").settings.read_timeout == 5
 
 
-def test_hook_import_does_not_pull_async_stack_or_emulator():
+def test_dag_parse_imports_are_light():
+    """What a DAG file imports (operators, sensors, hooks) must not pull in aiohttp, the emulator or triggers."""
     code = (
-        "import sys, airflow_provider_sov.hooks.sov, airflow_provider_sov.hooks.broker;"
-        "bad = [m for m in ('aiohttp', 'airflow_provider_sov.testing.server') if m in sys.modules];"
+        "import sys, airflow_provider_sov.hooks.sov, airflow_provider_sov.hooks.broker,"
+        " airflow_provider_sov.operators.sov, airflow_provider_sov.sensors.sov;"
+        "bad = [m for m in ('aiohttp', 'pandas', 'airflow_provider_sov.testing.server',"
+        " 'airflow_provider_sov.triggers.sov') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
