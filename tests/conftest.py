@@ -22,6 +22,14 @@ if TYPE_CHECKING:
 
     from airflow_provider_sov.testing.server import EmulatorServer
 
+#: Every wait a sensor offers, and every wait an operator offers; tests run over all of them.
+SENSOR_MODES = [
+    pytest.param({"deferrable": True}, id="deferrable"),
+    pytest.param({"deferrable": False, "mode": "poke"}, id="poke"),
+    pytest.param({"deferrable": False, "mode": "reschedule"}, id="reschedule"),
+]
+OPERATOR_MODES = [pytest.param(True, id="deferrable"), pytest.param(False, id="in-process")]
+
 EXAMPLE_CSV = Path(__file__).resolve().parents[1] / "example_dags" / "data" / "corrections.csv"
 
 
@@ -88,3 +96,13 @@ def live(monkeypatch):
             json.dumps({"conn_type": "sovfixer", "host": server.url, "password": server.token}),
         )
         yield server
+
+
+@pytest.fixture(autouse=True)
+def fast_trigger_retries(monkeypatch):
+    """Triggers retry transient failures within a poll without real backoff sleeps."""
+    from airflow_provider_sov.triggers.sov import SovJobTrigger
+
+    monkeypatch.setattr(
+        SovJobTrigger, "retry_policy", RetryPolicy(attempts=3, min_wait=0.001, max_wait=0.002)
+    )

@@ -6,27 +6,14 @@ import json
 
 import pytest
 
-from airflow_provider_sov._shared.http import RetryPolicy
 from airflow_provider_sov.exceptions import SovBadRequestError, SovInputError, SovJobFailedError
 from airflow_provider_sov.operators.sov import SovGetOrCreateOutputOperator, SovParseOperator
 from airflow_provider_sov.sensors.sov import SovOutputSensor, SovParseSensor
-from airflow_provider_sov.triggers.sov import TRIGGERS, SovJobTrigger, SovOutputTrigger, SovParseTrigger
+from airflow_provider_sov.triggers.sov import TRIGGERS, SovOutputTrigger, SovParseTrigger
+from tests.conftest import OPERATOR_MODES, SENSOR_MODES
 from tests.harness import MemoryStateStore, make_context, run_task
 
 SOV = "s-no-ping-hggcsk"
-SENSOR_MODES = [
-    pytest.param({"deferrable": True}, id="deferrable"),
-    pytest.param({"deferrable": False, "mode": "poke"}, id="poke"),
-    pytest.param({"deferrable": False, "mode": "reschedule"}, id="reschedule"),
-]
-OPERATOR_MODES = [pytest.param(True, id="deferrable"), pytest.param(False, id="in-process")]
-
-
-@pytest.fixture(autouse=True)
-def fast_trigger_retries(monkeypatch):
-    monkeypatch.setattr(
-        SovJobTrigger, "retry_policy", RetryPolicy(attempts=3, min_wait=0.001, max_wait=0.002)
-    )
 
 
 @pytest.fixture

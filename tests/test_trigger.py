@@ -8,19 +8,11 @@ import time
 
 import pytest
 
-from airflow_provider_sov._shared.http import RetryPolicy
-from airflow_provider_sov.triggers.sov import SovJobTrigger, SovUpdateTrigger
+from airflow_provider_sov.triggers.sov import SovUpdateTrigger
 from tests.conftest import finish
 from tests.harness import collect_events
 
 SOV = "s-no-ping-hggcsk"
-
-
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch):
-    monkeypatch.setattr(
-        SovJobTrigger, "retry_policy", RetryPolicy(attempts=3, min_wait=0.001, max_wait=0.002)
-    )
 
 
 @pytest.fixture

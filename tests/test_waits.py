@@ -5,27 +5,13 @@ from __future__ import annotations
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
-from airflow_provider_sov._shared.http import RetryPolicy
 from airflow_provider_sov.exceptions import SovError, SovJobFailedError, SovNotFoundError, SovTimeoutError
 from airflow_provider_sov.operators.sov import SovStartUpdateOperator, SovUpdateOperator
 from airflow_provider_sov.sensors.sov import SovUpdateSensor
-from airflow_provider_sov.triggers.sov import SovJobTrigger
+from tests.conftest import OPERATOR_MODES, SENSOR_MODES
 from tests.harness import make_context, run_task
 
 SOV = "s-no-ping-hggcsk"
-SENSOR_MODES = [
-    pytest.param({"deferrable": True}, id="deferrable"),
-    pytest.param({"deferrable": False, "mode": "poke"}, id="poke"),
-    pytest.param({"deferrable": False, "mode": "reschedule"}, id="reschedule"),
-]
-OPERATOR_MODES = [pytest.param(True, id="deferrable"), pytest.param(False, id="in-process")]
-
-
-@pytest.fixture(autouse=True)
-def fast_trigger_retries(monkeypatch):
-    monkeypatch.setattr(
-        SovJobTrigger, "retry_policy", RetryPolicy(attempts=3, min_wait=0.001, max_wait=0.002)
-    )
 
 
 def started_update(hook_factory, csv) -> str:
@@ -181,3 +167,28 @@ def test_composite_update_end_to_end(live, corrections_csv, tmp_path, deferrable
         assert (tmp_path / f["filename"]).read_bytes() == live.sov.file_bytes(sud_id, f["filename"])
     assert context["task_state_store"]["step"] == "started"
     assert live.count("initiate_update") == 1
+
+
+def test_wait_settings_are_checked_when_the_dag_is_parsed():
+    with pytest.raises(SovError, match="poll_interval must be a positive number"):
+        SovStartUpdateOperator(task_id="s", sud_id="s-1-r001", poll_interval=0)
+    with pytest.raises(SovError, match="timeout must not be negative"):
+        SovUpdateOperator(task_id="u", sov_id=SOV, timeout=-5)
+
+
+@pytest.mark.parametrize("deferrable", OPERATOR_MODES)
+def test_zero_timeout_means_no_waiting_not_the_default(live, corrections_csv, deferrable):
+    live.job_seconds = 60
+    sud_id = started_update(None, corrections_csv)
+    task = SovStartUpdateOperator(
+        task_id="s",
+        sud_id=sud_id,
+        wait_for_completion=True,
+        deferrable=deferrable,
+        timeout=0,
+        poll_interval=0.1,
+    )
+    context = make_context()
+    context["task_state_store"][f"started:{sud_id}"] = True  # already started above
+    with pytest.raises(SovTimeoutError, match="the timeout is 0s"):
+        run_task(task, context)

@@ -13,14 +13,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_sov._shared.files import as_source, check_locations_csv, safe_filename
-from airflow_provider_sov._shared.waiting import as_seconds
 from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError, SovInputError
 from airflow_provider_sov.hooks.sov import JOB_KINDS, UPDATE_TYPES, SovHook, check_choice
 from airflow_provider_sov.sensors.sov import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_TIMEOUT,
     SovWaitMixin,
-    default_deferrable,
 )
 
 if TYPE_CHECKING:
@@ -382,9 +380,7 @@ class SovStartUpdateOperator(SovWaitMixin, BaseOperator):
         self.outputter_name = outputter_name
         self.metadata = metadata
         self.wait_for_completion = wait_for_completion
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = as_seconds(poll_interval, "poll_interval") or DEFAULT_POLL_INTERVAL
-        self.timeout = as_seconds(timeout, "timeout") or DEFAULT_TIMEOUT
+        self.configure_wait(deferrable, poll_interval, timeout)
         self.accept_partial = accept_partial
         self.sovfixer_conn_id = sovfixer_conn_id
 
@@ -580,9 +576,7 @@ class SovUpdateOperator(SovWaitMixin, BaseOperator):
         self.descriptions = descriptions
         self.extensions = extensions
         self.accept_partial = accept_partial
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = as_seconds(poll_interval, "poll_interval") or DEFAULT_POLL_INTERVAL
-        self.timeout = as_seconds(timeout, "timeout") or DEFAULT_TIMEOUT
+        self.configure_wait(deferrable, poll_interval, timeout)
         self.sovfixer_conn_id = sovfixer_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -716,9 +710,7 @@ class SovGetOrCreateOutputOperator(SovWaitMixin, BaseOperator):
         self.validate_format = validate_format
         self.overwrite = overwrite
         self.wait_for_completion = wait_for_completion
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = as_seconds(poll_interval, "poll_interval") or DEFAULT_POLL_INTERVAL
-        self.timeout = as_seconds(timeout, "timeout") or DEFAULT_TIMEOUT
+        self.configure_wait(deferrable, poll_interval, timeout)
         self.accept_partial = False
         self.sovfixer_conn_id = sovfixer_conn_id
 
@@ -896,9 +888,7 @@ class SovParseOperator(SovWaitMixin, BaseOperator):
         self.overwrite = overwrite
         self.wait_for_completion = wait_for_completion
         self.accept_partial = accept_partial
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = as_seconds(poll_interval, "poll_interval") or DEFAULT_POLL_INTERVAL
-        self.timeout = as_seconds(timeout, "timeout") or DEFAULT_TIMEOUT
+        self.configure_wait(deferrable, poll_interval, timeout)
         self.sovfixer_conn_id = sovfixer_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_provider_sov._shared.waiting import as_seconds, check_event, deadline_after, timeout_error
+from airflow_provider_sov.exceptions import SovInputError
 from airflow_provider_sov.hooks.sov import JOB_KINDS, JobKind, JobStatus, SovHook, check_outcome
 
 if TYPE_CHECKING:
@@ -40,8 +41,22 @@ class SovWaitMixin:
 
     sovfixer_conn_id: str
     accept_partial: bool
+    deferrable: bool
+    poll_interval: float
+    timeout: float
     log: Any
     defer: Any
+
+    def configure_wait(
+        self, deferrable: bool | None, poll_interval: float | timedelta, timeout: float | timedelta
+    ) -> None:
+        """Set ``deferrable`` (default from the config), ``poll_interval`` (> 0 s) and ``timeout`` (>= 0 s)."""
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        poll = as_seconds(poll_interval, "poll_interval")
+        if not poll:
+            raise SovInputError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}.")
+        self.poll_interval = poll
+        self.timeout = as_seconds(timeout, "timeout") or 0.0
 
     @cached_property
     def hook(self) -> SovHook:
@@ -140,6 +155,8 @@ class SovJobSensor(SovWaitMixin, BaseSensorOperator):
     """
 
     kind_name: ClassVar[str] = ""
+    #: The argument that holds the ID to wait on (``sud_id``, ``sov_id`` or ``request_id``).
+    id_field: ClassVar[str] = ""
     ui_color = "#e8f1fb"
 
     def __init__(
@@ -163,8 +180,8 @@ class SovJobSensor(SovWaitMixin, BaseSensorOperator):
 
     @property
     def job_id(self) -> str:
-        """The ID this sensor waits on."""
-        raise NotImplementedError
+        """The ID this sensor waits on: its ``id_field`` argument, once rendered."""
+        return str(getattr(self, self.id_field))
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         status = self.job_kind.status(self.hook, self.job_id)
@@ -176,10 +193,12 @@ class SovJobSensor(SovWaitMixin, BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        timeout = as_seconds(self.timeout, "timeout") or DEFAULT_TIMEOUT
-        poll = as_seconds(self.poke_interval, "poke_interval") or DEFAULT_POLL_INTERVAL
         status = self.wait_for_job(
-            self.job_kind, self.job_id, deferrable=True, timeout=timeout, poll_interval=poll
+            self.job_kind,
+            self.job_id,
+            deferrable=True,
+            timeout=as_seconds(self.timeout, "timeout") or 0.0,
+            poll_interval=as_seconds(self.poke_interval, "poke_interval") or DEFAULT_POLL_INTERVAL,
         )
         return self.outcome(self.job_kind, status)
 
@@ -196,15 +215,12 @@ class SovUpdateSensor(SovJobSensor):
     """
 
     kind_name = "update"
+    id_field = "sud_id"
     template_fields: Sequence[str] = ("sud_id",)
 
     def __init__(self, *, sud_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.sud_id = sud_id
-
-    @property
-    def job_id(self) -> str:
-        return self.sud_id
 
 
 class SovParseSensor(SovJobSensor):
@@ -215,15 +231,12 @@ class SovParseSensor(SovJobSensor):
     """
 
     kind_name = "parse"
+    id_field = "sov_id"
     template_fields: Sequence[str] = ("sov_id",)
 
     def __init__(self, *, sov_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.sov_id = sov_id
-
-    @property
-    def job_id(self) -> str:
-        return self.sov_id
 
 
 class SovOutputSensor(SovJobSensor):
@@ -234,12 +247,9 @@ class SovOutputSensor(SovJobSensor):
     """
 
     kind_name = "output"
+    id_field = "request_id"
     template_fields: Sequence[str] = ("request_id",)
 
     def __init__(self, *, request_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.request_id = request_id
-
-    @property
-    def job_id(self) -> str:
-        return self.request_id
