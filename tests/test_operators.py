@@ -213,3 +213,10 @@ def test_composite_retry_resumes_on_the_same_update(
     assert result["job_id"] == f"{SOV}-r001" and result["status"] == "COMPLETE" and result["files"]
     assert live.count("initiate_update") == 1 and live.sov.created["update"] == 1
     assert live.count("start_update") == 2
+
+
+def test_download_operator_needs_exactly_one_source_at_parse_time(tmp_path):
+    with pytest.raises(SovInputError, match="exactly one of sud_id or outputs"):
+        SovDownloadOutputsOperator(task_id="dl", destination=tmp_path)
+    with pytest.raises(SovInputError, match="exactly one of sud_id or outputs"):
+        SovDownloadOutputsOperator(task_id="dl", destination=tmp_path, sud_id="s-1-r001", outputs=[])

@@ -14,7 +14,16 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_sov._shared.files import as_source, check_locations_csv, safe_filename
 from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError, SovInputError
-from airflow_provider_sov.hooks.sov import JOB_KINDS, UPDATE_TYPES, SovHook, check_choice
+from airflow_provider_sov.hooks.sov import (
+    JOB_KINDS,
+    UPDATE_TYPES,
+    SovHook,
+    check_choice,
+    check_outcome,
+    check_output_format,
+    check_revision,
+    classify,
+)
 from airflow_provider_sov.sensors.sov import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_TIMEOUT,
@@ -457,10 +466,10 @@ class SovDownloadOutputsOperator(BaseOperator):
         self.extensions = extensions
         self.accept_partial = accept_partial
         self.sovfixer_conn_id = sovfixer_conn_id
+        if (sud_id is None) == (outputs is None):
+            raise SovInputError(f"Task {self.task_id!r}: give exactly one of sud_id or outputs.")
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        if (self.sud_id is None) == (self.outputs is None):
-            raise SovInputError("Give exactly one of sud_id or outputs.")
         hook = SovHook(self.sovfixer_conn_id)
         job_id = self.sud_id or "outputs"
         if self.sud_id is not None:
@@ -471,7 +480,8 @@ class SovDownloadOutputsOperator(BaseOperator):
                     job_id=self.sud_id,
                     hint="Wait for it first with SovUpdateSensor.",
                 )
-            outputs = self._check(status)
+            outcome = check_outcome(status, UPDATE, accept_partial=self.accept_partial, log=self.log)
+            outputs = list(outcome["outputs"])
         else:
             raw = self.outputs
             if isinstance(raw, dict):
@@ -486,16 +496,8 @@ class SovDownloadOutputsOperator(BaseOperator):
                 f"No output of {job_id} matches descriptions={self.descriptions} extensions={self.extensions}; "
                 f"it has {[o.get('filename') for o in outputs]}."
             )
-        files = download_resumable(
+        return download_resumable(
             context, self.log, hook, chosen, self.destination, overwrite=self.overwrite, job_id=job_id
-        )
-        return files
-
-    def _check(self, status: Any) -> list[dict[str, Any]]:
-        from airflow_provider_sov.hooks.sov import check_outcome
-
-        return list(
-            check_outcome(status, UPDATE, accept_partial=self.accept_partial, log=self.log)["outputs"]
         )
 
 
@@ -715,8 +717,6 @@ class SovGetOrCreateOutputOperator(SovWaitMixin, BaseOperator):
         self.sovfixer_conn_id = sovfixer_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_sov.hooks.sov import check_output_format, check_revision, classify
-
         fmt = check_output_format(self.output_format)
         check_revision(self.revision)
         if not isinstance(self.overwrite_existing, bool):
