@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -210,3 +211,21 @@ def test_verify_extra_reaches_requests(monkeypatch, requests_mock, policy, caplo
     SovHook("sov_notls", retry_policy=policy).list_output_formats()
     assert requests_mock.last_request.verify is False
     assert "verification is turned off" in caplog.text
+
+
+def test_redirected_post_is_not_followed(mock_hook, requests_mock):
+    from airflow_provider_sov.exceptions import SovError
+
+    first = requests_mock.post(
+        f"{BASE}/api/v1/sov/s-1/initiate_update",
+        status_code=307,
+        headers={"Location": "https://api2.sovfixer.com/api/v1/sov/s-1/initiate_update?sig=secret"},
+    )
+    other = requests_mock.post("https://api2.sovfixer.com/api/v1/sov/s-1/initiate_update", json={"id": "x"})
+    with pytest.raises(
+        SovError,
+        match=re.escape("HTTP 307, redirecting to https://api2.sovfixer.com/api/v1/sov/s-1/initiate_update"),
+    ) as info:
+        mock_hook.initiate_update("s-1")
+    assert "sig=secret" not in str(info.value) and "https://" in info.value.hint
+    assert first.call_count == 1 and not other.called

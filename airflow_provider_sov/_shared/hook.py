@@ -248,9 +248,9 @@ class ApiHook(BaseHook):
             location = response.headers.get("Location")
             if response.is_redirect and location:
                 response.close()
+                if method != "GET":
+                    raise _redirected_post(call, response.status_code, urljoin(url, location))
                 url = urljoin(url, location)
-                if response.status_code in (301, 302, 303):
-                    method, json, data = ("GET", None, None) if method != "GET" else (method, json, data)
                 params = None
                 continue
             if response.status_code >= 400:
@@ -377,6 +377,8 @@ class ApiHook(BaseHook):
                 ) as response:
                     location = response.headers.get("Location")
                     if response.status in (301, 302, 303, 307, 308) and location:
+                        if method != "GET":
+                            raise _redirected_post(call, response.status, urljoin(url, location))
                         url = urljoin(url, location)
                         params = None
                         continue
@@ -497,6 +499,18 @@ def _requests_failure(exc: Exception, call: Call, timeouts: tuple[float, float])
     if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
         return transport_error(call, "the response body was cut short", reached_server=True)
     return transport_error(call, type(exc).__name__, reached_server=True)
+
+
+def _redirected_post(call: Call, status: int, target: str) -> SovError:
+    """A redirected POST is not followed: its body may be a stream already sent, and it may create work."""
+    return SovError(
+        f"{call.doing} failed: {call.host} answered HTTP {status}, redirecting to "
+        f"{urlsplit(target).scheme}://{urlsplit(target).netloc}{urlsplit(target).path}.",
+        action=call.doing,
+        job_id=call.job_id,
+        http_status=status,
+        hint="Set the connection's host to where the service really is (often https:// instead of http://).",
+    )
 
 
 def _filename_from(headers: Mapping[str, str], url: str) -> str:
