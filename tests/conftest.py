@@ -101,8 +101,8 @@ def live(monkeypatch):
 @pytest.fixture(autouse=True)
 def fast_trigger_retries(monkeypatch):
     """Triggers retry transient failures within a poll without real backoff sleeps."""
-    from airflow_provider_sov.triggers.sov import SovJobTrigger
+    from airflow_provider_sov.triggers.sov import SovHistoryTrigger, SovJobTrigger
 
-    monkeypatch.setattr(
-        SovJobTrigger, "retry_policy", RetryPolicy(attempts=3, min_wait=0.001, max_wait=0.002)
-    )
+    fast = RetryPolicy(attempts=3, min_wait=0.001, max_wait=0.002)
+    monkeypatch.setattr(SovJobTrigger, "retry_policy", fast)
+    monkeypatch.setattr(SovHistoryTrigger, "retry_policy", fast)

@@ -527,19 +527,16 @@ class SovHook(ApiHook):
         Read one page of completed and failed jobs, oldest first.
 
         :param cursor_id: Continue after this record (the previous page's ``cursor_id``).
-        :param start: Only records completed since ``YYYYmmddHHMMSS``.
+        :param start: Only records completed since ``YYYYmmddHHMMSS`` (UTC).
         :param page_size: 1 to 250.
         """
-        if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 250:
-            raise SovInputError(f"page_size must be an integer from 1 to 250, got {page_size!r}.")
-        params: dict[str, Any] = {"page_size": page_size}
-        if cursor_id is not None:
-            params["cursor_id"] = check_id(cursor_id, "cursor_id")
-        if start is not None:
-            if not (isinstance(start, str) and re.fullmatch(r"\d{14}", start)):
-                raise SovInputError(f"start must be a YYYYmmddHHMMSS string, got {start!r}.")
-            params["start"] = start
-        return self.request(ROUTES["history"], params=params)
+        return self.request(ROUTES["history"], params=_history_params(cursor_id, start, page_size))
+
+    async def aget_history_page(
+        self, *, cursor_id: str | int | None = None, start: str | None = None, page_size: int = 100
+    ) -> dict[str, Any]:
+        """Async twin of :meth:`get_history_page`, for the history watcher."""
+        return await self.arequest(ROUTES["history"], params=_history_params(cursor_id, start, page_size))
 
     def iter_history(
         self, *, cursor_id: str | int | None = None, start: str | None = None, page_size: int = 100
@@ -618,6 +615,20 @@ class SovHook(ApiHook):
                 yield encoder, {"Content-Type": encoder.content_type}
 
         return body
+
+
+def _history_params(cursor_id: str | int | None, start: str | None, page_size: int) -> dict[str, Any]:
+    """Check and build the history feed's query parameters (shared by the sync and async reads)."""
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 250:
+        raise SovInputError(f"page_size must be an integer from 1 to 250, got {page_size!r}.")
+    params: dict[str, Any] = {"page_size": page_size}
+    if cursor_id is not None:
+        params["cursor_id"] = check_id(cursor_id, "cursor_id")
+    if start is not None:
+        if not (isinstance(start, str) and re.fullmatch(r"\d{14}", start)):
+            raise SovInputError(f"start must be a YYYYmmddHHMMSS string, got {start!r}.")
+        params["start"] = start
+    return params
 
 
 def _content_type(name: str) -> str:

@@ -9,10 +9,12 @@ import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_sov._shared.files import as_source, check_locations_csv, safe_filename
+from airflow_provider_sov._shared.lineage import LineageMixin, dataset, emit_file_events
 from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError, SovInputError
 from airflow_provider_sov.hooks.sov import (
     JOB_KINDS,
@@ -231,18 +233,28 @@ def _still_there(entry: dict[str, Any]) -> bool:
         return False
 
 
+def sov_dataset(hook: SovHook, job_id: str) -> tuple[str, str]:
+    """The OpenLineage (namespace, name) of an SOV, update or output on this connection's host."""
+    return f"sovfixer://{urlsplit(hook.settings.base_url).netloc}", str(job_id)
+
+
 def download_resumable(
     context: Context,
-    log: Any,
+    task: Any,
     hook: SovHook,
     outputs: list[dict[str, Any]],
     destination: Any,
     *,
     overwrite: bool,
     job_id: str,
+    meta: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """:func:`download_outputs`, recording each file in the task's state store so a retry keeps it."""
-    store = _StateStore(context, log)
+    """
+    :func:`download_outputs` for a task: each file is recorded in the task's state store (so a
+    retry keeps it), logged, emitted as an asset event on the task's outlets with ``meta``, and
+    noted for lineage.
+    """
+    store = _StateStore(context, task.log)
     done = dict(store.get("downloaded") or {})
 
     def record(entry: dict[str, Any]) -> None:
@@ -253,7 +265,13 @@ def download_resumable(
         hook, outputs, destination, overwrite=overwrite, job_id=job_id, done=done, record=record
     )
     for f in files:
-        log.info("Saved %s (%d bytes, sha256 %s).", f["uri"], f["size"], f["sha256"][:12])
+        task.log.info("Saved %s (%d bytes, sha256 %s).", f["uri"], f["size"], f["sha256"][:12])
+        task.lineage_out(*dataset(f["uri"]))
+    described = [
+        {**f, "format": f["filename"].rsplit(".", 1)[-1].upper() if "." in f["filename"] else None}
+        for f in files
+    ]
+    emit_file_events(context, list(getattr(task, "outlets", None) or []), described, meta)
     return files
 
 
@@ -311,7 +329,7 @@ class SovInitiateUpdateOperator(BaseOperator):
         return sud_id
 
 
-class SovAddLocationsOperator(BaseOperator):
+class SovAddLocationsOperator(LineageMixin, BaseOperator):
     """
     Upload corrections to a pending update: every CSV is checked locally first, then streamed.
 
@@ -340,9 +358,12 @@ class SovAddLocationsOperator(BaseOperator):
         self.sovfixer_conn_id = sovfixer_conn_id
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        return upload_locations(
-            SovHook(self.sovfixer_conn_id), self.sud_id, self.locations, self.batch_rows, self.log
-        )
+        hook = SovHook(self.sovfixer_conn_id)
+        sent = upload_locations(hook, self.sud_id, self.locations, self.batch_rows, self.log)
+        for entry in sent:
+            self.lineage_in(*dataset(entry["file"]))
+        self.lineage_out(*sov_dataset(hook, self.sud_id))
+        return sent
 
 
 class SovStartUpdateOperator(SovWaitMixin, BaseOperator):
@@ -425,7 +446,7 @@ class SovStartUpdateOperator(SovWaitMixin, BaseOperator):
         return self.outcome(UPDATE, self.status_from_event(UPDATE, self.sud_id, event))
 
 
-class SovDownloadOutputsOperator(BaseOperator):
+class SovDownloadOutputsOperator(LineageMixin, BaseOperator):
     """
     Download an update's outputs (all, or those matching descriptions or extensions).
 
@@ -496,12 +517,21 @@ class SovDownloadOutputsOperator(BaseOperator):
                 f"No output of {job_id} matches descriptions={self.descriptions} extensions={self.extensions}; "
                 f"it has {[o.get('filename') for o in outputs]}."
             )
+        if self.sud_id is not None:
+            self.lineage_in(*sov_dataset(hook, self.sud_id))
         return download_resumable(
-            context, self.log, hook, chosen, self.destination, overwrite=self.overwrite, job_id=job_id
+            context,
+            self,
+            hook,
+            chosen,
+            self.destination,
+            overwrite=self.overwrite,
+            job_id=job_id,
+            meta={"sud_id": self.sud_id, "job_id": job_id},
         )
 
 
-class SovUpdateOperator(SovWaitMixin, BaseOperator):
+class SovUpdateOperator(LineageMixin, SovWaitMixin, BaseOperator):
     """
     Run a whole SOV update in one task: initiate, add locations, start, wait, download.
 
@@ -610,6 +640,8 @@ class SovUpdateOperator(SovWaitMixin, BaseOperator):
         if step == "initiated":
             if files:
                 upload_locations(self.hook, sud_id, files, self.batch_rows, self.log)
+                for f in files:
+                    self.lineage_in(*dataset(str(f)))
             step = "locations_added"
             store.set("step", step)
         if step == "locations_added":
@@ -652,7 +684,14 @@ class SovUpdateOperator(SovWaitMixin, BaseOperator):
             return result
         chosen = select_outputs(result["outputs"], self.descriptions, self.extensions)
         result["files"] = download_resumable(
-            context, self.log, self.hook, chosen, self.destination, overwrite=self.overwrite, job_id=sud_id
+            context,
+            self,
+            self.hook,
+            chosen,
+            self.destination,
+            overwrite=self.overwrite,
+            job_id=sud_id,
+            meta={"sov_id": self.sov_id, "sud_id": sud_id},
         )
         return result
 
@@ -661,7 +700,7 @@ OUTPUT = JOB_KINDS["output"]
 PARSE = JOB_KINDS["parse"]
 
 
-class SovGetOrCreateOutputOperator(SovWaitMixin, BaseOperator):
+class SovGetOrCreateOutputOperator(LineageMixin, SovWaitMixin, BaseOperator):
     """
     Get one output of an SOV or update, creating it if needed; optionally download it.
 
@@ -755,7 +794,7 @@ class SovGetOrCreateOutputOperator(SovWaitMixin, BaseOperator):
                 timeout=self.timeout,
                 poll_interval=self.poll_interval,
             )
-        return self._finish(status)
+        return self._finish(context, status)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: check the event, then download if asked."""
@@ -764,7 +803,7 @@ class SovGetOrCreateOutputOperator(SovWaitMixin, BaseOperator):
             raise SovInputError(
                 "Resumed without an output request ID in the task state or the trigger event."
             )
-        return self._finish(self.status_from_event(OUTPUT, str(request_id), event))
+        return self._finish(context, self.status_from_event(OUTPUT, str(request_id), event))
 
     def _allowed(self) -> list[str]:
         return [str(f.get("output_format")) for f in self.hook.list_output_formats(self.id)]
@@ -795,7 +834,7 @@ class SovGetOrCreateOutputOperator(SovWaitMixin, BaseOperator):
                 hint="Use one of the allowed formats (case does not matter).",
             ) from None
 
-    def _finish(self, status: Any) -> dict[str, Any]:
+    def _finish(self, context: Context, status: Any) -> dict[str, Any]:
         outcome = self.outcome(OUTPUT, status)
         outputs = outcome["outputs"]
         if not outputs:
@@ -813,18 +852,23 @@ class SovGetOrCreateOutputOperator(SovWaitMixin, BaseOperator):
             "filename": output.get("filename"),
             "url": output.get("url"),
         }
+        self.lineage_in(*sov_dataset(self.hook, self.id))
         if self.destination not in (None, ""):
-            saved = self.hook.download_output(
-                output, self.destination, overwrite=self.overwrite, job_id=status.job_id
+            (saved,) = download_resumable(
+                context,
+                self,
+                self.hook,
+                [output],
+                self.destination,
+                overwrite=self.overwrite,
+                job_id=status.job_id,
+                meta={"id": self.id, "revision": self.revision, "output_format": result["output_format"]},
             )
-            result.update(
-                {"filename": saved.filename, "uri": saved.uri, "size": saved.size, "sha256": saved.sha256}
-            )
-            self.log.info("Saved %s (%d bytes, sha256 %s).", saved.uri, saved.size, saved.sha256[:12])
+            result.update({k: saved[k] for k in ("filename", "uri", "size", "sha256")})
         return result
 
 
-class SovParseOperator(SovWaitMixin, BaseOperator):
+class SovParseOperator(LineageMixin, SovWaitMixin, BaseOperator):
     """
     Upload a new SOV workbook (streamed), parse it, and optionally download its outputs.
 
@@ -933,11 +977,12 @@ class SovParseOperator(SovWaitMixin, BaseOperator):
             return result
         result["files"] = download_resumable(
             context,
-            self.log,
+            self,
             self.hook,
             result["outputs"],
             self.destination,
             overwrite=self.overwrite,
             job_id=sov_id,
+            meta={"sov_id": sov_id},
         )
         return result

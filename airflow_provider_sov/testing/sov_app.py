@@ -814,8 +814,10 @@ class SovFixerState:
         with self.server.lock:
             records = self.history
             if cursor:
-                # Pages overlap by one record, as the real feed's may: clients de-duplicate by id.
-                records = [r for r in records if r["id"] >= int(cursor)]
+                # Pages overlap by one record, as the real feed's may (clients de-duplicate by id),
+                # yet always move on: a page of one starts after the cursor.
+                first = int(cursor) if page_size > 1 else int(cursor) + 1
+                records = [r for r in records if r["id"] >= first]
             elif start:
                 since = dt.datetime.strptime(start, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
                 records = [
