@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from airflow.sdk import Asset, AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
@@ -70,9 +69,6 @@ def test_no_outlets_no_events(live, tmp_path):
 
 
 def test_openlineage_inputs_and_outputs(live, corrections_csv, tmp_path):
-    pytest.importorskip(
-        "airflow.providers.openlineage", reason="the [openlineage] extra is part of the test extra"
-    )
     task = SovUpdateOperator(
         task_id="u",
         sov_id=SOV,
