@@ -214,6 +214,18 @@ class Stack:
                 self.kill(service) if service in self.procs else None
             self.procs.pop(service, None)
 
+    def restart_triggerer(self, while_down=None) -> None:
+        """kill -9 the triggerer (and its children), start a new one, wait until it is up."""
+        log = self.root / "triggerer.log"
+        before = log.read_text().count("Starting the triggerer")
+        self.kill("triggerer")
+        if while_down is not None:
+            while_down()
+        self.start("triggerer")
+        self.wait_for(
+            lambda: log.read_text().count("Starting the triggerer") > before, 120, "the new triggerer"
+        )
+
     def python(self, code: str) -> str:
         done = subprocess.run(
             [sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120
@@ -328,21 +340,19 @@ def test_triggerer_killed_mid_wait_keeps_the_original_deadline(stack, monkeypatc
     sud_id = hook.initiate_update("s-no-ping-p7x9zt")
     hook.start_update(sud_id)
     run_id = stack.trigger("e2e_restart", {"sud_id": sud_id})
-    stack.wait_for(lambda: stack.triggers(), 120, "the wait to reach the triggerer")
-    (before,) = stack.triggers()
-    stack.kill("triggerer")
-    time.sleep(3)
-    assert stack.run_state("e2e_restart", run_id) == "running"
-    stack.start("triggerer")
-    stack.wait_for(
-        lambda: (
-            (root := stack.root / "triggerer.log").exists()
-            and root.read_text().count("Starting the triggerer") >= 2
-        ),
-        120,
-        "the new triggerer",
-    )
-    (after,) = stack.triggers()
+
+    def update_waits() -> list[dict]:
+        return [t for t in stack.triggers() if t["classpath"].endswith("SovUpdateTrigger")]
+
+    stack.wait_for(update_waits, 120, "the wait to reach the triggerer")
+    (before,) = update_waits()
+
+    def still_running() -> None:
+        time.sleep(3)
+        assert stack.run_state("e2e_restart", run_id) == "running"
+
+    stack.restart_triggerer(while_down=still_running)
+    (after,) = update_waits()
     assert after["id"] == before["id"] and after["classpath"].endswith("SovUpdateTrigger")
     assert after["kwargs"]["deadline"] == before["kwargs"]["deadline"]
     assert stack.wait_run("e2e_restart", run_id) == "success"
@@ -362,3 +372,47 @@ def test_parse_example_through_the_real_triggerer(stack, tmp_path):
     assert stack.emulator.count("parse") == 1
     logs = list(stack.home.glob("logs/dag_id=sov_parse_new/*/task_id=*/*trigger*"))
     assert {p.parent.name for p in logs} == {"task_id=parse", "task_id=export_xlsx"}
+
+
+def test_history_watcher_runs_the_dag_once_per_update_across_a_triggerer_restart(stack, monkeypatch):
+    from airflow_provider_sov.hooks.sov import SovHook
+
+    def watcher_running() -> bool:
+        return any(
+            t["classpath"].endswith("SovHistoryTrigger")
+            and t["kwargs"].get("client_ref_prefix") == "e2e-event"
+            for t in stack.triggers()
+        )
+
+    def runs() -> list[str]:
+        return [
+            r
+            for (r,) in query(
+                stack.home, "select run_id from dag_run where dag_id='e2e_event_driven' order by id"
+            )
+        ]
+
+    def finished_runs() -> list[str]:
+        return [r for r in runs() if stack.run_state("e2e_event_driven", r) == "success"]
+
+    monkeypatch.setenv("AIRFLOW_CONN_SOV_E2E", stack.env["AIRFLOW_CONN_SOVFIXER_DEFAULT"])
+    hook = SovHook("sov_e2e")
+    stack.wait_for(watcher_running, 180, "the history watcher to run in the triggerer")
+    time.sleep(3)  # the watcher has taken its starting position
+
+    first = hook.initiate_update("s-no-ping-hggcsk", client_ref="e2e-event-1")
+    hook.start_update(first)
+    stack.wait_for(lambda: len(finished_runs()) == 1, 180, "the first event-driven run")
+
+    stack.restart_triggerer()
+    stack.wait_for(watcher_running, 120, "the watcher after the restart")
+    time.sleep(5)  # several polls of the restarted watcher: the first update must not come back
+    assert len(runs()) == 1
+
+    second = hook.initiate_update("s-no-ping-hggcsk", client_ref="e2e-event-2")
+    hook.start_update(second)
+    stack.wait_for(lambda: len(finished_runs()) == 2, 180, "the second event-driven run")
+    time.sleep(3)
+    assert len(runs()) == 2
+    seen = [xcom(stack.home, "e2e_event_driven", "updates_behind_this_run", r) for r in runs()]
+    assert seen == [[first], [second]]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Asset, AssetWatcher, task
 
 from airflow_provider_sov.operators.sov import SovUpdateOperator
 from airflow_provider_sov.sensors.sov import SovUpdateSensor
+from airflow_provider_sov.triggers.sov import SovHistoryTrigger
 
 CSV = str(Path(__file__).parent / "data" / "corrections.csv")
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -35,3 +36,30 @@ with DAG(dag_id="e2e_restart", schedule=None, start_date=START, catchup=False) a
         poke_interval=1,
         timeout=600,
     )
+
+
+E2E_HISTORY = Asset(
+    name="e2e_sov_history",
+    watchers=[
+        AssetWatcher(
+            name="e2e_sov_history_watcher",
+            trigger=SovHistoryTrigger(
+                record_types=["API"],
+                client_ref_prefix="e2e-event",
+                poll_interval=1,
+                # From the beginning of the feed: were its position lost on a restart, the
+                # first update would come back as a second run.
+                start="20000101000000",
+            ),
+        )
+    ],
+)
+
+with DAG(dag_id="e2e_event_driven", schedule=[E2E_HISTORY], start_date=START, catchup=False) as event_dag:
+
+    @task
+    def updates_behind_this_run(triggering_asset_events=None) -> list[str]:
+        assert triggering_asset_events is not None
+        return [e.extra["payload"]["pingid"] for events in triggering_asset_events.values() for e in events]
+
+    updates_behind_this_run()
