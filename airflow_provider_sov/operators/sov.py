@@ -15,7 +15,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_sov._shared.files import as_source, check_locations_csv, safe_filename
 from airflow_provider_sov._shared.lineage import LineageMixin, dataset, emit_file_events
-from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError, SovInputError
+from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError, SovError, SovInputError
 from airflow_provider_sov.hooks.sov import (
     JOB_KINDS,
     UPDATE_TYPES,
@@ -236,6 +236,18 @@ def _still_there(entry: dict[str, Any]) -> bool:
 def sov_dataset(hook: SovHook, job_id: str) -> tuple[str, str]:
     """The OpenLineage (namespace, name) of an SOV, update or output on this connection's host."""
     return f"sovfixer://{urlsplit(hook.settings.base_url).netloc}", str(job_id)
+
+
+def update_revision(task: Any, hook: SovHook, sud_id: str) -> int | None:
+    """The revision an update produced, from the history feed; read only for tasks with outlets."""
+    if not getattr(task, "outlets", None):
+        return None
+    try:
+        revision = hook.get_history_item(sud_id).get("revision")
+    except SovError as exc:
+        task.log.warning("Could not read the revision of %s from the history feed: %s", sud_id, exc)
+        return None
+    return revision if isinstance(revision, int) else None
 
 
 def download_resumable(
@@ -527,7 +539,11 @@ class SovDownloadOutputsOperator(LineageMixin, BaseOperator):
             self.destination,
             overwrite=self.overwrite,
             job_id=job_id,
-            meta={"sud_id": self.sud_id, "job_id": job_id},
+            meta={
+                "sud_id": self.sud_id,
+                "job_id": job_id,
+                "revision": update_revision(self, hook, self.sud_id) if self.sud_id else None,
+            },
         )
 
 
@@ -691,7 +707,11 @@ class SovUpdateOperator(LineageMixin, SovWaitMixin, BaseOperator):
             self.destination,
             overwrite=self.overwrite,
             job_id=sud_id,
-            meta={"sov_id": self.sov_id, "sud_id": sud_id},
+            meta={
+                "sov_id": self.sov_id,
+                "sud_id": sud_id,
+                "revision": update_revision(self, self.hook, sud_id),
+            },
         )
         return result
 
@@ -983,6 +1003,6 @@ class SovParseOperator(LineageMixin, SovWaitMixin, BaseOperator):
             self.destination,
             overwrite=self.overwrite,
             job_id=sov_id,
-            meta={"sov_id": sov_id},
+            meta={"sov_id": sov_id, "revision": 0},
         )
         return result
