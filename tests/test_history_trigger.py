@@ -142,3 +142,9 @@ async def test_a_crash_right_after_an_event_repeats_only_that_event(sov_connecti
     assert [e["id"] for e in await take(watcher(store, start=PAST), n=2)] == [1, 2]  # stops at the 2nd yield
     again = await take(watcher(store, start=PAST), n=10, timeout=1)
     assert [e["id"] for e in again] == [2, 3]
+
+
+async def test_a_malformed_record_is_skipped_not_fatal(sov_connection, sov_emulator):
+    sov_emulator.sov.history[1]["completed_time"] = "yesterday"
+    events = await take(watcher(start=PAST), n=10, timeout=1)
+    assert [e["id"] for e in events] == [1, 3]

@@ -304,14 +304,20 @@ class SovHistoryTrigger(BaseEventTrigger):
             while True:
                 try:
                     async for records in self._pages(hook, since):
+                        moved = False
                         for record in records:
-                            stamp = history_stamp(str(record.get("completed_time") or ""))
                             rid = str(record.get("id"))
+                            try:
+                                stamp = history_stamp(str(record.get("completed_time") or ""))
+                            except SovInputError as exc:
+                                self.log.warning("Skipping history record %s: %s", rid, exc)
+                                continue
                             if stamp < since or (stamp == since and rid in seen):
                                 continue
                             if stamp > since:
                                 since, seen = stamp, set()
                             seen.add(rid)
+                            moved = True
                             if self.matches(record):
                                 self.log.info(
                                     "History %s: %s %s %s",
@@ -321,6 +327,9 @@ class SovHistoryTrigger(BaseEventTrigger):
                                     record.get("status"),
                                 )
                                 yield TriggerEvent({k: record.get(k) for k in HISTORY_FIELDS})
+                                await self._save(since, seen)
+                                moved = False
+                        if moved:  # records that matched no filter: one save per page
                             await self._save(since, seen)
                 except PERMANENT_ERRORS:
                     raise
