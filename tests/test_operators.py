@@ -220,3 +220,31 @@ def test_download_operator_needs_exactly_one_source_at_parse_time(tmp_path):
         SovDownloadOutputsOperator(task_id="dl", destination=tmp_path)
     with pytest.raises(SovInputError, match="exactly one of sud_id or outputs"):
         SovDownloadOutputsOperator(task_id="dl", destination=tmp_path, sud_id="s-1-r001", outputs=[])
+
+
+@pytest.mark.parametrize("batch_rows", [0, -3, True, "10"])
+def test_batch_rows_is_checked_when_the_dag_is_parsed(batch_rows):
+    with pytest.raises(SovInputError, match="batch_rows must be a positive integer"):
+        SovAddLocationsOperator(task_id="add", sud_id="s-1-r001", locations="x.csv", batch_rows=batch_rows)
+    with pytest.raises(SovInputError, match="batch_rows must be a positive integer"):
+        SovUpdateOperator(task_id="u", sov_id=SOV, locations="x.csv", batch_rows=batch_rows)
+
+
+def test_composite_checks_each_csv_once(live, corrections_csv, tmp_path, monkeypatch):
+    from airflow_provider_sov.operators import sov as operators
+
+    checked: list[str] = []
+    real = operators.check_locations_csv
+
+    def counting(path):
+        checked.append(str(path))
+        return real(path)
+
+    monkeypatch.setattr(operators, "check_locations_csv", counting)
+    task = SovUpdateOperator(
+        task_id="u", sov_id=SOV, locations=corrections_csv, deferrable=False, poll_interval=0.2
+    )
+    result = run_task(task, make_context())
+    assert result["status"] == "COMPLETE"
+    assert checked == [str(corrections_csv)]
+    assert live.sov.jobs[result["job_id"]].rows_received == 3

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_sov._shared.files import as_source, check_locations_csv, safe_filename
+from airflow_provider_sov._shared.files import CsvSummary, as_source, check_locations_csv, safe_filename
 from airflow_provider_sov._shared.lineage import LineageMixin, dataset, emit_file_events
 from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError, SovError, SovInputError
 from airflow_provider_sov.hooks.sov import (
@@ -115,18 +115,26 @@ def split_csv(path: Any, batch_rows: int, folder: str) -> Iterator[tuple[Path, i
                 handle.close()
 
 
-def upload_locations(
-    hook: SovHook, sud_id: str, locations: Any, batch_rows: int | None, log: Any
-) -> list[dict[str, Any]]:
-    """Check every CSV first, then stream each (in batches if asked); return rows sent per file."""
+def check_batch_rows(batch_rows: Any) -> int | None:
+    """``batch_rows`` is None or a positive integer (checked when the DAG is parsed)."""
     if batch_rows is not None and (
         isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1
     ):
         raise SovInputError(f"batch_rows must be a positive integer, got {batch_rows!r}.")
-    files = resolve_locations(locations)
-    summaries = [check_locations_csv(f) for f in files]  # all checked before anything is sent
+    return batch_rows
+
+
+def check_locations(locations: Any) -> list[tuple[Any, CsvSummary]]:
+    """Resolve ``locations`` and check every CSV, each read once, before anything is sent."""
+    return [(f, check_locations_csv(f)) for f in resolve_locations(locations)]
+
+
+def upload_locations(
+    hook: SovHook, sud_id: str, checked: list[tuple[Any, CsvSummary]], batch_rows: int | None, log: Any
+) -> list[dict[str, Any]]:
+    """Stream each checked CSV (in batches if asked); return rows sent per file."""
     sent: list[dict[str, Any]] = []
-    for path, summary in zip(files, summaries, strict=True):
+    for path, summary in checked:
         name = Path(str(path)).name
         try:
             if batch_rows is None or summary.rows <= batch_rows:
@@ -366,12 +374,12 @@ class SovAddLocationsOperator(LineageMixin, BaseOperator):
         super().__init__(**kwargs)
         self.sud_id = sud_id
         self.locations = locations
-        self.batch_rows = batch_rows
+        self.batch_rows = check_batch_rows(batch_rows)
         self.sovfixer_conn_id = sovfixer_conn_id
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         hook = SovHook(self.sovfixer_conn_id)
-        sent = upload_locations(hook, self.sud_id, self.locations, self.batch_rows, self.log)
+        sent = upload_locations(hook, self.sud_id, check_locations(self.locations), self.batch_rows, self.log)
         for entry in sent:
             self.lineage_in(*dataset(entry["file"]))
         self.lineage_out(*sov_dataset(hook, self.sud_id))
@@ -619,7 +627,7 @@ class SovUpdateOperator(LineageMixin, SovWaitMixin, BaseOperator):
         self.policy_terms = policy_terms
         self.outputter_name = outputter_name
         self.metadata = metadata
-        self.batch_rows = batch_rows
+        self.batch_rows = check_batch_rows(batch_rows)
         self.overwrite = overwrite
         self.descriptions = descriptions
         self.extensions = extensions
@@ -630,9 +638,7 @@ class SovUpdateOperator(LineageMixin, SovWaitMixin, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         store = _StateStore(context, self.log)
         update_type = check_choice(self.update_type, UPDATE_TYPES, "update_type")
-        files = resolve_locations(self.locations) if self.locations is not None else []
-        for f in files:
-            check_locations_csv(f)  # every input checked before the first call
+        checked = check_locations(self.locations) if self.locations is not None else []
         sud_id, step = store.get("sud_id"), store.get("step")
         if sud_id:
             self.log.info(
@@ -654,10 +660,10 @@ class SovUpdateOperator(LineageMixin, SovWaitMixin, BaseOperator):
             self.log.info("Initiated update %s of SOV %s.", sud_id, self.sov_id)
         context["ti"].xcom_push(key="sud_id", value=sud_id)
         if step == "initiated":
-            if files:
-                upload_locations(self.hook, sud_id, files, self.batch_rows, self.log)
-                for f in files:
-                    self.lineage_in(*dataset(str(f)))
+            if checked:
+                upload_locations(self.hook, sud_id, checked, self.batch_rows, self.log)
+                for path, _ in checked:
+                    self.lineage_in(*dataset(str(path)))
             step = "locations_added"
             store.set("step", step)
         if step == "locations_added":
