@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import heapq
 import io
 import json
 import random
@@ -300,6 +301,7 @@ class SovFixerState:
         self.history: list[dict[str, Any]] = []
         self.created: dict[str, int] = {"parse": 0, "update": 0, "output": 0}
         self.scripted: dict[str, list[Outcome]] = {"parse": [], "update": [], "output": []}
+        self._due: list[tuple[float, str]] = []
         for sov_id in SEEDED_SOVS:
             self.add_sov(sov_id)
 
@@ -363,15 +365,18 @@ class SovFixerState:
         self.created[kind] += 1
         return job
 
+    def _start(self, job: Job, at: float) -> None:
+        """Start ``job`` at clock time ``at`` and queue it to finish when its duration is up."""
+        job.started_at = at
+        heapq.heappush(self._due, (at + job.duration, job.job_id))
+
     def tick(self) -> None:
-        """Finish every job whose time has come (called on each request and on advance)."""
+        """Finish every job whose time has come (called on each request: a heap, not a scan)."""
         now = self.server.clock.now()
-        for job in list(self.jobs.values()):
-            if (
-                job.finished_at is None
-                and job.started_at is not None
-                and now >= job.started_at + job.duration
-            ):
+        while self._due and self._due[0][0] <= now:
+            _, job_id = heapq.heappop(self._due)
+            job = self.jobs[job_id]
+            if job.finished_at is None:
                 self._finish(job)
 
     def _view(self, job: Job) -> tuple[str, int, str]:
@@ -597,7 +602,8 @@ class SovFixerState:
                 sov_id, rows, {0: [dict(r) for r in rows]}, {"insured_name": stem, **extra}
             )
             job = self._new_job("parse", sov_id, sov_id, self.server.job_seconds)
-            job.started_at, job.revision, job.output_formats = job.created_at, 0, formats
+            job.revision, job.output_formats = 0, formats
+            self._start(job, job.created_at)
             job.client_ref = next(iter(fields.get("client_ref") or []), None)
             job.extra_data = self.sovs[sov_id].extra_data
         return web.json_response({"message": "OK", "id": sov_id})
@@ -656,8 +662,8 @@ class SovFixerState:
                 self.jobs[job_id] = job
                 return web.json_response(self._status_body(request, job), status=200)
             job = self._new_job("output", str(uuid.uuid4()), sov_id, self.server.output_seconds)
-            job.started_at, job.revision = job.created_at, revision
-            job.output_formats = [entry[0]]
+            job.revision, job.output_formats = revision, [entry[0]]
+            self._start(job, job.created_at)
             return web.json_response(self._status_body(request, job), status=201)
 
     async def output_request(self, request: web.Request) -> web.Response:
@@ -774,7 +780,7 @@ class SovFixerState:
                 return self._bad_formats(str(bad[0]))
             job.extra_data = extra
             job.output_formats = [str(f).upper() for f in formats]
-            job.started_at = self.server.clock.now()
+            self._start(job, self.server.clock.now())
         return web.json_response({"message": "OK"})
 
     async def update_status(self, request: web.Request) -> web.Response:
