@@ -73,6 +73,13 @@ class SovBadRequestError(SovApiError):
     """HTTP 400: the server rejected the request (bad format, unknown CSV attribute, ...)."""
 
 
+class SovPrerequisiteError(SovBadRequestError):
+    """
+    HTTP 400 from the DATA Act Broker: a file cannot be generated until the submission's
+    validations (A/B/C for D1/D2, cross-file for E/F) have finished cleanly. Retrying later helps.
+    """
+
+
 class SovAuthError(SovApiError):
     """HTTP 401 or 403: the token or session is wrong, expired or lacks permission."""
 

@@ -220,15 +220,21 @@ class ApiHook(BaseHook):
         data: Any = None,
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
+        credentials: bool = True,
     ) -> requests.Response:
-        """One exchange, following same-host redirects with credentials and others without."""
+        """
+        One exchange, following same-host redirects with credentials and others without.
+
+        :param credentials: Attach the connection's credentials (on its own origin only); off for
+            pre-signed URLs, whose signature is the credential wherever they point.
+        """
         import requests
 
         for _ in range(MAX_REDIRECTS + 1):
             all_headers = {
                 "Accept": "application/json",
                 **(headers or {}),
-                **self._headers_for(url, settings),
+                **(self._headers_for(url, settings) if credentials else {}),
             }
             try:
                 response = self.session.request(
@@ -275,6 +281,7 @@ class ApiHook(BaseHook):
         expected_size: int | None = None,
         job_id: str | int | None = None,
         what: str = "file",
+        credentials: bool = True,
     ) -> DownloadedFile:
         """
         Stream ``url`` into the folder ``destination``; the file appears whole or not at all.
@@ -284,18 +291,27 @@ class ApiHook(BaseHook):
         when ``url`` is on the connection's own host.
 
         :param filename: Name to save under (made safe); default: the server's name for it.
+        :param credentials: ``False`` for a pre-signed URL: nothing but the URL is sent, even when it
+            points at the connection's own host.
         """
         import requests
 
         settings = self.settings
         absolute = self.absolute_url(url, settings)
         call = self._call(_DOWNLOAD_ROUTE, settings, job_id, f"download of {what}")
+        call.host = urlsplit(absolute).netloc  # errors name the host the file is on (never the query)
         context = f"{what}" + (f" of {job_id}" if job_id is not None else "")
         try:
             for attempt in self.retry_policy.retrying(True):
                 with attempt:
                     response = self._send(
-                        "GET", absolute, settings, call, headers={"Accept-Encoding": "identity"}, stream=True
+                        "GET",
+                        absolute,
+                        settings,
+                        call,
+                        headers={"Accept-Encoding": "identity"},
+                        stream=True,
+                        credentials=credentials,
                     )
                     with response:
                         length = response.headers.get("Content-Length", "")

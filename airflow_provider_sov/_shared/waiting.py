@@ -8,12 +8,16 @@ plain JSON with a ``status`` from :data:`EVENT_STATUSES`; anything else fails th
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from airflow_provider_sov import exceptions
 from airflow_provider_sov.exceptions import SovError, SovTimeoutError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 #: The only trigger-event statuses a task accepts.
 EVENT_STATUSES = frozenset({"terminal", "timeout", "error"})
@@ -108,3 +112,119 @@ def check_event(event: Any, job_id: str, label: str) -> dict[str, Any]:
             last_status=event.get("last_status"),
         )
     return event
+
+
+class Reading(Protocol):
+    """One classified status reading of any job either API runs (SOV job, D-file generation)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def terminal(self) -> bool: ...
+
+    @property
+    def succeeded(self) -> bool: ...
+
+    def progress_line(self) -> str: ...
+
+    def to_event(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=Reading)
+
+
+def poll_in_process(
+    read: Callable[[], R],
+    first: R,
+    *,
+    label: str,
+    job_id: str,
+    started: float,
+    timeout: float,
+    poll_interval: float,
+    log: Any,
+) -> R:
+    """
+    Poll ``read`` in the task's own process until terminal or the deadline (poke-style waits).
+
+    ``first`` is the reading taken before deciding whether to defer; the deadline is ``started``
+    plus ``timeout``, the same one a deferred wait would carry.
+    """
+    reading = first
+    deadline = started + timeout
+    while not reading.terminal:
+        remaining = deadline - time.time()
+        if remaining <= 0:
+            raise timeout_error(
+                label, job_id, timeout=timeout, waited=time.time() - started, last_status=reading.status
+            )
+        time.sleep(min(poll_interval, remaining))
+        reading = read()
+        log.info("%s", reading.progress_line())
+    return reading
+
+
+async def poll_for_event(
+    aread: Callable[[], Awaitable[Reading]],
+    *,
+    job_id: str,
+    deadline: float,
+    poll_interval: float,
+    wait_started: float,
+    timeout: float,
+    max_errors: int,
+    label: str,
+    log: Any,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """
+    A trigger's whole wait: poll ``aread`` until terminal or ``deadline``; return the one event.
+
+    Permanent errors (401, 404, bad input) end the wait at once; other failed polls are tolerated
+    up to ``max_errors`` in a row. Sleeps never pass the deadline, so the last poll happens at it.
+    ``extra`` is merged into every event (e.g. the job kind).
+    """
+    extra = extra or {}
+
+    def timed_out(last: str | None) -> dict[str, Any]:
+        return {
+            "status": "timeout",
+            "job_id": job_id,
+            "last_status": last,
+            "timeout": timeout,
+            "waited": time.time() - wait_started,
+            **extra,
+        }
+
+    if time.time() >= deadline:
+        return timed_out(None)
+    errors = 0
+    last: str | None = None
+    while True:
+        try:
+            reading = await aread()
+        except PERMANENT_ERRORS as exc:
+            return {**error_event(job_id, exc), **extra}
+        except SovError as exc:
+            errors += 1
+            if errors >= max_errors:
+                return {**error_event(job_id, exc), **extra}
+            log.warning("%s %s: poll failed (%d/%d): %s", label, job_id, errors, max_errors, exc)
+        else:
+            errors = 0
+            last = reading.status
+            log.info("%s", reading.progress_line())
+            if reading.terminal:
+                return {
+                    **reading.to_event(),
+                    "status": "terminal",
+                    "job_id": job_id,
+                    "job_status": reading.status,
+                    "succeeded": reading.succeeded,
+                    **extra,
+                }
+        remaining = deadline - time.time()
+        if remaining <= 0:
+            return timed_out(last)
+        await asyncio.sleep(min(poll_interval, remaining))

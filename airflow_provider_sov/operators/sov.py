@@ -15,6 +15,8 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_sov._shared.files import CsvSummary, as_source, check_locations_csv, safe_filename
 from airflow_provider_sov._shared.lineage import LineageMixin, dataset, emit_file_events
+from airflow_provider_sov._shared.task_state import StateStore as _StateStore
+from airflow_provider_sov._shared.task_state import still_there
 from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError, SovError, SovInputError
 from airflow_provider_sov.hooks.sov import (
     JOB_KINDS,
@@ -42,27 +44,6 @@ _GLOB_CHARS = set("*?[")
 
 
 # --- Helpers shared by the operators ------------------------------------------------------------
-
-
-class _StateStore:
-    """
-    The task's state store (Airflow 3.3 ``task_state_store``), or nothing where Airflow lacks it.
-
-    It survives task retries, which is what lets a retried task reattach to the job it started
-    instead of creating another.
-    """
-
-    def __init__(self, context: Context, log: Any) -> None:
-        self._store = context.get("task_state_store")
-        if self._store is None:
-            log.warning("task_state_store is not available: a retry of this task cannot reattach to its job.")
-
-    def get(self, key: str) -> Any:
-        return None if self._store is None else self._store.get(key)
-
-    def set(self, key: str, value: Any) -> None:
-        if self._store is not None:
-            self._store.set(key, value)
 
 
 def resolve_locations(locations: Any) -> list[Any]:
@@ -218,7 +199,7 @@ def download_outputs(
             name = f"{stem} ({n}).{ext}" if dot else f"{base} ({n})"
         taken.add(name.lower())
         previous = done.get(name)
-        if previous and _still_there(previous):
+        if previous and still_there(previous):
             results.append(previous)
             continue
         saved = hook.download_output(
@@ -229,16 +210,6 @@ def download_outputs(
         if record is not None:
             record(entry)
     return results
-
-
-def _still_there(entry: dict[str, Any]) -> bool:
-    from airflow_provider_sov._shared.files import as_destination
-
-    try:
-        path = as_destination(entry["uri"])
-        return path.exists() and path.stat().st_size == entry["size"]
-    except Exception:
-        return False
 
 
 def sov_dataset(hook: SovHook, job_id: str) -> tuple[str, str]:

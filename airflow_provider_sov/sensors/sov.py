@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import timedelta
 from functools import cached_property
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
-from airflow_provider_sov._shared.waiting import as_seconds, check_event, deadline_after, timeout_error
+from airflow_provider_sov._shared.waiting import as_seconds, check_event, deadline_after, poll_in_process
 from airflow_provider_sov.exceptions import SovInputError
 from airflow_provider_sov.hooks.sov import JOB_KINDS, JobKind, JobStatus, SovHook, check_outcome
 
@@ -83,22 +84,16 @@ class SovWaitMixin:
             self.defer_for_job(
                 kind, job_id, timeout=timeout, poll_interval=poll_interval, method_name=method_name
             )
-        deadline = started + timeout
-        while True:
-            remaining = deadline - time.time()
-            if remaining <= 0:
-                raise timeout_error(
-                    kind.label,
-                    job_id,
-                    timeout=timeout,
-                    waited=time.time() - started,
-                    last_status=status.status,
-                )
-            time.sleep(min(poll_interval, remaining))
-            status = kind.status(self.hook, job_id)
-            self.log.info("%s", status.progress_line())
-            if status.terminal:
-                return status
+        return poll_in_process(
+            functools.partial(kind.status, self.hook, job_id),
+            status,
+            label=kind.label,
+            job_id=job_id,
+            started=started,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            log=self.log,
+        )
 
     def defer_for_job(
         self, kind: JobKind, job_id: str, *, timeout: float, poll_interval: float, method_name: str

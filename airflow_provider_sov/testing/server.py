@@ -125,6 +125,12 @@ class EmulatorServer:
     :param relative_urls: Return download URLs as ``/api/...`` instead of absolute ones.
     :param legacy_output_shape: Describe a finished output request as ``result.outputs[]`` (the
         older documented shape) instead of ``result.url``/``scrubbed_filename``/``label``.
+    :param generation_seconds: How long a DATA Act Broker file generation runs.
+    :param pickup_seconds: How long a just-requested E, F, A or BOC file reads ``invalid``.
+
+    The DATA Act Broker is served at :attr:`url` (``x-session-id`` or login) and, as through the
+    Treasury proxy, at :attr:`proxy_url`; its signed file URLs point at :attr:`storage_url`, a
+    second port.
     """
 
     def __init__(
@@ -138,7 +144,10 @@ class EmulatorServer:
         output_seconds: float | None = None,
         relative_urls: bool = False,
         legacy_output_shape: bool = False,
+        generation_seconds: float = 30.0,
+        pickup_seconds: float = 5.0,
     ) -> None:
+        from airflow_provider_sov.testing.broker_app import BrokerState
         from airflow_provider_sov.testing.sov_app import SovFixerState
 
         self.token = token
@@ -154,6 +163,9 @@ class EmulatorServer:
         self.counts: Counter[str] = Counter()
         self.seen: deque[Seen] = deque(maxlen=20_000)
         self.sov = SovFixerState(self)
+        self.broker = BrokerState(self, generation_seconds, pickup_seconds)
+        self.storage_port = 0
+        self._storage_runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -169,6 +181,18 @@ class EmulatorServer:
             raise RuntimeError("The emulator is not running; call start() first.")
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def proxy_url(self) -> str:
+        """The Broker as the Treasury API proxy serves it (client headers, no trailing slashes)."""
+        from airflow_provider_sov.testing.broker_app import PROXY_PREFIX
+
+        return self.url + PROXY_PREFIX
+
+    @property
+    def storage_url(self) -> str:
+        """The file storage that signed Broker URLs point at (another port: another origin)."""
+        return f"http://{self.host}:{self.storage_port}"
+
     def start(self) -> EmulatorServer:
         """Start serving in a background thread; return once the port is open."""
         self._thread = threading.Thread(target=self._serve, name="sov-emulator", daemon=True)
@@ -183,6 +207,8 @@ class EmulatorServer:
         if self._loop is not None and self._runner is not None:
             future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
             future.result(30)
+            if self._storage_runner is not None:
+                asyncio.run_coroutine_threadsafe(self._storage_runner.cleanup(), self._loop).result(30)
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(30)
@@ -216,11 +242,20 @@ class EmulatorServer:
         server = site._server
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        storage = web.Application(middlewares=[self._middleware])
+        self.broker.add_storage_routes(storage)
+        self._storage_runner = web.AppRunner(storage, access_log=None, handle_signals=False)
+        await self._storage_runner.setup()
+        storage_site = web.TCPSite(self._storage_runner, self.host, self.storage_port, reuse_address=True)
+        await storage_site.start()
+        assert storage_site._server is not None
+        self.storage_port = storage_site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
 
     def make_app(self) -> web.Application:
         """Build the aiohttp application (also usable on a caller's own loop)."""
         app = web.Application(middlewares=[self._middleware], client_max_size=4 * 1024**3)
         self.sov.add_routes(app)
+        self.broker.add_routes(app)
         return app
 
     # --- Test controls --------------------------------------------------------------------------
@@ -279,7 +314,12 @@ class EmulatorServer:
             self.counts[route] += 1
             self.seen.append(Seen(route, request.method, request.path_qs, dict(request.headers)))
             self.sov.tick()
-        denied = self.sov.check_auth(request)
+        if route == "storage":
+            denied = self.broker.check_storage(request)
+        elif request.path.startswith("/api/"):
+            denied = self.sov.check_auth(request)
+        else:
+            denied = self.broker.check_auth(request)
         if denied is not None:
             return denied
         before = self._take_fault(route, BEFORE_KINDS)
@@ -313,6 +353,8 @@ class EmulatorServer:
             data = json.loads(response.body)  # type: ignore[arg-type]
             if after.kind == "unknown_status" and isinstance(data.get("request"), dict):
                 data["request"]["status"] = after.value or "REINDEXING"
+            elif after.kind == "unknown_status" and "status" in data:
+                data["status"] = after.value or "running"
             if after.kind == "hostile_filename":
                 for output in (data.get("result") or {}).get("outputs") or []:
                     output["filename"] = after.value

@@ -250,6 +250,33 @@ def _fmt(name: str) -> tuple[str, str, str] | None:
     return None
 
 
+async def serve_bytes(
+    request: web.Request, data: bytes | Blob, content_type: str = "application/octet-stream"
+) -> web.StreamResponse:
+    """Stream a file with its Content-Length; a ``truncate`` fault cuts it off half way."""
+    size = data.size if isinstance(data, Blob) else len(data)
+    fault = request.get(FAULT_KEY)
+    response = web.StreamResponse(headers={"Content-Type": content_type})
+    response.content_length = size
+    await response.prepare(request)
+    limit = size // 2 if fault is not None and fault.kind == "truncate" else size
+    sent = 0
+    chunks = data.chunks() if isinstance(data, Blob) else [data]
+    for chunk in chunks:
+        piece = chunk[: max(0, limit - sent)]
+        if piece:
+            await response.write(piece)
+            sent += len(piece)
+        if sent >= limit:
+            break
+    if limit < size:
+        assert request.transport is not None
+        request.transport.close()
+        return response
+    await response.write_eof()
+    return response
+
+
 def _error(status: int, **body: Any) -> web.Response:
     return web.json_response(body, status=status)
 
@@ -794,27 +821,7 @@ class SovFixerState:
             data = self.files.get(key)
         if data is None:
             return _error(404, detail="Not found.")
-        size = data.size if isinstance(data, Blob) else len(data)
-        fault = request.get(FAULT_KEY)
-        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
-        response.content_length = size
-        await response.prepare(request)
-        limit = size // 2 if fault is not None and fault.kind == "truncate" else size
-        sent = 0
-        chunks = data.chunks() if isinstance(data, Blob) else [data]
-        for chunk in chunks:
-            piece = chunk[: max(0, limit - sent)]
-            if piece:
-                await response.write(piece)
-                sent += len(piece)
-            if sent >= limit:
-                break
-        if limit < size:
-            assert request.transport is not None
-            request.transport.close()
-            return response
-        await response.write_eof()
-        return response
+        return await serve_bytes(request, data)
 
     async def history_page(self, request: web.Request) -> web.Response:
         try:

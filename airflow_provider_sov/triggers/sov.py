@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -11,7 +12,7 @@ import aiohttp  # noqa: F401
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 from airflow_provider_sov._shared.http import RetryPolicy
-from airflow_provider_sov._shared.waiting import PERMANENT_ERRORS, error_event
+from airflow_provider_sov._shared.waiting import PERMANENT_ERRORS, poll_for_event
 from airflow_provider_sov.exceptions import SovError, SovInputError
 from airflow_provider_sov.hooks.sov import JOB_KINDS, SovHook
 
@@ -75,70 +76,26 @@ class SovJobTrigger(BaseTrigger):
             },
         )
 
-    def _timeout_event(self, last_status: str | None) -> TriggerEvent:
-        return TriggerEvent(
-            {
-                "status": "timeout",
-                "job_id": self.job_id,
-                "kind": self.kind,
-                "last_status": last_status,
-                "timeout": self.timeout,
-                "waited": time.time() - self.wait_started,
-            }
-        )
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until terminal or past the deadline; yield exactly one event, then return."""
         kind = JOB_KINDS[self.kind]
-        if time.time() >= self.deadline:
-            yield self._timeout_event(None)
-            return
         hook = SovHook(self.sovfixer_conn_id, retry_policy=self.retry_policy)
-        errors = 0
-        last: str | None = None
         try:
-            while True:
-                try:
-                    status = await kind.astatus(hook, self.job_id)
-                except PERMANENT_ERRORS as exc:
-                    yield TriggerEvent(error_event(self.job_id, exc))
-                    return
-                except SovError as exc:
-                    errors += 1
-                    if errors >= self.max_errors:
-                        yield TriggerEvent(error_event(self.job_id, exc))
-                        return
-                    self.log.warning(
-                        "%s %s: poll failed (%d/%d): %s",
-                        kind.label,
-                        self.job_id,
-                        errors,
-                        self.max_errors,
-                        exc,
-                    )
-                else:
-                    errors = 0
-                    last = status.status
-                    self.log.info("%s", status.progress_line())
-                    if status.terminal:
-                        yield TriggerEvent(
-                            {
-                                **status.to_event(),
-                                "status": "terminal",
-                                "kind": self.kind,
-                                "job_status": status.status,
-                                "succeeded": status.succeeded,
-                            }
-                        )
-                        return
-                remaining = self.deadline - time.time()
-                if remaining <= 0:
-                    yield self._timeout_event(last)
-                    return
-                # Sleep to the deadline at most, so the last poll happens right at it.
-                await asyncio.sleep(min(self.poll_interval, remaining))
+            event = await poll_for_event(
+                functools.partial(kind.astatus, hook, self.job_id),
+                job_id=self.job_id,
+                deadline=self.deadline,
+                poll_interval=self.poll_interval,
+                wait_started=self.wait_started,
+                timeout=self.timeout,
+                max_errors=self.max_errors,
+                label=kind.label,
+                log=self.log,
+                extra={"kind": self.kind},
+            )
         finally:
             await hook.aclose()
+        yield TriggerEvent(event)
 
 
 class SovUpdateTrigger(SovJobTrigger):
