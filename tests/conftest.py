@@ -30,6 +30,18 @@ SENSOR_MODES = [
 ]
 OPERATOR_MODES = [pytest.param(True, id="deferrable"), pytest.param(False, id="in-process")]
 
+# (fault kind, options) that a read must survive with exactly one extra request.
+TRANSIENT_FAULTS = [
+    pytest.param("status", {"status": 429, "retry_after": "0"}, id="429"),
+    pytest.param("status", {"status": 500}, id="500"),
+    pytest.param("status", {"status": 502}, id="502"),
+    pytest.param("status", {"status": 503}, id="503"),
+    pytest.param("status", {"status": 504}, id="504"),
+    pytest.param("reset", {}, id="connection-reset"),
+    pytest.param("latency", {"delay": 2.5}, id="read-timeout"),
+    pytest.param("malformed_json", {}, id="malformed-json"),
+]
+
 EXAMPLE_CSV = Path(__file__).resolve().parents[1] / "example_dags" / "data" / "corrections.csv"
 
 
@@ -101,8 +113,70 @@ def live(monkeypatch):
 @pytest.fixture(autouse=True)
 def fast_trigger_retries(monkeypatch):
     """Triggers retry transient failures within a poll without real backoff sleeps."""
+    from airflow_provider_sov.triggers.broker import DFileGenerationTrigger
     from airflow_provider_sov.triggers.sov import SovHistoryTrigger, SovJobTrigger
 
     fast = RetryPolicy(attempts=3, min_wait=0.001, max_wait=0.002)
     monkeypatch.setattr(SovJobTrigger, "retry_policy", fast)
     monkeypatch.setattr(SovHistoryTrigger, "retry_policy", fast)
+    monkeypatch.setattr(DFileGenerationTrigger, "retry_policy", fast)
+
+
+# --- DATA Act Broker ------------------------------------------------------------------------------
+
+#: The Broker's three ways in; tests that touch auth run over all of them.
+BROKER_AUTH_MODES = ["login", "session", "proxy"]
+
+
+def broker_conn(server: EmulatorServer, mode: str) -> dict:
+    """A ``data_act_broker`` connection on the emulator, authenticating by ``mode``."""
+    from airflow_provider_sov.testing import broker_app as b
+
+    if mode == "proxy":
+        return {
+            "conn_type": "data_act_broker",
+            "host": server.proxy_url,
+            "login": b.CLIENT_ID,
+            "password": b.CLIENT_SECRET,
+            "extra": {"auth_mode": "proxy"},
+        }
+    if mode == "session":
+        return {"conn_type": "data_act_broker", "host": server.url, "password": b.SESSION_ID}
+    return {"conn_type": "data_act_broker", "host": server.url, "login": b.USER, "password": b.PASSWORD}
+
+
+def use_broker(monkeypatch, server: EmulatorServer, mode: str = "login") -> str:
+    """Point ``data_act_broker_default`` at ``server``; returns the connection ID."""
+    import json
+
+    monkeypatch.setenv("AIRFLOW_CONN_DATA_ACT_BROKER_DEFAULT", json.dumps(broker_conn(server, mode)))
+    return "data_act_broker_default"
+
+
+@pytest.fixture
+def broker_emulator(monkeypatch) -> Iterator[EmulatorServer]:
+    """An emulator on a manual clock with ``data_act_broker_default`` on it (login mode)."""
+    from airflow_provider_sov.testing.server import EmulatorServer
+
+    with EmulatorServer() as server:
+        use_broker(monkeypatch, server)
+        yield server
+
+
+@pytest.fixture
+def broker_live(monkeypatch) -> Iterator[EmulatorServer]:
+    """An emulator whose generations finish in real time (0.6 s; E/F/A/BOC read invalid for 0.3 s)."""
+    from airflow_provider_sov.testing.server import EmulatorServer
+
+    with EmulatorServer(realtime=True, generation_seconds=0.6, pickup_seconds=0.3) as server:
+        use_broker(monkeypatch, server)
+        yield server
+
+
+@pytest.fixture
+def broker_hook(broker_emulator: EmulatorServer, policy: RetryPolicy):
+    from airflow_provider_sov.hooks.broker import DataActBrokerHook
+
+    h = DataActBrokerHook(retry_policy=policy, timeout=(2.0, 2.0))
+    yield h
+    h.close()

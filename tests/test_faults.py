@@ -19,21 +19,11 @@ from airflow_provider_sov.exceptions import (
     SovTransportError,
 )
 from airflow_provider_sov.hooks.sov import SovHook, classify
-from tests.conftest import finish
+from tests.conftest import TRANSIENT_FAULTS, finish
 
 SOV = "s-no-ping-hggcsk"
 
-# (fault kind, options) that a read must survive with exactly one extra request.
-TRANSIENT = [
-    pytest.param("status", {"status": 429, "retry_after": "0"}, id="429"),
-    pytest.param("status", {"status": 500}, id="500"),
-    pytest.param("status", {"status": 502}, id="502"),
-    pytest.param("status", {"status": 503}, id="503"),
-    pytest.param("status", {"status": 504}, id="504"),
-    pytest.param("reset", {}, id="connection-reset"),
-    pytest.param("latency", {"delay": 2.5}, id="read-timeout"),
-    pytest.param("malformed_json", {}, id="malformed-json"),
-]
+TRANSIENT = TRANSIENT_FAULTS
 
 READS = {
     "update_status": lambda h, ids: h.get_update_status(ids["sud"]),

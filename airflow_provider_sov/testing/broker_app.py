@@ -493,7 +493,8 @@ class BrokerState:
     async def check_detached_generation_status(self, request: web.Request) -> web.Response:
         with self.server.lock:
             gen = self._detached_gen(request)
-            return web.json_response(self._status_body(request, gen, gen.file_type if gen else ""))
+            # An unknown job reads invalid with HTTP 200 (the route docs say 400; the code does this).
+            return web.json_response(self._status_body(request, gen, gen.file_type if gen else "D1"))
 
     def _url_body(self, request: web.Request, gen: Generation | None) -> web.Response:
         if gen is None or self._status(gen) != "finished":
