@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_sov.testing import broker_app
 from airflow_provider_sov.testing.server import EmulatorServer
+from tests.conftest import broker_conn
 
 pytestmark = [pytest.mark.airflow_cli, pytest.mark.timeout(600)]
 
@@ -43,6 +45,7 @@ def airflow_env(home: Path, dags: Path, emulator: EmulatorServer, **extra: str) 
             "AIRFLOW_CONN_SOVFIXER_DEFAULT": json.dumps(
                 {"conn_type": "sovfixer", "host": emulator.url, "password": emulator.token}
             ),
+            "AIRFLOW_CONN_DATA_ACT_BROKER_DEFAULT": json.dumps(broker_conn(emulator, "login")),
             **extra,
         }
     )
@@ -86,7 +89,7 @@ def xcom(home: Path, dag_id: str, task_id: str, run_id: str, key: str = "return_
 
 @pytest.fixture
 def dags_test_env(tmp_path):
-    with EmulatorServer(realtime=True, job_seconds=2) as emulator:
+    with EmulatorServer(realtime=True, job_seconds=2, generation_seconds=2, pickup_seconds=1) as emulator:
         home = tmp_path / "home"
         env = airflow_env(home, dags_folder(tmp_path), emulator)
         migrate(env)
@@ -157,6 +160,20 @@ def test_mapped_export_example_over_20_sovs_under_dags_test(dags_test_env, tmp_p
         assert result["id"] == sov_id and result["output_format"] == "XLSX"
         assert Path(result["uri"]) == out / sov_id / result["filename"]
         assert Path(result["uri"]).read_bytes()[:2] == b"PK"
+
+
+def test_detached_d_files_example_under_dags_test(dags_test_env, tmp_path):
+    env, home, emulator = dags_test_env
+    out = tmp_path / "agency"
+    dags_test(env, "broker_detached_d_files", {"cgac_code": "097", "destination": str(out)})
+    (run_id,) = query(home, "select run_id from dag_run where dag_id='broker_detached_d_files'")[0]
+    results = [xcom(home, "broker_detached_d_files", "generate", run_id, map_index=i) for i in (0, 1)]
+    assert [r["file_type"] for r in results] == ["D1", "D2"]
+    for r in results:
+        assert r["status"] == "finished" and r["submission_id"] is None
+        assert Path(r["uri"]).parent == out / "agency-097"
+        assert Path(r["uri"]).read_bytes() == emulator.broker.file_bytes(r["job_id"])
+    assert emulator.count("generate_detached_file") == 2 and emulator.broker.credential_attempts == []
 
 
 # --- (b) a real scheduler and triggerer --------------------------------------------------------------
@@ -284,7 +301,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     root = tmp_path_factory.mktemp("stack")
-    with EmulatorServer(realtime=True, job_seconds=4) as emulator:
+    with EmulatorServer(realtime=True, job_seconds=4, generation_seconds=3, pickup_seconds=1) as emulator:
         stack = Stack(root, emulator)
         migrate(stack.env)
         for service in Stack.SERVICES:
@@ -416,3 +433,41 @@ def test_history_watcher_runs_the_dag_once_per_update_across_a_triggerer_restart
     assert len(runs()) == 2
     seen = [xcom(stack.home, "e2e_event_driven", "updates_behind_this_run", r) for r in runs()]
     assert seen == [[first], [second]]
+
+
+def test_d_files_example_through_the_real_triggerer_without_leaking_a_secret(stack, tmp_path):
+    broker = stack.emulator.broker
+    conf = {"submission_id": 1001, "start": "01/01/2026", "end": "03/31/2026", "destination": str(tmp_path)}
+    run_id = stack.trigger("broker_d_files", conf)
+    assert stack.wait_run("broker_d_files", run_id) == "success"
+    for task_id, file_type in [
+        ("generate_d1", "D1"),
+        ("generate_d2", "D2"),
+        ("generate_e", "E"),
+        ("generate_f", "F"),
+    ]:
+        result = xcom(stack.home, "broker_d_files", task_id, run_id)
+        assert (result["file_type"], result["status"], result["submission_id"]) == (
+            file_type,
+            "finished",
+            1001,
+        )
+        path = Path(result["uri"])
+        assert path.parent == tmp_path / "submission-1001"
+        assert (
+            path.read_bytes() == broker.file_bytes(result["job_id"]) and result["size"] == path.stat().st_size
+        )
+    logs = list(stack.home.glob("logs/dag_id=broker_d_files/*/task_id=*/*trigger*"))
+    assert {p.parent.name for p in logs} == {f"task_id=generate_{t}" for t in ("d1", "d2", "e", "f")}
+    assert stack.emulator.count("generate_file") == 4 and broker.created == 4
+
+    # No credential reached storage, and none is in a log or an XCom.
+    assert broker.credential_attempts == []
+    secrets = [broker_app.PASSWORD, broker_app.CLIENT_SECRET, *broker.issued]
+    assert len(broker.issued) > 1  # the tasks did log in
+    texts = [p.read_text(errors="replace") for p in stack.home.glob("logs/**/*") if p.is_file()]
+    texts += [p.read_text(errors="replace") for p in stack.root.glob("*.log")]
+    texts += [str(row) for row in query(stack.home, "select value from xcom where dag_id='broker_d_files'")]
+    texts += [str(row) for row in query(stack.home, "select kwargs from trigger")]
+    leaks = [s for s in secrets for text in texts if s in text]
+    assert leaks == []

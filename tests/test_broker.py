@@ -205,7 +205,9 @@ def test_a_size_mismatch_raises_and_leaves_no_file(broker_hook, broker_emulator,
     assert broker_emulator.count("storage") == 4
 
 
-def test_fewer_bytes_than_announced_raise_and_leave_no_file(broker_hook, broker_emulator, tmp_path, monkeypatch):
+def test_fewer_bytes_than_announced_raise_and_leave_no_file(
+    broker_hook, broker_emulator, tmp_path, monkeypatch
+):
     """Storage that closes cleanly after fewer bytes than Content-Length said: checked by count."""
     import urllib3
 
@@ -225,7 +227,9 @@ def test_downloading_an_unfinished_file_says_to_wait(broker_hook, tmp_path):
         broker_hook.download_file(GenerationTarget.of(1001, "D1"), tmp_path)
 
 
-def test_pre_signed_downloads_carry_no_credential_even_on_the_connections_host(broker_hook, broker_emulator, tmp_path):
+def test_pre_signed_downloads_carry_no_credential_even_on_the_connections_host(
+    broker_hook, broker_emulator, tmp_path
+):
     broker_hook.check_generation_status(1001, "D1")  # a session exists now
     broker_emulator.reset_counts()
     broker_hook.download(broker_emulator.url + "/v1/session", tmp_path, filename="s.json", credentials=False)
@@ -261,7 +265,9 @@ def test_reads_survive_transient_faults(broker_hook, broker_emulator, finished_j
 
 
 @pytest.mark.parametrize(("kind", "options"), TRANSIENT_FAULTS)
-def test_downloads_survive_transient_faults(broker_hook, broker_emulator, finished_job, tmp_path, kind, options):
+def test_downloads_survive_transient_faults(
+    broker_hook, broker_emulator, finished_job, tmp_path, kind, options
+):
     if kind == "malformed_json":
         options, kind = {}, "truncate"
     broker_emulator.inject("storage", kind, **options)
@@ -277,11 +283,14 @@ def test_generation_requests_are_never_repeated_once_the_broker_may_have_acted(
 ):
     broker_hook.check_generation_status(1001, "D1")  # log in first
     broker_emulator.inject(route, kind, status=502, delay=2.5)
-    with pytest.raises((SovTransportError, SovError)):
-        if route == "generate_file":
-            broker_hook.generate_file(1001, "F")
-        else:
-            broker_hook.generate_detached_file("BOC", cgac_code="097", year=2025, period=3)
+    send = {
+        "generate_file": lambda: broker_hook.generate_file(1001, "F"),
+        "generate_detached_file": lambda: broker_hook.generate_detached_file(
+            "BOC", cgac_code="097", year=2025, period=3
+        ),
+    }[route]
+    with pytest.raises(SovError, match="may have reached the server|HTTP 502"):
+        send()
     assert broker_emulator.count(route) == 1 and broker_emulator.broker.created == 1
 
 

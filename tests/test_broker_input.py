@@ -31,12 +31,18 @@ BAD_GENERATIONS = [
     ({"submission_id": 1001, "file_type": "D1", "agency_type": "paying", **D}, "agency_type must be one of"),
     ({"submission_id": 1001, "file_type": "D1", "file_format": "xlsx", **D}, "file_format must be one of"),
     ({"submission_id": 1001, "file_type": "F", "file_format": "txt"}, "F files are always CSV"),
-    ({"submission_id": 1001, "file_type": "E", "agency_type": "funding"}, "agency_type applies only to D1/D2"),
+    (
+        {"submission_id": 1001, "file_type": "E", "agency_type": "funding"},
+        "agency_type applies only to D1/D2",
+    ),
     ({"file_type": "D1", **D}, "exactly one of cgac_code (3 digits) or frec_code (4 digits)"),
     ({"file_type": "D1", "cgac_code": "097", "frec_code": "1601", **D}, "exactly one of cgac_code"),
     ({"file_type": "D1", "cgac_code": "97", **D}, "cgac_code must be three digits"),
     ({"file_type": "D1", "frec_code": "160", **D}, "frec_code must be four digits"),
-    ({"submission_id": 1001, "file_type": "D1", "cgac_code": "097", **D}, "cgac_code applies only to detached"),
+    (
+        {"submission_id": 1001, "file_type": "D1", "cgac_code": "097", **D},
+        "cgac_code applies only to detached",
+    ),
     ({"file_type": "A", "cgac_code": "097", "year": 2025}, "A files need year (YYYY) and period (2-12)"),
     ({"file_type": "BOC", "cgac_code": "097", "year": 25, "period": 3}, "year must be four digits"),
     ({"file_type": "A", "cgac_code": "097", "year": 2025, "period": 1}, "period must be 2 to 12"),
@@ -45,7 +51,10 @@ BAD_GENERATIONS = [
     ({"file_type": "D1", "cgac_code": "097", "element_numbers": "yes", **D}, "element_numbers must be True"),
     ({"submission_id": 1001, "file_type": "D1", "element_numbers": True, **D}, "only to detached D1/D2"),
     ({"submission_id": 1001, "file_type": "E", "destination": "  "}, "destination is empty"),
-    ({"submission_id": 1001, "file_type": "E", "destination": "/tmp/x", "wait_for_completion": False}, "needs"),
+    (
+        {"submission_id": 1001, "file_type": "E", "destination": "/tmp/x", "wait_for_completion": False},
+        "needs",
+    ),
     ({"submission_id": 1001, "file_type": "E", "poll_interval": 0}, "poll_interval must be a positive"),
     ({"submission_id": 1001, "file_type": "E", "timeout": -1}, "timeout must not be negative"),
 ]
@@ -59,7 +68,9 @@ def test_bad_generation_fails_when_the_dag_is_parsed(broker_emulator, kwargs, me
     assert sum(broker_emulator.counts.values()) == 0
 
 
-@pytest.mark.parametrize(("kwargs", "message"), BAD_GENERATIONS[:28], ids=[m for _, m in BAD_GENERATIONS[:28]])
+@pytest.mark.parametrize(
+    ("kwargs", "message"), BAD_GENERATIONS[:28], ids=[m for _, m in BAD_GENERATIONS[:28]]
+)
 def test_bad_templated_generation_fails_before_any_request(broker_emulator, kwargs, message):
     """Templated values are checked once rendered, still before the first call."""
     op = DFileGenerateOperator(task_id="g", **{**kwargs, "destination": "{{ params.out }}"})

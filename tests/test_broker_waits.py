@@ -99,7 +99,9 @@ def test_detached_jobs_are_waited_on_by_job_id(broker_live, mode):
 
     job = DataActBrokerHook().generate_detached_file("BOC", cgac_code="097", year=2025, period=4)
     result = run_task(sensor(job_id=job["job_id"], **mode), make_context())
-    assert result["status"] == "finished" and result["job_id"] == job["job_id"] and result["file_type"] == "BOC"
+    assert (
+        result["status"] == "finished" and result["job_id"] == job["job_id"] and result["file_type"] == "BOC"
+    )
 
 
 def test_sensor_defaults_respect_the_broker():
@@ -147,7 +149,9 @@ def test_generate_detached_e_style_files_survive_the_brief_invalid(broker_live, 
 
 
 def test_a_cache_hit_never_defers(broker_live, tmp_path):
-    run_task(generate(tmp_path / "a", submission_id=1001, file_type="D1", deferrable=True, **D1), make_context())
+    run_task(
+        generate(tmp_path / "a", submission_id=1001, file_type="D1", deferrable=True, **D1), make_context()
+    )
     broker_live.broker.add_submission(3001)
     op = generate(tmp_path / "b", submission_id=3001, file_type="D1", deferrable=True, **D1)
     result = op.execute(make_context())  # a TaskDeferred here would fail the test
@@ -181,7 +185,9 @@ def test_prerequisite_validation_fails_before_any_wait(broker_live, tmp_path):
 
 
 def test_without_waiting_it_returns_the_request(broker_live):
-    op = DFileGenerateOperator(task_id="g", submission_id=1001, file_type="D1", wait_for_completion=False, **D1)
+    op = DFileGenerateOperator(
+        task_id="g", submission_id=1001, file_type="D1", wait_for_completion=False, **D1
+    )
     result = op.execute(make_context())
     assert result["status"] == "waiting" and result["submission_id"] == 1001
 
@@ -194,9 +200,9 @@ def test_download_operator_fetches_a_finished_file(broker_live, tmp_path):
     ).execute(make_context())
     assert (tmp_path / result["filename"]).read_bytes() == broker_live.broker.file_bytes(body["job_id"])
     with pytest.raises(SovError, match="not ready to download"):
-        DFileDownloadOperator(task_id="dl2", submission_id=1001, file_type="D1", destination=tmp_path).execute(
-            make_context()
-        )
+        DFileDownloadOperator(
+            task_id="dl2", submission_id=1001, file_type="D1", destination=tmp_path
+        ).execute(make_context())
 
 
 # --- The trigger ---------------------------------------------------------------------------------
@@ -219,7 +225,9 @@ def test_trigger_kwargs_are_plain_json_and_round_trip():
 
 
 def test_a_trigger_past_its_deadline_times_out_without_polling(broker_live):
-    events = asyncio.run(collect_events(trigger(submission_id=1001, file_type="D1", deadline=time.time() - 1)))
+    events = asyncio.run(
+        collect_events(trigger(submission_id=1001, file_type="D1", deadline=time.time() - 1))
+    )
     assert [e.payload["status"] for e in events] == ["timeout"]
     assert broker_live.count("check_generation_status") == 0
 

@@ -123,6 +123,8 @@ class DFileGenerateOperator(LineageMixin, DFileWaitMixin, BaseOperator):
         "file_type",
         "start",
         "end",
+        "agency_type",
+        "file_format",
         "cgac_code",
         "frec_code",
         "year",
@@ -182,7 +184,17 @@ class DFileGenerateOperator(LineageMixin, DFileWaitMixin, BaseOperator):
                 "destination needs wait_for_completion=True: the file must exist to be saved."
             )
         if not _templated(
-            submission_id, file_type, start, end, cgac_code, frec_code, year, period, destination
+            submission_id,
+            file_type,
+            start,
+            end,
+            agency_type,
+            file_format,
+            cgac_code,
+            frec_code,
+            year,
+            period,
+            destination,
         ):
             self._checked()  # a literal mistake fails when the DAG is parsed, not at run time
 

@@ -113,6 +113,8 @@ class BrokerState:
         self.rows = 40
         self.sessions: dict[str, float] = {SESSION_ID: 0.0}
         self.proxy_sessions: dict[str, str] = {}
+        #: Every session ID ever issued (to search logs and XComs for them).
+        self.issued: list[str] = [SESSION_ID]
         self.submissions = {sid: Submission(sid, *flags) for sid, flags in SEEDED_SUBMISSIONS.items()}
         self.jobs: dict[int, Generation] = {}
         self.submission_files: dict[tuple[int, str], int] = {}
@@ -182,6 +184,7 @@ class BrokerState:
     def _new_session(self) -> str:
         session_id = secrets.token_hex(16)
         self.sessions[session_id] = self.server.clock.now()
+        self.issued.append(session_id)
         return session_id
 
     def check_auth(self, request: web.Request) -> web.Response | None:
