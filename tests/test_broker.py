@@ -289,7 +289,7 @@ def test_generation_requests_are_never_repeated_once_the_broker_may_have_acted(
             "BOC", cgac_code="097", year=2025, period=3
         ),
     }[route]
-    with pytest.raises(SovError, match="may have reached the server|HTTP 502"):
+    with pytest.raises(SovError, match=r"may have reached the server|HTTP 502"):
         send()
     assert broker_emulator.count(route) == 1 and broker_emulator.broker.created == 1
 
