@@ -84,9 +84,10 @@ def test_dag_parse_imports_are_light():
     """What a DAG file imports (operators, sensors, hooks) must not pull in aiohttp, the emulator or triggers."""
     code = (
         "import sys, airflow_provider_sov.hooks.sov, airflow_provider_sov.hooks.broker,"
-        " airflow_provider_sov.operators.sov, airflow_provider_sov.sensors.sov;"
+        " airflow_provider_sov.operators.sov, airflow_provider_sov.sensors.sov,"
+        " airflow_provider_sov.operators.broker, airflow_provider_sov.sensors.broker;"
         "bad = [m for m in ('aiohttp', 'pandas', 'airflow_provider_sov.testing.server',"
-        " 'airflow_provider_sov.triggers.sov') if m in sys.modules];"
+        " 'airflow_provider_sov.triggers.sov', 'airflow_provider_sov.triggers.broker') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
