@@ -335,10 +335,10 @@ def classify_generation(
     return GenerationStatus(target.key, status, False, False, clean, note)
 
 
-def check_generation_outcome(reading: GenerationStatus, target: GenerationTarget) -> dict[str, Any]:
-    """A terminal reading's result for XCom, or :class:`SovJobFailedError` saying what to do."""
+def generation_result(reading: GenerationStatus, target: GenerationTarget) -> dict[str, Any]:
+    """What a generation's status says, for XCom (never its signed URL)."""
     body = reading.body
-    result = {
+    return {
         "job_id": body.get("job_id", target.job_id),
         "submission_id": target.submission_id,
         "file_type": body.get("file_type") or target.file_type,
@@ -348,6 +348,12 @@ def check_generation_outcome(reading: GenerationStatus, target: GenerationTarget
         "generated_at": body.get("generated_at"),
         "message": body.get("message") or "",
     }
+
+
+def check_generation_outcome(reading: GenerationStatus, target: GenerationTarget) -> dict[str, Any]:
+    """A terminal reading's result for XCom, or :class:`SovJobFailedError` saying what to do."""
+    body = reading.body
+    result = generation_result(reading, target)
     if reading.succeeded:
         return result
     if reading.status == "invalid":

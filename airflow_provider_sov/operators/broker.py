@@ -19,6 +19,7 @@ from airflow_provider_sov.hooks.broker import (
     check_generation_outcome,
     classify_generation,
     generation_request,
+    generation_result,
 )
 from airflow_provider_sov.sensors.broker import (
     DEFAULT_POLL_INTERVAL,
@@ -42,20 +43,13 @@ def _check_destination(destination: Any) -> None:
 
 
 def download_generated(
-    context: Context,
-    task: Any,
-    hook: DataActBrokerHook,
-    target: GenerationTarget,
-    destination: Any,
-    *,
-    filename: str | None,
-    overwrite: bool,
-    meta: dict[str, Any],
+    context: Context, task: Any, target: GenerationTarget, meta: dict[str, Any]
 ) -> dict[str, Any]:
     """
-    Download a finished generation's file for a task: kept across the task's retries (a file an
-    earlier try wrote whole is not fetched again), logged, and told to Airflow as an asset event
-    on the task's outlets (with ``meta``) and as an OpenLineage output.
+    Download a finished generation's file into the task's ``destination`` (with its ``filename``
+    and ``overwrite``). A file an earlier try of the task wrote whole is kept, not fetched again.
+    Each file is logged and told to Airflow: an asset event on the task's outlets (with ``meta``)
+    and an OpenLineage output.
     """
     store = StateStore(context, task.log)
     previous = store.get("downloaded")
@@ -63,8 +57,8 @@ def download_generated(
         task.log.info("Keeping %s, written whole by an earlier try of this task.", previous["uri"])
         entry = previous
     else:
-        saved = hook.download_file(
-            target, destination, filename=filename, overwrite=overwrite or bool(previous)
+        saved = task.hook.download_file(
+            target, task.destination, filename=task.filename, overwrite=task.overwrite or bool(previous)
         )
         entry = saved.to_dict()
         store.set("downloaded", entry)
@@ -230,7 +224,7 @@ class DFileGenerateOperator(LineageMixin, DFileWaitMixin, BaseOperator):
         if not self.wait_for_completion:
             if reading.terminal:
                 check_generation_outcome(reading, target)
-            return {**self._result(reading, target), "status": reading.status}
+            return generation_result(reading, target)
         reading = self.wait_for_generation(
             target,
             reading,
@@ -284,18 +278,6 @@ class DFileGenerateOperator(LineageMixin, DFileWaitMixin, BaseOperator):
             check_event(event, "job (unknown)", "D-file generation")  # raises: not an event we sent
         return GenerationTarget.of(job_id=job_id, file_type=checked.file_type)
 
-    def _result(self, reading: GenerationStatus, target: GenerationTarget) -> dict[str, Any]:
-        body = reading.body
-        return {
-            "job_id": body.get("job_id", target.job_id),
-            "submission_id": target.submission_id,
-            "file_type": body.get("file_type") or target.file_type,
-            "start": body.get("start"),
-            "end": body.get("end"),
-            "generated_at": body.get("generated_at"),
-            "message": body.get("message") or "",
-        }
-
     def _finish(
         self, context: Context, target: GenerationTarget, reading: GenerationStatus
     ) -> dict[str, Any]:
@@ -305,16 +287,7 @@ class DFileGenerateOperator(LineageMixin, DFileWaitMixin, BaseOperator):
         meta = {
             k: result[k] for k in ("job_id", "submission_id", "file_type", "start", "end", "generated_at")
         }
-        saved = download_generated(
-            context,
-            self,
-            self.hook,
-            target,
-            self.destination,
-            filename=self.filename,
-            overwrite=self.overwrite,
-            meta=meta,
-        )
+        saved = download_generated(context, self, target, meta)
         return {**result, **saved}
 
 
@@ -370,14 +343,5 @@ class DFileDownloadOperator(LineageMixin, DFileWaitMixin, BaseOperator):
         _check_destination(self.destination)
         target = GenerationTarget.of(self.submission_id, self.file_type, self.job_id)
         meta = {**target.to_kwargs()}
-        saved = download_generated(
-            context,
-            self,
-            self.hook,
-            target,
-            self.destination,
-            filename=self.filename,
-            overwrite=self.overwrite,
-            meta=meta,
-        )
+        saved = download_generated(context, self, target, meta)
         return {**meta, **saved}

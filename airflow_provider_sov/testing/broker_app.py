@@ -401,6 +401,21 @@ class BrokerState:
             return _json_error(400, "Start date cannot be after end date")
         return None
 
+    def _params(self, data: dict[str, Any], file_type: str, agency: str) -> dict[str, Any] | web.Response:
+        """What identifies a generation: the agency and, for D1/D2, dates, agency type and format."""
+        params: dict[str, Any] = {"agency": agency}
+        if file_type in ("D1", "D2"):
+            bad = self._check_dates(data)
+            if bad is not None:
+                return bad
+            params.update(
+                start=data["start"],
+                end=data["end"],
+                agency_type=data.get("agency_type", "awarding"),
+                file_format=data.get("file_format", "csv"),
+            )
+        return params
+
     async def generate_file(self, request: web.Request) -> web.Response:
         data = await self._body(request)
         if isinstance(data, web.Response):
@@ -414,17 +429,9 @@ class BrokerState:
                 return _json_error(400, "Cannot generate files for a FABS submission")
             if file_type not in SUBMISSION_FILE_TYPES:
                 return _json_error(400, "file_type: Must be one of D1, D2, E, F")
-            params: dict[str, Any] = {"agency": sub.cgac_code}
-            if file_type in ("D1", "D2"):
-                bad = self._check_dates(data)
-                if bad is not None:
-                    return bad
-                params.update(
-                    start=data["start"],
-                    end=data["end"],
-                    agency_type=data.get("agency_type", "awarding"),
-                    file_format=data.get("file_format", "csv"),
-                )
+            params = self._params(data, file_type, sub.cgac_code)
+            if isinstance(params, web.Response):
+                return params
             ready = sub.abc_validated if file_type in ("D1", "D2") else sub.cross_file_validated
             if not ready:
                 return _json_error(400, PREREQUISITE)
@@ -444,18 +451,11 @@ class BrokerState:
         cgac, frec = data.get("cgac_code"), data.get("frec_code")
         if bool(cgac) == bool(frec):
             return _json_error(400, "Detached file generation requires exactly one of cgac_code or frec_code")
-        params: dict[str, Any] = {"agency": cgac or frec}
+        params = self._params(data, file_type, str(cgac or frec))
+        if isinstance(params, web.Response):
+            return params
         if file_type in ("D1", "D2"):
-            bad = self._check_dates(data)
-            if bad is not None:
-                return bad
-            params.update(
-                start=data["start"],
-                end=data["end"],
-                agency_type=data.get("agency_type", "awarding"),
-                file_format=data.get("file_format", "csv"),
-                element_numbers=bool(data.get("element_numbers")),
-            )
+            params["element_numbers"] = bool(data.get("element_numbers"))
         else:
             period = data.get("period")
             if not isinstance(data.get("year"), int) or not isinstance(period, int) or not 2 <= period <= 12:
