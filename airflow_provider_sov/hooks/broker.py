@@ -372,7 +372,10 @@ def check_generation_outcome(reading: GenerationStatus, target: GenerationTarget
         result_status=reading.status,
         job_id=target.key,
         server_message=body.get("message") or None,
-        hint="Check the submission's validations in the Broker, then run the task again to regenerate.",
+        hint=(
+            "Check the submission in the Broker, then request the file again (a retry of "
+            "DFileGenerateOperator requests a failed generation anew)."
+        ),
     )
 
 
