@@ -290,3 +290,15 @@ def test_an_event_for_another_generation_is_refused(broker_live):
         op.execute_complete(make_context(), bad)
     with pytest.raises(SovError, match="without a valid event"):
         op.execute_complete(make_context(), None)
+
+
+def test_a_detached_event_for_another_job_is_refused(broker_live, tmp_path):
+    context = make_context()
+    op = generate(tmp_path, file_type="D1", cgac_code="097", deferrable=True, **D1)
+    with pytest.raises(TaskDeferred):
+        op.execute(context)
+    job = context["task_state_store"]["generation"]["job_id"]
+    other = {"status": "terminal", "job_id": f"job {job + 1}", "job_status": "finished", "body": {}}
+    with pytest.raises(SovError, match="received an event for"):
+        op.execute_complete(context, other)
+    assert list(tmp_path.iterdir()) == []

@@ -10,7 +10,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_sov._shared.lineage import LineageMixin, dataset, emit_file_events
 from airflow_provider_sov._shared.task_state import StateStore, still_there
 from airflow_provider_sov._shared.waiting import as_seconds, check_event
-from airflow_provider_sov.exceptions import SovInputError
+from airflow_provider_sov.exceptions import SovInputError, SovResponseError
 from airflow_provider_sov.hooks.broker import (
     DEFAULT_INVALID_GRACE,
     DataActBrokerHook,
@@ -216,7 +216,13 @@ class DFileGenerateOperator(LineageMixin, DFileWaitMixin, BaseOperator):
             body = self.hook.generate(checked)
             requested_at = time.time()
             if checked.detached:
-                target = GenerationTarget.of(job_id=body.get("job_id"), file_type=checked.file_type)
+                if not str(body.get("job_id") or "").isdigit():
+                    raise SovResponseError(
+                        f"The Broker accepted the detached {checked.file_type} request but sent no job_id "
+                        f"(got {body.get('job_id')!r}); nothing can be waited on.",
+                        hint="Run the task again; if it persists, the Broker's response has changed.",
+                    )
+                target = GenerationTarget.of(job_id=body["job_id"], file_type=checked.file_type)
             store.set("generation", {**target.to_kwargs(), "requested_at": requested_at})
             reading = classify_generation(body, target, requested_at=requested_at, grace=self.invalid_grace)
             self.log.info("Requested the %s. %s", target.label, reading.progress_line())
@@ -264,14 +270,17 @@ class DFileGenerateOperator(LineageMixin, DFileWaitMixin, BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: accept only a known event for this generation."""
-        target = self._event_target(event)
+        target = self._event_target(context, event)
         return self._finish(context, target, self.reading_from_event(target, event))
 
-    def _event_target(self, event: Any) -> GenerationTarget:
-        """The generation a trigger event is about: this task's submission file, or its detached job."""
+    def _event_target(self, context: Context, event: Any) -> GenerationTarget:
+        """The generation this task waits on: its submission's file, or the detached job it requested."""
         checked = self._checked()
         if not checked.detached:
             return GenerationTarget.of(checked.body["submission_id"], checked.file_type)
+        saved = context.get("task_state_store") and context["task_state_store"].get("generation")
+        if isinstance(saved, dict) and saved.get("job_id"):
+            return GenerationTarget.of(job_id=saved["job_id"], file_type=checked.file_type)
         key = str(event.get("job_id") or "") if isinstance(event, dict) else ""
         job_id = key.removeprefix("job ")
         if not job_id.isdigit():
