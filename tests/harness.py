@@ -46,6 +46,33 @@ async def collect_events(trigger: Any, limit: int = 5) -> list[Any]:
     return events
 
 
+class LoopWatch:
+    """
+    A loop-stall detector: ``worst`` is the longest the event loop was held past a 5 ms tick
+    while the ``async with`` body ran.
+    """
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _watch(self) -> None:
+        while not self._stop.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(0.005)
+            self.worst = max(self.worst, time.perf_counter() - before - 0.005)
+
+    async def __aenter__(self) -> LoopWatch:
+        self._task = asyncio.create_task(self._watch())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._task is not None
+        await self._task
+
+
 def run_task(task: Any, context: dict[str, Any], *, between: Any = None) -> Any:
     """
     Execute ``task`` like Airflow: a deferral runs its trigger to its one event and resumes the

@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_sov.hooks.broker import DataActBrokerHook
 from airflow_provider_sov.triggers.broker import DFileGenerationTrigger
-from tests.harness import collect_events
+from tests.harness import LoopWatch, collect_events
 
 D1 = {"start": "10/01/2025", "end": "12/31/2025"}
 
@@ -101,15 +101,6 @@ async def test_cancellation_propagates_and_releases_the_session(d1, broker_emula
 
 async def test_run_never_blocks_the_event_loop(d1, broker_emulator):
     """A loop-stall detector: no step of run() may hold the loop for 50 ms, log-in included."""
-    stop = asyncio.Event()
-    worst = 0.0
-
-    async def watchdog():
-        nonlocal worst
-        while not stop.is_set():
-            before = time.perf_counter()
-            await asyncio.sleep(0.005)
-            worst = max(worst, time.perf_counter() - before - 0.005)
 
     async def finish_later():
         while broker_emulator.count("check_generation_status") < 5:
@@ -118,10 +109,9 @@ async def test_run_never_blocks_the_event_loop(d1, broker_emulator):
 
     broker_emulator.broker.expire_sessions()  # the trigger logs in again on the way
     broker_emulator.inject("check_generation_status", "status", status=503, times=2)
-    watcher = asyncio.create_task(watchdog())
     helper = asyncio.create_task(finish_later())
-    (event,) = await collect_events(trigger(d1, poll=0.02))
-    stop.set()
-    await asyncio.gather(watcher, helper)
+    async with LoopWatch() as watch:
+        (event,) = await collect_events(trigger(d1, poll=0.02))
+        await helper
     assert event.payload["job_status"] == "finished"
-    assert worst < 0.05, f"the event loop stalled for {worst * 1000:.0f} ms"
+    assert watch.worst < 0.05, f"the event loop stalled for {watch.worst * 1000:.0f} ms"

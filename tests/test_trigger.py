@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_sov.triggers.sov import SovUpdateTrigger
 from tests.conftest import finish
-from tests.harness import collect_events
+from tests.harness import LoopWatch, collect_events
 
 SOV = "s-no-ping-hggcsk"
 
@@ -124,15 +124,6 @@ async def test_cancellation_propagates_and_releases_the_session(sud, sov_emulato
 
 async def test_run_never_blocks_the_event_loop(sud, sov_emulator):
     """A loop-stall detector: no step of run() may hold the loop for 50 ms."""
-    stop = asyncio.Event()
-    worst = 0.0
-
-    async def watchdog():
-        nonlocal worst
-        while not stop.is_set():
-            before = time.perf_counter()
-            await asyncio.sleep(0.005)
-            worst = max(worst, time.perf_counter() - before - 0.005)
 
     async def complete_later():
         while sov_emulator.count("update_status") < 5:
@@ -140,10 +131,9 @@ async def test_run_never_blocks_the_event_loop(sud, sov_emulator):
         finish(sov_emulator)
 
     sov_emulator.inject("update_status", "status", status=503, times=2)
-    watcher = asyncio.create_task(watchdog())
     helper = asyncio.create_task(complete_later())
-    events = await collect_events(trigger(sud, poll=0.02))
-    stop.set()
-    await asyncio.gather(watcher, helper)
+    async with LoopWatch() as watch:
+        events = await collect_events(trigger(sud, poll=0.02))
+        await helper
     assert events[0].payload["status"] == "terminal"
-    assert worst < 0.05, f"the event loop stalled for {worst * 1000:.0f} ms"
+    assert watch.worst < 0.05, f"the event loop stalled for {watch.worst * 1000:.0f} ms"
