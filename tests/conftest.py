@@ -122,6 +122,16 @@ def fast_trigger_retries(monkeypatch):
     monkeypatch.setattr(DFileGenerationTrigger, "retry_policy", fast)
 
 
+@pytest.fixture(autouse=True)
+def fresh_broker_sessions():
+    """Each test starts without Broker sessions left over from another test's emulator."""
+    from airflow_provider_sov.hooks.broker import _SESSIONS
+
+    _SESSIONS.clear()
+    yield
+    _SESSIONS.clear()
+
+
 # --- DATA Act Broker ------------------------------------------------------------------------------
 
 #: The Broker's three ways in; tests that touch auth run over all of them.

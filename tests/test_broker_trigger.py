@@ -115,3 +115,30 @@ async def test_run_never_blocks_the_event_loop(d1, broker_emulator):
         await helper
     assert event.payload["job_status"] == "finished"
     assert watch.worst < 0.05, f"the event loop stalled for {watch.worst * 1000:.0f} ms"
+
+
+@pytest.mark.parametrize(("mode", "start_route"), [("login", "login"), ("proxy", "active_user")])
+async def test_many_triggers_on_one_account_start_one_session(
+    broker_emulator, monkeypatch, mode, start_route
+):
+    """A triggerer full of waits logs in once, and renews an expired session once for all of them."""
+    from tests.conftest import use_broker
+
+    use_broker(monkeypatch, broker_emulator, mode)
+    targets = [{"submission_id": 1001, "file_type": t} for t in ("D1", "D2")]
+    DataActBrokerHook().generate_file(1001, "D2", **D1)
+    DataActBrokerHook().generate_file(1001, "D1", **D1)
+    broker_emulator.broker.expire_sessions()
+    broker_emulator.reset_counts()
+
+    async def finish_later():
+        while broker_emulator.count("check_generation_status") < 20:
+            await asyncio.sleep(0.01)
+        broker_emulator.advance(60)
+
+    helper = asyncio.create_task(finish_later())
+    runs = [collect_events(trigger(targets[i % 2], poll=0.05)) for i in range(10)]
+    results = await asyncio.gather(*runs)
+    await helper
+    assert all(events[0].payload["job_status"] == "finished" for events in results)
+    assert broker_emulator.count(start_route) == 1  # the stale session is renewed once, for all ten

@@ -8,9 +8,11 @@ the sync and async paths.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import time
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -382,6 +384,42 @@ def check_generation_outcome(reading: GenerationStatus, target: GenerationTarget
 # --- The hook ------------------------------------------------------------------------------------
 
 
+class _SessionCache:
+    """
+    Broker sessions started in this process, shared by every hook on the same account.
+
+    A triggerer runs many waits on one connection: they log in (or call ``/v1/active_user``) once,
+    not once per trigger, and after a 401 the first hook to renew the session renews it for all.
+    Each entry carries an epoch, so a hook can tell a session newer than the one that failed it.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str, str], tuple[str | None, int]] = {}
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, asyncio.Lock]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self, key: tuple[str, str, str]) -> tuple[str | None, int] | None:
+        return self._entries.get(key)
+
+    def put(self, key: tuple[str, str, str], session_id: str | None) -> int:
+        """Record a new session for ``key``; return its epoch."""
+        epoch = (self._entries.get(key, (None, 0))[1]) + 1
+        self._entries[key] = (session_id, epoch)
+        return epoch
+
+    def lock(self, key: tuple[str, str, str]) -> asyncio.Lock:
+        """One lock per key on the running event loop: concurrent triggers start one session."""
+        locks = self._locks.setdefault(asyncio.get_running_loop(), {})
+        return locks.setdefault(key, asyncio.Lock())
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+_SESSIONS = _SessionCache()
+
+
 class DataActBrokerHook(ApiHook):
     """
     Talk to the DATA Act Broker, authenticating one of three ways chosen from the connection.
@@ -411,6 +449,7 @@ class DataActBrokerHook(ApiHook):
         self.data_act_broker_conn_id = self.conn_id
         self._session_id: str | None = None
         self._session_started = False
+        self._epoch = 0  # of the shared session this hook uses (0: none yet)
 
     # --- Authentication ---------------------------------------------------------------------------
 
@@ -463,6 +502,25 @@ class DataActBrokerHook(ApiHook):
         mask(session_id)
         self._session_id = session_id
 
+    def _session_key(self, settings: ConnSettings) -> tuple[str, str, str] | None:
+        """The account a session belongs to; None for a bare session ID (nothing to start)."""
+        mode = self.auth_mode(settings)
+        return None if mode == "session" else (settings.base_url, mode, settings.login or "")
+
+    def _adopt(self, key: tuple[str, str, str], newer_than: int) -> bool:
+        """Use this process's session for ``key`` if there is one newer than epoch ``newer_than``."""
+        entry = _SESSIONS.get(key)
+        if entry is None or entry[1] <= newer_than:
+            return False
+        self._session_id, self._epoch = entry
+        self._session_started = True
+        return True
+
+    def _shared(self, settings: ConnSettings) -> None:
+        key = self._session_key(settings)
+        if key is not None:
+            self._epoch = _SESSIONS.put(key, self._session_id)
+
     def establish_session(self) -> None:
         """
         Start a session where the mode allows it: log in, or call ``/v1/active_user`` via the proxy.
@@ -478,6 +536,7 @@ class DataActBrokerHook(ApiHook):
             self._accept_session(body, settings)
         elif mode == "proxy":
             ApiHook.request(self, ROUTES["active_user"])
+        self._shared(settings)
 
     async def aestablish_session(self) -> None:
         """Async twin of :meth:`establish_session`, for triggers."""
@@ -490,6 +549,7 @@ class DataActBrokerHook(ApiHook):
             self._accept_session(body, settings)
         elif mode == "proxy":
             await ApiHook.arequest(self, ROUTES["active_user"])
+        self._shared(settings)
 
     def _renewable(self, error: SovAuthError, route: Route, settings: ConnSettings) -> bool:
         """Whether a 401 may be cured by a new session; raise the 'renew it' error where it cannot."""
@@ -513,32 +573,44 @@ class DataActBrokerHook(ApiHook):
 
     def request(self, route: Route, **kwargs: Any) -> Any:
         """Send ``route`` (see :meth:`ApiHook.request`), starting or renewing the session as needed."""
-        if route.name not in _SESSION_ROUTES and not self._session_started:
+        settings = self.settings
+        key = self._session_key(settings)
+        fresh = route.name not in _SESSION_ROUTES and not self._session_started
+        if fresh and key is not None and not self._adopt(key, 0):
             self.establish_session()
         try:
             return super().request(route, **kwargs)
         except SovAuthError as error:
-            if not self._renewable(error, route, self.settings):
+            if not self._renewable(error, route, settings):
                 raise
+            assert key is not None  # only a bare session ID has none, and it is not renewable
             self.log.info(
                 "The Broker answered 401 to %s; starting a new session and retrying once.", route.name
             )
-            self.establish_session()
+            if not self._adopt(key, self._epoch):
+                self.establish_session()
             return super().request(route, **kwargs)
 
     async def arequest(self, route: Route, **kwargs: Any) -> Any:
         """Async twin of :meth:`request`."""
-        if route.name not in _SESSION_ROUTES and not self._session_started:
-            await self.aestablish_session()
+        settings = await self.asettings()
+        key = self._session_key(settings)
+        if key and route.name not in _SESSION_ROUTES and not self._session_started:
+            async with _SESSIONS.lock(key):
+                if not self._adopt(key, 0):
+                    await self.aestablish_session()
         try:
             return await super().arequest(route, **kwargs)
         except SovAuthError as error:
-            if not self._renewable(error, route, await self.asettings()):
+            if not self._renewable(error, route, settings):
                 raise
+            assert key is not None  # only a bare session ID has none, and it is not renewable
             self.log.info(
                 "The Broker answered 401 to %s; starting a new session and retrying once.", route.name
             )
-            await self.aestablish_session()
+            async with _SESSIONS.lock(key):
+                if not self._adopt(key, self._epoch):
+                    await self.aestablish_session()
             return await super().arequest(route, **kwargs)
 
     def test_connection(self) -> tuple[bool, str]:
