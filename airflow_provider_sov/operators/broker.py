@@ -278,7 +278,7 @@ class DFileGenerateOperator(LineageMixin, DFileWaitMixin, BaseOperator):
         checked = self._checked()
         if not checked.detached:
             return GenerationTarget.of(checked.body["submission_id"], checked.file_type)
-        saved = context.get("task_state_store") and context["task_state_store"].get("generation")
+        saved = StateStore(context, self.log).get("generation")
         if isinstance(saved, dict) and saved.get("job_id"):
             return GenerationTarget.of(job_id=saved["job_id"], file_type=checked.file_type)
         key = str(event.get("job_id") or "") if isinstance(event, dict) else ""
@@ -341,7 +341,6 @@ class DFileDownloadOperator(LineageMixin, DFileWaitMixin, BaseOperator):
         self.filename = filename
         self.overwrite = overwrite
         self.data_act_broker_conn_id = data_act_broker_conn_id
-        self.invalid_grace = 0.0
         if destination is None:
             raise SovInputError("destination is required: a local folder or an object-storage URL.")
         if not _templated(submission_id, file_type, job_id, destination):

@@ -56,7 +56,7 @@ class DFileWaitMixin:
     """
 
     data_act_broker_conn_id: str
-    invalid_grace: float
+    invalid_grace: float = DEFAULT_INVALID_GRACE
     log: Any
     defer: Any
 
