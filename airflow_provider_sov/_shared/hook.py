@@ -356,14 +356,15 @@ class ApiHook(BaseHook):
         url = self.url_for(route, settings, **(ids or {}))
         call = self._call(route, settings, job_id, action)
         session = await self._asession(settings)
+
+        async def attempt() -> Any:
+            body = await self._asend(session, route.method, url, settings, call, params, json)
+            return decode_json(body, call)
+
         try:
-            async for attempt in self.retry_policy.aretrying(route.idempotent):
-                with attempt:
-                    body = await self._asend(session, route.method, url, settings, call, params, json)
-                    return decode_json(body, call)
+            return await self.retry_policy.arun(attempt, route.idempotent)
         except SovError as error:
             raise gave_up(error) from None
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _asend(
         self,

@@ -4,18 +4,19 @@ One definition of routes, retry rules and error mapping for the sync and the asy
 Nothing here performs I/O: the hook sends, this module decides. Both transports turn their own
 exceptions into the same :class:`~airflow_provider_sov.exceptions.SovError` subclasses (with the
 private retry markers below), and both retry through :meth:`RetryPolicy.retrying` /
-:meth:`RetryPolicy.aretrying`, so the two cannot drift.
+:meth:`RetryPolicy.arun`, so the two cannot drift.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import random
 import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import tenacity
@@ -35,7 +36,9 @@ from airflow_provider_sov.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Awaitable, Callable, Mapping
+
+T = TypeVar("T")
 
 #: HTTP statuses worth another try: rate limiting and the gateway/server family.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -305,7 +308,9 @@ class RetryPolicy:
         ceiling = min(self.max_wait, self.min_wait * (2 ** (attempt_number - 1)))
         return random.uniform(self.min_wait / 2, max(self.min_wait / 2, ceiling))
 
-    def _kwargs(self, idempotent: bool) -> dict[str, Any]:
+    def _kwargs(self, idempotent: bool, done: int = 0) -> dict[str, Any]:
+        """tenacity's arguments; ``done`` tries already happened outside it."""
+
         def _retry(state: tenacity.RetryCallState) -> bool:
             outcome = state.outcome
             if outcome is None or not outcome.failed:
@@ -314,15 +319,15 @@ class RetryPolicy:
             if error is None:
                 return False
             if isinstance(error, SovError):
-                error.attempts = state.attempt_number  # type: ignore[attr-defined]
+                error.attempts = state.attempt_number + done  # type: ignore[attr-defined]
             return self.should_retry(error, idempotent)
 
         def _wait(state: tenacity.RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome is not None else None
-            return self.wait_seconds(state.attempt_number, error)
+            return self.wait_seconds(state.attempt_number + done, error)
 
         kwargs: dict[str, Any] = {
-            "stop": tenacity.stop_after_attempt(max(1, self.attempts)),
+            "stop": tenacity.stop_after_attempt(max(1, self.attempts - done)),
             "retry": _retry,
             "wait": _wait,
             "reraise": True,
@@ -336,9 +341,31 @@ class RetryPolicy:
             kwargs["sleep"] = self.sleep
         return tenacity.Retrying(**kwargs)
 
-    def aretrying(self, idempotent: bool) -> tenacity.AsyncRetrying:
+    def aretrying(self, idempotent: bool, done: int = 0) -> tenacity.AsyncRetrying:
         """A tenacity ``AsyncRetrying`` for an async call (sleeps with ``asyncio.sleep``)."""
-        return tenacity.AsyncRetrying(**self._kwargs(idempotent))
+        return tenacity.AsyncRetrying(**self._kwargs(idempotent, done))
+
+    async def arun(self, attempt: Callable[[], Awaitable[T]], idempotent: bool) -> T:
+        """
+        Await ``attempt()``, retrying by this policy; the async path's one entry point.
+
+        The first try runs before any tenacity object exists: a triggerer makes thousands of polls
+        a minute and nearly all succeed at once, while each tenacity retry loop leaves reference
+        cycles that only Python's full garbage collection frees, stalling the event loop. Retries,
+        waits and "gave up after N tries" are the same as with :meth:`aretrying` alone.
+        """
+        try:
+            return await attempt()
+        except SovError as error:
+            error.attempts = 1  # type: ignore[attr-defined]
+            if self.attempts <= 1 or not self.should_retry(error, idempotent):
+                raise
+            wait = self.wait_seconds(1, error)
+        await asyncio.sleep(wait)
+        async for retry in self.aretrying(idempotent, done=1):
+            with retry:
+                return await attempt()
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 def gave_up(error: SovError) -> SovError:

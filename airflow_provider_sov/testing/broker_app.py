@@ -165,6 +165,16 @@ class BrokerState:
             self.sessions.clear()
             self.proxy_sessions.clear()
 
+    def add_running_generation(self, seconds: float, cgac_code: str = "097") -> int:
+        """Start a detached D1 generation that finishes ``seconds`` from now; return its job ID."""
+        with self.server.lock:
+            params: dict[str, Any] = {"start": "10/01/2025", "end": "12/31/2025", "agency_type": "awarding"}
+            params.update(file_format="csv", agency=cgac_code, element_numbers=False)
+            gen = self._new_generation("D1", params, None, f"File-D1_{cgac_code}_{self._next_job + 1}.csv")
+            # A fresh generation each time, never a cached copy of an earlier one.
+            gen.cached, gen.duration, gen.data, gen.generated_at = False, seconds, b"", ""
+            return gen.job_id
+
     def file_bytes(self, job_id: int) -> bytes:
         """The bytes storage serves for a generation (for comparing with a download)."""
         return self.jobs[int(job_id)].data

@@ -360,6 +360,29 @@ class SovFixerState:
         with self.server.lock:
             self.scripted[kind].append(Outcome(result_status, text, kw.get("duration")))
 
+    def add_running_update(self, seconds: float, sov_id: str | None = None) -> str:
+        """
+        Start an update that finishes ``seconds`` from now (for load and latency runs); return its
+        SUD ID. Its JSON output, ``/api/v1/sov/<SUD ID>/output/<SUD ID>.json``, exists only once
+        it is ``COMPLETE``.
+        """
+        with self.server.lock:
+            sov = self.sovs[sov_id] if sov_id else self.sovs[self.add_sov(buildings=1)]
+            sov.updates += 1
+            job = self._new_job("update", f"{sov.sov_id}-r{sov.updates:03d}", sov.sov_id, seconds)
+            self._start(job, self.server.clock.now())
+            return job.job_id
+
+    def finished_at(self, job_id: str) -> float | None:
+        """The UNIX time a job finished (on the emulator's clock), or None while it runs."""
+        with self.server.lock:
+            job = self.jobs[job_id]
+            now = self.server.clock.now()
+            done = job.finished_at if job.finished_at is not None else None
+            if done is None and job.started_at is not None and now >= job.started_at + job.duration:
+                done = job.started_at + job.duration
+            return None if done is None else self.server.clock.wall() - (now - done)
+
     def add_blob_output(self, owner_id: str, filename: str, size: int, seed: int = 0) -> str:
         """Serve a large synthetic file; return its path (``/api/v1/sov/.../output/...``)."""
         with self.server.lock:
