@@ -140,19 +140,9 @@ BROKER_AUTH_MODES = ["login", "session", "proxy"]
 
 def broker_conn(server: EmulatorServer, mode: str) -> dict:
     """A ``data_act_broker`` connection on the emulator, authenticating by ``mode``."""
-    from airflow_provider_sov.testing import broker_app as b
+    from airflow_provider_sov.testing.stack import broker_connection
 
-    if mode == "proxy":
-        return {
-            "conn_type": "data_act_broker",
-            "host": server.proxy_url,
-            "login": b.CLIENT_ID,
-            "password": b.CLIENT_SECRET,
-            "extra": {"auth_mode": "proxy"},
-        }
-    if mode == "session":
-        return {"conn_type": "data_act_broker", "host": server.url, "password": b.SESSION_ID}
-    return {"conn_type": "data_act_broker", "host": server.url, "login": b.USER, "password": b.PASSWORD}
+    return broker_connection(server, mode)
 
 
 def use_broker(monkeypatch, server: EmulatorServer, mode: str = "login") -> str:

@@ -1,0 +1,197 @@
+"""
+A real Airflow beside the emulator: an isolated home and database, and its long-running processes
+(API server, scheduler, DAG processor, triggerer) started and stopped from Python. Used by the
+end-to-end tests and the benchmarks that need a real scheduler and triggerer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow_provider_sov.testing.server import EmulatorServer
+
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+
+
+def broker_connection(server: EmulatorServer, mode: str = "login") -> dict[str, Any]:
+    """A ``data_act_broker`` connection on the emulator, authenticating by ``mode``."""
+    from airflow_provider_sov.testing import broker_app as b
+
+    if mode == "proxy":
+        return {
+            "conn_type": "data_act_broker",
+            "host": server.proxy_url,
+            "login": b.CLIENT_ID,
+            "password": b.CLIENT_SECRET,
+            "extra": {"auth_mode": "proxy"},
+        }
+    if mode == "session":
+        return {"conn_type": "data_act_broker", "host": server.url, "password": b.SESSION_ID}
+    return {"conn_type": "data_act_broker", "host": server.url, "login": b.USER, "password": b.PASSWORD}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def airflow_env(home: Path, dags: Path, emulator: EmulatorServer, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW_CONN_SOVFIXER_DEFAULT": json.dumps(
+                {"conn_type": "sovfixer", "host": emulator.url, "password": emulator.token}
+            ),
+            "AIRFLOW_CONN_DATA_ACT_BROKER_DEFAULT": json.dumps(broker_connection(emulator, "login")),
+            **extra,
+        }
+    )
+    return env
+
+
+def migrate(env: dict[str, str]) -> None:
+    done = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{done.stdout}{done.stderr}")
+
+
+def query(home: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(home / "airflow.db", timeout=30) as db:
+        return db.execute(sql, params).fetchall()
+
+
+class AirflowStack:
+    """Airflow's long-running processes in their own session each, so a kill takes their children too."""
+
+    SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+    def __init__(self, root: Path, emulator: EmulatorServer, dags: Path) -> None:
+        self.root = root
+        self.home = root / "home"
+        self.emulator = emulator
+        api_port = free_port()
+        self.env = airflow_env(
+            self.home,
+            dags,
+            emulator,
+            AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+            AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api_port}/execution/",
+            AIRFLOW__API__HOST="127.0.0.1",
+            AIRFLOW__API__PORT=str(api_port),
+            AIRFLOW__API_AUTH__JWT_SECRET="e2e-secret-" + "0" * 32,
+            AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
+            AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
+            AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+            AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+        )
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, service: str) -> None:
+        log = (self.root / f"{service}.log").open("ab")
+        self.procs[service] = subprocess.Popen(
+            [AIRFLOW, service],
+            env=self.env,
+            cwd=self.root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self, service: str) -> None:
+        proc = self.procs.pop(service)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+
+    def stop(self) -> None:
+        for service in list(self.procs):
+            proc = self.procs[service]
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(20)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                self.kill(service) if service in self.procs else None
+            self.procs.pop(service, None)
+
+    def restart_triggerer(self, while_down: Callable[[], Any] | None = None) -> None:
+        """kill -9 the triggerer (and its children), start a new one, wait until it is up."""
+        log = self.root / "triggerer.log"
+        before = log.read_text().count("Starting the triggerer")
+        self.kill("triggerer")
+        if while_down is not None:
+            while_down()
+        self.start("triggerer")
+        self.wait_for(
+            lambda: log.read_text().count("Starting the triggerer") > before, 120, "the new triggerer"
+        )
+
+    def python(self, code: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120
+        )
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr[-3000:])
+        return done.stdout.strip().splitlines()[-1]
+
+    def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
+        self.wait_for(
+            lambda: query(self.home, "select 1 from dag where dag_id=?", dag_id), 120, f"DAG {dag_id} parsed"
+        )
+        run_id = f"e2e__{dag_id}__{time.time_ns()}"
+        done = subprocess.run(
+            [AIRFLOW, "dags", "trigger", dag_id, "--run-id", run_id, "--conf", json.dumps(conf)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"airflow dags trigger {dag_id} failed:\n{done.stdout}{done.stderr}")
+        return run_id
+
+    def run_state(self, dag_id: str, run_id: str) -> str | None:
+        rows = query(self.home, "select state from dag_run where dag_id=? and run_id=?", dag_id, run_id)
+        return rows[0][0] if rows else None
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = 240) -> str:
+        self.wait_for(
+            lambda: self.run_state(dag_id, run_id) in ("success", "failed"), timeout, f"{dag_id} to finish"
+        )
+        return str(self.run_state(dag_id, run_id))
+
+    def wait_for(self, check: Callable[[], Any], timeout: float, what: str) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if check():
+                    return
+            except sqlite3.OperationalError:
+                pass  # the DB is being written; ask again
+            time.sleep(1)
+        logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.root.glob("*.log")))
+        raise TimeoutError(f"timed out waiting for {what}\n{logs}")
+
+    def triggers(self) -> list[dict[str, Any]]:
+        code = (
+            "import json\n"
+            "from airflow.utils.session import create_session\n"
+            "from airflow.models.trigger import Trigger\n"
+            "with create_session() as s:\n"
+            "    print(json.dumps([{'id': t.id, 'classpath': t.classpath, 'kwargs': t.kwargs} for t in s.query(Trigger)], default=str))\n"
+        )
+        return json.loads(self.python(code))
