@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,bench]'
 	@touch $(STAMP)
 
 ## demo: start the local emulator and run a real SOV update against it
@@ -28,9 +28,14 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-## bench: the figures performance claims rest on
+## bench: the figures performance claims rest on, each beside a peer's (about 14 minutes)
 bench: $(STAMP)
+	$(BIN)/python benchmarks/import_cost.py
 	$(BIN)/python benchmarks/download.py
+	$(BIN)/python benchmarks/upload.py
+	$(BIN)/python benchmarks/latency.py
+	$(BIN)/python benchmarks/worker_time.py
+	$(BIN)/python benchmarks/trigger_scale.py
 
 ## emulator: run the emulator in the foreground (PORT=8765)
 emulator: $(STAMP)

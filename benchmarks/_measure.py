@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,31 @@ def table(title: str, header: list[str], rows: list[list[object]]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells[1:]]
     return "\n".join(lines)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """The ``pct``-th percentile (nearest rank) of ``values``; NaN when there are none."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def run_watched(command: list[str], timeout: float = 900) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Run ``command``; return its result and its peak RSS in KiB (VmHWM, read while it runs)."""
+    import time
+
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        status = Path(f"/proc/{proc.pid}/status")
+        peak, deadline = 0, time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.01)
+        out, err = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    return subprocess.CompletedProcess(command, proc.returncode, out, err), peak

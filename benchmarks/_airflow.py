@@ -1,0 +1,131 @@
+"""
+A real Airflow for the benchmarks that need one: API server, scheduler, DAG processor and
+triggerer (LocalExecutor, SQLite) on the bench DAGs, against an in-process emulator.
+
+It also measures worker-slot time: a LocalExecutor worker's process title names the task
+instance it is running (``airflow worker -- LocalExecutor: <ti id>``) and reads ``<idle>``
+otherwise, so sampling the titles gives the seconds each task instance held a worker slot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import threading
+import time
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_sov.testing.server import EmulatorServer
+from airflow_provider_sov.testing.stack import AirflowStack, migrate, query
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+DAGS = Path(__file__).resolve().parent / "dags"
+_TITLE = "airflow worker -- LocalExecutor: "
+
+
+class SlotMeter:
+    """Sample worker process titles every ``interval`` seconds; sum busy time per TI id (no dashes)."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.busy: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        while not self._stop.is_set():
+            now = time.monotonic()
+            step, last = now - last, now
+            busy: set[str] = set()  # a TI counts once per sample, however many processes carry its title
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    title = cmdline.read_bytes().split(b"\0")[0].decode(errors="replace")
+                except OSError:
+                    continue
+                if title.startswith(_TITLE) and "<idle>" not in title:
+                    busy.add(title[len(_TITLE) :].strip().replace("-", ""))
+            for ti in busy:
+                self.busy[ti] += step
+            time.sleep(self.interval)
+
+    def __enter__(self) -> SlotMeter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@contextmanager
+def airflow_stack(root: Path) -> Iterator[AirflowStack]:
+    """An emulator (real time) and a running Airflow on the bench DAGs; stopped on exit."""
+    dags = root / "dags"
+    shutil.copytree(DAGS, dags)
+    with EmulatorServer(realtime=True) as emulator:
+        stack = AirflowStack(root, emulator, dags)
+        migrate(stack.env)
+        for service in AirflowStack.SERVICES:
+            stack.start(service)
+        try:
+            yield stack
+        finally:
+            stack.stop()
+
+
+def task_instance(stack: AirflowStack, dag_id: str, run_id: str, task_id: str = "wait") -> dict[str, Any]:
+    """The run's task instance: ``id``, ``state`` and ``end`` (a UNIX time, or None)."""
+    ti_id, state, end = query(
+        stack.home,
+        "select id, state, end_date from task_instance where dag_id=? and run_id=? and task_id=?",
+        dag_id,
+        run_id,
+        task_id,
+    )[0]
+    ended = None
+    if end:
+        stamp = dt.datetime.fromisoformat(str(end))
+        ended = (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)).timestamp()
+    return {"id": str(ti_id).replace("-", ""), "state": state, "end": ended}
+
+
+def wait_parsed(stack: AirflowStack, *dag_ids: str) -> None:
+    """Block until the DAG processor has parsed ``dag_ids`` (before starting any job's clock)."""
+    for dag_id in dag_ids:
+        stack.wait_for(
+            lambda d=dag_id: query(stack.home, "select 1 from dag where dag_id=?", d), 180, f"{dag_id} parsed"
+        )
+
+
+def provider_seconds(stack: AirflowStack, dag_id: str, run_id: str, task_id: str = "wait") -> float:
+    """
+    Seconds the task spent in our code, from its log: each run of the task from the end of
+    Airflow's "Pre Execute" group to the deferral or to the "Post Execute" group.
+    """
+    folder = stack.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+    total, state, began = 0.0, "", 0.0
+    for log in sorted(folder.glob("attempt=*.log")):
+        for line in log.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            event = str(record.get("event", ""))
+            at = dt.datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
+            if event == "::group::Pre Execute":
+                state = "pre"
+            elif event == "::endgroup::" and state == "pre":
+                state, began = "ours", at
+            elif state == "ours" and (
+                event.startswith("Deferring the wait") or event == "::group::Post Execute"
+            ):
+                total += at - began
+                state = ""
+    return total

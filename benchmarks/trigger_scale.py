@@ -1,0 +1,319 @@
+"""
+Triggerer scale: N concurrent waits on one event loop, as in ``airflow triggerer``, against the
+emulator running in another process. Each wait's job lasts ``--job-seconds``; every trigger polls
+every ``--poll`` seconds; their starts are spread over the first poll interval, as a triggerer
+picks up deferred tasks over time.
+
+For each N, three runs, each in a fresh process:
+
+- ``SovUpdateTrigger`` (ours) polling N SOV updates,
+- ``DFileGenerationTrigger`` (ours) polling N detached D-file generations,
+- the HTTP provider's ``HttpSensorTrigger`` (peer) polling the same emulator at the same N and
+  interval: it waits for each update's output file to stop answering 404 (its only signal).
+
+Reported per run: event-loop lag p50/p99 (a 50 ms timer's lateness), polls achieved vs intended
+(counted by the emulator), CPU seconds per poll (the trigger process's user+system time), RSS per
+trigger, how late the waits saw their jobs finish (p99), and errors (waits that did not end with
+success). Goal: 5,000 waits with lag p99 < 100 ms, and CPU per poll <= 0.5x the peer's.
+
+    python benchmarks/trigger_scale.py                    # N = 1000, 2000, 5000 (about 10 minutes)
+    python benchmarks/trigger_scale.py --counts 20 --job-seconds 3 --poll 1   # a quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _measure import percentile, rss_kib, table
+
+KINDS = ("sov", "broker", "peer")
+LABELS = {
+    "sov": "SovUpdateTrigger (ours)",
+    "broker": "DFileGenerationTrigger (ours)",
+    "peer": "HttpSensorTrigger (peer)",
+}
+#: The emulator route each kind polls (the emulator counts requests per route).
+ROUTES = {"sov": "update_status", "broker": "check_detached_generation_status", "peer": "download"}
+LAG_TICK = 0.05
+
+
+# --- The emulator, in its own process -----------------------------------------------------------
+
+
+def serve_emulator(pipe: Any) -> None:
+    """Run the emulator and answer the benchmark's requests: seed jobs, read request counts."""
+    from airflow_provider_sov.testing.server import EmulatorServer
+
+    with EmulatorServer(realtime=True) as server:
+        pipe.send({"url": server.url, "token": server.token})
+        while True:
+            command, *args = pipe.recv()
+            if command == "stop":
+                return
+            if command == "counts":
+                with server.lock:
+                    pipe.send(dict(server.counts))
+            elif command == "seed":
+                kind, n, seconds = args
+                if kind == "broker":
+                    ids: list[Any] = [server.broker.add_running_generation(seconds) for _ in range(n)]
+                else:
+                    ids = [server.sov.add_running_update(seconds) for _ in range(n)]
+                pipe.send({"ids": ids, "ends": server.clock.wall() + seconds})
+
+
+# --- One run: N triggers on one loop, in a fresh process ------------------------------------------
+
+
+def make_trigger(kind: str, job_id: Any, poll: float, deadline: float) -> Any:
+    if kind == "sov":
+        from airflow_provider_sov.triggers.sov import SovUpdateTrigger
+
+        return SovUpdateTrigger(job_id, deadline=deadline, poll_interval=poll)
+    if kind == "broker":
+        from airflow_provider_sov.triggers.broker import DFileGenerationTrigger
+
+        return DFileGenerationTrigger(job_id=job_id, deadline=deadline, poll_interval=poll)
+    from airflow.providers.http.triggers.http import HttpSensorTrigger
+
+    return HttpSensorTrigger(
+        endpoint=f"api/v1/sov/{job_id}/output/{job_id}.json", http_conn_id="bench_http", poke_interval=poll
+    )
+
+
+def succeeded(kind: str, payload: Any) -> bool:
+    if kind == "peer":
+        return payload is True
+    return isinstance(payload, dict) and payload.get("status") == "terminal" and bool(payload["succeeded"])
+
+
+async def run_triggers(kind: str, ids: list[Any], ends: float, poll: float, cap: float) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    lags: list[float] = []
+    peak = [rss_kib()]
+
+    async def sample() -> None:
+        last_rss = time.monotonic()
+        while not done.is_set():
+            t0 = loop.time()
+            await asyncio.sleep(LAG_TICK)
+            lags.append(loop.time() - t0 - LAG_TICK)
+            if time.monotonic() - last_rss >= 0.5:
+                peak[0], last_rss = max(peak[0], rss_kib()), time.monotonic()
+
+    n = len(ids)
+    starts = [0.0] * n
+    seen = [math.inf] * n
+    outcomes: list[bool] = [False] * n
+
+    async def one(i: int, job_id: Any) -> None:
+        await asyncio.sleep(poll * i / n)  # spread over one interval, as deferrals arrive
+        starts[i] = time.time()
+        trigger = make_trigger(kind, job_id, poll, ends + cap)
+        try:
+            async for event in trigger.run():
+                outcomes[i] = succeeded(kind, event.payload)
+                seen[i] = time.time()
+                break
+        except Exception:
+            outcomes[i] = False
+
+    before = rss_kib()
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    sampler = asyncio.create_task(sample())
+    tasks = [asyncio.create_task(one(i, job_id)) for i, job_id in enumerate(ids)]
+    _, pending = await asyncio.wait(tasks, timeout=max(0.0, ends - time.time()) + cap)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    cpu1, wall1 = time.process_time(), time.monotonic()
+    done.set()
+    await sampler
+    intended = sum(math.ceil(max(0.0, ends - s) / poll) + 1 for s in starts)
+    late = [t - ends for t in seen if t < math.inf]
+    return {
+        "cpu": cpu1 - cpu0,
+        "wall": wall1 - wall0,
+        "lag_p50": percentile(lags, 50),
+        "lag_p99": percentile(lags, 99),
+        "intended": intended,
+        "errors": n - sum(outcomes),
+        "late_p99": percentile(late, 99) if late else math.nan,
+        "rss_per_trigger_kib": (peak[0] - before) / n,
+    }
+
+
+def child(kind: str, poll: float, cap: float) -> None:
+    """Import everything first (as the triggerer has by then), say so, then run the waits sent."""
+    make_trigger(kind, "warm-up" if kind != "broker" else 1, poll, time.time())
+    print("ready", flush=True)
+    job = json.loads(sys.stdin.readline())
+    result = asyncio.run(run_triggers(kind, job["ids"], job["ends"], poll, cap))
+    print(json.dumps(result), flush=True)
+
+
+# --- The orchestration ----------------------------------------------------------------------------
+
+
+def connections(url: str, token: str) -> dict[str, str]:
+    from airflow_provider_sov.testing import broker_app
+
+    host, port = url.removeprefix("http://").split(":")
+    return {
+        "AIRFLOW_CONN_SOVFIXER_DEFAULT": json.dumps(
+            {"conn_type": "sovfixer", "host": url, "password": token}
+        ),
+        "AIRFLOW_CONN_DATA_ACT_BROKER_DEFAULT": json.dumps(
+            {
+                "conn_type": "data_act_broker",
+                "host": url,
+                "login": broker_app.USER,
+                "password": broker_app.PASSWORD,
+            }
+        ),
+        "AIRFLOW_CONN_BENCH_HTTP": json.dumps(
+            {
+                "conn_type": "http",
+                "host": host,
+                "port": int(port),
+                "schema": "http",
+                "extra": {"Authorization": f"Token {token}"},
+            }
+        ),
+    }
+
+
+def one_run(pipe: Any, env: dict[str, str], kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
+    seed_kind = "broker" if kind == "broker" else "sov"
+    command = [sys.executable, __file__, "--child", kind, str(args.poll), str(args.cap)]
+    with (
+        tempfile.TemporaryFile("w+") as errors,
+        subprocess.Popen(
+            command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True
+        ) as proc,
+    ):
+        assert proc.stdin is not None and proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            errors.seek(0)
+            raise RuntimeError(f"{kind} run failed to start: {errors.read()[-3000:]}")
+        # The jobs start now, once the trigger process is up: they last job_seconds from here.
+        pipe.send(("seed", seed_kind, n, args.job_seconds))
+        seeded = pipe.recv()
+        pipe.send(("counts",))
+        before = pipe.recv().get(ROUTES[kind], 0)
+        proc.stdin.write(json.dumps(seeded) + "\n")
+        proc.stdin.flush()
+        out = proc.stdout.read()
+        if proc.wait() != 0:
+            errors.seek(0)
+            raise RuntimeError(f"{kind} run failed: {errors.read()[-3000:]}")
+    result = json.loads(out.strip().splitlines()[-1])
+    pipe.send(("counts",))
+    result["polls"] = pipe.recv().get(ROUTES[kind], 0) - before
+    return result
+
+
+def row(kind: str, n: int, r: dict[str, Any]) -> list[object]:
+    return [
+        LABELS[kind],
+        n,
+        f"{r['lag_p50'] * 1000:.1f}",
+        f"{r['lag_p99'] * 1000:.1f}",
+        f"{r['polls']}/{r['intended']}",
+        f"{r['cpu'] / max(1, r['polls']) * 1000:.3f}",
+        f"{r['rss_per_trigger_kib']:.1f}",
+        f"{r['late_p99']:.1f}",
+        r["errors"],
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--counts", type=int, nargs="+", default=[1000, 2000, 5000])
+    parser.add_argument("--poll", type=float, default=5.0, help="poll interval, seconds")
+    parser.add_argument("--job-seconds", type=float, default=60.0, help="how long each job runs")
+    parser.add_argument(
+        "--cap", type=float, default=30.0, help="seconds after the jobs end before a wait counts as failed"
+    )
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        kind, poll, cap = args.child
+        child(kind, float(poll), float(cap))
+        return 0
+
+    context = multiprocessing.get_context("spawn")
+    pipe, theirs = context.Pipe()
+    emulator = context.Process(target=serve_emulator, args=(theirs,), daemon=True)
+    emulator.start()
+    where = pipe.recv()
+    env = {**os.environ, **connections(where["url"], where["token"])}
+    env.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-airflow-"))
+    results: dict[tuple[str, int], dict[str, Any]] = {}
+    try:
+        for n in args.counts:
+            for kind in args.kinds:
+                results[kind, n] = one_run(pipe, env, kind, n, args)
+                print(f"  ran {LABELS[kind]} x {n}", file=sys.stderr, flush=True)
+    finally:
+        pipe.send(("stop",))
+        emulator.join(30)
+
+    header = [
+        "trigger",
+        "N",
+        "lag p50 ms",
+        "lag p99 ms",
+        "polls/intended",
+        "CPU ms/poll",
+        "RSS KiB/trigger",
+        "late p99 s",
+        "errors",
+    ]
+    title = f"Triggerer scale: poll every {args.poll:g} s, jobs of {args.job_seconds:g} s, one event loop"
+    print(table(title, header, [row(kind, n, results[kind, n]) for n in args.counts for kind in args.kinds]))
+    if "peer" in args.kinds:
+        for ours in ("sov", "broker"):
+            if ours not in args.kinds:
+                continue
+            for n in args.counts:
+                mine, peer = results[ours, n], results["peer", n]
+                ratio = (mine["cpu"] / max(1, mine["polls"])) / (peer["cpu"] / max(1, peer["polls"]))
+                print(f"ratio, CPU per poll {LABELS[ours]} / peer at N={n}: {ratio:.2f}")
+    top = max(args.counts)
+    print()
+    for ours in ("sov", "broker"):
+        if ours in args.kinds:
+            r = results[ours, top]
+            ok = r["lag_p99"] < 0.1 and r["errors"] == 0
+            verdict = "met" if ok else "MISSED"
+            print(
+                f"goal lag p99 < 100 ms with {top} waits, no errors, {LABELS[ours]}: {verdict} "
+                f"({r['lag_p99'] * 1000:.1f} ms, {r['errors']} errors)"
+            )
+            if "peer" in args.kinds:
+                peer = results["peer", top]
+                ratio = (r["cpu"] / max(1, r["polls"])) / (peer["cpu"] / max(1, peer["polls"]))
+                verdict = "met" if ratio <= 0.5 else "MISSED"
+                print(f"goal CPU per poll <= 0.5x peer, {LABELS[ours]}: {verdict} ({ratio:.2f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
