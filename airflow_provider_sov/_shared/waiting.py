@@ -133,30 +133,6 @@ class Reading(Protocol):
 
 R = TypeVar("R", bound=Reading)
 
-#: Seconds between progress lines while a job's status stays the same.
-PROGRESS_LOG_EVERY = 60.0
-
-
-class ProgressLog:
-    """
-    What a wait logs: its first reading, every change of status, and otherwise one line a minute.
-
-    Thousands of waits share a triggerer; a line per poll would cost more than the poll itself.
-    """
-
-    def __init__(self, log: Any, logged: Reading | None = None, every: float = PROGRESS_LOG_EVERY) -> None:
-        """:param logged: A reading the caller has just logged itself."""
-        self.log = log
-        self.every = every
-        self._status = logged.status if logged is not None else None
-        self._at = time.monotonic() if logged is not None else float("-inf")
-
-    def __call__(self, reading: Reading) -> None:
-        now = time.monotonic()
-        if reading.status != self._status or now - self._at >= self.every:
-            self._status, self._at = reading.status, now
-            self.log.info("%s", reading.progress_line())
-
 
 def poll_in_process(
     read: Callable[[], R],
@@ -177,7 +153,6 @@ def poll_in_process(
     """
     reading = first
     deadline = started + timeout
-    progress = ProgressLog(log, logged=first)
     while not reading.terminal:
         remaining = deadline - time.time()
         if remaining <= 0:
@@ -186,7 +161,7 @@ def poll_in_process(
             )
         time.sleep(min(poll_interval, remaining))
         reading = read()
-        progress(reading)
+        log.info("%s", reading.progress_line())
     return reading
 
 
@@ -226,7 +201,6 @@ async def poll_for_event(
         return timed_out(None)
     errors = 0
     last: str | None = None
-    progress = ProgressLog(log)
     while True:
         try:
             reading = await aread()
@@ -240,7 +214,7 @@ async def poll_for_event(
         else:
             errors = 0
             last = reading.status
-            progress(reading)
+            log.info("%s", reading.progress_line())
             if reading.terminal:
                 return {
                     **reading.to_event(),
