@@ -30,12 +30,7 @@ unit: $(STAMP)
 
 ## bench: the figures performance claims rest on, each beside a peer's (about 14 minutes)
 bench: $(STAMP)
-	$(BIN)/python benchmarks/import_cost.py
-	$(BIN)/python benchmarks/download.py
-	$(BIN)/python benchmarks/upload.py
-	$(BIN)/python benchmarks/latency.py
-	$(BIN)/python benchmarks/worker_time.py
-	$(BIN)/python benchmarks/trigger_scale.py
+	$(BIN)/python benchmarks/run_all.py
 
 ## emulator: run the emulator in the foreground (PORT=8765)
 emulator: $(STAMP)

@@ -60,25 +60,20 @@ def test_trigger_scale_benchmark_ends_every_wait_without_errors():
 
 @pytest.mark.airflow_cli
 @pytest.mark.timeout(600)
-def test_worker_time_and_latency_benchmarks_run_their_waits_to_success():
-    # Each starts its own Airflow; run side by side to keep the suite short.
-    scripts = {"worker_time.py": ["--job-seconds", "4"], "latency.py": ["--waits", "1", "--job-seconds", "4"]}
-    procs = {
-        name: subprocess.Popen(
-            [sys.executable, str(BENCH / name), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for name, args in scripts.items()
-    }
-    outs = {}
-    for name, proc in procs.items():
-        out, err = proc.communicate(timeout=500)
-        assert proc.returncode == 0, out + err[-4000:]
-        outs[name] = out
-    table = rows(outs["worker_time.py"], "SovUpdateSensor")  # name, mode, state, slot s, our s, wall s
-    assert [r[2] for r in table] == ["success", "success"], outs["worker_time.py"]
-    assert float(table[1][3]) > 0 and float(table[0][4]) > 0, outs["worker_time.py"]  # both were measured
-    (wait,) = rows(outs["latency.py"], "wait 1")
-    assert wait[2] == "success" and float(wait[3]) > 0, outs["latency.py"]
+def test_worker_time_and_latency_benchmarks_run_their_waits_to_success(tmp_path, monkeypatch):
+    # Both scripts' own start/report steps, on one Airflow (each script alone starts its own).
+    monkeypatch.syspath_prepend(str(BENCH))
+    import latency
+    import worker_time
+    from _airflow import SlotMeter, airflow_stack
+
+    with airflow_stack(tmp_path) as stack, SlotMeter() as meter:
+        slots = worker_time.start(stack, job_seconds=4)
+        waits = latency.start(stack, waits=1, job_seconds=4)
+        slot_report = worker_time.report(stack, meter, slots, job_seconds=4)
+        latency_report = latency.report(stack, waits, job_seconds=4)
+    table = rows(slot_report, "SovUpdateSensor")  # name, mode, state, slot s, our s, wall s
+    assert [r[2] for r in table] == ["success", "success"], slot_report
+    assert float(table[1][3]) > 0 and float(table[0][4]) > 0, slot_report  # both were measured
+    (wait,) = rows(latency_report, "wait 1")
+    assert wait[2] == "success" and float(wait[3]) > 0, latency_report
