@@ -28,7 +28,7 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-## bench: the figures performance claims rest on, each beside a peer's (about 14 minutes)
+## bench: the figures performance claims rest on, each beside a peer's (about 15 minutes)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 

@@ -6,7 +6,7 @@ operator and sensor modules, measured the same way in the same run.
 Each figure is the median of ``--repeat`` fresh interpreters that first import ``airflow.sdk``,
 then time importing the provider's modules. Goal: ours <= 0.05 s and <= 0.3x dbt Cloud's.
 
-    python benchmarks/import_cost.py --repeat 5
+    python benchmarks/import_cost.py --repeat 3
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repeat", type=int, default=5, help="fresh interpreters per provider")
+    parser.add_argument("--repeat", type=int, default=3, help="fresh interpreters per provider")
     args = parser.parse_args(argv)
     results = {name: measure(modules, args.repeat) for name, modules in PROVIDERS.items()}
     rows = [
