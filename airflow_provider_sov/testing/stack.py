@@ -50,9 +50,21 @@ def free_port() -> int:
 
 
 def airflow_env(home: Path, dags: Path, emulator: EmulatorServer, **extra: str) -> dict[str, str]:
+    """
+    The environment of every Airflow process of one home. The keys Airflow would otherwise draw at
+    random when it first writes ``airflow.cfg`` are fixed here, so services started at the same
+    moment cannot each write their own (a trigger encrypted by one would not decrypt in another).
+    """
+    import secrets
+
+    from cryptography.fernet import Fernet
+
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
     env.update(
         {
+            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(48),
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
