@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sov.testing.server import EmulatorServer
-from airflow_provider_sov.testing.stack import AirflowStack, migrate, query
+from airflow_provider_sov.testing.stack import AirflowStack, query
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -69,15 +69,8 @@ def airflow_stack(root: Path) -> Iterator[AirflowStack]:
     """An emulator (real time) and a running Airflow on the bench DAGs; stopped on exit."""
     dags = root / "dags"
     shutil.copytree(DAGS, dags)
-    with EmulatorServer(realtime=True) as emulator:
-        stack = AirflowStack(root, emulator, dags)
-        migrate(stack.env)
-        for service in AirflowStack.SERVICES:
-            stack.start(service)
-        try:
-            yield stack
-        finally:
-            stack.stop()
+    with EmulatorServer(realtime=True) as emulator, AirflowStack(root, emulator, dags) as stack:
+        yield stack
 
 
 def task_instance(stack: AirflowStack, dag_id: str, run_id: str, task_id: str = "wait") -> dict[str, Any]:

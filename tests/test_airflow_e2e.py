@@ -143,15 +143,11 @@ def test_detached_d_files_example_under_dags_test(dags_test_env, tmp_path):
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     root = tmp_path_factory.mktemp("stack")
-    with EmulatorServer(realtime=True, job_seconds=4, generation_seconds=3, pickup_seconds=1) as emulator:
-        stack = AirflowStack(root, emulator, dags_folder(root))
-        migrate(stack.env)
-        for service in AirflowStack.SERVICES:
-            stack.start(service)
-        try:
-            yield stack
-        finally:
-            stack.stop()
+    with (
+        EmulatorServer(realtime=True, job_seconds=4, generation_seconds=3, pickup_seconds=1) as emulator,
+        AirflowStack(root, emulator, dags_folder(root)) as stack,
+    ):
+        yield stack
 
 
 def test_scheduled_refresh_defers_through_the_real_triggerer(stack):

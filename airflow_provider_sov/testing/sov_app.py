@@ -378,7 +378,7 @@ class SovFixerState:
         with self.server.lock:
             job = self.jobs[job_id]
             now = self.server.clock.now()
-            done = job.finished_at if job.finished_at is not None else None
+            done = job.finished_at
             if done is None and job.started_at is not None and now >= job.started_at + job.duration:
                 done = job.started_at + job.duration
             return None if done is None else self.server.clock.wall() - (now - done)

@@ -167,6 +167,16 @@ class AirflowStack:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
 
+    def __enter__(self) -> AirflowStack:
+        """Give the home a migrated DB and start every service; :meth:`stop` on exit."""
+        migrate(self.env)
+        for service in self.SERVICES:
+            self.start(service)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         """Ask every service to stop at once; kill any still running 20 s later."""
         for proc in self.procs.values():
