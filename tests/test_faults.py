@@ -67,6 +67,19 @@ async def test_async_reads_survive_transient_faults(sov_connection, sov_emulator
         await hook.aclose()
 
 
+async def test_async_reads_give_up_after_exactly_the_policys_tries(sov_connection, sov_emulator, ids):
+    # The first try runs outside tenacity and the rest inside it: the count must still add up.
+    hook = SovHook(retry_policy=RetryPolicy(attempts=3, min_wait=0.001, max_wait=0.002), timeout=(2.0, 2.0))
+    try:
+        sov_emulator.reset_counts()
+        sov_emulator.inject("update_status", "status", status=503, times=None)
+        with pytest.raises(SovServerError, match="Gave up after 3 tries"):
+            await hook.aget_update_status(ids["sud"])
+        assert sov_emulator.count("update_status") == 3
+    finally:
+        await hook.aclose()
+
+
 def test_retry_after_is_honoured(hook, sov_emulator, ids, sleeps):
     sov_emulator.inject("update_status", "status", status=429, retry_after="7", times=2)
     hook.get_update_status(ids["sud"])
