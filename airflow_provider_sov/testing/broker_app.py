@@ -224,12 +224,20 @@ class BrokerState:
         return None
 
     def check_storage(self, request: web.Request) -> web.Response | None:
-        """Storage takes the signature as the only credential: anything else is refused, and recorded."""
+        """
+        Storage takes the signature as the only credential: anything else is refused, and recorded.
+        The same holds for the ``elsewhere`` route, which stands for any host but the API's.
+        """
         carried = [h for h in CREDENTIAL_HEADERS if h in {k.lower() for k in request.headers}]
         if carried:
             with self.server.lock:
                 self.credential_attempts.append(
-                    Seen("storage", request.method, request.path, dict(request.headers))
+                    Seen(
+                        request.match_info.route.name or "storage",
+                        request.method,
+                        request.path,
+                        dict(request.headers),
+                    )
                 )
             return web.Response(
                 status=400,
@@ -252,6 +260,7 @@ class BrokerState:
 
     def add_storage_routes(self, app: web.Application) -> None:
         app.router.add_route("GET", "/files/{job_id}/{filename}", self.storage, name="storage")
+        app.router.add_route("GET", "/elsewhere/{tail:.*}", self.elsewhere, name="elsewhere")
 
     def _routes(self) -> list[tuple[str, str, Any]]:
         return [
@@ -526,6 +535,10 @@ class BrokerState:
             return self._url_body(request, self._detached_gen(request))
 
     # --- Storage ----------------------------------------------------------------------------------
+
+    async def elsewhere(self, request: web.Request) -> web.StreamResponse:
+        """Another host: whatever is asked, a few bytes (credentials were refused and recorded already)."""
+        return await serve_bytes(request, b"bytes from another host\n")
 
     async def storage(self, request: web.Request) -> web.StreamResponse:
         path = f"/files/{request.match_info['job_id']}/{quote(unquote(request.match_info['filename']))}"

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Awaitable, Callable
 
 DEFAULT_TOKEN = "emulator-token"
 FAULT_KEY: web.RequestKey[Fault] = web.RequestKey("fault", object)  # type: ignore[arg-type]
 
 #: Fault kinds: applied before the route acts (the server never saw the request) ...
-BEFORE_KINDS = ("status", "reset", "latency")
+BEFORE_KINDS = ("status", "reset", "latency", "redirect")
 #: ... and after it acted (the server did the work; the client may not know it).
 AFTER_KINDS = (
     "status_after",
@@ -74,16 +75,18 @@ class Fault:
 
     :param route: Route name (e.g. ``"initiate_update"``, ``"download"``) or ``"*"`` for all.
     :param kind: One of :data:`FAULT_KINDS`.
-    :param status: HTTP status for ``status`` / ``status_after``.
+    :param status: HTTP status for ``status`` / ``status_after`` (``redirect``: 302 unless given).
     :param retry_after: ``Retry-After`` header value for ``status`` faults.
-    :param delay: Seconds to wait before acting (``latency``) or before answering (``slow_after``).
-    :param value: The unknown status (``unknown_status``) or file name (``hostile_filename``).
+    :param delay: Seconds to wait before acting (``latency``), before answering (``slow_after``) or,
+        for ``truncate``, between sending half the body and cutting the connection.
+    :param value: The unknown status (``unknown_status``), file name (``hostile_filename``) or
+        ``Location`` (``redirect``; default: the same path on :attr:`EmulatorServer.elsewhere_url`).
     :param times: How many requests it hits; ``None`` for every one.
     """
 
     route: str
     kind: str
-    status: int = 503
+    status: int | None = None
     retry_after: str | None = None
     delay: float = 0.0
     value: Any = None
@@ -127,6 +130,7 @@ class EmulatorServer:
         older documented shape) instead of ``result.url``/``scrubbed_filename``/``label``.
     :param generation_seconds: How long a DATA Act Broker file generation runs.
     :param pickup_seconds: How long a just-requested E, F, A or BOC file reads ``invalid``.
+    :param ssl_context: Serve the APIs over HTTPS with this context (the storage stays HTTP).
 
     The DATA Act Broker is served at :attr:`url` (``x-session-id`` or login) and, as through the
     Treasury proxy, at :attr:`proxy_url`; its signed file URLs point at :attr:`storage_url`, a
@@ -146,6 +150,7 @@ class EmulatorServer:
         legacy_output_shape: bool = False,
         generation_seconds: float = 30.0,
         pickup_seconds: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         from airflow_provider_sov.testing.broker_app import BrokerState
         from airflow_provider_sov.testing.sov_app import SovFixerState
@@ -157,6 +162,7 @@ class EmulatorServer:
         self.job_seconds = job_seconds
         self.output_seconds = job_seconds / 2 if output_seconds is None else output_seconds
         self.relative_urls = relative_urls
+        self.ssl_context = ssl_context
         self.legacy_output_shape = legacy_output_shape
         self.lock = threading.RLock()
         self.faults: list[Fault] = []
@@ -179,7 +185,8 @@ class EmulatorServer:
         """Base URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
         if not self.port:
             raise RuntimeError("The emulator is not running; call start() first.")
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def proxy_url(self) -> str:
@@ -192,6 +199,14 @@ class EmulatorServer:
     def storage_url(self) -> str:
         """The file storage that signed Broker URLs point at (another port: another origin)."""
         return f"http://{self.host}:{self.storage_port}"
+
+    @property
+    def elsewhere_url(self) -> str:
+        """
+        Another host (the storage origin) that answers any ``GET`` under it with a few bytes and
+        records every credential it is sent in ``broker.credential_attempts``.
+        """
+        return f"{self.storage_url}/elsewhere"
 
     def start(self) -> EmulatorServer:
         """Start serving in a background thread; return once the port is open."""
@@ -237,7 +252,9 @@ class EmulatorServer:
     async def _open(self) -> None:
         self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(
+            self._runner, self.host, self.port, reuse_address=True, ssl_context=self.ssl_context
+        )
         await site.start()
         server = site._server
         assert server is not None
@@ -314,39 +331,49 @@ class EmulatorServer:
             self.counts[route] += 1
             self.seen.append(Seen(route, request.method, request.path_qs, dict(request.headers)))
             self.sov.tick()
-        if route == "storage":
+        if route in ("storage", "elsewhere"):  # any credential sent there is recorded, fault or not
             denied = self.broker.check_storage(request)
-        elif request.path.startswith("/api/"):
-            denied = self.sov.check_auth(request)
-        else:
-            denied = self.broker.check_auth(request)
-        if denied is not None:
-            return denied
+            if denied is not None:
+                return denied
         before = self._take_fault(route, BEFORE_KINDS)
         if before is not None:
             if before.kind == "latency":
                 await asyncio.sleep(before.delay)
             elif before.kind == "reset":
                 return _drop(request)
+            elif before.kind == "redirect":
+                location = before.value or f"{self.elsewhere_url}{request.path_qs}"
+                return _redirect(before.status or 302, location)
             else:
+                status = before.status or 503
                 headers = {"Retry-After": str(before.retry_after)} if before.retry_after is not None else {}
-                body = {"message": f"emulator: injected HTTP {before.status}"}
-                return web.json_response(body, status=before.status, headers=headers)
+                body = {"message": f"emulator: injected HTTP {status}"}
+                return web.json_response(body, status=status, headers=headers)
+        # Authentication acts (the proxy starts a session): only once no "before" fault refused.
+        if route not in ("storage", "elsewhere"):
+            api = self.sov if request.path.startswith("/api/") else self.broker
+            denied = api.check_auth(request)
+            if denied is not None:
+                return denied
         after = self._take_fault(route, AFTER_KINDS)
         if after is not None:
             request[FAULT_KEY] = after
         response = await handler(request)
-        if after is None or after.kind == "truncate":
-            return response
+        if after is None or not isinstance(response, web.Response):
+            return response  # streamed bodies (files): serve_bytes applied the fault itself
+        if after.kind == "truncate":
+            from airflow_provider_sov.testing.sov_app import serve_bytes
+
+            assert isinstance(response, web.Response) and isinstance(response.body, bytes)
+            return await serve_bytes(request, response.body, response.content_type)
         if after.kind == "slow_after":
             await asyncio.sleep(after.delay)
             return response
         if after.kind == "reset_after":
             return _drop(request)
         if after.kind == "status_after":
-            return web.json_response(
-                {"message": f"emulator: injected HTTP {after.status}"}, status=after.status
-            )
+            status = after.status or 503
+            return web.json_response({"message": f"emulator: injected HTTP {status}"}, status=status)
         if after.kind == "malformed_json":
             return web.Response(text='{"request": {"status": "COMPL', content_type="application/json")
         if isinstance(response, web.Response) and response.body is not None:
@@ -356,10 +383,17 @@ class EmulatorServer:
             elif after.kind == "unknown_status" and "status" in data:
                 data["status"] = after.value or "running"
             if after.kind == "hostile_filename":
-                for output in (data.get("result") or {}).get("outputs") or []:
+                result = data.get("result") or {}
+                for output in result.get("outputs") or []:
                     output["filename"] = after.value
+                if "scrubbed_filename" in result:
+                    result["scrubbed_filename"] = after.value
             return web.json_response(data, status=response.status)
         return response
+
+
+def _redirect(status: int, location: str) -> web.Response:
+    return web.Response(status=status, headers={"Location": location})
 
 
 def _drop(request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ ENRICHING) -> COMPLETE or FAILED on the server's clock; outputs are real files.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import hashlib
@@ -253,10 +254,22 @@ def _fmt(name: str) -> tuple[str, str, str] | None:
 async def serve_bytes(
     request: web.Request, data: bytes | Blob, content_type: str = "application/octet-stream"
 ) -> web.StreamResponse:
-    """Stream a file with its Content-Length; a ``truncate`` fault cuts it off half way."""
+    """
+    Stream a file with its Content-Length. A ``truncate`` fault cuts it off half way (after
+    waiting its ``delay``); a ``hostile_filename`` fault names it in ``Content-Disposition``.
+    """
     size = data.size if isinstance(data, Blob) else len(data)
     fault = request.get(FAULT_KEY)
-    response = web.StreamResponse(headers={"Content-Type": content_type})
+    # Serving a file changes nothing, so "after acting" is "before the first byte" here.
+    if fault is not None and fault.kind == "slow_after":
+        await asyncio.sleep(fault.delay)
+    if fault is not None and fault.kind == "status_after":
+        status = fault.status or 503
+        return web.json_response({"message": f"emulator: injected HTTP {status}"}, status=status)
+    headers = {"Content-Type": content_type}
+    if fault is not None and fault.kind == "hostile_filename":
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(str(fault.value), safe='')}"
+    response = web.StreamResponse(headers=headers)
     response.content_length = size
     await response.prepare(request)
     limit = size // 2 if fault is not None and fault.kind == "truncate" else size
@@ -271,6 +284,8 @@ async def serve_bytes(
             break
     if limit < size:
         assert request.transport is not None
+        if fault is not None and fault.delay:
+            await asyncio.sleep(fault.delay)
         request.transport.close()
         return response
     await response.write_eof()
@@ -325,6 +340,8 @@ class SovFixerState:
         self.jobs: dict[str, Job] = {}
         self.files: dict[tuple[str, str], bytes | Blob] = {}
         self.output_cache: dict[tuple[str, int, str], str] = {}
+        #: Output requests still running, by (SOV, revision, format): "get or create" gets them.
+        self.output_running: dict[tuple[str, int, str], str] = {}
         self.history: list[dict[str, Any]] = []
         self.created: dict[str, int] = {"parse": 0, "update": 0, "output": 0}
         self.scripted: dict[str, list[Outcome]] = {"parse": [], "update": [], "output": []}
@@ -695,6 +712,9 @@ class SovFixerState:
                 if revision < -1 or revision not in sov.revisions:
                     return _error(400, revision=[f"Revision {revision} does not exist for {sov_id}."])
             key = (sov_id, revision, entry[0])
+            running = self.jobs.get(self.output_running.get(key, ""))
+            if running is not None:
+                self._render_output(running)  # finished since: its file is the cached output now
             cached = self.output_cache.get(key)
             if cached and not _truthy(fields.get("overwrite_existing")):
                 job_id = f"immediately-done-{uuid.uuid4()}"
@@ -711,29 +731,42 @@ class SovFixerState:
                 ]
                 self.jobs[job_id] = job
                 return web.json_response(self._status_body(request, job), status=200)
+            if (
+                running is not None
+                and running.finished_at is None
+                and not _truthy(fields.get("overwrite_existing"))
+            ):
+                # The name says "get or create": the same output asked for again while it is being
+                # made is that request, not a second one (inferred; the documentation is silent).
+                return web.json_response(self._status_body(request, running), status=200)
             job = self._new_job("output", str(uuid.uuid4()), sov_id, self.server.output_seconds)
+            self.output_running[key] = job.job_id
             job.revision, job.output_formats = revision, [entry[0]]
             self._start(job, job.created_at)
             return web.json_response(self._status_body(request, job), status=201)
 
+    def _render_output(self, job: Job) -> None:
+        """Make a finished output request's file (once), and cache it for later requests."""
+        if job.finished_at is not None and not job.outputs and job.outcome.result_status == "SUCCESS":
+            entry = _fmt(job.output_formats[0])
+            assert entry is not None and job.revision is not None
+            rows = self.sovs[job.sov_id].revisions[job.revision]
+            filename = f"{job.sov_id}_r{job.revision}.{entry[2]}"
+            self.files[(job.sov_id, filename)] = render(entry[0], job.sov_id, job.revision, rows)
+            self.output_cache[(job.sov_id, job.revision, entry[0])] = filename
+            job.outputs = [
+                {
+                    "description": entry[1],
+                    "filename": filename,
+                    "output_format": entry[0],
+                    "owner": job.sov_id,
+                }
+            ]
+
     async def output_request(self, request: web.Request) -> web.Response:
         with self.server.lock:
             job = self._job(request.match_info["request_id"], "output")
-            if job.finished_at is not None and not job.outputs and job.outcome.result_status == "SUCCESS":
-                entry = _fmt(job.output_formats[0])
-                assert entry is not None and job.revision is not None
-                rows = self.sovs[job.sov_id].revisions[job.revision]
-                filename = f"{job.sov_id}_r{job.revision}.{entry[2]}"
-                self.files[(job.sov_id, filename)] = render(entry[0], job.sov_id, job.revision, rows)
-                self.output_cache[(job.sov_id, job.revision, entry[0])] = filename
-                job.outputs = [
-                    {
-                        "description": entry[1],
-                        "filename": filename,
-                        "output_format": entry[0],
-                        "owner": job.sov_id,
-                    }
-                ]
+            self._render_output(job)
             return web.json_response(self._status_body(request, job))
 
     async def initiate_update(self, request: web.Request) -> web.Response:
