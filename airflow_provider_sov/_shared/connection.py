@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -62,7 +63,13 @@ def _as_bool_or_path(value: Any, conn_id: str) -> bool | str:
             return True
         if lowered in ("false", "0", "no"):
             return False
-        return value  # a CA bundle path
+        path = os.path.expanduser(value.strip())
+        if not os.path.isfile(path):
+            raise SovConnectionConfigError(
+                f"Connection {conn_id!r}: extra 'verify' names a CA bundle that does not exist: {path!r}.",
+                hint="Give the path of a PEM file readable on every Airflow worker and the triggerer.",
+            )
+        return path
     raise SovConnectionConfigError(
         f"Connection {conn_id!r}: extra 'verify' must be true, false or a CA bundle path, got {value!r}."
     )

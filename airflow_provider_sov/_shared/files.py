@@ -20,6 +20,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow_provider_sov.exceptions import SovDownloadError, SovFileExistsError, SovInputError
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows, where Airflow does not run
+    fcntl = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -28,6 +33,8 @@ if TYPE_CHECKING:
     Destination = str | os.PathLike[str] | ObjectStoragePath
 
 CHUNK_SIZE = 1024 * 1024
+#: Temporary files being downloaded end so (hidden: they start with a dot).
+PART_SUFFIX = ".part"
 MAX_NAME_BYTES = 200
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
 _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"|?*\\/]')
@@ -136,6 +143,10 @@ def write_stream(
     the count is checked against ``expected_size`` and only then is the file renamed into place.
     Any failure removes the temporary file. Memory use does not grow with the file.
 
+    A process killed mid-write (``kill -9``, a lost worker) cannot clean up: its temporary file
+    stays. Local temporary files are therefore held under an exclusive lock while written, and the
+    next download of the same name removes any that no live process holds.
+
     :param chunks: The body, in chunks (e.g. ``response.iter_content``).
     :param destination: Folder: local path, ``file://``, or an ``ObjectStoragePath`` / URL.
     :param filename: Name to save under; reduced to a safe base name first.
@@ -152,30 +163,68 @@ def write_stream(
             hint="Pass overwrite=True to replace it, or choose another destination.",
         )
     folder.mkdir(parents=True, exist_ok=True)
-    temp = folder / f".{name[:150]}.{uuid.uuid4().hex[:12]}.part"
+    prefix = f".{name[:150]}."
+    temp = folder / f"{prefix}{uuid.uuid4().hex[:12]}{PART_SUFFIX}"
     digest = hashlib.sha256()
     size = 0
     try:
-        with temp.open("wb") as handle:
+        with _open_temp(temp) as handle:
+            if isinstance(folder, Path):
+                remove_abandoned_parts(folder, prefix)
             for chunk in chunks:
                 if chunk:
                     handle.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
-        if expected_size is not None and size != expected_size:
-            raise SovDownloadError(
-                f"Download of {context} was incomplete: got {size} of {expected_size} bytes; "
-                "nothing was saved.",
-                hint="Run the task again; the file is fetched from the start.",
-            )
-        if isinstance(temp, Path) and isinstance(target, Path):
-            os.replace(temp, target)
-        else:
-            temp.rename(target)  # type: ignore[arg-type]  # both on the same object store
+            if expected_size is not None and size != expected_size:
+                raise SovDownloadError(
+                    f"Download of {context} was incomplete: got {size} of {expected_size} bytes; "
+                    "nothing was saved.",
+                    hint="Run the task again; the file is fetched from the start.",
+                )
+            if isinstance(temp, Path) and isinstance(target, Path):
+                handle.flush()
+                os.replace(temp, target)  # still locked: no sweeper can take it first
+        if not isinstance(temp, Path):
+            temp.rename(target)  # both on the same object store
     except BaseException:
         _remove_quietly(temp)
         raise
     return DownloadedFile(filename=name, uri=uri_of(target), size=size, sha256=digest.hexdigest())
+
+
+def _open_temp(temp: Path | ObjectStoragePath) -> BinaryIO:
+    """Open a new temporary file for writing; a local one under an exclusive lock until closed."""
+    if not isinstance(temp, Path):
+        return temp.open("wb")
+    handle = temp.open("xb")
+    if fcntl is not None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return handle
+
+
+def remove_abandoned_parts(folder: Path, prefix: str = ".") -> list[Path]:
+    """
+    Remove temporary files under ``folder`` starting with ``prefix`` that no live process holds.
+
+    A writer holds its temporary file under an exclusive lock, which the operating system releases
+    when the writer dies however it dies; a file whose lock can be taken was abandoned.
+    Returns what was removed.
+    """
+    if fcntl is None:  # pragma: no cover - every platform Airflow runs on has fcntl
+        return []
+    removed = []
+    for path in folder.iterdir():
+        if not (path.name.startswith(prefix) and path.name.endswith(PART_SUFFIX)):
+            continue
+        try:
+            with path.open("rb") as probe:
+                fcntl.flock(probe.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                path.unlink()
+                removed.append(path)
+        except OSError:  # held by a live writer (BlockingIOError), or gone already
+            continue
+    return removed
 
 
 def _remove_quietly(path: Path | ObjectStoragePath) -> None:

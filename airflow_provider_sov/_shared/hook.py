@@ -29,6 +29,7 @@ from airflow_provider_sov._shared.http import (
     gave_up,
     mark_retryable,
     parse_retry_after,
+    tls_error,
     transport_error,
 )
 from airflow_provider_sov.exceptions import SovConnectionConfigError, SovDownloadError, SovError
@@ -206,7 +207,7 @@ class ApiHook(BaseHook):
                     with response:
                         return decode_json(response.content, call)
         except SovError as error:
-            raise gave_up(error) from None
+            raise gave_up(error, route) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(
@@ -364,7 +365,7 @@ class ApiHook(BaseHook):
         try:
             return await self.retry_policy.arun(attempt, route.idempotent)
         except SovError as error:
-            raise gave_up(error) from None
+            raise gave_up(error, route) from None
 
     async def _asend(
         self,
@@ -404,6 +405,8 @@ class ApiHook(BaseHook):
                         retry_after = parse_retry_after(response.headers.get("Retry-After"))
                         raise error_for_status(response.status, text, call, retry_after)
                     return await response.read()
+            except aiohttp.ClientConnectorCertificateError as exc:
+                raise tls_error(call, _tls_reason(exc.certificate_error)) from None
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
                 raise transport_error(call, _short(exc, connect, read), reached_server=False) from None
             except (TimeoutError, aiohttp.ClientError) as exc:
@@ -478,6 +481,21 @@ class _SessionPool:
 _POOL = _SessionPool()
 
 
+def _tls_reason(exc: BaseException) -> str:
+    """The verifier's own words (e.g. "self-signed certificate"), found in the exception's chain."""
+    import ssl
+
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or "certificate verify failed"
+        inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+        seen = inner or getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+    return "certificate verify failed"
+
+
 def _short(exc: BaseException, connect: float, read: float) -> str:
     """A short, secret-free description of a transport failure (never the URL: it may be signed)."""
     import aiohttp
@@ -506,7 +524,7 @@ def _requests_failure(exc: Exception, call: Call, timeouts: tuple[float, float])
     if isinstance(exc, requests.ReadTimeout):
         return transport_error(call, f"no data for {read:g}s (read timeout)", reached_server=True)
     if isinstance(exc, requests.exceptions.SSLError):
-        return transport_error(call, "TLS verification failed", reached_server=False)
+        return tls_error(call, _tls_reason(exc))
     if isinstance(exc, requests.ConnectionError):
         reason = exc.args[0] if exc.args else None
         inner = getattr(reason, "reason", reason)

@@ -183,7 +183,7 @@ def _hint_for(status: int, call: Call) -> str:
     if status == 409:
         return "The job is no longer in a state that allows this call."
     if status == 429:
-        return "The service is rate limiting; retries were exhausted. Lower the concurrency or try later."
+        return "The service is rate limiting; lower the concurrency or try later."
     if status >= 500:
         return "The service failed; try again later (Airflow's task retries will)."
     return "Correct the request as the server's message says."
@@ -226,6 +226,24 @@ def transport_error(call: Call, detail: str, *, reached_server: bool) -> SovTran
         hint=hint + " Check the connection's host and the network, then retry.",
     )
     return mark_retryable(error, reached_server=reached_server)
+
+
+def tls_error(call: Call, detail: str) -> SovTransportError:
+    """
+    Build the error for a TLS handshake that failed (an untrusted or mismatched certificate).
+
+    It is not transient, so it is not retried: the certificate will be as untrusted next time.
+    """
+    where = f" {call.host}" if call.host else ""
+    return SovTransportError(
+        f"{call.doing} failed: the TLS certificate of{where} could not be verified: {detail}.",
+        action=call.doing,
+        job_id=call.job_id,
+        hint=(
+            "The request never reached the server. If it uses a private certificate authority, set the "
+            "connection extra 'verify' to the path of that CA bundle (PEM)."
+        ),
+    )
 
 
 def malformed_response(call: Call, detail: str) -> SovResponseError:
@@ -283,6 +301,8 @@ class RetryPolicy:
     :param min_wait: First backoff, seconds.
     :param max_wait: Longest backoff between two tries, seconds.
     :param max_retry_after: Longest ``Retry-After`` honoured; a longer one fails at once.
+    :param sleep: What the sync path sleeps with (default ``time.sleep``); tests record waits.
+    :param asleep: What the async path sleeps with (default ``asyncio.sleep``).
     """
 
     attempts: int = 5
@@ -290,6 +310,7 @@ class RetryPolicy:
     max_wait: float = 30.0
     max_retry_after: float = 300.0
     sleep: Any = field(default=None, compare=False, repr=False)
+    asleep: Any = field(default=None, compare=False, repr=False)
 
     def should_retry(self, error: BaseException, idempotent: bool) -> bool:
         """Whether ``error`` may be retried for a call that is (or is not) idempotent."""
@@ -343,7 +364,10 @@ class RetryPolicy:
 
     def aretrying(self, idempotent: bool, done: int = 0) -> tenacity.AsyncRetrying:
         """A tenacity ``AsyncRetrying`` for an async call (sleeps with ``asyncio.sleep``)."""
-        return tenacity.AsyncRetrying(**self._kwargs(idempotent, done))
+        kwargs = self._kwargs(idempotent, done)
+        if self.asleep is not None:
+            kwargs["sleep"] = self.asleep
+        return tenacity.AsyncRetrying(**kwargs)
 
     async def arun(self, attempt: Callable[[], Awaitable[T]], idempotent: bool) -> T:
         """
@@ -361,19 +385,29 @@ class RetryPolicy:
             if self.attempts <= 1 or not self.should_retry(error, idempotent):
                 raise
             wait = self.wait_seconds(1, error)
-        await asyncio.sleep(wait)
+        await (self.asleep or asyncio.sleep)(wait)
         async for retry in self.aretrying(idempotent, done=1):
             with retry:
                 return await attempt()
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def gave_up(error: SovError) -> SovError:
-    """Add "gave up after N tries" to an error that went through retries."""
+def gave_up(error: SovError, route: Route | None = None) -> SovError:
+    """
+    Say how the retries ended: "gave up after N tries" after retries; for a creating ``route``
+    the server may have acted on, that it was deliberately not sent again.
+    """
     attempts = getattr(error, "attempts", 1)
     if attempts > 1 and "tries" not in error.message:
         error.message = f"{error.message} Gave up after {attempts} tries."
-        error.args = (error._render(),)
+    mark = retry_mark(error)
+    if route is not None and not route.idempotent and mark is not None and mark.reached_server:
+        what = route.action or route.name
+        error.hint = (
+            f"{error.hint or ''} Not sent again: '{what}' creates work and the server may have acted on "
+            "it, so a second request could create a duplicate; check for it before running again."
+        ).strip()
+    error.args = (error._render(),)
     return error
 
 

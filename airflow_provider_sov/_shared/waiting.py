@@ -60,12 +60,18 @@ def timeout_error(
 
 
 def error_event(job_id: str, error: BaseException) -> dict[str, Any]:
-    """A trigger event for a failure, carrying the error's class and message (never a secret)."""
+    """
+    A trigger event for a failure, carrying the error's class and message (never a secret). The
+    message names the job even when the failure was elsewhere (e.g. logging in).
+    """
+    message = str(error)
+    if not all(part in message for part in str(job_id).split()):
+        message = f"While waiting for {job_id}: {message}"
     return {
         "status": "error",
         "job_id": job_id,
         "error_class": type(error).__name__,
-        "message": str(error),
+        "message": message,
         "http_status": getattr(error, "http_status", None),
     }
 

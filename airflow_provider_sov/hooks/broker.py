@@ -737,12 +737,14 @@ class DataActBrokerHook(ApiHook):
     def read_status(self, target: GenerationTarget) -> dict[str, Any]:
         """The status body of a generation (signed ``url`` included while ``finished``)."""
         route, params, job_id = self._target_call(target, url=False)
-        return dict(self.request(route, params=params, job_id=job_id))
+        return dict(self.request(route, params=params, job_id=job_id, action=_reading(target, "status")))
 
     async def aread_status(self, target: GenerationTarget) -> dict[str, Any]:
         """Async twin of :meth:`read_status`, for triggers."""
         route, params, job_id = self._target_call(target, url=False)
-        return dict(await self.arequest(route, params=params, job_id=job_id))
+        return dict(
+            await self.arequest(route, params=params, job_id=job_id, action=_reading(target, "status"))
+        )
 
     def check_generation_status(self, submission_id: int | str, file_type: str) -> dict[str, Any]:
         """``GET /v1/check_generation_status`` for a submission's file."""
@@ -762,15 +764,16 @@ class DataActBrokerHook(ApiHook):
 
     def get_file_url(self, submission_id: int | str, file_type: str) -> str:
         """A freshly signed URL (valid about 60 seconds) of a submission's generated file."""
-        return self._file_url(GenerationTarget.of(submission_id, file_type))
+        return self.file_url(GenerationTarget.of(submission_id, file_type))
 
     def get_detached_file_url(self, job_id: int | str) -> str:
         """A freshly signed URL (valid about 60 seconds) of a detached generation's file."""
-        return self._file_url(GenerationTarget.of(job_id=job_id))
+        return self.file_url(GenerationTarget.of(job_id=job_id))
 
-    def _file_url(self, target: GenerationTarget) -> str:
+    def file_url(self, target: GenerationTarget) -> str:
+        """A freshly signed URL (valid about 60 seconds) of a finished generation's file."""
         route, params, job_id = self._target_call(target, url=True)
-        body = self.request(route, params=params, job_id=job_id)
+        body = self.request(route, params=params, job_id=job_id, action=_reading(target, "file URL"))
         call = self._call(route, self.settings, job_id, None)
         return _signed_url(require_keys(body, ("url",), call)["url"], target)
 
@@ -834,8 +837,13 @@ class DataActBrokerHook(ApiHook):
                 self.log.info(
                     "Storage refused the signed URL of the %s (expired?); signing a new one.", target.label
                 )
-                url = self._file_url(target)
+                url = self.file_url(target)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _reading(target: GenerationTarget, what: str) -> str:
+    """What a read is doing, naming the file type (``read D1 status``) where it is known."""
+    return f"read {target.file_type} {what}" if target.file_type else f"read {what}"
 
 
 def _signed_url(url: object, target: GenerationTarget) -> str:

@@ -6,6 +6,7 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 from airflow_provider_sov._shared.files import (
     CsvSummary,
@@ -41,6 +42,8 @@ RUNNING_STATUSES = frozenset({"PENDING", "IN_PROGRESS", "ENRICHING", "REENRICHIN
 SUCCESS_RESULTS = frozenset({"SUCCESS"})
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: The SOV or SUD an output URL belongs to (``/api/v1/sov/{id}/output/{filename}``).
+_OUTPUT_OWNER = re.compile(r"/sov/([^/]+)/output/")
 
 R = Route
 ROUTES = {
@@ -583,7 +586,8 @@ class SovHook(ApiHook):
         Download one output (an ``outputs[]`` entry or its URL) into the folder ``destination``.
 
         The file is named after the output's ``filename`` (made safe), streamed to a temporary
-        name and renamed into place once its size is checked.
+        name and renamed into place once its size is checked. Errors name the SOV or SUD it
+        belongs to (``job_id``, else read from the output's URL).
         """
         if isinstance(output, str):
             url, name, what = output, filename, "output"
@@ -591,6 +595,9 @@ class SovHook(ApiHook):
             url = str(output.get("url") or "")
             name = filename or output.get("filename") or output.get("scrubbed_filename")
             what = f"{output.get('description') or output.get('label') or 'output'} output"
+        if job_id is None:
+            owner = _OUTPUT_OWNER.search(urlsplit(url).path)
+            job_id = unquote(owner.group(1)) if owner else None
         return self.download(url, destination, filename=name, overwrite=overwrite, job_id=job_id, what=what)
 
     # --- Connection test ------------------------------------------------------------------------------

@@ -43,11 +43,13 @@ def _check_destination(destination: Any) -> None:
 
 
 def download_generated(
-    context: Context, task: Any, target: GenerationTarget, meta: dict[str, Any]
+    context: Context, task: Any, target: GenerationTarget, meta: dict[str, Any], url: str | None = None
 ) -> dict[str, Any]:
     """
     Download a finished generation's file into the task's ``destination`` (with its ``filename``
     and ``overwrite``). A file an earlier try of the task wrote whole is kept, not fetched again.
+    ``url`` is the signed URL of the reading that found it finished (re-signed if it has expired);
+    without it, the status is read again first.
     Each file is logged and told to Airflow: an asset event on the task's outlets (with ``meta``)
     and an OpenLineage output.
     """
@@ -58,7 +60,11 @@ def download_generated(
         entry = previous
     else:
         saved = task.hook.download_file(
-            target, task.destination, filename=task.filename, overwrite=task.overwrite or bool(previous)
+            target,
+            task.destination,
+            filename=task.filename,
+            overwrite=task.overwrite or bool(previous),
+            url=url,
         )
         entry = saved.to_dict()
         store.set("downloaded", entry)
@@ -296,7 +302,12 @@ class DFileGenerateOperator(LineageMixin, DFileWaitMixin, BaseOperator):
         meta = {
             k: result[k] for k in ("job_id", "submission_id", "file_type", "start", "end", "generated_at")
         }
-        saved = download_generated(context, self, target, meta)
+        # Found finished: download from its signed URL (or a fresh one), without asking again
+        # whether it is finished; an odd answer to that now would fail a finished task.
+        url = reading.body.get("url")
+        if not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+            url = self.hook.file_url(target)
+        saved = download_generated(context, self, target, meta, url=url)
         return {**result, **saved}
 
 
