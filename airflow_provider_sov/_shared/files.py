@@ -67,6 +67,20 @@ def safe_filename(name: str | None, default: str = "download") -> str:
     return text
 
 
+def numbered(name: str, n: int) -> str:
+    """
+    The ``n``-th file of a safe ``name`` (``report (2).json``), still within the length limit:
+    the stem gives way, so the number and the extension survive :func:`safe_filename`.
+    """
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    suffix = f" ({n}){dot}{ext}"
+    budget = MAX_NAME_BYTES - len(suffix.encode("utf-8"))
+    stem = stem.encode("utf-8")[:budget].decode("utf-8", "ignore").rstrip()
+    return f"{stem}{suffix}"
+
+
 @dataclass(frozen=True)
 class DownloadedFile:
     """

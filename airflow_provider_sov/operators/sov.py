@@ -13,7 +13,13 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_sov._shared.files import CsvSummary, as_source, check_locations_csv, safe_filename
+from airflow_provider_sov._shared.files import (
+    CsvSummary,
+    as_source,
+    check_locations_csv,
+    numbered,
+    safe_filename,
+)
 from airflow_provider_sov._shared.lineage import LineageMixin, dataset, emit_file_events
 from airflow_provider_sov._shared.task_state import StateStore as _StateStore
 from airflow_provider_sov._shared.task_state import still_there
@@ -195,8 +201,7 @@ def download_outputs(
         name, n = base, 1
         while name.lower() in taken:
             n += 1
-            stem, dot, ext = base.rpartition(".")
-            name = f"{stem} ({n}).{ext}" if dot else f"{base} ({n})"
+            name = numbered(base, n)
         taken.add(name.lower())
         previous = done.get(name)
         if previous and still_there(previous):
