@@ -42,7 +42,10 @@ TRANSIENT_FAULTS = [
     pytest.param("malformed_json", {}, id="malformed-json"),
 ]
 
-EXAMPLE_CSV = Path(__file__).resolve().parents[1] / "example_dags" / "data" / "corrections.csv"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_CSV = ROOT / "example_dags" / "data" / "corrections.csv"
+#: The SOV token of the real-Airflow stack: recognisable, so that a scan can find any leak of it.
+STACK_TOKEN = "sov-token-RECOGNISABLE-7Qx9Lm2Vb"
 
 
 class SleepLog(list):
@@ -180,3 +183,65 @@ def broker_hook(broker_emulator: EmulatorServer, policy: RetryPolicy):
     h = DataActBrokerHook(retry_policy=policy, timeout=(2.0, 2.0))
     yield h
     h.close()
+
+
+# --- A real Airflow (scheduler, API server, DAG processor, triggerer) -----------------------------
+
+
+def dags_folder(tmp: Path) -> Path:
+    """The example DAGs as shipped, plus the test DAGs."""
+    import shutil
+
+    dags = tmp / "dags"
+    shutil.copytree(ROOT / "example_dags", dags)
+    shutil.copytree(ROOT / "tests" / "dags", dags / "e2e")
+    return dags
+
+
+def xcom(home: Path, dag_id: str, task_id: str, run_id: str, key: str = "return_value", map_index: int = -1):
+    """One XCom value of a real Airflow's metadata DB, decoded."""
+    import json
+
+    from airflow_provider_sov.testing.stack import query
+
+    rows = query(
+        home,
+        "select value from xcom where dag_id=? and task_id=? and run_id=? and key=? and map_index=?",
+        dag_id,
+        task_id,
+        run_id,
+        key,
+        map_index,
+    )
+    assert rows, f"no XCom {key!r} for {dag_id}.{task_id}[{map_index}]"
+    return json.loads(rows[0][0])
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """
+    One real Airflow for every test that needs one, on the emulator in real time. Those tests run
+    last (see below), so its services do not slow the rest of the suite.
+    """
+    from airflow_provider_sov.testing.server import EmulatorServer
+    from airflow_provider_sov.testing.stack import AirflowStack
+
+    root = tmp_path_factory.mktemp("stack")
+    with (
+        EmulatorServer(
+            token=STACK_TOKEN, realtime=True, job_seconds=4, generation_seconds=3, pickup_seconds=1
+        ) as emulator,
+        AirflowStack(root, emulator, dags_folder(root)) as running,
+    ):
+        yield running
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the tests on the real Airflow stack last, together, and the secret scan after them all."""
+
+    def rank(item) -> int:
+        if item.get_closest_marker("after_every_stack_test"):
+            return 2
+        return 1 if "stack" in getattr(item, "fixturenames", ()) else 0
+
+    items.sort(key=rank)  # stable: the order within each group is kept

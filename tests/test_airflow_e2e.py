@@ -7,7 +7,6 @@ started and stopped here, against the emulator over loopback.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -16,33 +15,10 @@ import pytest
 
 from airflow_provider_sov.testing import broker_app
 from airflow_provider_sov.testing.server import EmulatorServer
-from airflow_provider_sov.testing.stack import AIRFLOW, AirflowStack, airflow_env, migrate, query
+from airflow_provider_sov.testing.stack import AIRFLOW, airflow_env, migrate, query
+from tests.conftest import dags_folder, xcom
 
 pytestmark = [pytest.mark.airflow_cli, pytest.mark.timeout(600)]
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def dags_folder(tmp: Path) -> Path:
-    """The example DAGs as shipped, plus the test DAGs."""
-    dags = tmp / "dags"
-    shutil.copytree(ROOT / "example_dags", dags)
-    shutil.copytree(ROOT / "tests" / "dags", dags / "e2e")
-    return dags
-
-
-def xcom(home: Path, dag_id: str, task_id: str, run_id: str, key: str = "return_value", map_index: int = -1):
-    rows = query(
-        home,
-        "select value from xcom where dag_id=? and task_id=? and run_id=? and key=? and map_index=?",
-        dag_id,
-        task_id,
-        run_id,
-        key,
-        map_index,
-    )
-    assert rows, f"no XCom {key!r} for {dag_id}.{task_id}[{map_index}]"
-    return json.loads(rows[0][0])
 
 
 # --- (a) airflow dags test ----------------------------------------------------------------------
@@ -140,14 +116,7 @@ def test_detached_d_files_example_under_dags_test(dags_test_env, tmp_path):
 # --- (b) a real scheduler and triggerer --------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stack")
-    with (
-        EmulatorServer(realtime=True, job_seconds=4, generation_seconds=3, pickup_seconds=1) as emulator,
-        AirflowStack(root, emulator, dags_folder(root)) as stack,
-    ):
-        yield stack
+# The ``stack`` fixture (tests/conftest.py) is shared with the reliability suite.
 
 
 def test_scheduled_refresh_defers_through_the_real_triggerer(stack):
@@ -187,35 +156,6 @@ def test_retry_resumes_without_a_second_update(stack, tmp_path):
     assert stack.emulator.count("start_update") == 2
     result = xcom(stack.home, "e2e_retry", "update", run_id)
     assert result["job_id"] == "s-no-ping-k2m4qa-r001" and Path(result["files"][0]["uri"]).parent == tmp_path
-
-
-def test_triggerer_killed_mid_wait_keeps_the_original_deadline(stack, monkeypatch):
-    from airflow_provider_sov.hooks.sov import SovHook
-
-    monkeypatch.setenv("AIRFLOW_CONN_SOV_E2E", stack.env["AIRFLOW_CONN_SOVFIXER_DEFAULT"])
-    monkeypatch.setattr(stack.emulator, "job_seconds", 40)  # long enough to restart the triggerer mid-wait
-    hook = SovHook("sov_e2e")
-    sud_id = hook.initiate_update("s-no-ping-p7x9zt")
-    hook.start_update(sud_id)
-    run_id = stack.trigger("e2e_restart", {"sud_id": sud_id})
-
-    def update_waits() -> list[dict]:
-        return [t for t in stack.triggers() if t["classpath"].endswith("SovUpdateTrigger")]
-
-    stack.wait_for(update_waits, 120, "the wait to reach the triggerer")
-    (before,) = update_waits()
-
-    def still_running() -> None:
-        time.sleep(3)
-        assert stack.run_state("e2e_restart", run_id) == "running"
-
-    stack.restart_triggerer(while_down=still_running)
-    (after,) = update_waits()
-    assert after["id"] == before["id"] and after["classpath"].endswith("SovUpdateTrigger")
-    assert after["kwargs"]["deadline"] == before["kwargs"]["deadline"]
-    assert stack.wait_run("e2e_restart", run_id) == "success"
-    result = xcom(stack.home, "e2e_restart", "wait", run_id)
-    assert (result["job_id"], result["status"]) == (sud_id, "COMPLETE")
 
 
 def test_parse_example_through_the_real_triggerer(stack, tmp_path):

@@ -196,23 +196,6 @@ def test_content_disposition_names_the_file(mock_hook, requests_mock, tmp_path):
     assert saved.filename == "Acme 2026.csv"
 
 
-def test_verify_extra_reaches_requests(monkeypatch, requests_mock, policy, caplog):
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SOV_TLS",
-        json.dumps({"conn_type": "sovfixer", "password": TOKEN, "extra": {"verify": "/etc/ca.pem"}}),
-    )
-    requests_mock.get(f"{BASE}/api/v1/output_formats", json={"output_formats": []})
-    SovHook("sov_tls", retry_policy=policy).list_output_formats()
-    assert requests_mock.last_request.verify == "/etc/ca.pem"
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SOV_NOTLS",
-        json.dumps({"conn_type": "sovfixer", "password": TOKEN, "extra": {"verify": False}}),
-    )
-    SovHook("sov_notls", retry_policy=policy).list_output_formats()
-    assert requests_mock.last_request.verify is False
-    assert "verification is turned off" in caplog.text
-
-
 def test_redirected_post_is_not_followed(mock_hook, requests_mock):
     from airflow_provider_sov.exceptions import SovError
 

@@ -487,6 +487,8 @@ class SovDownloadOutputsOperator(LineageMixin, BaseOperator):
             raise SovInputError(f"Task {self.task_id!r}: give exactly one of sud_id or outputs.")
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
+        if self.destination in (None, "") or not str(self.destination).strip():
+            raise SovInputError("destination is required: a local folder or an object-storage URL.")
         hook = SovHook(self.sovfixer_conn_id)
         job_id = self.sud_id or "outputs"
         if self.sud_id is not None:

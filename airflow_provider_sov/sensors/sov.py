@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
+from airflow_provider_sov._shared.http import check_id
 from airflow_provider_sov._shared.waiting import as_seconds, check_event, deadline_after, poll_in_process
 from airflow_provider_sov.exceptions import SovInputError
 from airflow_provider_sov.hooks.sov import JOB_KINDS, JobKind, JobStatus, SovHook, check_outcome
@@ -175,8 +176,8 @@ class SovJobSensor(SovWaitMixin, BaseSensorOperator):
 
     @property
     def job_id(self) -> str:
-        """The ID this sensor waits on: its ``id_field`` argument, once rendered."""
-        return str(getattr(self, self.id_field))
+        """The ID this sensor waits on: its ``id_field`` argument, once rendered, checked."""
+        return check_id(getattr(self, self.id_field), self.id_field)
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         status = self.job_kind.status(self.hook, self.job_id)

@@ -8,7 +8,6 @@ import pendulum
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 
 from airflow_provider_sov.operators.sov import SovUpdateOperator
-from airflow_provider_sov.sensors.sov import SovUpdateSensor
 from airflow_provider_sov.triggers.sov import SovHistoryTrigger
 
 CSV = str(Path(__file__).parent / "data" / "corrections.csv")
@@ -26,17 +25,6 @@ with DAG(dag_id="e2e_retry", schedule=None, start_date=START, catchup=False) as 
         retries=1,
         retry_delay=pendulum.duration(seconds=1),
     )
-
-with DAG(dag_id="e2e_restart", schedule=None, start_date=START, catchup=False) as restart_dag:
-    # A long wait in the triggerer, during which the test kills and restarts the triggerer.
-    SovUpdateSensor(
-        task_id="wait",
-        sud_id="{{ dag_run.conf['sud_id'] }}",
-        deferrable=True,
-        poke_interval=1,
-        timeout=600,
-    )
-
 
 E2E_HISTORY = Asset(
     name="e2e_sov_history",
@@ -63,3 +51,30 @@ with DAG(dag_id="e2e_event_driven", schedule=[E2E_HISTORY], start_date=START, ca
         return [e.extra["payload"]["pingid"] for events in triggering_asset_events.values() for e in events]
 
     updates_behind_this_run()
+
+
+with DAG(dag_id="e2e_update_restart", schedule=None, start_date=START, catchup=False) as update_restart_dag:
+    # The whole update in one deferrable task; the test kills the triggerer while it waits.
+    SovUpdateOperator(
+        task_id="update",
+        sov_id="s-no-ping-hggcsk",
+        locations=[CSV],
+        output_formats=["json", "xlsx"],
+        destination="{{ dag_run.conf['destination'] }}",
+        deferrable=True,
+        poll_interval=1,
+    )
+
+with DAG(dag_id="e2e_download_kill", schedule=None, start_date=START, catchup=False) as download_kill_dag:
+    # The test kills the task's process mid-download; Airflow's retry must finish the same update.
+    SovUpdateOperator(
+        task_id="update",
+        sov_id="s-no-ping-hggcsk",
+        update_type="SCRUB",
+        output_formats=["json", "xlsx", "csv"],
+        destination="{{ dag_run.conf['destination'] }}",
+        deferrable=True,
+        poll_interval=1,
+        retries=1,
+        retry_delay=pendulum.duration(seconds=1),
+    )

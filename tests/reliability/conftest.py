@@ -1,0 +1,86 @@
+"""The reliability suite's report: printed after the tests, whatever they found."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from airflow_provider_sov._shared.http import RetryPolicy
+from tests.reliability.faults import FAULT_TOKEN, ISSUED_SESSIONS, READ_TIMEOUT
+from tests.reliability.report import REPORT
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from airflow_provider_sov.testing.server import EmulatorServer
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    lines = REPORT.render()
+    if not lines:
+        return
+    terminalreporter.write_sep("=", "reliability report (docs/reliability.md)")
+    for line in lines:
+        terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def fault_server() -> Iterator[EmulatorServer]:
+    """One emulator for every fault case: jobs finish the moment they start (real time, 0 s)."""
+    from airflow_provider_sov.testing.server import EmulatorServer
+
+    with EmulatorServer(
+        token=FAULT_TOKEN, realtime=True, job_seconds=0, generation_seconds=0, pickup_seconds=0
+    ) as server:
+        ISSUED_SESSIONS[:] = []
+        yield server
+
+
+@pytest.fixture
+def emu(fault_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> EmulatorServer:
+    """The fault emulator with no faults and zeroed counters; every connection points at it."""
+    from airflow_provider_sov.testing import broker_app
+    from airflow_provider_sov.testing.stack import broker_connection
+
+    ISSUED_SESSIONS[:] = fault_server.broker.issued
+    fault_server.clear_faults()
+    fault_server.reset_counts()
+    fault_server.broker.cache.clear()  # a generation request is new each time, not a cache hit
+    fault_server.broker.sessions[broker_app.SESSION_ID] = fault_server.clock.now()  # alive again
+    # Short read timeouts, so that the slow faults are slower than the timeout everywhere.
+    timeouts = {"read_timeout": READ_TIMEOUT, "connect_timeout": 2}
+    sov = {"conn_type": "sovfixer", "host": fault_server.url, "password": fault_server.token}
+    monkeypatch.setenv("AIRFLOW_CONN_SOVFIXER_DEFAULT", json.dumps({**sov, "extra": timeouts}))
+    for mode in ("login", "proxy", "session"):
+        conn = broker_connection(fault_server, mode)
+        conn["extra"] = {**conn.get("extra", {}), **timeouts}
+        monkeypatch.setenv(f"AIRFLOW_CONN_BROKER_{mode.upper()}", json.dumps(conn))
+        if mode == "login":
+            monkeypatch.setenv("AIRFLOW_CONN_DATA_ACT_BROKER_DEFAULT", json.dumps(conn))
+    return fault_server
+
+
+class Waits(list):
+    """The waits a retry policy asked for, recorded instead of slept (sync and async)."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def waits() -> Waits:
+    return Waits()
+
+
+@pytest.fixture
+def fast(waits: Waits) -> RetryPolicy:
+    """Four tries; waits recorded, not slept."""
+    return RetryPolicy(attempts=4, min_wait=0.001, max_wait=0.002, sleep=waits, asleep=waits.asleep)
+
+
+TIMEOUT = (2.0, READ_TIMEOUT)

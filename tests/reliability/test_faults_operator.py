@@ -1,0 +1,260 @@
+"""
+Operator level: each operator run in-process, with every fault on every route it calls.
+
+The routes an operator calls are not listed by hand: a clean run counts them on the emulator. A
+fault on a read or a download is survived (the files land whole, byte for byte the emulator's);
+a fault on a creating call fails the task with a clear error and at most the one job the server
+may have made. No case leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from airflow_provider_sov.operators.broker import DFileDownloadOperator, DFileGenerateOperator
+from airflow_provider_sov.operators.sov import (
+    SovGetOrCreateOutputOperator,
+    SovParseOperator,
+    SovUpdateOperator,
+)
+from tests.conftest import EXAMPLE_CSV
+from tests.harness import make_context
+from tests.reliability.faults import (
+    CREATING,
+    FAULTS,
+    FaultKind,
+    applies,
+    inject,
+    observe,
+    partial_files,
+    record,
+    sha256,
+)
+from tests.reliability.report import FAILED_CLEARLY, SURVIVED
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from airflow_provider_sov.testing.server import EmulatorServer
+
+SOV = "s-no-ping-hggcsk"
+D1 = {"start": "10/01/2025", "end": "12/31/2025"}
+WAIT = {"deferrable": False, "poll_interval": 0.05, "timeout": 30}
+
+
+def _workbook(folder: Path) -> Path:
+    path = folder / "in" / "sov.xlsx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"a workbook")
+    return path
+
+
+def _update(folder: Path, emu: EmulatorServer) -> Any:
+    return SovUpdateOperator(
+        task_id="update", sov_id=SOV, locations=[EXAMPLE_CSV], destination=folder / "out", **WAIT
+    )
+
+
+def _parse(folder: Path, emu: EmulatorServer) -> Any:
+    return SovParseOperator(task_id="parse", file=_workbook(folder), destination=folder / "out", **WAIT)
+
+
+def _output(folder: Path, emu: EmulatorServer) -> Any:
+    # A new SOV each time: for one exported before, the answer would come from the cache at once.
+    sov_id = emu.sov.add_sov(f"s-no-ping-x{next(_SERIAL):05d}")
+    return SovGetOrCreateOutputOperator(
+        task_id="export", id=sov_id, output_format="XLSX", destination=folder / "out", **WAIT
+    )
+
+
+_SERIAL = itertools.count()
+
+
+def _d1(folder: Path, emu: EmulatorServer) -> Any:
+    return DFileGenerateOperator(
+        task_id="d1", submission_id=1001, file_type="D1", destination=folder / "out", **D1, **WAIT
+    )
+
+
+def _detached(folder: Path, emu: EmulatorServer) -> Any:
+    return DFileGenerateOperator(
+        task_id="a", file_type="D1", cgac_code="097", destination=folder / "out", **D1, **WAIT
+    )
+
+
+def _download(folder: Path, emu: EmulatorServer) -> Any:
+    return DFileDownloadOperator(
+        task_id="get", submission_id=1001, file_type="D1", destination=folder / "out"
+    )
+
+
+def _ready_d1(emu: EmulatorServer) -> None:
+    from airflow_provider_sov.hooks.broker import DataActBrokerHook
+
+    hook = DataActBrokerHook()
+    hook.generate_file(1001, "D1", **D1)
+    deadline = time.monotonic() + 10
+    while hook.check_generation_status(1001, "D1")["status"] != "finished":
+        assert time.monotonic() < deadline, "the D1 file was not generated"
+        time.sleep(0.05)
+    hook.close()
+
+
+def _sov_jobs(emu: EmulatorServer) -> int:
+    return sum(emu.sov.created.values())
+
+
+def _broker_jobs(emu: EmulatorServer) -> int:
+    return emu.broker.created
+
+
+@dataclass(frozen=True)
+class OperatorCase:
+    name: str
+    make: Callable[[Path, EmulatorServer], Any]
+    jobs: Callable[[EmulatorServer], int]
+    #: The bytes the emulator serves under a file's name, to compare a landed file with.
+    expected: Callable[[EmulatorServer, Any, str], bytes]
+    ready: Callable[[EmulatorServer], None] | None = None
+    #: Jobs a successful run creates (the download operator's file was generated beforehand).
+    creates: int = 1
+    #: Whether it waits for the job; one that does not fails on a status it cannot read as done.
+    waits: bool = True
+
+
+def _sov_bytes(emu: EmulatorServer, result: Any, filename: str) -> bytes:
+    owner = result["job_id"] if isinstance(result, dict) and "job_id" in result else None
+    owner = owner or (result.get("id") if isinstance(result, dict) else None)
+    return emu.sov.file_bytes(owner, filename)
+
+
+def _broker_bytes(emu: EmulatorServer, result: Any, filename: str) -> bytes:
+    job_id = (
+        result.get("job_id") or emu.broker.submission_files[(result["submission_id"], result["file_type"])]
+    )
+    return emu.broker.file_bytes(int(job_id))
+
+
+OPERATORS = [
+    OperatorCase("SovUpdateOperator", _update, _sov_jobs, _sov_bytes),
+    OperatorCase("SovParseOperator", _parse, _sov_jobs, _sov_bytes),
+    OperatorCase("SovGetOrCreateOutputOperator", _output, _sov_jobs, _sov_bytes),
+    OperatorCase("DFileGenerateOperator", _d1, _broker_jobs, _broker_bytes),
+    OperatorCase("DFileGenerateOperator (detached)", _detached, _broker_jobs, _broker_bytes),
+    OperatorCase(
+        "DFileDownloadOperator",
+        _download,
+        _broker_jobs,
+        _broker_bytes,
+        ready=_ready_d1,
+        creates=0,
+        waits=False,
+    ),
+]
+
+#: The routes each operator calls, as counted on the emulator during a clean run (see below).
+CALLED = {
+    "SovUpdateOperator": ["initiate_update", "add_locations", "start_update", "update_status", "download"],
+    "SovParseOperator": ["parse", "parse_status", "download"],
+    "SovGetOrCreateOutputOperator": ["get_or_create_output", "output_request", "download"],
+    "DFileGenerateOperator": ["login", "generate_file", "check_generation_status", "get_file_url", "storage"],
+    "DFileGenerateOperator (detached)": [
+        "login",
+        "generate_detached_file",
+        "check_detached_generation_status",
+        "get_detached_file_url",
+        "storage",
+    ],
+    "DFileDownloadOperator": ["login", "check_generation_status", "storage"],
+}
+
+
+@pytest.fixture(autouse=True)
+def generations_take_a_moment(emu, monkeypatch):
+    """A file is not finished the moment it is asked for, so the operator reads its status."""
+    monkeypatch.setattr(emu.broker, "generation_seconds", 0.1)
+
+
+def run(case: OperatorCase, folder: Path, fast: Any, emu: EmulatorServer) -> Any:
+    task = case.make(folder, emu)
+    task.hook.retry_policy = fast  # waits recorded, not slept
+    return task.execute(make_context())
+
+
+def files_landed(folder: Path) -> list[Path]:
+    out = folder / "out"
+    return (
+        sorted(p for p in out.rglob("*") if p.is_file() and not p.name.startswith("."))
+        if out.exists()
+        else []
+    )
+
+
+@pytest.mark.parametrize("case", OPERATORS, ids=lambda c: c.name)
+def test_the_matrix_covers_every_route_each_operator_calls(emu, fast, tmp_path, case: OperatorCase):
+    from airflow_provider_sov.hooks.broker import _SESSIONS
+
+    _SESSIONS.clear()
+    if case.ready is not None:
+        case.ready(emu)
+        _SESSIONS.clear()
+    emu.reset_counts()
+    run(case, tmp_path, fast, emu)
+    called = {route for route, n in emu.counts.items() if n}
+    assert called == set(CALLED[case.name])
+
+
+CASES = [
+    pytest.param(case, route, fault, id=f"{case.name}-{route}-{fault.name}")
+    for case in OPERATORS
+    for route in CALLED[case.name]
+    for fault in FAULTS
+    if applies(fault, route)
+]
+
+
+@pytest.mark.parametrize(("case", "route", "fault"), CASES)
+def test_operator_under_fault(emu, fast, tmp_path, case: OperatorCase, route: str, fault: FaultKind):
+    from airflow_provider_sov.hooks.broker import _SESSIONS
+
+    _SESSIONS.clear()
+    if case.ready is not None:
+        case.ready(emu)
+        _SESSIONS.clear()
+    jobs_before = case.jobs(emu)
+    emu.reset_counts()
+    injected = inject(emu, route, fault)
+
+    seen = observe(lambda: run(case, tmp_path, fast, emu), None)
+    if fault.slow and route in CREATING:
+        time.sleep(fault.options["delay"])  # a late request is still acted on: count what it made
+    made = case.jobs(emu) - jobs_before
+    duplicates = max(0, made - 1)
+    leftovers = record(
+        "operator", case.name, route, fault, seen, duplicates=duplicates, folder=tmp_path / "out"
+    )
+
+    assert injected.hits == 1
+    assert leftovers == [] and partial_files(tmp_path) == []
+    assert made <= 1
+    if route in CREATING:
+        assert seen.outcome == FAILED_CLEARLY, seen.error
+        assert emu.count(route) == 1
+        assert files_landed(tmp_path) == []
+        return
+    if fault.kind == "unknown_status" and not case.waits:
+        assert seen.outcome == FAILED_CLEARLY, seen.result
+        assert "status is 'running'" in str(seen.error) and files_landed(tmp_path) == []
+        return
+    assert seen.outcome == SURVIVED, seen.error
+    assert made == case.creates
+    landed = files_landed(tmp_path)
+    assert landed, "the task succeeded without its file"
+    for path in landed:
+        assert sha256(path.read_bytes()) == sha256(case.expected(emu, seen.result, path.name))

@@ -1,0 +1,172 @@
+"""
+Secrets: never sent to another host, never written where a person or another system can read them.
+
+The first half proves, over real HTTP, that credentials stay with the connection's own host:
+signed storage URLs, redirects to another host, absolute URLs pointing at another host. The second
+runs every example DAG on the real Airflow stack with a recognisable token and session IDs, then
+scans task logs, trigger logs, service logs, XComs, rendered template fields and the exception
+messages of the fault matrix.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_sov.exceptions import SovResponseError
+from airflow_provider_sov.hooks.broker import DataActBrokerHook, GenerationTarget
+from airflow_provider_sov.hooks.sov import SovHook
+from airflow_provider_sov.testing import broker_app
+from airflow_provider_sov.testing.stack import query
+from tests.conftest import EXAMPLE_CSV, STACK_TOKEN
+from tests.reliability.report import REPORT
+
+SOV = "s-no-ping-hggcsk"
+D1 = {"start": "10/01/2025", "end": "12/31/2025"}
+
+
+def _finished_sud(hook: SovHook) -> str:
+    sud = hook.initiate_update(SOV)
+    hook.add_locations(sud, EXAMPLE_CSV)
+    hook.start_update(sud)
+    return sud
+
+
+def _elsewhere(emu) -> int:
+    return emu.count("elsewhere")
+
+
+def test_a_redirect_to_another_host_carries_no_token(emu, fast):
+    hook = SovHook(retry_policy=fast)
+    sud = _finished_sud(hook)
+    emu.reset_counts()
+    emu.inject("update_status", "redirect", times=None)  # to the same path on another host
+    with pytest.raises(SovResponseError, match="malformed JSON"):  # that host answers bytes, not JSON
+        hook.get_update_status(sud)
+    hook.close()
+    REPORT.row(
+        "Credentials and other hosts",
+        case="SOV read redirected to another host",
+        **{
+            "requests there": _elsewhere(emu),
+            "carrying a credential (must be 0)": len(emu.broker.credential_attempts),
+        },
+    )
+    assert _elsewhere(emu) >= 1 and emu.broker.credential_attempts == []
+
+
+def test_a_redirect_on_the_same_host_keeps_the_token(emu, fast):
+    # The contrast that makes the test above mean something: same origin, credentials kept.
+    hook = SovHook(retry_policy=fast)
+    sud = _finished_sud(hook)
+    emu.inject("update_status", "redirect", value=f"{emu.url}/api/v1/sov/update/{sud}", times=1)
+    assert hook.get_update_status(sud)["request"]["status"] == "COMPLETE"
+    hook.close()
+
+
+@pytest.mark.parametrize("mode", ["login", "proxy", "session"])
+def test_broker_credentials_never_follow_a_redirect_or_reach_storage(emu, fast, tmp_path, mode):
+    hook = DataActBrokerHook(f"broker_{mode}", retry_policy=fast)
+    hook.generate_file(1001, "D1", **D1)
+    hook.download_file(GenerationTarget.of(1001, "D1"), tmp_path / "out")  # storage: signature only
+    emu.inject("check_generation_status", "redirect", times=None)
+    with pytest.raises(SovResponseError, match="malformed JSON"):
+        hook.check_generation_status(1001, "D1")
+    hook.close()
+    REPORT.row(
+        "Credentials and other hosts",
+        case=f"Broker ({mode}): signed storage URL, then a read redirected to another host",
+        **{
+            "requests there": emu.count("storage") + _elsewhere(emu),
+            "carrying a credential (must be 0)": len(emu.broker.credential_attempts),
+        },
+    )
+    assert emu.count("storage") == 1 and _elsewhere(emu) >= 1
+    assert emu.broker.credential_attempts == []
+
+
+def test_an_output_url_on_another_host_is_fetched_without_the_token(emu, tmp_path):
+    hook = SovHook()
+    output = {"url": f"{emu.elsewhere_url}/exports/report.json", "filename": "report.json"}
+    saved = hook.download_output(output, tmp_path)
+    hook.close()
+    REPORT.row(
+        "Credentials and other hosts",
+        case="SOV output whose absolute URL is on another host",
+        **{
+            "requests there": _elsewhere(emu),
+            "carrying a credential (must be 0)": len(emu.broker.credential_attempts),
+        },
+    )
+    assert (tmp_path / saved.filename).read_bytes() == b"bytes from another host\n"
+    assert _elsewhere(emu) == 1 and emu.broker.credential_attempts == []
+
+
+# --- Every example DAG on the real Airflow -----------------------------------------------------
+
+EXAMPLES = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "example_dags").glob("*.py"))
+
+
+@pytest.mark.after_every_stack_test
+@pytest.mark.airflow_cli
+@pytest.mark.timeout(600)
+def test_every_example_dag_on_real_airflow_leaks_no_secret(stack, tmp_path):
+    emulator, home = stack.emulator, stack.home
+    sov_ids = [emulator.sov.add_sov(f"s-no-ping-sec{i:03d}") for i in range(2)]
+    confs = {
+        "sov_update_mapped": {"sov_ids": sov_ids, "destination": str(tmp_path / "mapped")},
+        "sov_output_export": {
+            "sov_ids": sov_ids,
+            "output_format": "JSON",
+            "destination": str(tmp_path / "exp"),
+        },
+        "broker_detached_d_files": {"cgac_code": "097", "destination": str(tmp_path / "agency")},
+        "sov_parse_new": {"destination": str(tmp_path / "parse")},
+        "broker_d_files": {
+            "submission_id": 1003,
+            "start": "01/01/2026",
+            "end": "03/31/2026",
+            "destination": str(tmp_path / "d"),
+        },
+    }
+
+    def succeeded(dag_id: str) -> bool:
+        return bool(query(home, "select 1 from dag_run where dag_id=? and state='success'", dag_id))
+
+    runs = {dag_id: stack.trigger(dag_id, conf) for dag_id, conf in confs.items() if not succeeded(dag_id)}
+    for dag_id, run_id in runs.items():
+        assert stack.wait_run(dag_id, run_id) == "success", dag_id
+    # The scheduled refresh and the event-driven export run by themselves.
+    for dag_id in EXAMPLES:
+        stack.wait_for(lambda d=dag_id: succeeded(d), 180, f"a successful run of {dag_id}")
+
+    secrets = [STACK_TOKEN, broker_app.PASSWORD, broker_app.CLIENT_SECRET, *emulator.broker.issued]
+    assert len(emulator.broker.issued) > 1  # the Broker tasks did log in: there are sessions to find
+    sources = {
+        "task logs": [p for p in home.glob("logs/dag_id=*/**/*") if p.is_file() and "trigger" not in p.name],
+        "trigger logs": [p for p in home.glob("logs/dag_id=*/**/*trigger*") if p.is_file()],
+        "service logs": [p for p in stack.root.glob("*.log")],
+    }
+    texts = {name: [p.read_text(errors="replace") for p in paths] for name, paths in sources.items()}
+    texts["XComs"] = [str(v) for (v,) in query(home, "select value from xcom")]
+    texts["rendered template fields"] = [
+        json.dumps(row, default=str)
+        for row in query(home, "select rendered_fields from rendered_task_instance_fields")
+    ]
+    texts["task instance notes and errors"] = [
+        json.dumps(row, default=str) for row in query(home, "select * from task_instance")
+    ]
+    for where, items in texts.items():
+        leaks = [s for s in secrets for text in items if s in text]
+        REPORT.row(
+            "Secrets in what users and other systems see",
+            where=f"{where} ({len(EXAMPLES)} example DAGs and the test DAGs, real Airflow)",
+            items=len(items),
+            **{"occurrences (must be 0)": len(leaks)},
+        )
+        assert items, f"nothing to scan in {where}"
+        assert leaks == [], where
+    failed_tries = query(home, "select count(*) from task_instance_history where state='failed'")[0][0]
+    assert failed_tries >= 1  # the scan includes the logs of a failed try, with its exception
