@@ -82,6 +82,7 @@ class Fault:
     :param value: The unknown status (``unknown_status``), file name (``hostile_filename``) or
         ``Location`` (``redirect``; default: the same path on :attr:`EmulatorServer.elsewhere_url`).
     :param times: How many requests it hits; ``None`` for every one.
+    :param path_contains: Only requests whose path contains this (e.g. one job's ID).
     """
 
     route: str
@@ -91,6 +92,7 @@ class Fault:
     delay: float = 0.0
     value: Any = None
     times: int | None = 1
+    path_contains: str | None = None
     hits: int = 0
 
     @property
@@ -314,9 +316,11 @@ class EmulatorServer:
 
     # --- Request pipeline -------------------------------------------------------------------------
 
-    def _take_fault(self, route: str, kinds: tuple[str, ...]) -> Fault | None:
+    def _take_fault(self, route: str, kinds: tuple[str, ...], path: str = "") -> Fault | None:
         with self.lock:
             for fault in self.faults:
+                if fault.path_contains is not None and fault.path_contains not in path:
+                    continue
                 if fault.kind in kinds and fault.route in (route, "*") and not fault.spent:
                     fault.hits += 1
                     return fault
@@ -335,7 +339,7 @@ class EmulatorServer:
             denied = self.broker.check_storage(request)
             if denied is not None:
                 return denied
-        before = self._take_fault(route, BEFORE_KINDS)
+        before = self._take_fault(route, BEFORE_KINDS, request.path)
         if before is not None:
             if before.kind == "latency":
                 await asyncio.sleep(before.delay)
@@ -355,7 +359,7 @@ class EmulatorServer:
             denied = api.check_auth(request)
             if denied is not None:
                 return denied
-        after = self._take_fault(route, AFTER_KINDS)
+        after = self._take_fault(route, AFTER_KINDS, request.path)
         if after is not None:
             request[FAULT_KEY] = after
         response = await handler(request)
