@@ -30,18 +30,6 @@ SENSOR_MODES = [
 ]
 OPERATOR_MODES = [pytest.param(True, id="deferrable"), pytest.param(False, id="in-process")]
 
-# (fault kind, options) that a read must survive with exactly one extra request.
-TRANSIENT_FAULTS = [
-    pytest.param("status", {"status": 429, "retry_after": "0"}, id="429"),
-    pytest.param("status", {"status": 500}, id="500"),
-    pytest.param("status", {"status": 502}, id="502"),
-    pytest.param("status", {"status": 503}, id="503"),
-    pytest.param("status", {"status": 504}, id="504"),
-    pytest.param("reset", {}, id="connection-reset"),
-    pytest.param("latency", {"delay": 2.5}, id="read-timeout"),
-    pytest.param("malformed_json", {}, id="malformed-json"),
-]
-
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_CSV = ROOT / "example_dags" / "data" / "corrections.csv"
 #: The SOV token of the real-Airflow stack: recognisable, so that a scan can find any leak of it.

@@ -24,13 +24,25 @@ pytestmark = [pytest.mark.airflow_cli, pytest.mark.timeout(600)]
 # --- (a) airflow dags test ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def dags_test_env(tmp_path):
-    with EmulatorServer(realtime=True, job_seconds=2, generation_seconds=2, pickup_seconds=1) as emulator:
+def _dags_test_env(tmp_path, job_seconds: float):
+    with EmulatorServer(
+        realtime=True, job_seconds=job_seconds, generation_seconds=2, pickup_seconds=1
+    ) as emulator:
         home = tmp_path / "home"
         env = airflow_env(home, dags_folder(tmp_path), emulator)
         migrate(env)
         yield env, home, emulator
+
+
+@pytest.fixture
+def dags_test_env(tmp_path):
+    yield from _dags_test_env(tmp_path, job_seconds=2)
+
+
+@pytest.fixture
+def quick_dags_test_env(tmp_path):
+    """Jobs of 0.3 s: each of 20 mapped tasks still defers, but waits one poll, not several."""
+    yield from _dags_test_env(tmp_path, job_seconds=0.3)
 
 
 def dags_test(env: dict[str, str], dag_id: str, conf: dict) -> str:
@@ -62,8 +74,8 @@ def test_refresh_example_under_dags_test(dags_test_env, tmp_path):
     assert emulator.count("initiate_update") == 1
 
 
-def test_mapped_example_under_dags_test(dags_test_env, tmp_path):
-    env, home, emulator = dags_test_env
+def test_mapped_example_under_dags_test(quick_dags_test_env, tmp_path):
+    env, home, emulator = quick_dags_test_env
     sov_ids = [emulator.sov.add_sov(f"s-no-ping-map{i:03d}") for i in range(20)]
     out = tmp_path / "mapped"
     dags_test(env, "sov_update_mapped", {"sov_ids": sov_ids, "destination": str(out)})
@@ -79,8 +91,8 @@ def test_mapped_example_under_dags_test(dags_test_env, tmp_path):
         assert Path(result["files"][0]["uri"]).parent == out / sov_id
 
 
-def test_mapped_export_example_over_20_sovs_under_dags_test(dags_test_env, tmp_path):
-    env, home, emulator = dags_test_env
+def test_mapped_export_example_over_20_sovs_under_dags_test(quick_dags_test_env, tmp_path):
+    env, home, emulator = quick_dags_test_env
     sov_ids = [emulator.sov.add_sov(f"s-no-ping-exp{i:03d}") for i in range(20)]
     out = tmp_path / "exports"
     dags_test(

@@ -20,7 +20,7 @@ from airflow_provider_sov.exceptions import (
 )
 from airflow_provider_sov.hooks.broker import ROUTES, DataActBrokerHook, GenerationTarget
 from airflow_provider_sov.testing import broker_app
-from tests.conftest import BROKER_AUTH_MODES, TRANSIENT_FAULTS, use_broker
+from tests.conftest import BROKER_AUTH_MODES, use_broker
 
 D1 = {"start": "10/01/2025", "end": "12/31/2025"}
 CREDENTIAL_HEADERS = {"authorization", "x-session-id", "client_id", "client_secret", "cookie"}
@@ -235,63 +235,6 @@ def test_pre_signed_downloads_carry_no_credential_even_on_the_connections_host(
     broker_hook.download(broker_emulator.url + "/v1/session", tmp_path, filename="s.json", credentials=False)
     (seen,) = [s for s in broker_emulator.seen if s.route == "session"]
     assert not CREDENTIAL_HEADERS & {h.lower() for h in seen.headers}
-
-
-READS = {
-    "check_generation_status": lambda h, job: h.check_generation_status(1001, "D1"),
-    "get_file_url": lambda h, job: h.get_file_url(1001, "D1"),
-    "check_detached_generation_status": lambda h, job: h.check_detached_generation_status(job),
-    "get_detached_file_url": lambda h, job: h.get_detached_file_url(job),
-}
-
-
-@pytest.fixture
-def finished_job(broker_hook, broker_emulator):
-    broker_hook.generate_file(1001, "D1", **D1)
-    job = broker_hook.generate_detached_file("D1", cgac_code="097", **D1)["job_id"]
-    broker_emulator.advance(31)
-    broker_emulator.reset_counts()
-    return job
-
-
-@pytest.mark.parametrize(("kind", "options"), TRANSIENT_FAULTS)
-@pytest.mark.parametrize("route", sorted(READS))
-def test_reads_survive_transient_faults(broker_hook, broker_emulator, finished_job, route, kind, options):
-    clean = READS[route](broker_hook, finished_job)
-    broker_emulator.reset_counts()
-    fault = broker_emulator.inject(route, kind, **options)
-    assert READS[route](broker_hook, finished_job) == clean
-    assert fault.hits == 1 and broker_emulator.count(route) == 2
-
-
-@pytest.mark.parametrize(("kind", "options"), TRANSIENT_FAULTS)
-def test_downloads_survive_transient_faults(
-    broker_hook, broker_emulator, finished_job, tmp_path, kind, options
-):
-    if kind == "malformed_json":
-        options, kind = {}, "truncate"
-    broker_emulator.inject("storage", kind, **options)
-    saved = broker_hook.download_file(GenerationTarget.of(job_id=finished_job), tmp_path)
-    assert (tmp_path / saved.filename).read_bytes() == broker_emulator.broker.file_bytes(finished_job)
-    assert broker_emulator.count("storage") == 2 and broker_emulator.broker.credential_attempts == []
-
-
-@pytest.mark.parametrize("kind", ["reset_after", "status_after", "slow_after"])
-@pytest.mark.parametrize("route", ["generate_file", "generate_detached_file"])
-def test_generation_requests_are_never_repeated_once_the_broker_may_have_acted(
-    broker_hook, broker_emulator, route, kind
-):
-    broker_hook.check_generation_status(1001, "D1")  # log in first
-    broker_emulator.inject(route, kind, status=502, delay=2.5)
-    send = {
-        "generate_file": lambda: broker_hook.generate_file(1001, "F"),
-        "generate_detached_file": lambda: broker_hook.generate_detached_file(
-            "BOC", cgac_code="097", year=2025, period=3
-        ),
-    }[route]
-    with pytest.raises(SovError, match=r"may have reached the server|HTTP 502"):
-        send()
-    assert broker_emulator.count(route) == 1 and broker_emulator.broker.created == 1
 
 
 def test_a_5xx_answer_to_a_generation_request_is_not_retried(monkeypatch, broker_emulator, sleeps):

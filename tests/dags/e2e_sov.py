@@ -61,6 +61,7 @@ with DAG(dag_id="e2e_update_restart", schedule=None, start_date=START, catchup=F
         locations=[CSV],
         output_formats=["json", "xlsx"],
         destination="{{ dag_run.conf['destination'] }}",
+        client_ref="{{ run_id }}",  # the test counts the updates of this run by it
         deferrable=True,
         poll_interval=1,
     )
@@ -69,10 +70,11 @@ with DAG(dag_id="e2e_download_kill", schedule=None, start_date=START, catchup=Fa
     # The test kills the task's process mid-download; Airflow's retry must finish the same update.
     SovUpdateOperator(
         task_id="update",
-        sov_id="s-no-ping-hggcsk",
+        sov_id="{{ dag_run.conf['sov_id'] }}",
         update_type="SCRUB",
         output_formats=["json", "xlsx", "csv"],
         destination="{{ dag_run.conf['destination'] }}",
+        client_ref="{{ run_id }}",
         deferrable=True,
         poll_interval=1,
         retries=1,
