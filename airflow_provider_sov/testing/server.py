@@ -339,7 +339,12 @@ class EmulatorServer:
             denied = self.broker.check_storage(request)
             if denied is not None:
                 return denied
+        # Both faults are taken on arrival: a request held by a latency fault must not, once it
+        # wakes, take a fault injected meanwhile for a later request.
         before = self._take_fault(route, BEFORE_KINDS, request.path)
+        after = None
+        if before is None or before.kind == "latency":
+            after = self._take_fault(route, AFTER_KINDS, request.path)
         if before is not None:
             if before.kind == "latency":
                 await asyncio.sleep(before.delay)
@@ -359,7 +364,6 @@ class EmulatorServer:
             denied = api.check_auth(request)
             if denied is not None:
                 return denied
-        after = self._take_fault(route, AFTER_KINDS, request.path)
         if after is not None:
             request[FAULT_KEY] = after
         response = await handler(request)
