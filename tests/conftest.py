@@ -177,12 +177,13 @@ def broker_hook(broker_emulator: EmulatorServer, policy: RetryPolicy):
 
 
 def dags_folder(tmp: Path) -> Path:
-    """The example DAGs as shipped, plus the test DAGs."""
+    """The example DAGs as shipped, plus the test DAGs and the benchmarks' DAGs."""
     import shutil
 
     dags = tmp / "dags"
     shutil.copytree(ROOT / "example_dags", dags)
     shutil.copytree(ROOT / "tests" / "dags", dags / "e2e")
+    shutil.copytree(ROOT / "benchmarks" / "dags", dags / "bench")
     return dags
 
 

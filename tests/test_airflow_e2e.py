@@ -58,22 +58,6 @@ def dags_test(env: dict[str, str], dag_id: str, conf: dict) -> str:
     return done.stdout
 
 
-def test_refresh_example_under_dags_test(dags_test_env, tmp_path):
-    env, home, emulator = dags_test_env
-    out = tmp_path / "landing"
-    log = dags_test(env, "sov_update_refresh", {"destination": str(out)})
-    assert "Deferring the wait for SUD s-no-ping-hggcsk-r001" in log
-    (run_id,) = query(home, "select run_id from dag_run where dag_id='sov_update_refresh'")[0]
-    files = xcom(home, "sov_update_refresh", "download_outputs", run_id)
-    assert sorted(f["filename"].rsplit(".", 1)[1] for f in files) == ["csv", "json", "xlsx"]
-    for f in files:
-        path = Path(f["uri"])
-        assert path.parent.parent.parent == out and path.parent.parent.name == "s-no-ping-hggcsk"
-        assert path.read_bytes() == emulator.sov.file_bytes("s-no-ping-hggcsk-r001", f["filename"])
-    assert xcom(home, "sov_update_refresh", "initiate_update", run_id) == "s-no-ping-hggcsk-r001"
-    assert emulator.count("initiate_update") == 1
-
-
 def test_mapped_example_under_dags_test(quick_dags_test_env, tmp_path):
     env, home, emulator = quick_dags_test_env
     sov_ids = [emulator.sov.add_sov(f"s-no-ping-map{i:03d}") for i in range(20)]

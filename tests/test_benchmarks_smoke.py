@@ -60,14 +60,15 @@ def test_trigger_scale_benchmark_ends_every_wait_without_errors():
 
 @pytest.mark.airflow_cli
 @pytest.mark.timeout(600)
-def test_worker_time_and_latency_benchmarks_run_their_waits_to_success(tmp_path, monkeypatch):
-    # Both scripts' own start/report steps, on one Airflow (each script alone starts its own).
+def test_worker_time_and_latency_benchmarks_run_their_waits_to_success(stack, monkeypatch):
+    # Both scripts' own start/report steps, on the suite's Airflow (its DAG folder has the
+    # benchmarks' DAGs); each script alone starts an Airflow of its own.
     monkeypatch.syspath_prepend(str(BENCH))
     import latency
     import worker_time
-    from _airflow import SlotMeter, airflow_stack
+    from _airflow import SlotMeter
 
-    with airflow_stack(tmp_path) as stack, SlotMeter() as meter:
+    with SlotMeter() as meter:
         slots = worker_time.start(stack, job_seconds=4)
         waits = latency.start(stack, waits=1, job_seconds=4)
         slot_report = worker_time.report(stack, meter, slots, job_seconds=4)

@@ -133,7 +133,7 @@ async def first_event(trigger: BaseTrigger) -> dict[str, Any]:
     raise AssertionError("the trigger ended without an event")
 
 
-def judge(case: TriggerCase, payload: dict[str, Any], job: Any) -> Observation:
+def judge(case: TriggerCase, payload: dict[str, Any]) -> Observation:
     if payload.get("status") == "error":
         # The message names the job as the event does (e.g. "submission 1001 D1"): every part of it.
         names = str(payload.get("job_id") or "").split()
@@ -158,7 +158,7 @@ async def test_trigger_under_fault(emu, waits, case: TriggerCase, fault: FaultKi
     waits.clear()
     injected = inject(emu, case.route, fault)
     payload = await first_event(trigger)
-    seen = judge(case, payload, None)
+    seen = judge(case, payload)
     record("trigger", case.name, case.route, fault, seen)
 
     assert injected.hits == 1
@@ -177,7 +177,7 @@ async def test_trigger_under_a_persistent_fault_ends_with_one_clear_error(emu, c
     emu.reset_counts()
     inject(emu, case.route, PERSISTENT, times=None)
     payload = await first_event(trigger)
-    seen = judge(case, payload, None)
+    seen = judge(case, payload)
     record("trigger", case.name, case.route, PERSISTENT, seen)
     assert seen.outcome == FAILED_CLEARLY, payload
     assert "Gave up after 4 tries" in payload["message"] and payload["http_status"] == 503
