@@ -390,6 +390,16 @@ class SovFixerState:
             self._start(job, self.server.clock.now())
             return job.job_id
 
+    def finish_now(self, job_id: str) -> None:
+        """Let a running job finish now (its outcome as scripted), whatever its duration said."""
+        with self.server.lock:
+            job = self.jobs[job_id]
+            if job.finished_at is None and job.started_at is not None:
+                now = self.server.clock.now()
+                job.duration = max(0.0, now - job.started_at)
+                heapq.heappush(self._due, (now, job_id))
+                self.tick()
+
     def finished_at(self, job_id: str) -> float | None:
         """The UNIX time a job finished (on the emulator's clock), or None while it runs."""
         with self.server.lock:
