@@ -37,9 +37,12 @@ STACK_TOKEN = "sov-token-RECOGNISABLE-7Qx9Lm2Vb"
 
 
 class SleepLog(list):
-    """Records the waits a retry policy asked for, instead of sleeping them."""
+    """Records the waits a retry policy asked for, instead of sleeping them (sync and async)."""
 
     def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+    async def asleep(self, seconds: float) -> None:
         self.append(seconds)
 
 

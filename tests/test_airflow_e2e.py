@@ -129,11 +129,12 @@ def test_scheduled_refresh_defers_through_the_real_triggerer(stack):
     text = trigger_logs[0].read_text()
     assert "COMPLETE 100%" in text and "Trigger fired event" in text
     files = xcom(stack.home, "sov_update_refresh", "download_outputs", run_id)
+    sud_id = xcom(stack.home, "sov_update_refresh", "initiate_update", run_id)
     assert len(files) == 3
     for f in files:
         path = Path(f["uri"])
         assert path.is_relative_to(stack.root / "out" / "s-no-ping-hggcsk")
-        assert path.read_bytes() == stack.emulator.sov.file_bytes("s-no-ping-hggcsk-r001", f["filename"])
+        assert path.read_bytes() == stack.emulator.sov.file_bytes(sud_id, f["filename"])
 
 
 def test_retry_resumes_without_a_second_update(stack, tmp_path):

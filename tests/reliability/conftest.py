@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from airflow_provider_sov._shared.http import RetryPolicy
+from tests.conftest import SleepLog
 from tests.reliability.faults import FAULT_TOKEN, ISSUED_SESSIONS, READ_TIMEOUT
 from tests.reliability.report import REPORT
 
@@ -26,9 +27,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(line)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fault_server() -> Iterator[EmulatorServer]:
-    """One emulator for every fault case: jobs finish the moment they start (real time, 0 s)."""
+    """
+    One emulator for a module's cases: jobs finish the moment they start (real time, 0 s). Per
+    module, so that its state (thousands of jobs and logged requests) is freed before other
+    tests, some of which time the event loop, run.
+    """
     from airflow_provider_sov.testing.server import EmulatorServer
 
     with EmulatorServer(
@@ -62,23 +67,13 @@ def emu(fault_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Emulat
     return fault_server
 
 
-class Waits(list):
-    """The waits a retry policy asked for, recorded instead of slept (sync and async)."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-    async def asleep(self, seconds: float) -> None:
-        self.append(seconds)
+@pytest.fixture
+def waits() -> SleepLog:
+    return SleepLog()
 
 
 @pytest.fixture
-def waits() -> Waits:
-    return Waits()
-
-
-@pytest.fixture
-def fast(waits: Waits) -> RetryPolicy:
+def fast(waits: SleepLog) -> RetryPolicy:
     """Four tries; waits recorded, not slept."""
     return RetryPolicy(attempts=4, min_wait=0.001, max_wait=0.002, sleep=waits, asleep=waits.asleep)
 

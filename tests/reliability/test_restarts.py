@@ -50,39 +50,51 @@ def test_triggerer_killed_mid_wait(stack, tmp_path, monkeypatch):
 
     stack.restart_triggerer(while_down=still_running)  # kill -9, then a new triggerer
     after = our_trigger()
-    emulator.advance(3600)  # the update finishes now, observed by the new triggerer
+    emulator.sov.finish_now(after["kwargs"]["job_id"])  # observed by the new triggerer
     state = stack.wait_run("e2e_update_restart", run_id)
-    result = xcom(stack.home, "e2e_update_restart", "update", run_id)
-    jobs = updates_of(emulator, run_id)
-    identical = [
-        sha256(Path(f["uri"]).read_bytes())
-        == sha256(emulator.sov.file_bytes(result["job_id"], f["filename"]))
-        for f in result["files"]
-    ]
-    REPORT.row(
-        "Restarts",
+    same = (after["id"], after["kwargs"]["deadline"]) == (before["id"], before["kwargs"]["deadline"])
+    jobs, identical, leftovers = outcome(
+        stack,
+        "e2e_update_restart",
+        run_id,
+        tmp_path,
         case="kill -9 the triggerer mid-wait, start a new one",
         run=state,
-        **{"updates created (must be 1)": jobs},
-        files=f"{sum(identical)} of {len(identical)} sha256-identical",
-        **{"partial files (must be 0)": len(partial_files(tmp_path))},
-        note="same trigger row and deadline after the restart"
-        if (after["id"], after["kwargs"]["deadline"]) == (before["id"], before["kwargs"]["deadline"])
-        else "TRIGGER CHANGED",
+        note="same trigger row and deadline after the restart" if same else "TRIGGER CHANGED",
     )
     assert state == "success"
     assert after["id"] == before["id"] and after["kwargs"]["deadline"] == before["kwargs"]["deadline"]
     assert jobs == 1
     assert len(identical) == 2 and all(identical)
-    assert partial_files(tmp_path) == []
+    assert leftovers == []
 
 
-def updates_of(emulator, run_id: str) -> int:
-    """Updates created for one logical run (its tasks pass the run ID as client_ref)."""
+def outcome(stack, dag_id: str, run_id: str, folder: Path, **row: str) -> tuple[int, list[bool], list[str]]:
+    """
+    What one logical run left, and its row in the report: the updates it created (its task passes
+    the run ID as client_ref), whether each file it reports is byte-identical to the emulator's,
+    and any partial file.
+    """
+    emulator = stack.emulator
     with emulator.lock:
-        return sum(
-            1 for job in emulator.sov.jobs.values() if job.kind == "update" and job.client_ref == run_id
-        )
+        jobs = sum(1 for j in emulator.sov.jobs.values() if j.kind == "update" and j.client_ref == run_id)
+    result = xcom(stack.home, dag_id, "update", run_id)
+    identical = [
+        sha256(Path(f["uri"]).read_bytes())
+        == sha256(emulator.sov.file_bytes(result["job_id"], f["filename"]))
+        for f in result["files"]
+    ]
+    leftovers = partial_files(folder)
+    REPORT.row(
+        "Restarts",
+        case=row["case"],
+        run=row["run"],
+        **{"updates created (must be 1)": jobs},
+        files=f"{sum(identical)} of {len(identical)} sha256-identical",
+        **{"partial files (must be 0)": len(leftovers)},
+        note=row["note"],
+    )
+    return jobs, identical, leftovers
 
 
 def _holder_of(path: Path) -> int | None:
@@ -128,21 +140,13 @@ def test_task_killed_mid_download_is_retried_by_airflow(stack, tmp_path, monkeyp
         "select try_number from task_instance where dag_id='e2e_download_kill' and run_id=?",
         run_id,
     )[0]
-    result = xcom(stack.home, "e2e_download_kill", "update", run_id)
-    jobs = updates_of(emulator, run_id)
-    identical = [
-        sha256(Path(f["uri"]).read_bytes())
-        == sha256(emulator.sov.file_bytes(result["job_id"], f["filename"]))
-        for f in result["files"]
-    ]
-    leftovers = partial_files(tmp_path)
-    REPORT.row(
-        "Restarts",
+    jobs, identical, leftovers = outcome(
+        stack,
+        "e2e_download_kill",
+        run_id,
+        tmp_path,
         case="kill -9 the task mid-download; Airflow retries it",
         run=f"{state} on try {tries}",
-        **{"updates created (must be 1)": jobs},
-        files=f"{sum(identical)} of {len(identical)} sha256-identical",
-        **{"partial files (must be 0)": len(leftovers)},
         note="the killed try's half file removed by the retry",
     )
     assert state == "success" and tries == 2
