@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit bench emulator clean
+.PHONY: demo test lint unit reliability bench emulator clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.11")'
@@ -27,6 +27,10 @@ lint: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+## reliability: the fault, restart, bad-input, secrets, file-name and TLS suite alone, with its report
+reliability: $(STAMP)
+	$(BIN)/pytest tests/reliability -q
 
 ## bench: the figures performance claims rest on, each beside a peer's (about 15 minutes)
 bench: $(STAMP)

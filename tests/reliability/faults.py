@@ -62,6 +62,8 @@ FAULTS = [
     FaultKind("slower than timeout", "slow_after", {"delay": SLOW}),
 ]
 
+REPORT.fault_order = [f.name for f in FAULTS]
+
 #: Routes that create work on the server: never repeated once the server may have acted.
 CREATING = {
     "parse",

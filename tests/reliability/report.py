@@ -35,6 +35,8 @@ class Report:
     #: Error messages and error events of the fault cases searched for secrets, and what was found.
     messages_scanned: int = 0
     message_leaks: int = 0
+    #: The order of the fault columns (the order faults are listed in, not the order run in).
+    fault_order: list[str] = field(default_factory=list)
 
     def fault(self, **values: Any) -> FaultCase:
         case = FaultCase(**values)
@@ -89,7 +91,10 @@ class Report:
         cases = [c for c in self.faults if c.level == level]
         if not cases:
             return []
-        faults = list(dict.fromkeys(c.fault for c in cases))
+        named = list(dict.fromkeys(c.fault for c in cases))
+        faults = sorted(
+            named, key=lambda f: self.fault_order.index(f) if f in self.fault_order else len(named)
+        )
         grid: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
         for c in cases:
             mark = {SURVIVED: "S", FAILED_CLEARLY: "F"}.get(c.outcome, "!")
