@@ -24,25 +24,14 @@ pytestmark = [pytest.mark.airflow_cli, pytest.mark.timeout(600)]
 # --- (a) airflow dags test ----------------------------------------------------------------------
 
 
-def _dags_test_env(tmp_path, job_seconds: float):
-    with EmulatorServer(
-        realtime=True, job_seconds=job_seconds, generation_seconds=2, pickup_seconds=1
-    ) as emulator:
+@pytest.fixture
+def dags_test_env(tmp_path):
+    """Jobs of 0.3 s: each of 20 mapped tasks still defers, but waits one poll, not several."""
+    with EmulatorServer(realtime=True, job_seconds=0.3, generation_seconds=2, pickup_seconds=1) as emulator:
         home = tmp_path / "home"
         env = airflow_env(home, dags_folder(tmp_path), emulator)
         migrate(env)
         yield env, home, emulator
-
-
-@pytest.fixture
-def dags_test_env(tmp_path):
-    yield from _dags_test_env(tmp_path, job_seconds=2)
-
-
-@pytest.fixture
-def quick_dags_test_env(tmp_path):
-    """Jobs of 0.3 s: each of 20 mapped tasks still defers, but waits one poll, not several."""
-    yield from _dags_test_env(tmp_path, job_seconds=0.3)
 
 
 def dags_test(env: dict[str, str], dag_id: str, conf: dict) -> str:
@@ -58,8 +47,8 @@ def dags_test(env: dict[str, str], dag_id: str, conf: dict) -> str:
     return done.stdout
 
 
-def test_mapped_example_under_dags_test(quick_dags_test_env, tmp_path):
-    env, home, emulator = quick_dags_test_env
+def test_mapped_example_under_dags_test(dags_test_env, tmp_path):
+    env, home, emulator = dags_test_env
     sov_ids = [emulator.sov.add_sov(f"s-no-ping-map{i:03d}") for i in range(20)]
     out = tmp_path / "mapped"
     dags_test(env, "sov_update_mapped", {"sov_ids": sov_ids, "destination": str(out)})
@@ -75,8 +64,8 @@ def test_mapped_example_under_dags_test(quick_dags_test_env, tmp_path):
         assert Path(result["files"][0]["uri"]).parent == out / sov_id
 
 
-def test_mapped_export_example_over_20_sovs_under_dags_test(quick_dags_test_env, tmp_path):
-    env, home, emulator = quick_dags_test_env
+def test_mapped_export_example_over_20_sovs_under_dags_test(dags_test_env, tmp_path):
+    env, home, emulator = dags_test_env
     sov_ids = [emulator.sov.add_sov(f"s-no-ping-exp{i:03d}") for i in range(20)]
     out = tmp_path / "exports"
     dags_test(
@@ -93,20 +82,6 @@ def test_mapped_export_example_over_20_sovs_under_dags_test(quick_dags_test_env,
         assert result["id"] == sov_id and result["output_format"] == "XLSX"
         assert Path(result["uri"]) == out / sov_id / result["filename"]
         assert Path(result["uri"]).read_bytes()[:2] == b"PK"
-
-
-def test_detached_d_files_example_under_dags_test(dags_test_env, tmp_path):
-    env, home, emulator = dags_test_env
-    out = tmp_path / "agency"
-    dags_test(env, "broker_detached_d_files", {"cgac_code": "097", "destination": str(out)})
-    (run_id,) = query(home, "select run_id from dag_run where dag_id='broker_detached_d_files'")[0]
-    results = [xcom(home, "broker_detached_d_files", "generate", run_id, map_index=i) for i in (0, 1)]
-    assert [r["file_type"] for r in results] == ["D1", "D2"]
-    for r in results:
-        assert r["status"] == "finished" and r["submission_id"] is None
-        assert Path(r["uri"]).parent == out / "agency-097"
-        assert Path(r["uri"]).read_bytes() == emulator.broker.file_bytes(r["job_id"])
-    assert emulator.count("generate_detached_file") == 2 and emulator.broker.credential_attempts == []
 
 
 # --- (b) a real scheduler and triggerer --------------------------------------------------------------
@@ -135,6 +110,21 @@ def test_scheduled_refresh_defers_through_the_real_triggerer(stack):
         path = Path(f["uri"])
         assert path.is_relative_to(stack.root / "out" / "s-no-ping-hggcsk")
         assert path.read_bytes() == stack.emulator.sov.file_bytes(sud_id, f["filename"])
+
+
+def test_detached_d_files_example_through_the_real_triggerer(stack, tmp_path):
+    emulator = stack.emulator
+    emulator.reset_counts()
+    out = tmp_path / "agency"
+    run_id = stack.trigger("broker_detached_d_files", {"cgac_code": "097", "destination": str(out)})
+    assert stack.wait_run("broker_detached_d_files", run_id) == "success"
+    results = [xcom(stack.home, "broker_detached_d_files", "generate", run_id, map_index=i) for i in (0, 1)]
+    assert [r["file_type"] for r in results] == ["D1", "D2"]
+    for r in results:
+        assert r["status"] == "finished" and r["submission_id"] is None
+        assert Path(r["uri"]).parent == out / "agency-097"
+        assert Path(r["uri"]).read_bytes() == emulator.broker.file_bytes(r["job_id"])
+    assert emulator.count("generate_detached_file") == 2 and emulator.broker.credential_attempts == []
 
 
 def test_retry_resumes_without_a_second_update(stack, tmp_path):
