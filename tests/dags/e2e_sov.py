@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pendulum
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 
 from airflow_provider_sov.operators.sov import SovUpdateOperator
 from airflow_provider_sov.triggers.sov import SovHistoryTrigger
 
-CSV = str(Path(__file__).parent / "data" / "corrections.csv")
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 
 with DAG(dag_id="e2e_retry", schedule=None, start_date=START, catchup=False) as retry_dag:
@@ -57,8 +54,8 @@ with DAG(dag_id="e2e_update_restart", schedule=None, start_date=START, catchup=F
     # The whole update in one deferrable task; the test kills the triggerer while it waits.
     SovUpdateOperator(
         task_id="update",
-        sov_id="s-no-ping-hggcsk",
-        locations=[CSV],
+        sov_id="{{ dag_run.conf['sov_id'] }}",
+        update_type="SCRUB",
         output_formats=["json", "xlsx"],
         destination="{{ dag_run.conf['destination'] }}",
         client_ref="{{ run_id }}",  # the test counts the updates of this run by it

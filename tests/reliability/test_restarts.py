@@ -24,9 +24,11 @@ pytestmark = [pytest.mark.airflow_cli, pytest.mark.timeout(600)]
 
 def test_triggerer_killed_mid_wait(stack, tmp_path, monkeypatch):
     emulator = stack.emulator
-    # The update runs until the test lets it finish, after the restart: no race with the clock.
-    monkeypatch.setattr(emulator, "job_seconds", 3600)
-    run_id = stack.trigger("e2e_update_restart", {"destination": str(tmp_path)})
+    # This SOV's update runs until the test lets it finish, after the restart: no race with the
+    # clock, and the other DAGs on this Airflow keep their usual pace.
+    sov_id = emulator.sov.add_sov("s-no-ping-restart")
+    monkeypatch.setitem(emulator.sov.durations, sov_id, 3600)
+    run_id = stack.trigger("e2e_update_restart", {"sov_id": sov_id, "destination": str(tmp_path)})
 
     def trigger_id() -> int | None:
         rows = query(
@@ -113,10 +115,10 @@ def _holder_of(path: Path) -> int | None:
 
 def test_task_killed_mid_download_is_retried_by_airflow(stack, tmp_path, monkeypatch):
     emulator = stack.emulator
+    sov_id = emulator.sov.add_sov("s-no-ping-killdl")
     # Outlast Airflow's window in which the executor's late "success" for the deferring workload
     # fails a task already resumed (apache/airflow#67287, #72716), which would spend the retry.
-    monkeypatch.setattr(emulator, "job_seconds", 15)
-    sov_id = emulator.sov.add_sov("s-no-ping-killdl")
+    monkeypatch.setitem(emulator.sov.durations, sov_id, 15)
     # The task's first download stalls half way, long enough to be killed there. (Only this
     # update's own outputs: the event-driven example exports every update, this one included.)
     stall = emulator.inject("download", "truncate", delay=120, times=1, path_contains=f"/output/{sov_id}-r")
