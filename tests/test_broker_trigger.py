@@ -114,7 +114,7 @@ async def test_run_never_blocks_the_event_loop(d1, broker_emulator):
         (event,) = await collect_events(trigger(d1, poll=0.02))
         await helper
     assert event.payload["job_status"] == "finished"
-    assert watch.worst < 0.05, f"the event loop stalled for {watch.worst * 1000:.0f} ms"
+    assert watch.worst < 0.05, str(watch)
 
 
 @pytest.mark.parametrize(("mode", "start_route"), [("login", "login"), ("proxy", "active_user")])
