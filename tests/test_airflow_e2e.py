@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,69 +20,96 @@ from airflow_provider_sov.testing.server import EmulatorServer
 from airflow_provider_sov.testing.stack import AIRFLOW, airflow_env, migrate, query
 from tests.conftest import dags_folder, xcom
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 pytestmark = [pytest.mark.airflow_cli, pytest.mark.timeout(600)]
 
 
 # --- (a) airflow dags test ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def dags_test_env(tmp_path):
-    """Jobs of 0.3 s: each of 20 mapped tasks still defers, but waits one poll, not several."""
-    with EmulatorServer(realtime=True, job_seconds=0.3, generation_seconds=2, pickup_seconds=1) as emulator:
-        home = tmp_path / "home"
-        env = airflow_env(home, dags_folder(tmp_path), emulator)
+class DagsTest:
+    """One ``airflow dags test`` run in its own home, on its own emulator, started in the background."""
+
+    def __init__(self, root: Path, dag_id: str, prefix: str, conf: dict, stack: ExitStack) -> None:
+        # Jobs of 0.3 s: each of 20 mapped tasks still defers, but waits one poll, not several.
+        self.emulator = stack.enter_context(
+            EmulatorServer(realtime=True, job_seconds=0.3, generation_seconds=2, pickup_seconds=1)
+        )
+        self.dag_id = dag_id
+        self.home = root / "home"
+        self.out = root / "out"
+        self.sov_ids = [self.emulator.sov.add_sov(f"s-no-ping-{prefix}{i:03d}") for i in range(20)]
+        env = airflow_env(self.home, dags_folder(root), self.emulator)
         migrate(env)
-        yield env, home, emulator
+        conf = {"sov_ids": self.sov_ids, "destination": str(self.out), **conf}
+        # Output goes to a file: a pipe nobody reads while the other run is awaited would fill and
+        # stall this run.
+        self.output = root / "dags-test.log"
+        with self.output.open("w") as output:
+            self.process = subprocess.Popen(
+                [AIRFLOW, "dags", "test", dag_id, "--conf", json.dumps(conf)],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        stack.callback(self.process.kill)
+
+    def succeeded(self) -> str:
+        """The run's ID, once ``airflow dags test`` has ended and reported success."""
+        self.process.wait(timeout=300)
+        stdout = self.output.read_text()
+        assert self.process.returncode == 0, stdout[-8000:]
+        assert "state=success" in stdout, stdout[-4000:]
+        (run_id,) = query(self.home, "select run_id from dag_run where dag_id=?", self.dag_id)[0]
+        return run_id
+
+    def states(self, task_id: str) -> list[str]:
+        sql = "select state from task_instance where dag_id=? and task_id=? order by map_index"
+        return [state for (state,) in query(self.home, sql, self.dag_id, task_id)]
 
 
-def dags_test(env: dict[str, str], dag_id: str, conf: dict) -> str:
-    done = subprocess.run(
-        [AIRFLOW, "dags", "test", dag_id, "--conf", json.dumps(conf)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    assert "state=success" in done.stdout, done.stdout[-4000:]
-    return done.stdout
+@pytest.fixture(scope="module")
+def mapped_runs(tmp_path_factory) -> Iterator[dict[str, DagsTest]]:
+    """
+    Both 20-SOV mapped examples under ``airflow dags test``, started together: each runs its tasks
+    one after another (that is how ``dags test`` works) and mostly waits on polls, so side by side
+    they take the time of one.
+    """
+    with ExitStack() as stack:
+        yield {
+            "update": DagsTest(tmp_path_factory.mktemp("mapped"), "sov_update_mapped", "map", {}, stack),
+            "export": DagsTest(
+                tmp_path_factory.mktemp("export"),
+                "sov_output_export",
+                "exp",
+                {"output_format": "XLSX"},
+                stack,
+            ),
+        }
 
 
-def test_mapped_example_under_dags_test(dags_test_env, tmp_path):
-    env, home, emulator = dags_test_env
-    sov_ids = [emulator.sov.add_sov(f"s-no-ping-map{i:03d}") for i in range(20)]
-    out = tmp_path / "mapped"
-    dags_test(env, "sov_update_mapped", {"sov_ids": sov_ids, "destination": str(out)})
-    (run_id,) = query(home, "select run_id from dag_run where dag_id='sov_update_mapped'")[0]
-    states = query(
-        home, "select state from task_instance where dag_id='sov_update_mapped' and task_id='refresh'"
-    )
-    assert [s for (s,) in states] == ["success"] * 20
-    assert emulator.count("initiate_update") == 20
-    for index, sov_id in enumerate(sov_ids):
-        result = xcom(home, "sov_update_mapped", "refresh", run_id, map_index=index)
+def test_mapped_example_under_dags_test(mapped_runs):
+    run = mapped_runs["update"]
+    run_id = run.succeeded()
+    assert run.states("refresh") == ["success"] * 20
+    assert run.emulator.count("initiate_update") == 20
+    for index, sov_id in enumerate(run.sov_ids):
+        result = xcom(run.home, run.dag_id, "refresh", run_id, map_index=index)
         assert result["sov_id"] == sov_id and len(result["files"]) == 1
-        assert Path(result["files"][0]["uri"]).parent == out / sov_id
+        assert Path(result["files"][0]["uri"]).parent == run.out / sov_id
 
 
-def test_mapped_export_example_over_20_sovs_under_dags_test(dags_test_env, tmp_path):
-    env, home, emulator = dags_test_env
-    sov_ids = [emulator.sov.add_sov(f"s-no-ping-exp{i:03d}") for i in range(20)]
-    out = tmp_path / "exports"
-    dags_test(
-        env, "sov_output_export", {"sov_ids": sov_ids, "output_format": "XLSX", "destination": str(out)}
-    )
-    (run_id,) = query(home, "select run_id from dag_run where dag_id='sov_output_export'")[0]
-    states = query(
-        home, "select state from task_instance where dag_id='sov_output_export' and task_id='export'"
-    )
-    assert [s for (s,) in states] == ["success"] * 20
-    assert emulator.count("get_or_create_output") == 20 and emulator.count("output_formats") == 20
-    for index, sov_id in enumerate(sov_ids):
-        result = xcom(home, "sov_output_export", "export", run_id, map_index=index)
+def test_mapped_export_example_over_20_sovs_under_dags_test(mapped_runs):
+    run = mapped_runs["export"]
+    run_id = run.succeeded()
+    assert run.states("export") == ["success"] * 20
+    assert run.emulator.count("get_or_create_output") == 20 and run.emulator.count("output_formats") == 20
+    for index, sov_id in enumerate(run.sov_ids):
+        result = xcom(run.home, run.dag_id, "export", run_id, map_index=index)
         assert result["id"] == sov_id and result["output_format"] == "XLSX"
-        assert Path(result["uri"]) == out / sov_id / result["filename"]
+        assert Path(result["uri"]) == run.out / sov_id / result["filename"]
         assert Path(result["uri"]).read_bytes()[:2] == b"PK"
 
 
