@@ -109,6 +109,22 @@ def _is_remote(destination: Any) -> bool:
     )
 
 
+def check_destination(destination: Any, *, required: bool = True) -> None:
+    """
+    Refuse a missing or blank ``destination`` before any request is sent. ``None`` is accepted
+    when not ``required`` (a task that may only wait, without downloading).
+    """
+    if destination is None:
+        if required:
+            raise SovInputError("destination is required: a local folder or an object-storage URL.")
+        return
+    if not str(destination).strip():
+        alternative = "" if required else ", or None"
+        raise SovInputError(
+            f"destination is empty: give a local folder or an object-storage URL{alternative}."
+        )
+
+
 def as_destination(destination: Destination) -> Path | ObjectStoragePath:
     """
     Return a folder to write into: a local :class:`Path` or an :class:`ObjectStoragePath`.

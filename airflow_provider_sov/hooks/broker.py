@@ -770,6 +770,16 @@ class DataActBrokerHook(ApiHook):
         """A freshly signed URL (valid about 60 seconds) of a detached generation's file."""
         return self.file_url(GenerationTarget.of(job_id=job_id))
 
+    def finished_file_url(self, target: GenerationTarget, body: Mapping[str, Any]) -> str:
+        """
+        The signed URL in the status ``body`` that found ``target`` finished, or a freshly signed
+        one when that body carries none usable.
+        """
+        url = body.get("url")
+        if isinstance(url, str) and url.startswith(("http://", "https://")):
+            return url
+        return self.file_url(target)
+
     def file_url(self, target: GenerationTarget) -> str:
         """A freshly signed URL (valid about 60 seconds) of a finished generation's file."""
         route, params, job_id = self._target_call(target, url=True)

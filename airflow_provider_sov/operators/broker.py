@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_sov._shared.files import check_destination
 from airflow_provider_sov._shared.lineage import LineageMixin, dataset, emit_file_events
 from airflow_provider_sov._shared.task_state import StateStore, still_there
 from airflow_provider_sov._shared.waiting import as_seconds, check_event
@@ -35,11 +36,6 @@ if TYPE_CHECKING:
     from datetime import timedelta
 
     from airflow.sdk import Context
-
-
-def _check_destination(destination: Any) -> None:
-    if destination is not None and not str(destination).strip():
-        raise SovInputError("destination is empty: give a local folder or an object-storage URL, or None.")
 
 
 def download_generated(
@@ -199,7 +195,7 @@ class DFileGenerateOperator(LineageMixin, DFileWaitMixin, BaseOperator):
             self._checked()  # a literal mistake fails when the DAG is parsed, not at run time
 
     def _checked(self) -> Any:
-        _check_destination(self.destination)
+        check_destination(self.destination, required=False)
         return generation_request(
             submission_id=self.submission_id,
             file_type=self.file_type,
@@ -302,11 +298,9 @@ class DFileGenerateOperator(LineageMixin, DFileWaitMixin, BaseOperator):
         meta = {
             k: result[k] for k in ("job_id", "submission_id", "file_type", "start", "end", "generated_at")
         }
-        # Found finished: download from its signed URL (or a fresh one), without asking again
-        # whether it is finished; an odd answer to that now would fail a finished task.
-        url = reading.body.get("url")
-        if not (isinstance(url, str) and url.startswith(("http://", "https://"))):
-            url = self.hook.file_url(target)
+        # Found finished: download without asking again whether it is finished (an odd answer to
+        # that now would fail a finished task).
+        url = self.hook.finished_file_url(target, reading.body)
         saved = download_generated(context, self, target, meta, url=url)
         return {**result, **saved}
 
@@ -352,14 +346,12 @@ class DFileDownloadOperator(LineageMixin, DFileWaitMixin, BaseOperator):
         self.filename = filename
         self.overwrite = overwrite
         self.data_act_broker_conn_id = data_act_broker_conn_id
-        if destination is None:
-            raise SovInputError("destination is required: a local folder or an object-storage URL.")
+        check_destination(destination)
         if not _templated(submission_id, file_type, job_id, destination):
-            _check_destination(destination)
             GenerationTarget.of(submission_id, file_type, job_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        _check_destination(self.destination)
+        check_destination(self.destination)
         target = GenerationTarget.of(self.submission_id, self.file_type, self.job_id)
         meta = {**target.to_kwargs()}
         saved = download_generated(context, self, target, meta)

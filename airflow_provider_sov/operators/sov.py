@@ -16,6 +16,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_sov._shared.files import (
     CsvSummary,
     as_source,
+    check_destination,
     check_locations_csv,
     numbered,
     safe_filename,
@@ -191,8 +192,7 @@ def download_outputs(
     other. ``done`` holds files an earlier try of the same task already wrote: they are kept, not
     fetched again, so a retry after a failure mid-way does not trip over its own files.
     """
-    if destination in (None, ""):
-        raise SovInputError("destination is required: a local folder or an object-storage URL.")
+    check_destination(destination)
     done = dict(done or {})
     taken: set[str] = set()
     results = []
@@ -487,8 +487,7 @@ class SovDownloadOutputsOperator(LineageMixin, BaseOperator):
             raise SovInputError(f"Task {self.task_id!r}: give exactly one of sud_id or outputs.")
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        if self.destination in (None, "") or not str(self.destination).strip():
-            raise SovInputError("destination is required: a local folder or an object-storage URL.")
+        check_destination(self.destination)
         hook = SovHook(self.sovfixer_conn_id)
         job_id = self.sud_id or "outputs"
         if self.sud_id is not None:
