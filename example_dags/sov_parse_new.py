@@ -44,7 +44,7 @@ with DAG(
     )
     SovGetOrCreateOutputOperator(
         task_id="export_xlsx",
-        id=parse.output["sov_id"],  # the XCom key SovParseOperator pushes the new SOV ID under
+        id=parse.output["job_id"],  # the XCom key SovParseOperator pushes the new SOV ID under
         output_format="xlsx",
         destination="{{ params.destination }}/exported",
         overwrite=True,

@@ -45,16 +45,16 @@ with DAG(
         task_id="initiate_update", sov_id="{{ params.sov_id }}", client_ref="{{ dag.dag_id }}/{{ run_id }}"
     )
     add_locations = SovAddLocationsOperator(
-        task_id="add_locations", sud_id=initiate.output, locations="{{ params.corrections }}"
+        task_id="add_locations", sud_id=initiate.output["job_id"], locations="{{ params.corrections }}"
     )
     start = SovStartUpdateOperator(
         task_id="start_update",
-        sud_id=initiate.output,
+        sud_id=initiate.output["job_id"],
         extra_data={"insured_name": "{{ params.insured_name }}"},
         output_formats=["json", "xlsx", "csv"],
     )
     wait = SovUpdateSensor(
-        task_id="wait_for_update", sud_id=initiate.output, deferrable=True, poke_interval=2
+        task_id="wait_for_update", sud_id=initiate.output["job_id"], deferrable=True, poke_interval=2
     )
     download = SovDownloadOutputsOperator(
         task_id="download_outputs",

@@ -107,13 +107,12 @@ def live(monkeypatch):
 @pytest.fixture(autouse=True)
 def fast_trigger_retries(monkeypatch):
     """Triggers retry transient failures within a poll without real backoff sleeps."""
-    from airflow_provider_sov.triggers.broker import DFileGenerationTrigger
-    from airflow_provider_sov.triggers.sov import SovHistoryTrigger, SovJobTrigger
+    from airflow_provider_sov._shared.trigger import JobTrigger
+    from airflow_provider_sov.triggers.sov import SovHistoryTrigger
 
     fast = RetryPolicy(attempts=3, min_wait=0.001, max_wait=0.002)
-    monkeypatch.setattr(SovJobTrigger, "retry_policy", fast)
+    monkeypatch.setattr(JobTrigger, "retry_policy", fast)
     monkeypatch.setattr(SovHistoryTrigger, "retry_policy", fast)
-    monkeypatch.setattr(DFileGenerationTrigger, "retry_policy", fast)
 
 
 @pytest.fixture(autouse=True)

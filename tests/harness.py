@@ -92,6 +92,16 @@ class LoopWatch:
         gc.callbacks.remove(self._on_gc)
 
 
+def rebuilt(trigger: Any) -> Any:
+    """The trigger as the triggerer builds it: from its classpath and its kwargs, through JSON."""
+    import importlib
+    import json
+
+    classpath, kwargs = trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    return getattr(importlib.import_module(module), name)(**json.loads(json.dumps(kwargs)))
+
+
 def run_task(task: Any, context: dict[str, Any], *, between: Any = None) -> Any:
     """
     Execute ``task`` like Airflow: a deferral runs its trigger to its one event and resumes the
@@ -102,7 +112,7 @@ def run_task(task: Any, context: dict[str, Any], *, between: Any = None) -> Any:
         try:
             return step()
         except TaskDeferred as deferred:
-            events = asyncio.run(collect_events(deferred.trigger))
+            events = asyncio.run(collect_events(rebuilt(deferred.trigger)))
             assert len(events) == 1, events
             method = getattr(task, deferred.method_name)
             step = functools.partial(method, context, event=events[0].payload, **(deferred.kwargs or {}))
@@ -113,3 +123,15 @@ def run_task(task: Any, context: dict[str, Any], *, between: Any = None) -> Any:
                 between()
             time.sleep(float(task.poke_interval))
             step = functools.partial(task.execute, context)
+
+
+async def aread_body(hook: Any, call: Any) -> Any:
+    """The status body a status call answers, read on the async path (what triggers use)."""
+    return await hook.arequest(call.route, **call.kwargs())
+
+
+async def sov_status_body(hook: Any, kind: str, job_id: str) -> Any:
+    """An SOV Fixer job's status body on the async path (``kind``: update, parse, output)."""
+    from airflow_provider_sov.hooks.sov import status_call
+
+    return await aread_body(hook, status_call(kind, job_id))

@@ -109,8 +109,9 @@ def test_mapped_export_example_over_20_sovs_under_dags_test(mapped_runs):
     for index, sov_id in enumerate(run.sov_ids):
         result = xcom(run.home, run.dag_id, "export", run_id, map_index=index)
         assert result["id"] == sov_id and result["output_format"] == "XLSX"
-        assert Path(result["uri"]) == run.out / sov_id / result["filename"]
-        assert Path(result["uri"]).read_bytes()[:2] == b"PK"
+        (saved,) = result["files"]
+        assert Path(saved["uri"]) == run.out / sov_id / saved["filename"]
+        assert Path(saved["uri"]).read_bytes()[:2] == b"PK"
 
 
 # --- (b) a real scheduler and triggerer --------------------------------------------------------------
@@ -132,8 +133,9 @@ def test_scheduled_refresh_defers_through_the_real_triggerer(stack):
     assert trigger_logs, "the wait did not go through the triggerer"
     text = trigger_logs[0].read_text()
     assert "COMPLETE 100%" in text and "Trigger fired event" in text
-    files = xcom(stack.home, "sov_update_refresh", "download_outputs", run_id)
-    sud_id = xcom(stack.home, "sov_update_refresh", "initiate_update", run_id)
+    files = xcom(stack.home, "sov_update_refresh", "download_outputs", run_id)["files"]
+    sud_id = xcom(stack.home, "sov_update_refresh", "initiate_update", run_id)["job_id"]
+    assert sud_id == xcom(stack.home, "sov_update_refresh", "initiate_update", run_id, key="job_id")
     assert len(files) == 3
     for f in files:
         path = Path(f["uri"])
@@ -151,8 +153,9 @@ def test_detached_d_files_example_through_the_real_triggerer(stack, tmp_path):
     assert [r["file_type"] for r in results] == ["D1", "D2"]
     for r in results:
         assert r["status"] == "finished" and r["submission_id"] is None
-        assert Path(r["uri"]).parent == out / "agency-097"
-        assert Path(r["uri"]).read_bytes() == emulator.broker.file_bytes(r["job_id"])
+        (saved,) = r["files"]
+        assert Path(saved["uri"]).parent == out / "agency-097"
+        assert Path(saved["uri"]).read_bytes() == emulator.broker.file_bytes(int(r["job_id"]))
     assert emulator.count("generate_detached_file") == 2 and emulator.broker.credential_attempts == []
 
 
@@ -182,7 +185,8 @@ def test_parse_example_through_the_real_triggerer(stack, tmp_path):
     exported = xcom(stack.home, "sov_parse_new", "export_xlsx", run_id)
     assert exported["id"] == parsed["job_id"] and exported["output_format"] == "XLSX"
     assert [Path(f["uri"]).parent.name for f in parsed["files"]] == ["parsed"]
-    assert Path(exported["uri"]).parent.name == "exported" and Path(exported["uri"]).read_bytes()[:2] == b"PK"
+    (saved,) = exported["files"]
+    assert Path(saved["uri"]).parent.name == "exported" and Path(saved["uri"]).read_bytes()[:2] == b"PK"
     assert stack.emulator.count("parse") == 1
     logs = list(stack.home.glob("logs/dag_id=sov_parse_new/*/task_id=*/*trigger*"))
     assert {p.parent.name for p in logs} == {"task_id=parse", "task_id=export_xlsx"}
@@ -251,10 +255,12 @@ def test_d_files_example_through_the_real_triggerer_without_leaking_a_secret(sta
             "finished",
             1001,
         )
-        path = Path(result["uri"])
+        (saved,) = result["files"]
+        path = Path(saved["uri"])
         assert path.parent == tmp_path / "submission-1001"
         assert (
-            path.read_bytes() == broker.file_bytes(result["job_id"]) and result["size"] == path.stat().st_size
+            path.read_bytes() == broker.file_bytes(int(result["job_id"]))
+            and saved["size"] == path.stat().st_size
         )
     logs = list(stack.home.glob("logs/dag_id=broker_d_files/*/task_id=*/*trigger*"))
     assert {p.parent.name for p in logs} == {f"task_id=generate_{t}" for t in ("d1", "d2", "e", "f")}

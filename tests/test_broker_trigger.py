@@ -28,7 +28,7 @@ def trigger(target: dict, *, in_seconds: float = 30, poll: float = 0.05, **kw) -
 async def test_still_waiting_at_the_deadline_times_out_with_figures(d1):
     (event,) = await collect_events(trigger(d1, in_seconds=0.3, poll=0.1, timeout=0.3))
     assert event.payload["status"] == "timeout" and event.payload["last_status"] == "waiting"
-    assert event.payload["waited"] >= 0.3 and event.payload["job_id"] == "submission 1001 D1"
+    assert event.payload["waited"] >= 0.3 and event.payload["key"] == "submission 1001 D1"
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,7 @@ async def test_transient_faults_within_budget_are_survived(d1, broker_emulator, 
     broker_emulator.inject("check_generation_status", kind, **options)
     broker_emulator.advance(60)
     (event,) = await collect_events(trigger(d1))
-    assert event.payload["job_status"] == "finished" and event.payload["succeeded"]
+    assert event.payload["reading"]["status"] == "finished" and event.payload["reading"]["succeeded"]
 
 
 async def test_faults_beyond_budget_end_with_an_error_event(d1, broker_emulator):
@@ -60,7 +60,7 @@ async def test_an_unknown_status_keeps_waiting(d1, broker_emulator, capsys):
     broker_emulator.inject("check_generation_status", "unknown_status", value="running", times=3)
     broker_emulator.advance(60)
     (event,) = await collect_events(trigger(d1))
-    assert event.payload["job_status"] == "finished"
+    assert event.payload["reading"]["status"] == "finished"
     assert broker_emulator.count("check_generation_status") == 4
     assert "running (unrecognised status; still waiting)" in capsys.readouterr().out
 
@@ -77,13 +77,13 @@ async def test_invalid_within_the_grace_period_keeps_waiting(broker_emulator):
     target = {"submission_id": 1001, "file_type": "F"}
     events = await collect_events(trigger(target, requested_at=time.time(), invalid_grace=30))
     await helper
-    assert [e.payload["job_status"] for e in events] == ["finished"]
+    assert [e.payload["reading"]["status"] for e in events] == ["finished"]
 
 
 async def test_invalid_after_the_grace_period_is_final(broker_emulator):
     target = {"submission_id": 1001, "file_type": "D2"}  # never requested
     (event,) = await collect_events(trigger(target, requested_at=time.time() - 10, invalid_grace=5))
-    assert event.payload["job_status"] == "invalid" and not event.payload["succeeded"]
+    assert event.payload["reading"]["status"] == "invalid" and not event.payload["reading"]["succeeded"]
     assert broker_emulator.count("check_generation_status") == 1
 
 
@@ -113,7 +113,7 @@ async def test_run_never_blocks_the_event_loop(d1, broker_emulator):
     async with LoopWatch() as watch:
         (event,) = await collect_events(trigger(d1, poll=0.02))
         await helper
-    assert event.payload["job_status"] == "finished"
+    assert event.payload["reading"]["status"] == "finished"
     assert watch.worst < 0.05, str(watch)
 
 
@@ -140,5 +140,5 @@ async def test_many_triggers_on_one_account_start_one_session(
     runs = [collect_events(trigger(targets[i % 2], poll=0.05)) for i in range(10)]
     results = await asyncio.gather(*runs)
     await helper
-    assert all(events[0].payload["job_status"] == "finished" for events in results)
+    assert all(events[0].payload["reading"]["status"] == "finished" for events in results)
     assert broker_emulator.count(start_route) == 1  # the stale session is renewed once, for all ten

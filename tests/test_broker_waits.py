@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 
 import pytest
@@ -53,7 +54,8 @@ def test_sensor_returns_the_finished_status_in_every_mode(broker_live, mode):
     result = run_task(sensor(submission_id=1001, file_type="D1", **mode), make_context())
     assert result["status"] == "finished" and result["file_type"] == "D1"
     assert result["start"] == "10/01/2025" and result["end"] == "12/31/2025"
-    assert isinstance(result["job_id"], int) and result["generated_at"]
+    assert result["kind"] == "generation" and result["succeeded"] is True and result["files"] == []
+    assert result["job_id"].isdigit() and result["generated_at"]
     assert "url" not in result  # a signed URL is a credential: never in XCom
 
 
@@ -100,7 +102,9 @@ def test_detached_jobs_are_waited_on_by_job_id(broker_live, mode):
     job = DataActBrokerHook().generate_detached_file("BOC", cgac_code="097", year=2025, period=4)
     result = run_task(sensor(job_id=job["job_id"], **mode), make_context())
     assert (
-        result["status"] == "finished" and result["job_id"] == job["job_id"] and result["file_type"] == "BOC"
+        result["status"] == "finished"
+        and result["job_id"] == str(job["job_id"])
+        and result["file_type"] == "BOC"
     )
 
 
@@ -126,10 +130,11 @@ def test_generate_waits_and_lands_the_file(broker_live, tmp_path, deferrable):
     result = run_task(
         generate(tmp_path, submission_id=1001, file_type="D1", deferrable=deferrable, **D1), context
     )
-    data = broker_live.broker.file_bytes(result["job_id"])
-    assert (tmp_path / result["filename"]).read_bytes() == data
-    assert result["sha256"] == hashlib.sha256(data).hexdigest() and result["size"] == len(data)
-    assert result["uri"] == str(tmp_path / result["filename"])
+    data = broker_live.broker.file_bytes(int(result["job_id"]))
+    (saved,) = result["files"]
+    assert (tmp_path / saved["filename"]).read_bytes() == data
+    assert saved["sha256"] == hashlib.sha256(data).hexdigest() and saved["size"] == len(data)
+    assert saved["uri"] == str(tmp_path / saved["filename"])
     assert {k: result[k] for k in ("submission_id", "file_type", "status", "start", "end")} == {
         "submission_id": 1001,
         "file_type": "D1",
@@ -145,7 +150,7 @@ def test_generate_waits_and_lands_the_file(broker_live, tmp_path, deferrable):
 def test_generate_detached_e_style_files_survive_the_brief_invalid(broker_live, tmp_path, deferrable):
     op = generate(tmp_path, file_type="A", cgac_code="097", year=2025, period=6, deferrable=deferrable)
     result = run_task(op, make_context())
-    assert result["status"] == "finished" and (tmp_path / result["filename"]).exists()
+    assert result["status"] == "finished" and (tmp_path / result["files"][0]["filename"]).exists()
 
 
 def test_a_cache_hit_never_defers(broker_live, tmp_path):
@@ -155,7 +160,7 @@ def test_a_cache_hit_never_defers(broker_live, tmp_path):
     broker_live.broker.add_submission(3001)
     op = generate(tmp_path / "b", submission_id=3001, file_type="D1", deferrable=True, **D1)
     result = op.execute(make_context())  # a TaskDeferred here would fail the test
-    assert result["status"] == "finished" and (tmp_path / "b" / result["filename"]).exists()
+    assert result["status"] == "finished" and (tmp_path / "b" / result["files"][0]["filename"]).exists()
 
 
 def test_a_retry_reattaches_instead_of_generating_again(broker_live, tmp_path):
@@ -190,6 +195,7 @@ def test_without_waiting_it_returns_the_request(broker_live):
     )
     result = op.execute(make_context())
     assert result["status"] == "waiting" and result["submission_id"] == 1001
+    assert result["succeeded"] is None and result["files"] == [] and result["job_id"].isdigit()
 
 
 def test_download_operator_fetches_a_finished_file(broker_live, tmp_path):
@@ -198,10 +204,26 @@ def test_download_operator_fetches_a_finished_file(broker_live, tmp_path):
     result = DFileDownloadOperator(
         task_id="dl", submission_id=1001, file_type="D2", destination=str(tmp_path)
     ).execute(make_context())
-    assert (tmp_path / result["filename"]).read_bytes() == broker_live.broker.file_bytes(body["job_id"])
-    with pytest.raises(SovError, match="not ready to download"):
+    (saved,) = result["files"]
+    assert (tmp_path / saved["filename"]).read_bytes() == broker_live.broker.file_bytes(body["job_id"])
+    assert (result["kind"], result["job_id"], result["status"]) == (
+        "generation",
+        str(body["job_id"]),
+        "finished",
+    )
+    with pytest.raises(
+        SovJobFailedError, match="No generation was requested for the D1 file of submission 1001"
+    ):
         DFileDownloadOperator(
             task_id="dl2", submission_id=1001, file_type="D1", destination=tmp_path
+        ).execute(make_context())
+    broker_live.broker.generation_seconds = 60
+    requested(broker_live, 1001, "D1", **D1)
+    with pytest.raises(
+        SovError, match="D1 file of submission 1001 is not ready to download: its status is 'waiting'"
+    ):
+        DFileDownloadOperator(
+            task_id="dl3", submission_id=1001, file_type="D1", destination=tmp_path
         ).execute(make_context())
 
 
@@ -235,8 +257,8 @@ def test_a_trigger_past_its_deadline_times_out_without_polling(broker_live):
 def test_a_trigger_sends_exactly_one_event(broker_live):
     requested(broker_live, 1001, "D1", **D1)
     events = asyncio.run(collect_events(trigger(submission_id=1001, file_type="D1")))
-    assert len(events) == 1 and events[0].payload["job_status"] == "finished"
-    assert "url" not in events[0].payload["body"]
+    assert len(events) == 1 and events[0].payload["reading"]["status"] == "finished"
+    assert "url" not in json.dumps(events[0].payload)  # a signed URL is a credential: never in an event
 
 
 @pytest.mark.parametrize("mode", ["login", "proxy"])
@@ -256,7 +278,7 @@ def test_a_session_that_expires_mid_wait_is_renewed(broker_live, monkeypatch, mo
         return events
 
     (event,) = asyncio.run(scenario())
-    assert event.payload["job_status"] == "finished"
+    assert event.payload["reading"]["status"] == "finished"
     assert broker_live.count("login" if mode == "login" else "active_user") >= 2
 
 
@@ -285,7 +307,8 @@ def test_cancelling_a_trigger_propagates(broker_live):
 
 def test_an_event_for_another_generation_is_refused(broker_live):
     op = sensor(submission_id=1001, file_type="D1")
-    bad = {"status": "terminal", "job_id": "submission 1001 D2", "job_status": "finished", "body": {}}
+    reading = {"status": "finished", "terminal": True, "succeeded": True}
+    bad = {"status": "terminal", "key": "submission 1001 D2", "reading": reading}
     with pytest.raises(SovError, match="received an event for"):
         op.execute_complete(make_context(), bad)
     with pytest.raises(SovError, match="without a valid event"):
@@ -297,8 +320,9 @@ def test_a_detached_event_for_another_job_is_refused(broker_live, tmp_path):
     op = generate(tmp_path, file_type="D1", cgac_code="097", deferrable=True, **D1)
     with pytest.raises(TaskDeferred):
         op.execute(context)
-    job = context["task_state_store"]["generation"]["job_id"]
-    other = {"status": "terminal", "job_id": f"job {job + 1}", "job_status": "finished", "body": {}}
+    job = context["task_state_store"]["job"]["job_id"]
+    reading = {"status": "finished", "terminal": True, "succeeded": True}
+    other = {"status": "terminal", "key": f"job {job + 1}", "reading": reading}
     with pytest.raises(SovError, match="received an event for"):
         op.execute_complete(context, other)
     assert list(tmp_path.iterdir()) == []

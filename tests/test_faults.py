@@ -19,6 +19,7 @@ from airflow_provider_sov.exceptions import (
     SovTransportError,
 )
 from airflow_provider_sov.hooks.sov import SovHook
+from tests.harness import sov_status_body
 
 SOV = "s-no-ping-hggcsk"
 
@@ -38,7 +39,7 @@ async def test_async_reads_give_up_after_exactly_the_policys_tries(sov_connectio
         sov_emulator.reset_counts()
         sov_emulator.inject("update_status", "status", status=503, times=None)
         with pytest.raises(SovServerError, match="Gave up after 3 tries"):
-            await hook.aget_update_status(ids["sud"])
+            await sov_status_body(hook, "update", ids["sud"])
         assert sov_emulator.count("update_status") == 3
     finally:
         await hook.aclose()

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_provider_sov.hooks.sov import SovHook, classify
+from airflow_provider_sov.hooks.sov import SovHook
+from airflow_provider_sov.hooks.sov_jobs import classify
 from tests.conftest import finish
+from tests.harness import sov_status_body
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,21 +32,24 @@ def test_update_lifecycle_and_download(hook, sov_emulator, corrections_csv, tmp_
     sud_id = run_update(hook, sov_emulator, corrections_csv, ["json", "xlsx"])
     assert sud_id == f"{SOV}-r001"
 
-    first = classify(hook.get_update_status(sud_id), sud_id)
-    assert first.status == "PENDING" and not first.terminal and first.outputs == []
+    first = classify(hook.get_update_status(sud_id), {"job_id": sud_id})
+    assert first.status == "PENDING" and not first.terminal and first.extras["outputs"] == []
 
     sov_emulator.advance(5)
-    middle = classify(hook.get_update_status(sud_id), sud_id)
-    assert middle.status == "IN_PROGRESS" and 0 < middle.pct_complete < 100 and middle.health
+    middle = classify(hook.get_update_status(sud_id), {"job_id": sud_id})
+    percent, _, health = middle.detail.partition(
+        "% - "
+    )  # the progress line's "35% - Reading locations file."
+    assert middle.status == "IN_PROGRESS" and 0 < float(percent) < 100 and health
 
     finish(sov_emulator)
-    done = classify(hook.get_update_status(sud_id), sud_id)
-    assert done.succeeded and done.result_status == "SUCCESS"
-    names = sorted(o["filename"] for o in done.outputs)
+    done = classify(hook.get_update_status(sud_id), {"job_id": sud_id})
+    assert done.succeeded and done.extras["result_status"] == "SUCCESS"
+    names = sorted(o["filename"] for o in done.extras["outputs"])
     assert names[0].startswith("Acme Corp ") and names[0].endswith(".json")
     assert names[1].endswith(".xlsx")
 
-    files = [hook.download_output(o, tmp_path, job_id=sud_id) for o in done.outputs]
+    files = [hook.download_output(o, tmp_path, job_id=sud_id) for o in done.extras["outputs"]]
     for f in files:
         data = (tmp_path / f.filename).read_bytes()
         assert data == sov_emulator.sov.file_bytes(sud_id, f.filename)
@@ -62,9 +67,9 @@ def test_failed_update_carries_result(hook, sov_emulator, corrections_csv):
     sov_emulator.sov.script_next("update", "FAILED_TO_PROCESS", "row 3: geocoder unavailable")
     sud_id = run_update(hook, sov_emulator, corrections_csv)
     finish(sov_emulator)
-    status = classify(hook.get_update_status(sud_id), sud_id)
+    status = classify(hook.get_update_status(sud_id), {"job_id": sud_id})
     assert status.terminal and not status.succeeded
-    assert (status.status, status.result_status, status.message) == (
+    assert (status.status, status.extras["result_status"], status.message) == (
         "FAILED",
         "FAILED_TO_PROCESS",
         "row 3: geocoder unavailable",
@@ -97,14 +102,14 @@ def test_parse_new_sov(hook, sov_emulator, tmp_path):
         workbook, output_formats=["json", "csv"], extra_data={"insured_name": "Harbor"}, client_ref="r-1"
     )
     assert sov_id.startswith("s-no-ping-")
-    assert classify(hook.get_parse_status(sov_id), sov_id).status == "PENDING"
+    assert classify(hook.get_parse_status(sov_id), {"job_id": sov_id}).status == "PENDING"
     sov_emulator.advance(sov_emulator.job_seconds * 0.8)
-    assert classify(hook.get_parse_status(sov_id), sov_id).status == "ENRICHING"
+    assert classify(hook.get_parse_status(sov_id), {"job_id": sov_id}).status == "ENRICHING"
     finish(sov_emulator)
-    done = classify(hook.get_parse_status(sov_id), sov_id)
+    done = classify(hook.get_parse_status(sov_id), {"job_id": sov_id})
     assert done.succeeded
-    assert sorted(o["filename"].rsplit(".", 1)[1] for o in done.outputs) == ["csv", "json"]
-    assert all(o["filename"].startswith("Harbor ") for o in done.outputs)
+    assert sorted(o["filename"].rsplit(".", 1)[1] for o in done.extras["outputs"]) == ["csv", "json"]
+    assert all(o["filename"].startswith("Harbor ") for o in done.extras["outputs"])
 
 
 def test_output_formats(hook, sov_emulator):
@@ -116,15 +121,15 @@ def test_output_formats(hook, sov_emulator):
 def test_get_or_create_output_cached_and_generated(hook, sov_emulator, tmp_path):
     cached = hook.get_or_create_output(SOV, "JSON")
     assert cached["request"]["id"].startswith("immediately-done-")
-    assert classify(cached, cached["request"]["id"]).succeeded
+    assert classify(cached, {"job_id": cached["request"]["id"]}).succeeded
 
     fresh = hook.get_or_create_output(SOV, "xlsx", revision=0)
     request_id = fresh["request"]["id"]
     assert fresh["request"]["status"] == "PENDING" and "result" not in fresh
     finish(sov_emulator)
-    done = classify(hook.get_output_request(request_id), request_id)
-    assert done.succeeded and done.outputs[0]["filename"].endswith(".xlsx")
-    saved = hook.download_output(done.outputs[0], tmp_path)
+    done = classify(hook.get_output_request(request_id), {"job_id": request_id})
+    assert done.succeeded and done.extras["outputs"][0]["filename"].endswith(".xlsx")
+    saved = hook.download_output(done.extras["outputs"][0], tmp_path)
     assert saved.size == len(sov_emulator.sov.file_bytes(SOV, saved.filename))
 
     again = hook.get_or_create_output(SOV, "xlsx", revision=0)
@@ -152,9 +157,9 @@ def test_history_feed_pages_overlap_and_dedupe(hook, sov_emulator, corrections_c
 def test_relative_output_urls_resolve_against_connection_host(sov_connection, sov_emulator, policy, tmp_path):
     sov_emulator.relative_urls = True
     hook = SovHook(retry_policy=policy)
-    status = classify(hook.get_parse_status(SOV), SOV)
-    assert status.outputs[0]["url"].startswith("/api/v1/")
-    saved = hook.download_output(status.outputs[0], tmp_path)
+    status = classify(hook.get_parse_status(SOV), {"job_id": SOV})
+    assert status.extras["outputs"][0]["url"].startswith("/api/v1/")
+    saved = hook.download_output(status.extras["outputs"][0], tmp_path)
     assert (tmp_path / saved.filename).read_bytes() == sov_emulator.sov.file_bytes(SOV, saved.filename)
 
 
@@ -177,8 +182,8 @@ async def test_async_twins_match_sync(hook, sov_emulator, corrections_csv):
     finish(sov_emulator)
     ahook = SovHook(retry_policy=hook.retry_policy)
     try:
-        assert await ahook.aget_update_status(sud_id) == hook.get_update_status(sud_id)
-        assert await ahook.aget_parse_status(SOV) == hook.get_parse_status(SOV)
-        assert await ahook.aget_output_request(request_id) == hook.get_output_request(request_id)
+        assert await sov_status_body(ahook, "update", sud_id) == hook.get_update_status(sud_id)
+        assert await sov_status_body(ahook, "parse", SOV) == hook.get_parse_status(SOV)
+        assert await sov_status_body(ahook, "output", request_id) == hook.get_output_request(request_id)
     finally:
         await ahook.aclose()

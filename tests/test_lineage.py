@@ -55,7 +55,7 @@ def test_asset_outlet_gets_the_files_in_its_event(hook, sov_emulator, correction
     context = context_with_outlets()
     files = SovDownloadOutputsOperator(
         task_id="d", sud_id=sud_id, destination=tmp_path, outlets=[asset]
-    ).execute(context)
+    ).execute(context)["files"]
     extra = context["outlet_events"][asset].extra
     assert extra["sud_id"] == sud_id and extra["revision"] == 1
     assert [f["sha256"] for f in extra["files"]] == [f["sha256"] for f in files]
@@ -92,4 +92,4 @@ def test_openlineage_inputs_and_outputs(live, corrections_csv, tmp_path):
     assert [(d.namespace, d.name) for d in lineage.inputs] == [
         (f"sovfixer://{live.url.split('://')[1]}", SOV)
     ]
-    assert [(d.namespace, d.name) for d in lineage.outputs] == [("file", saved["uri"])]
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [("file", saved["files"][0]["uri"])]

@@ -26,11 +26,15 @@ SOV = "s-no-ping-hggcsk"
 def test_initiate_returns_sud_and_reattaches_on_retry(sov_connection, sov_emulator):
     store = MemoryStateStore()
     task = SovInitiateUpdateOperator(task_id="init", sov_id=SOV, update_type="scrub", client_ref="nightly")
-    first = task.execute(make_context(store))
+    context = make_context(store)
+    first = task.execute(context)
     again = task.execute(make_context(store))  # a retry of the same task instance
-    assert first == again == f"{SOV}-r001"
+    assert first == again
+    assert (first["kind"], first["job_id"], first["sov_id"]) == ("update", f"{SOV}-r001", SOV)
+    assert (first["status"], first["succeeded"]) == (None, None)  # started, not read
+    assert context["ti"].xcoms["job_id"] == f"{SOV}-r001"
     assert sov_emulator.count("initiate_update") == 1
-    assert sov_emulator.sov.jobs[first].update_type == "SCRUB"
+    assert sov_emulator.sov.jobs[first["job_id"]].update_type == "SCRUB"
 
 
 def test_initiate_checks_update_type_before_any_call(sov_connection, sov_emulator):
@@ -62,7 +66,9 @@ def test_add_locations_accepts_lists_globs_and_object_storage(
     remote = ObjectStoragePath("memory://in/c.csv")
     remote.write_text("item_key,city\nb-hggcsk-0004,Reno\n")
     task = SovAddLocationsOperator(task_id="add", sud_id=sud, locations=[str(tmp_path / "*.csv"), remote])
-    sent = task.execute(make_context())
+    result = task.execute(make_context())
+    assert (result["job_id"], result["files"]) == (sud, [])
+    sent = result["uploads"]
     assert [(s["file"].rsplit("/", 1)[-1], s["rows"], s["batches"]) for s in sent] == [
         ("a.csv", 1, 1),
         ("b.csv", 2, 1),
@@ -79,7 +85,7 @@ def test_large_csv_goes_up_in_batches_with_header_repeated(hook, sov_emulator, t
     csv = corrections(tmp_path / "big.csv", keys)
     sent = SovAddLocationsOperator(task_id="add", sud_id=sud_id, locations=csv, batch_rows=10).execute(
         make_context()
-    )
+    )["uploads"]
     assert sent[0]["rows"] == 25 and sent[0]["batches"] == 3
     assert sov_emulator.count("add_locations") == 3
     job = sov_emulator.sov.jobs[sud_id]
@@ -145,14 +151,16 @@ def test_download_operator_filters_and_reports(sov_emulator, finished, tmp_path)
     task = SovDownloadOutputsOperator(
         task_id="dl", sud_id=finished, destination=tmp_path, extensions=["xlsx", ".csv"]
     )
-    files = task.execute(make_context())
+    result = task.execute(make_context())
+    files = result["files"]
+    assert (result["job_id"], result["status"], result["succeeded"]) == (finished, "COMPLETE", True)
     assert sorted(f["filename"].rsplit(".", 1)[1] for f in files) == ["csv", "xlsx"]
     assert {f["description"] for f in files} == {"Excel workbook", "Flat CSV"}
     assert all(set(f) == {"filename", "uri", "size", "sha256", "description"} for f in files)
     json_only = SovDownloadOutputsOperator(
         task_id="dl2", sud_id=finished, destination=tmp_path / "j", descriptions=["json"]
     )
-    assert [f["filename"].endswith(".json") for f in json_only.execute(make_context())] == [True]
+    assert [f["filename"].endswith(".json") for f in json_only.execute(make_context())["files"]] == [True]
 
 
 def test_download_operator_refuses_unfinished_update(hook, sov_emulator, sud, tmp_path):
@@ -166,7 +174,7 @@ def test_same_name_outputs_never_overwrite_each_other(hook, sov_emulator, finish
     outputs = status["result"]["outputs"]
     files = SovDownloadOutputsOperator(task_id="dl", outputs=outputs, destination=tmp_path).execute(
         make_context()
-    )
+    )["files"]
     assert [f["filename"] for f in files] == ["same.json", "same (2).json", "same (3).json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["same (2).json", "same (3).json", "same.json"]
 
@@ -231,7 +239,7 @@ def test_batch_rows_is_checked_when_the_dag_is_parsed(batch_rows):
 
 
 def test_composite_checks_each_csv_once(live, corrections_csv, tmp_path, monkeypatch):
-    from airflow_provider_sov.operators import sov as operators
+    from airflow_provider_sov.hooks import sov_locations as operators
 
     checked: list[str] = []
     real = operators.check_locations_csv

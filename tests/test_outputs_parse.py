@@ -9,7 +9,7 @@ import pytest
 from airflow_provider_sov.exceptions import SovBadRequestError, SovInputError, SovJobFailedError
 from airflow_provider_sov.operators.sov import SovGetOrCreateOutputOperator, SovParseOperator
 from airflow_provider_sov.sensors.sov import SovOutputSensor, SovParseSensor
-from airflow_provider_sov.triggers.sov import TRIGGERS, SovOutputTrigger, SovParseTrigger
+from airflow_provider_sov.triggers.sov import SovOutputTrigger, SovParseTrigger
 from tests.conftest import OPERATOR_MODES, SENSOR_MODES
 from tests.harness import MemoryStateStore, make_context, run_task
 
@@ -69,7 +69,7 @@ def test_trigger_kinds_serialise_and_are_registered(trigger_class):
     classpath, kwargs = trigger.serialize()
     assert classpath.endswith(trigger_class.__name__) and json.loads(json.dumps(kwargs)) == kwargs
     assert trigger_class(**kwargs).serialize() == (classpath, kwargs)
-    assert TRIGGERS[trigger_class.kind] is trigger_class
+    assert trigger_class.spec.trigger_class() is trigger_class
 
 
 # --- Get or create output --------------------------------------------------------------------------
@@ -83,18 +83,20 @@ def test_generated_output_is_waited_for_and_downloaded(live, tmp_path, deferrabl
         export(id=SOV, output_format="XLSX", revision=0, destination=tmp_path, deferrable=deferrable),
         make_context(),
     )
-    assert result["status"] == "COMPLETE" and not result["request_id"].startswith("immediately-done-")
-    assert result["filename"] == f"{SOV}_r0.xlsx" and result["label"] == "Excel workbook"
-    assert (tmp_path / result["filename"]).read_bytes() == live.sov.file_bytes(SOV, result["filename"])
-    assert result["size"] == (tmp_path / result["filename"]).stat().st_size and len(result["sha256"]) == 64
+    assert result["status"] == "COMPLETE" and not result["job_id"].startswith("immediately-done-")
+    (saved,) = result["files"]
+    assert saved["filename"] == f"{SOV}_r0.xlsx" and saved["description"] == "Excel workbook"
+    assert (result["id"], result["output_format"], result["revision"]) == (SOV, "XLSX", 0)
+    assert (tmp_path / saved["filename"]).read_bytes() == live.sov.file_bytes(SOV, saved["filename"])
+    assert saved["size"] == (tmp_path / saved["filename"]).stat().st_size and len(saved["sha256"]) == 64
 
 
 def test_cached_output_returns_at_once_without_deferring(live, tmp_path):
     task = export(id=SOV, output_format="json", destination=tmp_path, deferrable=True)
     result = task.execute(make_context())  # a deferral would raise TaskDeferred here
-    assert result["request_id"].startswith("immediately-done-") and result["status"] == "COMPLETE"
+    assert result["job_id"].startswith("immediately-done-") and result["status"] == "COMPLETE"
     assert live.count("get_or_create_output") == 1 and live.count("output_request") == 0
-    assert (tmp_path / result["filename"]).exists()
+    assert (tmp_path / result["files"][0]["filename"]).exists()
 
 
 def test_output_of_an_update_by_sud_id(live, corrections_csv):
@@ -107,7 +109,7 @@ def test_output_of_an_update_by_sud_id(live, corrections_csv):
         make_context(),
     )
     result = run_task(export(id=update["job_id"], output_format="json"), make_context())
-    assert result["status"] == "COMPLETE" and result["url"].startswith(live.url)
+    assert result["status"] == "COMPLETE" and result["outputs"][0]["url"].startswith(live.url)
 
 
 def test_validate_format_checks_the_list_first(live):
@@ -147,7 +149,7 @@ def test_retry_reattaches_to_its_output_request(live):
     store = MemoryStateStore()
     first = run_task(export(id=SOV, output_format="csv", revision=0), make_context(store))
     again = run_task(export(id=SOV, output_format="csv", revision=0), make_context(store))
-    assert again["request_id"] == first["request_id"]
+    assert again["job_id"] == first["job_id"]
     assert live.count("get_or_create_output") == 1
 
 
@@ -178,7 +180,7 @@ def test_parse_operator_end_to_end(live, workbook, tmp_path, deferrable):
         context,
     )
     sov_id = result["job_id"]
-    assert context["ti"].xcoms["sov_id"] == sov_id and result["status"] == "COMPLETE"
+    assert context["ti"].xcoms["job_id"] == sov_id and result["status"] == "COMPLETE"
     assert sorted(f["filename"] for f in result["files"]) == sorted(o["filename"] for o in result["outputs"])
     assert all(f["filename"].startswith("Harbor ") for f in result["files"])
     assert live.sov.jobs[sov_id].client_ref == "ref-7"

@@ -57,7 +57,7 @@ async def test_finishing_on_the_last_poll_before_the_deadline_succeeds(sud, sov_
     events = await collect_events(trigger(sud, in_seconds=0.5, poll=60))
     await helper
     assert [e.payload["status"] for e in events] == ["terminal"]
-    assert events[0].payload["succeeded"] is True
+    assert events[0].payload["reading"]["succeeded"] is True
     assert sov_emulator.count("update_status") == 2
 
 
@@ -76,7 +76,7 @@ async def test_transient_faults_within_budget_are_survived(sud, sov_emulator, ki
     sov_emulator.inject("update_status", kind, **options)
     finish(sov_emulator)
     events = await collect_events(trigger(sud))
-    assert events[0].payload["status"] == "terminal" and events[0].payload["succeeded"]
+    assert events[0].payload["status"] == "terminal" and events[0].payload["reading"]["succeeded"]
 
 
 async def test_faults_beyond_budget_end_with_an_error_event(sud, sov_emulator):

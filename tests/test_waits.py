@@ -39,8 +39,10 @@ def test_sensor_returns_the_same_result_in_every_mode(live, corrections_csv, mod
         "kind": "update",
         "job_id": sud_id,
         "status": "COMPLETE",
-        "result_status": "SUCCESS",
+        "succeeded": True,
         "message": "Success.",
+        "files": [],
+        "result_status": "SUCCESS",
         "outputs": result["outputs"],
     }
     assert [n.rsplit(".", 1)[1] for n in names] == ["csv", "json"] and names[0].startswith("Acme Corp ")
@@ -101,20 +103,30 @@ def test_an_unfinished_job_defers_with_an_absolute_deadline(live, corrections_cs
     ("event", "error", "message"),
     [
         (None, SovError, "without a valid event"),
-        ({"status": "success", "job_id": "s-1-r001"}, SovError, "unknown event status 'success'"),
-        ({"status": "terminal", "job_id": "s-2-r001"}, SovError, "event for 's-2-r001'"),
+        ({"status": "success", "key": "s-1-r001"}, SovError, "unknown event status 'success'"),
+        ({"status": "terminal", "key": "s-2-r001"}, SovError, "event for 's-2-r001'"),
+        ({"status": "terminal", "key": "s-1-r001"}, SovError, "carries no final reading"),
         (
-            {"status": "error", "job_id": "s-1-r001", "error_class": "SovNotFoundError", "message": "gone"},
+            {
+                "status": "terminal",
+                "key": "s-1-r001",
+                "reading": {"status": "IN_PROGRESS", "terminal": False},
+            },
+            SovError,
+            "carries no final reading",
+        ),
+        (
+            {"status": "error", "key": "s-1-r001", "error_class": "SovNotFoundError", "message": "gone"},
             SovNotFoundError,
             "gone",
         ),
         (
-            {"status": "error", "job_id": "s-1-r001", "error_class": "SystemExit", "message": "x"},
+            {"status": "error", "key": "s-1-r001", "error_class": "SystemExit", "message": "x"},
             SovError,
             "x",
         ),
         (
-            {"status": "timeout", "job_id": "s-1-r001", "timeout": 60, "waited": 61.2},
+            {"status": "timeout", "key": "s-1-r001", "timeout": 60, "waited": 61.2},
             SovTimeoutError,
             "waited 61s, the timeout is 60s",
         ),
@@ -161,7 +173,7 @@ def test_composite_update_end_to_end(live, corrections_csv, tmp_path, deferrable
     result = run_task(task, context)
     sud_id = f"{SOV}-r001"
     assert result["job_id"] == sud_id and result["sov_id"] == SOV and result["status"] == "COMPLETE"
-    assert context["ti"].xcoms["sud_id"] == sud_id
+    assert context["ti"].xcoms["job_id"] == sud_id
     assert sorted(f["filename"].rsplit(".", 1)[1] for f in result["files"]) == ["json", "xlsx"]
     for f in result["files"]:
         assert (tmp_path / f["filename"]).read_bytes() == live.sov.file_bytes(sud_id, f["filename"])
@@ -190,6 +202,6 @@ def test_zero_timeout_means_no_waiting_not_the_default(live, corrections_csv, de
         poll_interval=0.1,
     )
     context = make_context()
-    context["task_state_store"][f"started:{sud_id}"] = True  # already started above
+    context["task_state_store"].update(job={"job_id": sud_id}, step="started")  # already started above
     with pytest.raises(SovTimeoutError, match="the timeout is 0s"):
         run_task(task, context)

@@ -1,15 +1,12 @@
 """
-Files in and out: safe names, streamed downloads that never leave half a file, CSV checks, uploads.
+Files in and out: safe names, streamed downloads that never leave half a file, sources, uploads.
 
-Every download in the project goes through :func:`write_stream`; every CSV is checked by
-:func:`check_locations_csv` before any call.
+Every download in the project goes through :func:`write_stream`.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import os
 import re
 import unicodedata
@@ -265,7 +262,7 @@ def _remove_quietly(path: Path | ObjectStoragePath) -> None:
         pass
 
 
-# --- Sources and CSV checks ---------------------------------------------------------------------
+# --- Sources and uploads ---------------------------------------------------------------------
 
 
 def as_source(source: Any, what: str = "file") -> Path | ObjectStoragePath:
@@ -290,104 +287,6 @@ def as_source(source: Any, what: str = "file") -> Path | ObjectStoragePath:
     if path.is_dir():
         raise SovInputError(f"{what} {source!s} is a folder, not a file.")
     return path
-
-
-@dataclass(frozen=True)
-class CsvSummary:
-    """What the local check learned about a locations CSV."""
-
-    path: str
-    rows: int
-    columns: tuple[str, ...]
-    size: int
-
-
-IDENTIFYING_COLUMNS = ("item_key", "sheet_name", "sheet_row_number")
-
-
-def check_locations_csv(source: Any) -> CsvSummary:
-    """
-    Check a locations CSV locally, streaming it once; raise :class:`SovInputError` naming the problem.
-
-    A valid file is UTF-8 (a BOM is fine); its header names every building by ``item_key``, or by
-    both ``sheet_name`` and ``sheet_row_number``; header names are unique and non-empty; it has at
-    least one data row; every row has as many fields as the header. Blank lines are ignored.
-    """
-    path = as_source(source, "locations CSV")
-    label = str(source)
-    rows = 0
-    size = 0
-    with path.open("rb") as raw:
-        counted = _CountingReader(raw)
-        text = io.TextIOWrapper(counted, encoding="utf-8-sig", newline="")  # type: ignore[type-var]
-        reader = csv.reader(text)
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise SovInputError(f"Locations CSV {label} is empty.", hint=_CSV_HINT)
-            columns = tuple(h.strip() for h in header)
-            _check_header(columns, label)
-            for row in reader:
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue
-                rows += 1
-                if len(row) != len(columns):
-                    raise SovInputError(
-                        f"Locations CSV {label}, line {reader.line_num}: {len(row)} fields but the header "
-                        f"has {len(columns)}.",
-                        hint="Every row needs one value per column; quote values that contain commas.",
-                    )
-        except UnicodeDecodeError as exc:
-            raise SovInputError(
-                f"Locations CSV {label} is not UTF-8 (invalid byte near offset {counted.offset}: {exc.reason}).",
-                hint="Save it as 'CSV UTF-8' and try again.",
-            ) from None
-        except csv.Error as exc:
-            raise SovInputError(f"Locations CSV {label}, line {reader.line_num}: {exc}.") from None
-        size = counted.offset
-    if rows == 0:
-        raise SovInputError(f"Locations CSV {label} has a header but no data rows.", hint=_CSV_HINT)
-    return CsvSummary(path=label, rows=rows, columns=columns, size=size)
-
-
-_CSV_HINT = (
-    "A locations CSV has a header naming each building by item_key (or sheet_name and "
-    "sheet_row_number), then one row per building."
-)
-
-
-def _check_header(columns: tuple[str, ...], label: str) -> None:
-    if "item_key" not in columns and not {"sheet_name", "sheet_row_number"} <= set(columns):
-        raise SovInputError(
-            f"Locations CSV {label} has no identifying column: its header is {', '.join(columns)!r}.",
-            hint="Add an item_key column, or both sheet_name and sheet_row_number.",
-        )
-    empty = [i + 1 for i, c in enumerate(columns) if not c]
-    if empty:
-        raise SovInputError(f"Locations CSV {label}: header column(s) {empty} have no name.")
-    seen: set[str] = set()
-    for column in columns:
-        if column in seen:
-            raise SovInputError(f"Locations CSV {label}: column {column!r} appears twice in the header.")
-        seen.add(column)
-
-
-class _CountingReader(io.RawIOBase):
-    """Wrap a binary file and count the bytes read (for error offsets and sizes)."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self.offset = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self._raw.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        self.offset += n
-        return n
 
 
 def multipart_file(field: str, filename: str, handle: BinaryIO, content_type: str, fields: Any = None) -> Any:

@@ -15,7 +15,7 @@ import json
 import random
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -85,6 +85,7 @@ class Route:
     name: str
     method: str
     template: str
+    _: KW_ONLY
     idempotent: bool
     what: str = ""
     action: str = ""
@@ -288,6 +289,16 @@ def retry_mark(error: BaseException) -> _RetryMark | None:
     return getattr(error, _RETRY_ATTR, None)
 
 
+def transient(error: BaseException) -> bool:
+    """
+    Whether ``error`` may pass if the same read is tried again: the one rule behind the hook's
+    retries and a trigger's re-polls. Only errors marked by :func:`mark_retryable` are (429, 5xx,
+    resets, timeouts, garbled bodies); a TLS failure, a 4xx other than 429 and a prerequisite
+    error are not.
+    """
+    return retry_mark(error) is not None
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """
@@ -314,9 +325,10 @@ class RetryPolicy:
 
     def should_retry(self, error: BaseException, idempotent: bool) -> bool:
         """Whether ``error`` may be retried for a call that is (or is not) idempotent."""
-        mark = retry_mark(error)
-        if mark is None:
+        if not transient(error):
             return False
+        mark = retry_mark(error)
+        assert mark is not None
         if mark.retry_after is not None and mark.retry_after > self.max_retry_after:
             return False
         return idempotent or not mark.reached_server

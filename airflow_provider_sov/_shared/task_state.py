@@ -1,4 +1,4 @@
-"""What a task remembers across its own retries: the job it started, the files it wrote."""
+"""What a task remembers across its own retries: the job it started, its steps, the files it wrote."""
 
 from __future__ import annotations
 
@@ -7,13 +7,22 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+#: The job this task created or attached to: its spec's ref (plain JSON).
+JOB = "job"
+#: The last step a multi-step task finished (``initiated``, ``locations_added``, ``started``).
+STEP = "step"
+#: Set just before a creating call whose answer could be lost (e.g. starting an update).
+SENT = "sent"
+#: Files written whole by an earlier try: ``{slot: {"filename", "uri", "size", "sha256", ...}}``.
+DOWNLOADED = "downloaded"
+
 
 class StateStore:
     """
     The task's state store (Airflow 3.3 ``task_state_store``), or nothing where Airflow lacks it.
 
     It survives task retries, which is what lets a retried task reattach to the job it started
-    instead of creating another.
+    instead of creating another. Its keys are the constants of this module, named nowhere else.
     """
 
     def __init__(self, context: Context, log: Any) -> None:

@@ -1,35 +1,42 @@
 """
-One way to wait, for every job kind of both APIs: deadlines, trigger events, timeout errors.
+One way to wait, for every job kind of both APIs: check once, then defer or poll; events back to readings.
 
 The deadline is an absolute wall-clock time computed once, when the wait starts, and carried in
 the trigger's kwargs, so a triggerer restart neither extends nor resets it. Trigger events are
 plain JSON with a ``status`` from :data:`EVENT_STATUSES`; anything else fails the task loudly.
+Every sensor is a :class:`JobSensor` and every operator that waits uses :class:`JobWaitMixin`,
+given a :class:`~airflow_provider_sov._shared.jobs.JobSpec`: neither knows which API it talks to.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_provider_sov import exceptions
-from airflow_provider_sov.exceptions import SovError, SovTimeoutError
+from airflow_provider_sov._shared.jobs import Reading
+from airflow_provider_sov.exceptions import SovError, SovInputError, SovTimeoutError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Callable, Mapping
+
+    from airflow.sdk import Context
+
+    from airflow_provider_sov._shared.hook import ApiHook
+    from airflow_provider_sov._shared.jobs import JobSpec
 
 #: The only trigger-event statuses a task accepts.
 EVENT_STATUSES = frozenset({"terminal", "timeout", "error"})
+#: How long after our own deadline Airflow's deferral timeout fires, as a backstop only.
+DEFERRAL_GRACE = 300.0
 
-#: Errors that no amount of polling will cure: a trigger gives up on them at once.
-PERMANENT_ERRORS = (
-    exceptions.SovInputError,
-    exceptions.SovConnectionConfigError,
-    exceptions.SovAuthError,
-    exceptions.SovNotFoundError,
-    exceptions.SovBadRequestError,
-)
+
+def default_deferrable() -> bool:
+    """``[operators] default_deferrable`` from the Airflow configuration."""
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 def as_seconds(value: timedelta | float | int | None, name: str) -> float | None:
@@ -38,7 +45,15 @@ def as_seconds(value: timedelta | float | int | None, name: str) -> float | None
         return None
     seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
     if seconds < 0:
-        raise exceptions.SovInputError(f"{name} must not be negative, got {value!r}.")
+        raise SovInputError(f"{name} must not be negative, got {value!r}.")
+    return seconds
+
+
+def positive_seconds(value: timedelta | float | int, name: str) -> float:
+    """A duration that must be more than zero seconds (a poll interval)."""
+    seconds = as_seconds(value, name)
+    if not seconds:
+        raise SovInputError(f"{name} must be a positive number of seconds, got {value!r}.")
     return seconds
 
 
@@ -48,109 +63,75 @@ def deadline_after(timeout: float) -> float:
 
 
 def timeout_error(
-    label: str, job_id: str, *, timeout: float, waited: float, last_status: str | None
+    name: str, *, timeout: float, waited: float, last_status: str | None, job_id: str | None = None
 ) -> SovTimeoutError:
     """The error for a wait that reached its deadline: configured timeout and time waited."""
     return SovTimeoutError(
-        f"Timed out waiting for {label} {job_id}: waited {waited:.0f}s, the timeout is {timeout:.0f}s; "
+        f"Timed out waiting for {name}: waited {waited:.0f}s, the timeout is {timeout:.0f}s; "
         f"last status {last_status or 'unknown'}.",
-        job_id=job_id,
+        job_id=job_id or name,
         hint="The job may still finish: raise `timeout`, or wait again for the same ID.",
     )
 
 
-def error_event(job_id: str, error: BaseException) -> dict[str, Any]:
+def check_event(event: Any, key: str, name: str) -> Reading:
     """
-    A trigger event for a failure, carrying the error's class and message (never a secret). The
-    message names the job even when the failure was elsewhere (e.g. logging in).
-    """
-    message = str(error)
-    if not all(part in message for part in str(job_id).split()):
-        message = f"While waiting for {job_id}: {message}"
-    return {
-        "status": "error",
-        "job_id": job_id,
-        "error_class": type(error).__name__,
-        "message": message,
-        "http_status": getattr(error, "http_status", None),
-    }
+    Accept a trigger event only if it is one this provider sends, for this job; return its reading.
 
-
-def check_event(event: Any, job_id: str, label: str) -> dict[str, Any]:
-    """
-    Accept a trigger event only if it is one this provider sends, for this job.
-
-    A missing or unknown event fails the task with an error saying so; it never succeeds by accident.
+    A missing or unknown event fails the task with an error saying so; it never succeeds by
+    accident. An error or timeout event raises the typed error it carries.
     """
     if not isinstance(event, dict):
         raise SovError(
-            f"Waiting for {label} {job_id} ended without a valid event (got {type(event).__name__}).",
-            job_id=job_id,
+            f"Waiting for {name} ended without a valid event (got {type(event).__name__}).",
+            job_id=key,
             hint="Run the task again; it reattaches to the same job.",
         )
     status = event.get("status")
     if status not in EVENT_STATUSES:
         raise SovError(
-            f"Waiting for {label} {job_id} ended with an unknown event status {status!r}.",
-            job_id=job_id,
+            f"Waiting for {name} ended with an unknown event status {status!r}.",
+            job_id=key,
             hint="Run the task again; it reattaches to the same job.",
         )
-    if str(event.get("job_id")) != str(job_id):
-        raise SovError(
-            f"Waiting for {label} {job_id} received an event for {event.get('job_id')!r}.",
-            job_id=job_id,
-        )
+    if str(event.get("key")) != str(key):
+        raise SovError(f"Waiting for {name} received an event for {event.get('key')!r}.", job_id=key)
     if status == "error":
         cls = getattr(exceptions, str(event.get("error_class")), None)
         if not (isinstance(cls, type) and issubclass(cls, SovError)):
             cls = SovError
         raise cls(
-            f"Waiting for {label} {job_id} failed: {event.get('message') or 'no message'}",
-            job_id=job_id,
+            f"Waiting for {name} failed: {event.get('message') or 'no message'}",
+            job_id=event.get("job_id") or key,
             http_status=event.get("http_status"),
         )
     if status == "timeout":
         raise timeout_error(
-            label,
-            job_id,
+            name,
             timeout=float(event.get("timeout") or 0),
             waited=float(event.get("waited") or 0),
             last_status=event.get("last_status"),
+            job_id=event.get("job_id"),
         )
-    return event
-
-
-class Reading(Protocol):
-    """One classified status reading of any job either API runs (SOV job, D-file generation)."""
-
-    @property
-    def status(self) -> str: ...
-
-    @property
-    def terminal(self) -> bool: ...
-
-    @property
-    def succeeded(self) -> bool: ...
-
-    def progress_line(self) -> str: ...
-
-    def to_event(self) -> dict[str, Any]: ...
-
-
-R = TypeVar("R", bound=Reading)
+    reading = event.get("reading")
+    if not isinstance(reading, dict) or not reading.get("terminal"):
+        raise SovError(
+            f"Waiting for {name} ended with a final event that carries no final reading.",
+            job_id=key,
+            hint="Run the task again; it reattaches to the same job.",
+        )
+    return Reading.from_json(reading)
 
 
 def poll_in_process(
-    read: Callable[[], R],
-    first: R,
+    read: Callable[[], Reading],
+    first: Reading,
     *,
-    label: str,
-    job_id: str,
+    name: str,
     started: float,
     timeout: float,
     poll_interval: float,
-    log: Any,
-) -> R:
+) -> Reading:
     """
     Poll ``read`` in the task's own process until terminal or the deadline (poke-style waits).
 
@@ -163,75 +144,183 @@ def poll_in_process(
         remaining = deadline - time.time()
         if remaining <= 0:
             raise timeout_error(
-                label, job_id, timeout=timeout, waited=time.time() - started, last_status=reading.status
+                name,
+                timeout=timeout,
+                waited=time.time() - started,
+                last_status=reading.status,
+                job_id=reading.job_id or None,
             )
         time.sleep(min(poll_interval, remaining))
         reading = read()
-        log.info("%s", reading.progress_line())
     return reading
 
 
-async def poll_for_event(
-    aread: Callable[[], Awaitable[Reading]],
-    *,
-    job_id: str,
-    deadline: float,
-    poll_interval: float,
-    wait_started: float,
-    timeout: float,
-    max_errors: int,
-    label: str,
-    log: Any,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+class JobWaitMixin:
     """
-    A trigger's whole wait: poll ``aread`` until terminal or ``deadline``; return the one event.
+    How any task waits on one job of any kind, in every mode; used by every sensor and operator.
 
-    Permanent errors (401, 404, bad input) end the wait at once; other failed polls are tolerated
-    up to ``max_errors`` in a row. Sleeps never pass the deadline, so the last poll happens at it.
-    ``extra`` is merged into every event (e.g. the job kind).
+    The deferrable path checks once before deferring (a finished job never defers), then hands the
+    spec's trigger an absolute deadline; the in-process path polls until the same deadline. Both
+    end in a final :class:`Reading`, which the spec turns into the result, so they cannot disagree.
+    The task sets ``deferrable``, ``timeout`` and ``poll_interval`` (seconds) and its connection
+    argument (the spec's hook's ``conn_name_attr``).
     """
-    extra = extra or {}
 
-    def timed_out(last: str | None) -> dict[str, Any]:
-        return {
-            "status": "timeout",
-            "job_id": job_id,
-            "last_status": last,
-            "timeout": timeout,
-            "waited": time.time() - wait_started,
-            **extra,
-        }
+    #: The kind this task waits on (operators that start more than one kind pass the spec in).
+    spec: ClassVar[JobSpec]
+    deferrable: bool
+    log: Any
+    defer: Any
 
-    if time.time() >= deadline:
-        return timed_out(None)
-    errors = 0
-    last: str | None = None
-    while True:
-        try:
-            reading = await aread()
-        except PERMANENT_ERRORS as exc:
-            return {**error_event(job_id, exc), **extra}
-        except SovError as exc:
-            errors += 1
-            if errors >= max_errors:
-                return {**error_event(job_id, exc), **extra}
-            log.warning("%s %s: poll failed (%d/%d): %s", label, job_id, errors, max_errors, exc)
-        else:
-            errors = 0
-            last = reading.status
-            log.info("%s", reading.progress_line())
-            if reading.terminal:
-                return {
-                    **reading.to_event(),
-                    "status": "terminal",
-                    "job_id": job_id,
-                    "job_status": reading.status,
-                    "succeeded": reading.succeeded,
-                    **extra,
-                }
-            del reading  # keep nothing of the response across the sleep: less for the GC to carry
-        remaining = deadline - time.time()
-        if remaining <= 0:
-            return timed_out(last)
-        await asyncio.sleep(min(poll_interval, remaining))
+    def wait_settings(self) -> tuple[float, float]:
+        """``(timeout, poll_interval)`` in seconds."""
+        return float(getattr(self, "timeout", 0) or 0), float(getattr(self, "poll_interval", 15) or 15)
+
+    def hook_for(self, spec: JobSpec) -> ApiHook:
+        """The hook for ``spec``'s API on this task's connection (created on first use, then kept)."""
+        hooks = self.__dict__.setdefault("_job_hooks", {})
+        conn_id = getattr(self, spec.hook.conn_name_attr)
+        if (spec.hook, conn_id) not in hooks:
+            hooks[(spec.hook, conn_id)] = spec.hook(conn_id)
+        return hooks[(spec.hook, conn_id)]
+
+    @property
+    def hook(self) -> Any:
+        """The hook of this task's own kind (:attr:`spec`)."""
+        return self.hook_for(self.spec)
+
+    def read_job(self, spec: JobSpec, ref: Mapping[str, Any]) -> Reading:
+        """Read the job's status once, logging one progress line."""
+        reading = spec.read(self.hook_for(spec), ref)
+        self.log.info("%s", reading.progress_line(spec.name(ref)))
+        return reading
+
+    def wait_for_job(
+        self,
+        spec: JobSpec,
+        ref: Mapping[str, Any],
+        first: Reading | None = None,
+        *,
+        method_name: str = "execute_complete",
+    ) -> Reading:
+        """
+        Wait for the job to be final; defer when ``deferrable`` (this call then does not return).
+
+        :param first: A reading taken just now (e.g. the answer that created the job); without it
+            the status is read once before deciding whether to wait at all.
+        """
+        started = time.time()
+        reading = first if first is not None else self.read_job(spec, ref)
+        if reading.terminal:
+            return reading
+        timeout, poll_interval = self.wait_settings()
+        if self.deferrable:
+            self.defer_for_job(
+                spec, ref, timeout=timeout, poll_interval=poll_interval, method_name=method_name
+            )
+        return poll_in_process(
+            lambda: self.read_job(spec, ref),
+            reading,
+            name=spec.name(ref),
+            started=started,
+            timeout=timeout,
+            poll_interval=poll_interval,
+        )
+
+    def defer_for_job(
+        self, spec: JobSpec, ref: Mapping[str, Any], *, timeout: float, poll_interval: float, method_name: str
+    ) -> NoReturn:
+        """Hand the wait to the spec's trigger with an absolute deadline fixed now."""
+        conn_attr = spec.hook.conn_name_attr
+        now = time.time()
+        trigger = spec.trigger_class()(
+            **ref,
+            **{conn_attr: getattr(self, conn_attr)},
+            deadline=deadline_after(timeout),
+            poll_interval=poll_interval,
+            timeout=timeout,
+            wait_started=now,
+        )
+        self.log.info("Deferring the wait for %s (timeout %.0fs).", spec.name(ref), timeout)
+        self.defer(
+            trigger=trigger, method_name=method_name, timeout=timedelta(seconds=timeout + DEFERRAL_GRACE)
+        )
+        raise AssertionError("unreachable")  # pragma: no cover - defer() always raises
+
+    def reading_from_event(self, spec: JobSpec, ref: Mapping[str, Any], event: Any) -> Reading:
+        """Validate a trigger event for this job and return the final reading it carries (or raise)."""
+        return check_event(event, spec.key_of(ref), spec.name(ref))
+
+
+class JobSensor(JobWaitMixin, BaseSensorOperator):
+    """
+    Wait for one job of the kind :attr:`spec` names; the base of every sensor of both APIs.
+
+    Returns (pushes to XCom) the job's result: ``kind``, ``job_id``, ``status``, ``succeeded``,
+    ``message``, ``files`` (empty: sensors write none) and the kind's extras. A failed job raises
+    :class:`~airflow_provider_sov.exceptions.SovJobFailedError`; a timeout raises
+    :class:`~airflow_provider_sov.exceptions.SovTimeoutError` in every mode.
+
+    A subclass sets :attr:`spec`, :attr:`default_poll_interval` and :attr:`default_timeout`, and
+    says what it waits on in :meth:`job_ref`; its connection argument is the spec's hook's
+    ``conn_name_attr`` (e.g. ``sovfixer_conn_id``).
+
+    :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
+    :param poke_interval: Seconds between polls.
+    :param timeout: Seconds to wait in all, in every mode.
+    """
+
+    default_poll_interval: ClassVar[float] = 15.0
+    default_timeout: ClassVar[float] = 2 * 60 * 60.0
+
+    def __init__(
+        self,
+        *,
+        deferrable: bool | None = None,
+        poke_interval: timedelta | float | None = None,
+        timeout: timedelta | float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        hook = self.spec.hook
+        conn_id = kwargs.pop(hook.conn_name_attr, None) or hook.default_conn_name
+        poke = self.default_poll_interval if poke_interval is None else poke_interval
+        super().__init__(
+            poke_interval=positive_seconds(poke, "poke_interval"),
+            timeout=self.default_timeout if timeout is None else timeout,
+            **kwargs,
+        )
+        setattr(self, hook.conn_name_attr, conn_id)
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+
+    def job_ref(self, context: Context) -> dict[str, Any]:
+        """What this sensor waits on, from its rendered fields (checked before any call)."""
+        raise NotImplementedError(f"{type(self).__name__} must say what it waits on")  # pragma: no cover
+
+    def outcome_options(self) -> dict[str, Any]:
+        """Options the spec's outcome takes (e.g. ``accept_partial``)."""
+        return {}
+
+    def wait_settings(self) -> tuple[float, float]:
+        return as_seconds(self.timeout, "timeout") or 0.0, positive_seconds(
+            self.poke_interval, "poke_interval"
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        ref = self.job_ref(context)
+        reading = self.read_job(self.spec, ref)
+        if not reading.terminal:
+            return False
+        return PokeReturnValue(
+            is_done=True, xcom_value=self.spec.result(reading, ref, self.outcome_options())
+        )
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        ref = self.job_ref(context)
+        return self.spec.result(self.wait_for_job(self.spec, ref), ref, self.outcome_options())
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger: accept only a known event for this job."""
+        ref = self.job_ref(context)
+        return self.spec.result(self.reading_from_event(self.spec, ref, event), ref, self.outcome_options())

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from airflow_provider_sov._shared.files import (
-    CsvSummary,
-    DownloadedFile,
-    as_source,
-    check_locations_csv,
-    multipart_file,
-)
+from airflow_provider_sov._shared.files import DownloadedFile, as_source, multipart_file
 from airflow_provider_sov._shared.hook import ApiHook
 from airflow_provider_sov._shared.http import Route, check_id, require_keys
-from airflow_provider_sov.exceptions import SovInputError, SovJobFailedError
+from airflow_provider_sov._shared.jobs import StatusCall
+from airflow_provider_sov.exceptions import SovInputError
+from airflow_provider_sov.hooks.sov_locations import CsvSummary, check_locations_csv
+from airflow_provider_sov.hooks.sov_rules import (
+    DOCUMENT_TYPES,
+    PARSE_EXTENSIONS,
+    UPDATE_TYPES,
+    check_choice,
+    check_extra_data,
+    check_output_format,
+    check_revision,
+    history_params,
+    str_list,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -27,260 +33,102 @@ if TYPE_CHECKING:
 
 DEFAULT_HOST = "https://api.sovfixer.com"
 
-#: ``update_type`` values the API documents for ``initiate_update``.
-UPDATE_TYPES = ("API", "SCRUB", "AIR", "RMS", "RMS_ANALYSIS", "COMPLETE", "PINGREADY")
-#: ``document_type`` values the API documents for a new parse.
-DOCUMENT_TYPES = ("SOV", "PREM_BDX", "CLAIM_BDX", "SOV_BDX", "ACORD")
-#: File extensions a parse accepts.
-PARSE_EXTENSIONS = (".xls", ".xlsx", ".xlsm", ".xlsb", ".pdf")
-
-#: ``request.status`` values after which a job never changes. Anything else means keep waiting.
-TERMINAL_STATUSES = frozenset({"COMPLETE", "FAILED"})
-#: ``request.status`` values the API documents as in flight (others are logged, and waited on).
-RUNNING_STATUSES = frozenset({"PENDING", "IN_PROGRESS", "ENRICHING", "REENRICHING"})
-#: ``result.status`` values that mean the job did what was asked.
-SUCCESS_RESULTS = frozenset({"SUCCESS"})
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: The SOV or SUD an output URL belongs to (``/api/v1/sov/{id}/output/{filename}``).
 _OUTPUT_OWNER = re.compile(r"/sov/([^/]+)/output/")
 
-R = Route
 ROUTES = {
     r.name: r
     for r in (
-        R("parse", "POST", "/api/v1/sov", idempotent=False, action="start parse"),
-        R("parse_status", "GET", "/api/v1/sov/{sov_id}", True, "SOV", "read parse status"),
-        R("output_formats", "GET", "/api/v1/output_formats", True, "SOV", "list output formats"),
-        R("get_or_create_output", "POST", "/api/v1/sov/{id}/get_or_create_output", True, "SOV/SUD"),
-        R("output_request", "GET", "/api/v1/sov/get_or_create_output/{request_id}", True, "output request"),
-        R("initiate_update", "POST", "/api/v1/sov/{sov_id}/initiate_update", False, "SOV", "initiate update"),
-        R(
+        Route("parse", "POST", "/api/v1/sov", idempotent=False, what="", action="start parse"),
+        Route(
+            "parse_status",
+            "GET",
+            "/api/v1/sov/{sov_id}",
+            idempotent=True,
+            what="SOV",
+            action="read parse status",
+        ),
+        Route(
+            "output_formats",
+            "GET",
+            "/api/v1/output_formats",
+            idempotent=True,
+            what="SOV",
+            action="list output formats",
+        ),
+        Route(
+            "get_or_create_output",
+            "POST",
+            "/api/v1/sov/{id}/get_or_create_output",
+            idempotent=True,
+            what="SOV/SUD",
+        ),
+        Route(
+            "output_request",
+            "GET",
+            "/api/v1/sov/get_or_create_output/{request_id}",
+            idempotent=True,
+            what="output request",
+            action="read output request",
+        ),
+        Route(
+            "initiate_update",
+            "POST",
+            "/api/v1/sov/{sov_id}/initiate_update",
+            idempotent=False,
+            what="SOV",
+            action="initiate update",
+        ),
+        Route(
             "add_locations",
             "POST",
             "/api/v1/sov/update/{sud_id}/add_locations",
-            False,
-            "SUD",
-            "add locations",
+            idempotent=False,
+            what="SUD",
+            action="add locations",
         ),
-        R("start_update", "POST", "/api/v1/sov/update/{sud_id}/start", False, "SUD", "start update"),
-        R("update_status", "GET", "/api/v1/sov/update/{sud_id}", True, "SUD", "read update status"),
-        R("history", "GET", "/api/v1/sov/history", True, "", "read history"),
-        R("history_item", "GET", "/api/v1/sov/history/{id}", True, "history item", "read history item"),
-    )
-}
-del R
-
-
-@dataclass(frozen=True)
-class JobStatus:
-    """
-    One reading of a parse job, update job or output request, classified once for sync and async.
-
-    :param job_id: SOV ID, SUD ID or output request ID.
-    :param status: ``request.status`` as the API sent it.
-    :param terminal: Whether the job will not change again.
-    :param succeeded: Terminal and ``COMPLETE`` with a successful (or absent) ``result.status``.
-    :param result_status: ``result.status`` once terminal, e.g. ``SUCCESS`` or ``FAILED_TO_PROCESS``.
-    :param message: ``result.message`` once terminal.
-    :param outputs: Files to download: ``[{"url", "filename", "description"}]``.
-    """
-
-    job_id: str
-    status: str
-    terminal: bool
-    succeeded: bool
-    pct_complete: float | None = None
-    health: str | None = None
-    result_status: str | None = None
-    message: str | None = None
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def known(self) -> bool:
-        """Whether ``status`` is one the API documents."""
-        return self.status in TERMINAL_STATUSES or self.status in RUNNING_STATUSES
-
-    def progress_line(self) -> str:
-        """One short line for the task log: ID, status, percent, health message."""
-        pct = "" if self.pct_complete is None else f" {self.pct_complete:g}%"
-        health = f" - {self.health}" if self.health else ""
-        unknown = "" if self.known else " (unrecognised status; still waiting)"
-        return f"{self.job_id}: {self.status}{pct}{health}{unknown}"
-
-    def to_event(self) -> dict[str, Any]:
-        """Plain JSON for XCom and trigger events."""
-        return {
-            "job_id": self.job_id,
-            "status": self.status,
-            "result_status": self.result_status,
-            "message": self.message,
-            "outputs": self.outputs,
-        }
-
-
-def classify(body: Mapping[str, Any], job_id: str) -> JobStatus:
-    """
-    Classify a status body (``{"request": {...}, "result": {...}}``) of any SOV Fixer job kind.
-
-    ``result`` may carry ``outputs`` (parse and update jobs) or a single output described by
-    ``url``/``scrubbed_filename``/``label`` (output requests); both come back as ``outputs``.
-    """
-    request = body.get("request") or {}
-    result = body.get("result") or {}
-    status = str(request.get("status") or "UNKNOWN")
-    terminal = status in TERMINAL_STATUSES
-    result_status = result.get("status")
-    outputs = [dict(o) for o in result.get("outputs") or [] if isinstance(o, dict)]
-    if not outputs and result.get("url"):
-        outputs = [
-            {
-                "url": result["url"],
-                "filename": result.get("scrubbed_filename") or result.get("filename"),
-                "description": result.get("label") or result.get("output_format"),
-                "output_format": result.get("output_format"),
-            }
-        ]
-    succeeded = status == "COMPLETE" and (result_status is None or result_status in SUCCESS_RESULTS)
-    pct = request.get("pct_complete")
-    return JobStatus(
-        job_id=job_id,
-        status=status,
-        terminal=terminal,
-        succeeded=succeeded,
-        pct_complete=float(pct) if isinstance(pct, (int, float)) else None,
-        health=request.get("last_health_status"),
-        result_status=result_status,
-        message=result.get("message"),
-        outputs=outputs,
-    )
-
-
-@dataclass(frozen=True)
-class JobKind:
-    """
-    One kind of SOV Fixer job that can be waited on, declared once for sensors, triggers and operators.
-
-    :param name: ``"update"``, ``"parse"`` or ``"output"``.
-    :param label: How messages name its ID (``"SUD"``, ``"SOV"``, ``"output request"``).
-    :param read: The hook's sync status read; ``aread`` its async twin.
-    """
-
-    name: str
-    label: str
-    read: str
-    aread: str
-
-    def status(self, hook: SovHook, job_id: str) -> JobStatus:
-        """Read and classify the job's status (sync)."""
-        return classify(getattr(hook, self.read)(job_id), job_id)
-
-    async def astatus(self, hook: SovHook, job_id: str) -> JobStatus:
-        """Read and classify the job's status (async, for triggers)."""
-        return classify(await getattr(hook, self.aread)(job_id), job_id)
-
-
-JOB_KINDS = {
-    k.name: k
-    for k in (
-        JobKind("update", "SUD", "get_update_status", "aget_update_status"),
-        JobKind("parse", "SOV", "get_parse_status", "aget_parse_status"),
-        JobKind("output", "output request", "get_output_request", "aget_output_request"),
+        Route(
+            "start_update",
+            "POST",
+            "/api/v1/sov/update/{sud_id}/start",
+            idempotent=False,
+            what="SUD",
+            action="start update",
+        ),
+        Route(
+            "update_status",
+            "GET",
+            "/api/v1/sov/update/{sud_id}",
+            idempotent=True,
+            what="SUD",
+            action="read update status",
+        ),
+        Route("history", "GET", "/api/v1/sov/history", idempotent=True, action="read history"),
+        Route(
+            "history_item",
+            "GET",
+            "/api/v1/sov/history/{id}",
+            idempotent=True,
+            what="history item",
+            action="read history item",
+        ),
     )
 }
 
-
-def check_outcome(
-    status: JobStatus, kind: JobKind, *, accept_partial: bool = False, log: Any = None
-) -> dict[str, Any]:
-    """
-    Return a terminal job's result for XCom, or raise :class:`SovJobFailedError`.
-
-    One rule for every wait mode: ``COMPLETE`` with ``SUCCESS`` (or no result status) succeeds;
-    ``PARTIAL_PARSE`` succeeds only with ``accept_partial`` (with a warning); anything else fails
-    with the API's status and message.
-    """
-    result = {"kind": kind.name, **status.to_event()}
-    if status.succeeded:
-        return result
-    if status.result_status == "PARTIAL_PARSE" and accept_partial:
-        if log is not None:
-            log.warning(
-                "%s %s ended PARTIAL_PARSE (%s); accept_partial=True, so its %d output(s) are used.",
-                kind.label,
-                status.job_id,
-                status.message or "no message",
-                len(status.outputs),
-            )
-        return result
-    hint = (
-        "Pass accept_partial=True to use the outputs of a partial parse."
-        if status.result_status == "PARTIAL_PARSE"
-        else ("Check the input in the SOV Fixer app, correct it and run the task again.")
-    )
-    raise SovJobFailedError(
-        f"{kind.label} {status.job_id} ended {status.status} with result {status.result_status or 'none'}: "
-        f"{status.message or 'no message'}.",
-        result_status=status.result_status,
-        job_id=status.job_id,
-        server_message=status.message,
-        hint=hint,
-    )
+#: The status route of each job kind: route name, its path parameter, an example ID.
+STATUS_ROUTES = {
+    "update": ("update_status", "sud_id", "s-no-ping-hggcsk-r001"),
+    "parse": ("parse_status", "sov_id", "s-no-ping-hggcsk"),
+    "output": ("output_request", "request_id", "9f4d8c10-3b7e-4a52-bd91-c823f15e4d76"),
+}
 
 
-def check_revision(revision: object) -> int:
-    """``revision``: -1 (latest), 0 (original parse) or a positive revision number."""
-    if isinstance(revision, bool) or not isinstance(revision, int):
-        raise SovInputError(f"revision must be an integer, got {revision!r}.", hint="Use -1 for the latest.")
-    if revision < -1:
-        raise SovInputError(
-            f"revision {revision} is below -1.", hint="Use -1 for the latest, 0 for the original parse, or N."
-        )
-    return revision
-
-
-def check_output_format(output_format: object) -> str:
-    """A non-empty format name; case does not matter to the API."""
-    if not isinstance(output_format, str) or not output_format.strip():
-        raise SovInputError(
-            f"output_format must be a non-empty string such as 'json', got {output_format!r}.",
-            hint="List the formats your organisation may request with SovHook.list_output_formats().",
-        )
-    return output_format.strip()
-
-
-def check_choice(value: object, allowed: tuple[str, ...], name: str) -> str:
-    """``value`` is one of ``allowed`` (case-insensitive); returns the API's spelling."""
-    if isinstance(value, str) and value.upper() in allowed:
-        return value.upper()
-    raise SovInputError(f"{name} {value!r} is not one of {', '.join(allowed)}.")
-
-
-def check_extra_data(extra_data: object) -> dict[str, Any]:
-    """``extra_data`` is a mapping with plain identifier keys (they become form-field names)."""
-    if extra_data is None:
-        return {}
-    if not isinstance(extra_data, dict):
-        raise SovInputError(f"extra_data must be a dict, got {type(extra_data).__name__}.")
-    bad = [k for k in extra_data if not isinstance(k, str) or not _IDENTIFIER.match(k)]
-    if bad:
-        raise SovInputError(
-            f"extra_data key(s) {bad!r} are not plain identifiers.",
-            hint="Use names like insured_name or inception_date.",
-        )
-    return dict(extra_data)
-
-
-def _str_list(value: object, name: str) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if "," in value:
-            raise SovInputError(f"{name} must be a list such as ['json', 'xlsx'], got the string {value!r}.")
-        value = [value]
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise SovInputError(f"{name} must be a list of non-empty strings, got {value!r}.")
-    return [v.strip() for v in value]
+def status_call(kind: str, job_id: object) -> StatusCall:
+    """The request that reads the status of a job of ``kind`` (``update``, ``parse``, ``output``)."""
+    route, name, example = STATUS_ROUTES[kind]
+    checked = check_id(job_id, name, example)
+    params = {"include_progress": "true"} if kind == "parse" else None
+    return StatusCall(ROUTES[route], ids={name: checked}, params=params, job_id=checked)
 
 
 class SovHook(ApiHook):
@@ -344,9 +192,9 @@ class SovHook(ApiHook):
         fields: list[tuple[str, str]] = [
             ("document_type", check_choice(document_type, DOCUMENT_TYPES, "document_type"))
         ]
-        for fmt in _str_list(output_formats, "output_formats") or []:
+        for fmt in str_list(output_formats, "output_formats") or []:
             fields.append(("output_formats", fmt))
-        for integration in _str_list(integrations, "integrations") or []:
+        for integration in str_list(integrations, "integrations") or []:
             fields.append(("integrations", integration))
         for key, value in check_extra_data(extra_data).items():
             fields.append((f"extra_data_{key}", str(value)))
@@ -361,19 +209,14 @@ class SovHook(ApiHook):
         body = self.request(ROUTES["parse"], body=self._upload(path, name, _content_type(name), fields))
         return str(require_keys(body, ("id",), self._call(ROUTES["parse"], self.settings, None, None))["id"])
 
+    def read_status(self, kind: str, job_id: str) -> dict[str, Any]:
+        """Read the status body of a job of ``kind``: ``update`` (SUD), ``parse`` (SOV) or ``output``."""
+        call = status_call(kind, job_id)
+        return dict(self.request(call.route, **call.kwargs()))
+
     def get_parse_status(self, sov_id: str) -> dict[str, Any]:
         """Read a parse job's status body (``request``, and ``result`` once terminal)."""
-        sov_id = check_id(sov_id, "sov_id", "s-no-ping-hggcsk")
-        return self.request(
-            ROUTES["parse_status"], ids={"sov_id": sov_id}, job_id=sov_id, params={"include_progress": "true"}
-        )
-
-    async def aget_parse_status(self, sov_id: str) -> dict[str, Any]:
-        """Async twin of :meth:`get_parse_status`."""
-        sov_id = check_id(sov_id, "sov_id", "s-no-ping-hggcsk")
-        return await self.arequest(
-            ROUTES["parse_status"], ids={"sov_id": sov_id}, job_id=sov_id, params={"include_progress": "true"}
-        )
+        return self.read_status("parse", sov_id)
 
     # --- Outputs ----------------------------------------------------------------------------------
 
@@ -424,15 +267,7 @@ class SovHook(ApiHook):
 
     def get_output_request(self, request_id: str) -> dict[str, Any]:
         """Read an output request's status body."""
-        request_id = check_id(request_id, "request_id", "9f4d8c10-3b7e-4a52-bd91-c823f15e4d76")
-        return self.request(ROUTES["output_request"], ids={"request_id": request_id}, job_id=request_id)
-
-    async def aget_output_request(self, request_id: str) -> dict[str, Any]:
-        """Async twin of :meth:`get_output_request`."""
-        request_id = check_id(request_id, "request_id", "9f4d8c10-3b7e-4a52-bd91-c823f15e4d76")
-        return await self.arequest(
-            ROUTES["output_request"], ids={"request_id": request_id}, job_id=request_id
-        )
+        return self.read_status("output", request_id)
 
     # --- Updates ----------------------------------------------------------------------------------
 
@@ -498,7 +333,7 @@ class SovHook(ApiHook):
         """
         sud_id = check_id(sud_id, "sud_id", "s-no-ping-hggcsk-r001")
         payload: dict[str, Any] = {"extra_data": check_extra_data(extra_data)}
-        formats = _str_list(output_formats, "output_formats")
+        formats = str_list(output_formats, "output_formats")
         if formats:
             payload["output_formats"] = formats
         if policy_terms is not None:
@@ -513,13 +348,7 @@ class SovHook(ApiHook):
 
     def get_update_status(self, sud_id: str) -> dict[str, Any]:
         """Read an update job's status body."""
-        sud_id = check_id(sud_id, "sud_id", "s-no-ping-hggcsk-r001")
-        return self.request(ROUTES["update_status"], ids={"sud_id": sud_id}, job_id=sud_id)
-
-    async def aget_update_status(self, sud_id: str) -> dict[str, Any]:
-        """Async twin of :meth:`get_update_status`."""
-        sud_id = check_id(sud_id, "sud_id", "s-no-ping-hggcsk-r001")
-        return await self.arequest(ROUTES["update_status"], ids={"sud_id": sud_id}, job_id=sud_id)
+        return self.read_status("update", sud_id)
 
     # --- History ------------------------------------------------------------------------------------
 
@@ -533,13 +362,13 @@ class SovHook(ApiHook):
         :param start: Only records completed since ``YYYYmmddHHMMSS`` (UTC).
         :param page_size: 1 to 250.
         """
-        return self.request(ROUTES["history"], params=_history_params(cursor_id, start, page_size))
+        return self.request(ROUTES["history"], params=history_params(cursor_id, start, page_size))
 
     async def aget_history_page(
         self, *, cursor_id: str | int | None = None, start: str | None = None, page_size: int = 100
     ) -> dict[str, Any]:
         """Async twin of :meth:`get_history_page`, for the history watcher."""
-        return await self.arequest(ROUTES["history"], params=_history_params(cursor_id, start, page_size))
+        return await self.arequest(ROUTES["history"], params=history_params(cursor_id, start, page_size))
 
     def iter_history(
         self, *, cursor_id: str | int | None = None, start: str | None = None, page_size: int = 100
@@ -622,20 +451,6 @@ class SovHook(ApiHook):
                 yield encoder, {"Content-Type": encoder.content_type}
 
         return body
-
-
-def _history_params(cursor_id: str | int | None, start: str | None, page_size: int) -> dict[str, Any]:
-    """Check and build the history feed's query parameters (shared by the sync and async reads)."""
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 250:
-        raise SovInputError(f"page_size must be an integer from 1 to 250, got {page_size!r}.")
-    params: dict[str, Any] = {"page_size": page_size}
-    if cursor_id is not None:
-        params["cursor_id"] = check_id(cursor_id, "cursor_id")
-    if start is not None:
-        if not (isinstance(start, str) and re.fullmatch(r"\d{14}", start)):
-            raise SovInputError(f"start must be a YYYYmmddHHMMSS string, got {start!r}.")
-        params["start"] = start
-    return params
 
 
 def _content_type(name: str) -> str:

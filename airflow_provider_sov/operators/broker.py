@@ -5,76 +5,60 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
+from airflow_provider_sov._shared.downloads import FileToFetch
 from airflow_provider_sov._shared.files import check_destination
-from airflow_provider_sov._shared.lineage import LineageMixin, dataset, emit_file_events
-from airflow_provider_sov._shared.task_state import StateStore, still_there
-from airflow_provider_sov._shared.waiting import as_seconds, check_event
-from airflow_provider_sov.exceptions import SovInputError, SovResponseError
-from airflow_provider_sov.hooks.broker import (
+from airflow_provider_sov._shared.jobs import templated
+from airflow_provider_sov._shared.operator import JobOperator
+from airflow_provider_sov._shared.task_state import JOB
+from airflow_provider_sov._shared.waiting import as_seconds
+from airflow_provider_sov.exceptions import SovError, SovInputError, SovResponseError
+from airflow_provider_sov.hooks.broker import DataActBrokerHook
+from airflow_provider_sov.hooks.broker_jobs import (
     DEFAULT_INVALID_GRACE,
-    DataActBrokerHook,
-    GenerationStatus,
-    GenerationTarget,
-    check_generation_outcome,
-    classify_generation,
-    generation_request,
-    generation_result,
-)
-from airflow_provider_sov.sensors.broker import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_TIMEOUT,
-    DFileWaitMixin,
-    _templated,
-    check_poll_interval,
+    GENERATION,
+    generation_ref,
+    target_of,
 )
-from airflow_provider_sov.sensors.sov import default_deferrable
+from airflow_provider_sov.hooks.broker_rules import GenerationTarget, check_poll_interval, generation_request
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from datetime import timedelta
 
     from airflow.sdk import Context
 
+    from airflow_provider_sov._shared.jobs import Reading
+    from airflow_provider_sov._shared.task_state import StateStore
 
-def download_generated(
-    context: Context, task: Any, target: GenerationTarget, meta: dict[str, Any], url: str | None = None
-) -> dict[str, Any]:
+
+def generated_file(task: Any, ref: Mapping[str, Any], reading: Reading) -> list[FileToFetch]:
     """
-    Download a finished generation's file into the task's ``destination`` (with its ``filename``
-    and ``overwrite``). A file an earlier try of the task wrote whole is kept, not fetched again.
-    ``url`` is the signed URL of the reading that found it finished (re-signed if it has expired);
-    without it, the status is read again first.
-    Each file is logged and told to Airflow: an asset event on the task's outlets (with ``meta``)
-    and an OpenLineage output.
+    The one file of a finished generation, to write into the task's ``destination`` (with its
+    ``filename`` and ``overwrite``). It is fetched from the signed URL of the reading that found
+    it finished when that is at hand, else from a freshly signed one: never by asking again
+    whether it is finished (an odd answer to that now would fail a finished task).
     """
-    store = StateStore(context, task.log)
-    previous = store.get("downloaded")
-    if isinstance(previous, dict) and still_there(previous):
-        task.log.info("Keeping %s, written whole by an earlier try of this task.", previous["uri"])
-        entry = previous
-    else:
-        saved = task.hook.download_file(
-            target,
-            task.destination,
-            filename=task.filename,
-            overwrite=task.overwrite or bool(previous),
-            url=url,
+    if task.destination in (None, ""):
+        return []
+    target = target_of(ref)
+
+    def fetch(overwrite: bool) -> Any:
+        url = task.hook.finished_file_url(target, reading.private)
+        return task.hook.download_file(
+            target, task.destination, filename=task.filename, overwrite=overwrite, url=url
         )
-        entry = saved.to_dict()
-        store.set("downloaded", entry)
-        task.log.info("Saved %s (%d bytes, sha256 %s).", entry["uri"], entry["size"], entry["sha256"][:12])
-    task.lineage_out(*dataset(entry["uri"]))
-    described = {
-        **entry,
-        "format": entry["filename"].rsplit(".", 1)[-1].upper() if "." in entry["filename"] else None,
-    }
-    emit_file_events(context, list(getattr(task, "outlets", None) or []), [described], meta)
-    return entry
+
+    return [FileToFetch(target.file_type or "file", fetch)]
 
 
-class DFileGenerateOperator(LineageMixin, DFileWaitMixin, BaseOperator):
+def file_meta(result: dict[str, Any]) -> dict[str, Any]:
+    """What the asset events of a generated file carry besides the file."""
+    return {k: result[k] for k in ("job_id", "submission_id", "file_type", "start", "end", "generated_at")}
+
+
+class DFileGenerateOperator(JobOperator):
     """
     Generate a D1, D2, E, F (within a submission), A or BOC (detached) file; wait; download it.
 
@@ -83,9 +67,10 @@ class DFileGenerateOperator(LineageMixin, DFileWaitMixin, BaseOperator):
     before the first call. A cached file comes back ``finished`` at once and never defers. A
     retried task reattaches to the generation it requested (unless that one failed).
 
-    Returns ``job_id``, ``submission_id``, ``file_type``, ``status``, ``start``, ``end``,
-    ``generated_at``, ``message`` and, when ``destination`` is set, the file's ``filename``,
-    ``uri``, ``size`` and ``sha256``.
+    Returns the common result (``kind`` ``generation``; ``job_id`` the Broker's job ID, also pushed
+    to XCom as ``job_id`` before waiting) with ``submission_id``, ``file_type``, ``start``, ``end``
+    and ``generated_at``; when ``destination`` is set, ``files`` holds the written file
+    (``filename``, ``uri``, ``size``, ``sha256``).
 
     The Broker refuses to generate before the submission's validations have finished: that raises
     :class:`~airflow_provider_sov.exceptions.SovPrerequisiteError`; give the task ``retries`` and a
@@ -114,6 +99,7 @@ class DFileGenerateOperator(LineageMixin, DFileWaitMixin, BaseOperator):
     :param invalid_grace: Seconds during which ``invalid`` after requesting is not final (default 120).
     """
 
+    spec = GENERATION
     template_fields: Sequence[str] = (
         "submission_id",
         "file_type",
@@ -171,15 +157,13 @@ class DFileGenerateOperator(LineageMixin, DFileWaitMixin, BaseOperator):
         self.filename = filename
         self.overwrite = overwrite
         self.data_act_broker_conn_id = data_act_broker_conn_id
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = check_poll_interval(poll_interval, self.log)
-        self.timeout = as_seconds(timeout, "timeout") or 0.0
+        self.configure_wait(deferrable, check_poll_interval(poll_interval, self.log), timeout)
         self.invalid_grace = as_seconds(invalid_grace, "invalid_grace") or 0.0
         if destination is not None and not wait_for_completion:
             raise SovInputError(
                 "destination needs wait_for_completion=True: the file must exist to be saved."
             )
-        if not _templated(
+        if not templated(
             submission_id,
             file_type,
             start,
@@ -210,109 +194,64 @@ class DFileGenerateOperator(LineageMixin, DFileWaitMixin, BaseOperator):
             element_numbers=self.element_numbers,
         )
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
         checked = self._checked()
-        store = StateStore(context, self.log)
-        target, reading, requested_at = self._reattach(store, checked)
-        if reading is None:
-            body = self.hook.generate(checked)
-            requested_at = time.time()
-            if checked.detached:
-                if not str(body.get("job_id") or "").isdigit():
-                    raise SovResponseError(
-                        f"The Broker accepted the detached {checked.file_type} request but sent no job_id "
-                        f"(got {body.get('job_id')!r}); nothing can be waited on.",
-                        hint="Run the task again; if it persists, the Broker's response has changed.",
-                    )
-                target = GenerationTarget.of(job_id=body["job_id"], file_type=checked.file_type)
-            store.set("generation", {**target.to_kwargs(), "requested_at": requested_at})
-            reading = classify_generation(body, target, requested_at=requested_at, grace=self.invalid_grace)
-            self.log.info("Requested the %s. %s", target.label, reading.progress_line())
-        context["ti"].xcom_push(key="job_id", value=reading.body.get("job_id", target.job_id))
-        if not self.wait_for_completion:
-            if reading.terminal:
-                check_generation_outcome(reading, target)
-            return generation_result(reading, target)
-        reading = self.wait_for_generation(
-            target,
-            reading,
-            requested_at=requested_at,
-            deferrable=self.deferrable,
-            timeout=self.timeout,
-            poll_interval=self.poll_interval,
-        )
-        return self._finish(context, target, reading)
+        earlier = self._reattach(store, checked)
+        if earlier is not None:
+            return earlier
+        body = self.hook.generate(checked)
+        requested_at = time.time()
+        if checked.detached:
+            if not str(body.get("job_id") or "").isdigit():
+                raise SovResponseError(
+                    f"The Broker accepted the detached {checked.file_type} request but sent no job_id "
+                    f"(got {body.get('job_id')!r}); nothing can be waited on.",
+                    hint="Run the task again; if it persists, the Broker's response has changed.",
+                )
+            target = GenerationTarget.of(job_id=body["job_id"], file_type=checked.file_type)
+        else:
+            target = GenerationTarget.of(checked.body["submission_id"], checked.file_type)
+        ref = generation_ref(target, requested_at, self.invalid_grace)
+        reading = GENERATION.classify(body, ref)
+        self.log.info("Requested the %s. %s", target.label, reading.progress_line(target.label))
+        return ref, reading
 
-    def _reattach(
-        self, store: StateStore, checked: Any
-    ) -> tuple[GenerationTarget, GenerationStatus | None, float | None]:
+    def _reattach(self, store: StateStore, checked: Any) -> tuple[dict[str, Any], Reading] | None:
         """The generation an earlier try of this task requested, if it is still usable."""
-        target = (
-            GenerationTarget()
-            if checked.detached
-            else GenerationTarget.of(checked.body["submission_id"], checked.file_type)
-        )
-        saved = store.get("generation")
+        saved = store.get(JOB)
         if not isinstance(saved, dict):
-            return target, None, None
-        earlier = GenerationTarget.of(saved.get("submission_id"), saved.get("file_type"), saved.get("job_id"))
-        if earlier.file_type != checked.file_type or earlier.submission_id != target.submission_id:
-            return target, None, None
-        requested_at = saved.get("requested_at")
-        reading = self.read_generation(earlier, requested_at)
+            return None
+        earlier = target_of(saved)
+        submission = None if checked.detached else checked.body["submission_id"]
+        if earlier.file_type != checked.file_type or earlier.submission_id != submission:
+            return None
+        reading = self.read_job(GENERATION, saved)
         if reading.terminal and not reading.succeeded:
             self.log.info(
                 "The %s requested by an earlier try ended %s; requesting it again.",
                 earlier.label,
                 reading.status,
             )
-            return target, None, None
+            return None
         self.log.info("Reattaching to the %s requested by an earlier try of this task.", earlier.label)
-        return earlier, reading, requested_at
+        return saved, reading
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the trigger: accept only a known event for this generation."""
-        target = self._event_target(context, event)
-        return self._finish(context, target, self.reading_from_event(target, event))
+    def files_to_fetch(
+        self, result: dict[str, Any], ref: Mapping[str, Any], reading: Reading
+    ) -> list[FileToFetch]:
+        return generated_file(self, ref, reading)
 
-    def _event_target(self, context: Context, event: Any) -> GenerationTarget:
-        """The generation this task waits on: its submission's file, or the detached job it requested."""
-        checked = self._checked()
-        if not checked.detached:
-            return GenerationTarget.of(checked.body["submission_id"], checked.file_type)
-        saved = StateStore(context, self.log).get("generation")
-        if isinstance(saved, dict) and saved.get("job_id"):
-            return GenerationTarget.of(job_id=saved["job_id"], file_type=checked.file_type)
-        key = str(event.get("job_id") or "") if isinstance(event, dict) else ""
-        job_id = key.removeprefix("job ")
-        if not job_id.isdigit():
-            check_event(event, "job (unknown)", "D-file generation")  # raises: not an event we sent
-        return GenerationTarget.of(job_id=job_id, file_type=checked.file_type)
-
-    def _finish(
-        self, context: Context, target: GenerationTarget, reading: GenerationStatus
-    ) -> dict[str, Any]:
-        result = check_generation_outcome(reading, target)
-        if self.destination is None:
-            return result
-        meta = {
-            k: result[k] for k in ("job_id", "submission_id", "file_type", "start", "end", "generated_at")
-        }
-        # Found finished: download without asking again whether it is finished (an odd answer to
-        # that now would fail a finished task).
-        url = self.hook.finished_file_url(target, reading.body)
-        saved = download_generated(context, self, target, meta, url=url)
-        return {**result, **saved}
+    def file_meta(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+        return file_meta(result)
 
 
-class DFileDownloadOperator(LineageMixin, DFileWaitMixin, BaseOperator):
+class DFileDownloadOperator(JobOperator):
     """
     Download a finished generation's file: within a submission, or a detached job's.
 
     The status is read right before downloading (signed URLs live 60 seconds); the file is fetched
     with no credentials and lands whole or not at all; a 403 from storage gets a new URL once.
-    Returns ``filename``, ``uri``, ``size``, ``sha256``, with ``job_id``, ``submission_id`` and
-    ``file_type``.
+    Returns the common result (``kind`` ``generation``), the written file in ``files``.
 
     :param destination: Folder or object-storage URL to save the file in (templated).
     :param submission_id: The submission (templated), with ``file_type``; or
@@ -323,6 +262,8 @@ class DFileDownloadOperator(LineageMixin, DFileWaitMixin, BaseOperator):
     :param data_act_broker_conn_id: The Airflow connection.
     """
 
+    spec = GENERATION
+    wait_for_completion = False
     template_fields: Sequence[str] = ("submission_id", "file_type", "job_id", "destination")
     ui_color = "#eef6ec"
 
@@ -347,12 +288,27 @@ class DFileDownloadOperator(LineageMixin, DFileWaitMixin, BaseOperator):
         self.overwrite = overwrite
         self.data_act_broker_conn_id = data_act_broker_conn_id
         check_destination(destination)
-        if not _templated(submission_id, file_type, job_id, destination):
+        if not templated(submission_id, file_type, job_id, destination):
             GenerationTarget.of(submission_id, file_type, job_id)
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
         check_destination(self.destination)
-        target = GenerationTarget.of(self.submission_id, self.file_type, self.job_id)
-        meta = {**target.to_kwargs()}
-        saved = download_generated(context, self, target, meta)
-        return {**meta, **saved}
+        ref = generation_ref(GenerationTarget.of(self.submission_id, self.file_type, self.job_id))
+        reading = self.read_job(GENERATION, ref)
+        if not reading.terminal:
+            target = target_of(ref)
+            raise SovError(
+                f"The {target.label} is not ready to download: its status is {reading.status!r}.",
+                job_id=target.key,
+                server_message=reading.message,
+                hint="Wait for it with DFileGenerationSensor (or DFileGenerateOperator) first.",
+            )
+        return ref, reading
+
+    def files_to_fetch(
+        self, result: dict[str, Any], ref: Mapping[str, Any], reading: Reading
+    ) -> list[FileToFetch]:
+        return generated_file(self, ref, reading)
+
+    def file_meta(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+        return file_meta(result)

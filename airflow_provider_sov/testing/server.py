@@ -79,8 +79,9 @@ class Fault:
     :param retry_after: ``Retry-After`` header value for ``status`` faults.
     :param delay: Seconds to wait before acting (``latency``), before answering (``slow_after``) or,
         for ``truncate``, between sending half the body and cutting the connection.
-    :param value: The unknown status (``unknown_status``), file name (``hostile_filename``) or
-        ``Location`` (``redirect``; default: the same path on :attr:`EmulatorServer.elsewhere_url`).
+    :param value: The unknown status (``unknown_status``), file name (``hostile_filename``),
+        ``Location`` (``redirect``; default: the same path on :attr:`EmulatorServer.elsewhere_url`)
+        or the error message a ``status`` fault answers with.
     :param times: How many requests it hits; ``None`` for every one.
     :param path_contains: Only requests whose path contains this (e.g. one job's ID).
     """
@@ -172,6 +173,7 @@ class EmulatorServer:
         self.seen: deque[Seen] = deque(maxlen=20_000)
         self.sov = SovFixerState(self)
         self.broker = BrokerState(self, generation_seconds, pickup_seconds)
+        self.extra_routes: list[tuple[str, str, Any, str]] = []
         self.storage_port = 0
         self._storage_runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -275,7 +277,18 @@ class EmulatorServer:
         app = web.Application(middlewares=[self._middleware], client_max_size=4 * 1024**3)
         self.sov.add_routes(app)
         self.broker.add_routes(app)
+        for method, path, handler, name in self.extra_routes:
+            app.router.add_route(method, path, handler, name=name)
         return app
+
+    def add_route(self, method: str, path: str, handler: Any, name: str) -> None:
+        """
+        Serve one more route (before :meth:`start`), e.g. a new job kind's status. It gets what
+        every route gets: counters, faults, and SOV Fixer's token check under ``/api/``.
+        """
+        if self._runner is not None:
+            raise RuntimeError("add routes before start()")
+        self.extra_routes.append((method, path, handler, name))
 
     # --- Test controls --------------------------------------------------------------------------
 
@@ -356,7 +369,7 @@ class EmulatorServer:
             else:
                 status = before.status or 503
                 headers = {"Retry-After": str(before.retry_after)} if before.retry_after is not None else {}
-                body = {"message": f"emulator: injected HTTP {status}"}
+                body = {"message": before.value or f"emulator: injected HTTP {status}"}
                 return web.json_response(body, status=status, headers=headers)
         # Authentication acts (the proxy starts a session): only once no "before" fault refused.
         if route not in ("storage", "elsewhere"):

@@ -2,312 +2,48 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
-# Imported with the module (in the triggerer's startup), never lazily on the event loop.
-import aiohttp  # noqa: F401
-from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
+from airflow_provider_sov._shared.trigger import JobTrigger
+from airflow_provider_sov.hooks.sov_jobs import OUTPUT, PARSE, UPDATE
+from airflow_provider_sov.triggers.sov_history import HISTORY_FIELDS, SovHistoryTrigger, history_stamp
 
-from airflow_provider_sov._shared.http import RetryPolicy
-from airflow_provider_sov._shared.waiting import PERMANENT_ERRORS, poll_for_event
-from airflow_provider_sov.exceptions import SovError, SovInputError
-from airflow_provider_sov.hooks.sov import JOB_KINDS, SovHook
+__all__ = [
+    "HISTORY_FIELDS",
+    "SovHistoryTrigger",
+    "SovJobTrigger",
+    "SovOutputTrigger",
+    "SovParseTrigger",
+    "SovUpdateTrigger",
+    "history_stamp",
+]
 
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
 
-
-class SovJobTrigger(BaseTrigger):
+class SovJobTrigger(JobTrigger):
     """
-    Poll one SOV Fixer job until it is terminal or its deadline passes; then send one event.
+    Poll one SOV Fixer job (see :class:`~airflow_provider_sov._shared.trigger.JobTrigger`).
 
-    Safe to run twice at once (Airflow may): it only reads. Transient failures are retried by the
-    hook within each poll, and up to ``max_errors`` failed polls in a row are tolerated before it
-    gives up; errors no poll can cure (401, 404, bad input) end the wait at once.
-
-    :param job_id: The ID to poll (SUD ID, SOV ID or output request ID, by kind).
-    :param deadline: Absolute UNIX time after which the wait times out; fixed when the wait began.
+    :param job_id: The ID to poll: SUD ID, SOV ID or output request ID, by kind.
     :param sovfixer_conn_id: The Airflow connection.
-    :param poll_interval: Seconds between polls.
-    :param timeout: The configured timeout in seconds, reported in a timeout event.
-    :param wait_started: UNIX time the wait began, to report the time waited.
-    :param max_errors: Failed polls in a row tolerated before giving up.
     """
 
-    kind: ClassVar[str] = ""
-    #: Retries within one poll (transient HTTP failures), before the poll counts as failed.
-    retry_policy: ClassVar[RetryPolicy] = RetryPolicy(attempts=3, min_wait=1.0, max_wait=10.0)
-
-    def __init__(
-        self,
-        job_id: str,
-        *,
-        deadline: float,
-        sovfixer_conn_id: str = SovHook.default_conn_name,
-        poll_interval: float = 15.0,
-        timeout: float | None = None,
-        wait_started: float | None = None,
-        max_errors: int = 5,
-    ) -> None:
-        super().__init__()
-        self.job_id = job_id
-        self.deadline = float(deadline)
-        self.sovfixer_conn_id = sovfixer_conn_id
-        self.poll_interval = float(poll_interval)
-        self.wait_started = float(wait_started if wait_started is not None else time.time())
-        self.timeout = float(timeout if timeout is not None else self.deadline - self.wait_started)
-        self.max_errors = int(max_errors)
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Classpath and plain-JSON kwargs; the deadline travels as an absolute time."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "job_id": self.job_id,
-                "deadline": self.deadline,
-                "sovfixer_conn_id": self.sovfixer_conn_id,
-                "poll_interval": self.poll_interval,
-                "timeout": self.timeout,
-                "wait_started": self.wait_started,
-                "max_errors": self.max_errors,
-            },
-        )
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until terminal or past the deadline; yield exactly one event, then return."""
-        kind = JOB_KINDS[self.kind]
-        hook = SovHook(self.sovfixer_conn_id, retry_policy=self.retry_policy)
-        try:
-            event = await poll_for_event(
-                functools.partial(kind.astatus, hook, self.job_id),
-                job_id=self.job_id,
-                deadline=self.deadline,
-                poll_interval=self.poll_interval,
-                wait_started=self.wait_started,
-                timeout=self.timeout,
-                max_errors=self.max_errors,
-                label=kind.label,
-                log=self.log,
-                extra={"kind": self.kind},
-            )
-        finally:
-            await hook.aclose()
-        yield TriggerEvent(event)
+    def __init__(self, job_id: str, **kwargs: Any) -> None:
+        super().__init__(job_id=job_id, **kwargs)
 
 
 class SovUpdateTrigger(SovJobTrigger):
     """Poll an SOV update (SUD) until it is ``COMPLETE`` or ``FAILED``."""
 
-    kind = "update"
+    spec = UPDATE
 
 
 class SovParseTrigger(SovJobTrigger):
     """Poll a new SOV's parse job until it is ``COMPLETE`` or ``FAILED``."""
 
-    kind = "parse"
+    spec = PARSE
 
 
 class SovOutputTrigger(SovJobTrigger):
     """Poll an output request (``get_or_create_output``) until it is ``COMPLETE`` or ``FAILED``."""
 
-    kind = "output"
-
-
-#: The trigger for each job kind.
-TRIGGERS: dict[str, type[SovJobTrigger]] = {
-    "update": SovUpdateTrigger,
-    "parse": SovParseTrigger,
-    "output": SovOutputTrigger,
-}
-
-
-def history_stamp(completed_time: str) -> str:
-    """``2026-06-03T22:16:01.393Z`` -> ``20260603221601``, the feed's ``start`` format (UTC)."""
-    digits = "".join(ch for ch in completed_time[:19] if ch.isdigit())
-    if len(digits) != 14:
-        raise SovInputError(f"completed_time {completed_time!r} is not an ISO timestamp.")
-    return digits
-
-
-class SovHistoryTrigger(BaseEventTrigger):
-    """
-    Watch SOV Fixer's history feed and send one event per completed or failed SOV or update.
-
-    Use it in an ``AssetWatcher``: a DAG scheduled on the watched asset then runs once per new
-    revision. Records are de-duplicated by ``id`` across overlapping pages. Its position (the
-    newest ``completed_time`` seen, and the IDs seen at that instant) lives in the watched asset's
-    state store, so after a triggerer restart it resumes from there, overlapping and
-    de-duplicating, never replaying the feed from the beginning. The position is saved after each
-    event is handed to Airflow: a crash in between can repeat one event, never lose one.
-
-    Event payload (the asset event's ``extra["payload"]``): ``id``, ``sovid``, ``pingid`` (the
-    SOV or SUD ID), ``record_type``, ``revision``, ``status`` (``C`` or ``F``), ``client_ref``,
-    ``is_data_ready``, ``completed_time``.
-
-    :param sovfixer_conn_id: The Airflow connection.
-    :param poll_interval: Seconds between reads of the feed (the vendor recommends polling it).
-    :param record_types: Only these ``record_type`` values (``ORIG`` for new SOVs, or update types).
-    :param client_ref_prefix: Only records whose ``client_ref`` starts with this.
-    :param only_data_ready: Only records with ``is_data_ready``.
-    :param only_failures: Only failed records (``status == "F"``).
-    :param start: Where to begin the first time (``YYYYmmddHHMMSS``, UTC); default: now.
-    :param page_size: Records per page, 1 to 250.
-    """
-
-    STATE_KEY = "sov_history_position"
-    retry_policy: ClassVar[RetryPolicy] = RetryPolicy(attempts=3, min_wait=1.0, max_wait=10.0)
-
-    def __init__(
-        self,
-        *,
-        sovfixer_conn_id: str = SovHook.default_conn_name,
-        poll_interval: float = 60.0,
-        record_types: list[str] | None = None,
-        client_ref_prefix: str | None = None,
-        only_data_ready: bool = False,
-        only_failures: bool = False,
-        start: str | None = None,
-        page_size: int = 100,
-    ) -> None:
-        super().__init__()
-        if start is not None and not (isinstance(start, str) and len(start) == 14 and start.isdigit()):
-            raise SovInputError(f"start must be a YYYYmmddHHMMSS string, got {start!r}.")
-        self.sovfixer_conn_id = sovfixer_conn_id
-        self.poll_interval = float(poll_interval)
-        self.record_types = list(record_types) if record_types else None
-        self.client_ref_prefix = client_ref_prefix
-        self.only_data_ready = bool(only_data_ready)
-        self.only_failures = bool(only_failures)
-        self.start = start
-        self.page_size = int(page_size)
-        self._memory: dict[str, Any] = {}
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "sovfixer_conn_id": self.sovfixer_conn_id,
-                "poll_interval": self.poll_interval,
-                "record_types": self.record_types,
-                "client_ref_prefix": self.client_ref_prefix,
-                "only_data_ready": self.only_data_ready,
-                "only_failures": self.only_failures,
-                "start": self.start,
-                "page_size": self.page_size,
-            },
-        )
-
-    def matches(self, record: dict[str, Any]) -> bool:
-        """Whether ``record`` passes the filters."""
-        if self.record_types is not None and record.get("record_type") not in self.record_types:
-            return False
-        if self.client_ref_prefix and not str(record.get("client_ref") or "").startswith(
-            self.client_ref_prefix
-        ):
-            return False
-        if self.only_data_ready and not record.get("is_data_ready"):
-            return False
-        return not (self.only_failures and record.get("status") != "F")
-
-    async def _load(self, hook: SovHook) -> tuple[str, set[str]]:
-        store = self.asset_state_store
-        state = await store.aget(self.STATE_KEY) if store is not None else self._memory.get(self.STATE_KEY)
-        if isinstance(state, dict) and state.get("since"):
-            seen = state.get("seen")
-            return str(state["since"]), {str(i) for i in seen} if isinstance(seen, list) else set()
-        if self.start:
-            since, seen = self.start, set()
-        else:
-            # From now on: what completed within this very second, before we looked, is not new.
-            since = time.strftime("%Y%m%d%H%M%S", time.gmtime())
-            page = await hook.aget_history_page(start=since, page_size=self.page_size)
-            seen = {
-                str(r.get("id"))
-                for r in page.get("results") or []
-                if history_stamp(str(r.get("completed_time") or "")) == since
-            }
-        await self._save(since, seen)
-        return since, seen
-
-    async def _save(self, since: str, seen: set[str]) -> None:
-        state: dict[str, Any] = {"since": since, "seen": sorted(seen)}
-        if self.asset_state_store is not None:
-            await self.asset_state_store.aset(self.STATE_KEY, state)
-        else:
-            self._memory[self.STATE_KEY] = state
-
-    async def _pages(self, hook: SovHook, since: str) -> AsyncIterator[list[dict[str, Any]]]:
-        page = await hook.aget_history_page(start=since, page_size=self.page_size)
-        while True:
-            yield [r for r in page.get("results") or [] if isinstance(r, dict)]
-            cursor = page.get("cursor_id")
-            if not page.get("results") or not cursor:
-                return
-            nxt = await hook.aget_history_page(cursor_id=cursor, page_size=self.page_size)
-            if nxt.get("cursor_id") in (None, cursor):
-                yield [r for r in nxt.get("results") or [] if isinstance(r, dict)]
-                return
-            page = nxt
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Read the feed forever; yield an event per new matching record."""
-        hook = SovHook(self.sovfixer_conn_id, retry_policy=self.retry_policy)
-        try:
-            since, seen = await self._load(hook)
-            self.log.info("Watching the SOV Fixer history feed from %s (UTC).", since)
-            while True:
-                try:
-                    async for records in self._pages(hook, since):
-                        moved = False
-                        for record in records:
-                            rid = str(record.get("id"))
-                            try:
-                                stamp = history_stamp(str(record.get("completed_time") or ""))
-                            except SovInputError as exc:
-                                self.log.warning("Skipping history record %s: %s", rid, exc)
-                                continue
-                            if stamp < since or (stamp == since and rid in seen):
-                                continue
-                            if stamp > since:
-                                since, seen = stamp, set()
-                            seen.add(rid)
-                            moved = True
-                            if self.matches(record):
-                                self.log.info(
-                                    "History %s: %s %s %s",
-                                    rid,
-                                    record.get("pingid"),
-                                    record.get("record_type"),
-                                    record.get("status"),
-                                )
-                                yield TriggerEvent({k: record.get(k) for k in HISTORY_FIELDS})
-                                await self._save(since, seen)
-                                moved = False
-                        if moved:  # records that matched no filter: one save per page
-                            await self._save(since, seen)
-                except PERMANENT_ERRORS:
-                    raise
-                except SovError as exc:
-                    self.log.warning(
-                        "Reading the history feed failed; trying again in %gs: %s", self.poll_interval, exc
-                    )
-                await asyncio.sleep(self.poll_interval)
-        finally:
-            await hook.aclose()
-
-
-#: The fields of a history record an event carries.
-HISTORY_FIELDS = (
-    "id",
-    "sovid",
-    "pingid",
-    "record_type",
-    "revision",
-    "status",
-    "client_ref",
-    "is_data_ready",
-    "completed_time",
-)
+    spec = OUTPUT

@@ -129,9 +129,8 @@ class OperatorCase:
 
 
 def _sov_bytes(emu: EmulatorServer, result: Any, filename: str) -> bytes:
-    owner = result["job_id"] if isinstance(result, dict) and "job_id" in result else None
-    owner = owner or (result.get("id") if isinstance(result, dict) else None)
-    return emu.sov.file_bytes(owner, filename)
+    # An output belongs to the SOV or SUD it is of (``id``); a parse's or update's to its job.
+    return emu.sov.file_bytes(result.get("id") or result["job_id"], filename)
 
 
 def _broker_bytes(emu: EmulatorServer, result: Any, filename: str) -> bytes:
@@ -163,12 +162,12 @@ CALLED = {
     "SovUpdateOperator": ["initiate_update", "add_locations", "start_update", "update_status", "download"],
     "SovParseOperator": ["parse", "parse_status", "download"],
     "SovGetOrCreateOutputOperator": ["get_or_create_output", "output_request", "download"],
-    "DFileGenerateOperator": ["login", "generate_file", "check_generation_status", "get_file_url", "storage"],
+    # Found finished by a status read, the file comes from that read's signed URL: no second read.
+    "DFileGenerateOperator": ["login", "generate_file", "check_generation_status", "storage"],
     "DFileGenerateOperator (detached)": [
         "login",
         "generate_detached_file",
         "check_detached_generation_status",
-        "get_detached_file_url",
         "storage",
     ],
     "DFileDownloadOperator": ["login", "check_generation_status", "storage"],

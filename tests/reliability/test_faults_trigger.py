@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_provider_sov._shared.trigger import JobTrigger
 from airflow_provider_sov.hooks.broker import DataActBrokerHook
 from airflow_provider_sov.hooks.sov import SovHook
 from airflow_provider_sov.triggers.broker import DFileGenerationTrigger
 from airflow_provider_sov.triggers.sov import (
     SovHistoryTrigger,
-    SovJobTrigger,
     SovOutputTrigger,
     SovParseTrigger,
     SovUpdateTrigger,
@@ -118,7 +118,7 @@ PERSISTENT = FaultKind("503, every poll", "status", {"status": 503})
 @pytest.fixture(autouse=True)
 def recorded_trigger_waits(monkeypatch, fast):
     """Triggers retry as configured, but their waits (a 429's Retry-After) are recorded, not slept."""
-    for cls in (SovJobTrigger, SovHistoryTrigger, DFileGenerationTrigger):
+    for cls in (JobTrigger, SovHistoryTrigger):
         monkeypatch.setattr(cls, "retry_policy", fast)
 
 
@@ -136,10 +136,12 @@ async def first_event(trigger: BaseTrigger) -> dict[str, Any]:
 def judge(case: TriggerCase, payload: dict[str, Any]) -> Observation:
     if payload.get("status") == "error":
         # The message names the job as the event does (e.g. "submission 1001 D1"): every part of it.
-        names = str(payload.get("job_id") or "").split()
+        names = str(payload.get("key") or "").split()
         clear = bool(names) and all(part in payload.get("message", "") for part in names)
         return Observation(FAILED_CLEARLY if clear else UNCLEAR, result=payload)
-    succeeded = payload.get("succeeded") is True or (case.route == "history" and payload.get("status") == "C")
+    succeeded = (payload.get("reading") or {}).get("succeeded") is True or (
+        case.route == "history" and payload.get("status") == "C"
+    )
     return Observation(SURVIVED if succeeded else UNCLEAR, result=payload)
 
 

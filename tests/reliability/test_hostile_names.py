@@ -54,7 +54,7 @@ def test_sov_outputs_named_by_the_server(emu, tmp_path, name):
     dest = tmp_path / "dest"
     files = SovDownloadOutputsOperator(task_id="dl", outputs=outputs, destination=dest).execute(
         make_context()
-    )
+    )["files"]
     landed = sorted(dest.iterdir())
     REPORT.row(
         "Hostile file names",

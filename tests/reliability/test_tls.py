@@ -18,6 +18,7 @@ import pytest
 from airflow_provider_sov._shared.http import RetryPolicy
 from airflow_provider_sov.exceptions import SovConnectionConfigError, SovTransportError
 from airflow_provider_sov.hooks.sov import SovHook
+from tests.harness import sov_status_body
 from tests.reliability.report import REPORT
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ async def test_an_untrusted_certificate_is_refused_by_the_async_path_too(https_s
     hook = use(monkeypatch, server)
     try:
         with pytest.raises(SovTransportError, match="could not be verified") as info:
-            await hook.aget_update_status("s-no-ping-hggcsk-r001")
+            await sov_status_body(hook, "update", "s-no-ping-hggcsk-r001")
     finally:
         await hook.aclose()
     REPORT.row("TLS", case="verify by default (async)", outcome=str(info.value).split(": ", 1)[1][:110])
@@ -144,7 +145,7 @@ async def test_a_ca_bundle_in_the_connection_extra_is_trusted(https_server, monk
     hook = use(monkeypatch, server, {"verify": str(ca_file)})
     formats = hook.list_output_formats()
     sud = hook.initiate_update("s-no-ping-hggcsk")
-    status = await hook.aget_update_status(sud)
+    status = await sov_status_body(hook, "update", sud)
     await hook.aclose()
     REPORT.row("TLS", case="extra verify = CA bundle path", outcome="sync and async requests succeed")
     assert formats and status["request"]["status"] == "PENDING"

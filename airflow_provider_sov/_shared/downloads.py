@@ -1,0 +1,74 @@
+"""
+The one download-and-record path: every operator of both APIs that writes files goes through it.
+
+Each file is fetched by the hook (streamed to a temporary name, checked, renamed into place),
+recorded in the task's state store under :data:`~.task_state.DOWNLOADED` (so a retry keeps it
+instead of fetching it again), logged, told to OpenLineage and emitted as an asset event on the
+task's outlets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_sov._shared.lineage import dataset, emit_file_events
+from airflow_provider_sov._shared.task_state import DOWNLOADED, StateStore, still_there
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow.sdk import Context
+
+    from airflow_provider_sov._shared.files import DownloadedFile
+
+
+@dataclass(frozen=True)
+class FileToFetch:
+    """
+    One file a task is to write.
+
+    :param slot: The name it is recorded under across tries (e.g. its safe file name).
+    :param fetch: Download it; called with ``overwrite`` (true to replace a file an earlier try
+        left incomplete or changed).
+    :param describe: Fields kept with the written file's entry (e.g. the output's ``description``).
+    """
+
+    slot: str
+    fetch: Callable[[bool], DownloadedFile]
+    describe: dict[str, Any] = field(default_factory=dict)
+
+
+def download_and_record(
+    context: Context, task: Any, files: list[FileToFetch], *, overwrite: bool, meta: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """
+    Write ``files`` for ``task``; return ``[{"filename", "uri", "size", "sha256", ...}]``.
+
+    A file an earlier try of the task wrote whole is kept, not fetched again. ``meta`` goes into
+    the asset events (e.g. the SOV and revision, or the submission and file type).
+    """
+    store = StateStore(context, task.log)
+    done = dict(store.get(DOWNLOADED) or {})
+    written = []
+    for item in files:
+        previous = done.get(item.slot)
+        if isinstance(previous, dict) and still_there(previous):
+            task.log.info("Keeping %s, written whole by an earlier try of this task.", previous["uri"])
+            written.append(previous)
+            continue
+        entry = {**item.fetch(overwrite or bool(previous)).to_dict(), **item.describe}
+        done[item.slot] = entry
+        store.set(DOWNLOADED, done)
+        task.log.info("Saved %s (%d bytes, sha256 %s).", entry["uri"], entry["size"], entry["sha256"][:12])
+        written.append(entry)
+    for entry in written:
+        task.lineage_out(*dataset(entry["uri"]))
+    described = [{**e, "format": _extension(e["filename"])} for e in written]
+    emit_file_events(context, list(getattr(task, "outlets", None) or []), described, meta)
+    return written
+
+
+def _extension(filename: str) -> str | None:
+    """``report.json`` -> ``JSON``; None without an extension."""
+    return filename.rsplit(".", 1)[1].upper() if "." in filename else None

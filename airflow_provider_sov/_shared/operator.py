@@ -1,0 +1,128 @@
+"""
+The one shape of an operator that starts a job: create or reattach, record, wait, finish.
+
+Every job-starting operator of both APIs is a :class:`JobOperator`: it says how to start its job
+(:meth:`JobOperator.start_job`) and which files to write once the job succeeded
+(:meth:`JobOperator.files_to_fetch`); recording the job, pushing its ID, waiting in every mode,
+resuming from the trigger, judging the outcome and writing the files are done here, once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_sov._shared.downloads import download_and_record
+from airflow_provider_sov._shared.lineage import LineageMixin
+from airflow_provider_sov._shared.task_state import JOB, StateStore
+from airflow_provider_sov._shared.waiting import (
+    JobWaitMixin,
+    as_seconds,
+    default_deferrable,
+    positive_seconds,
+)
+from airflow_provider_sov.exceptions import SovError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import timedelta
+
+    from airflow.sdk import Context
+
+    from airflow_provider_sov._shared.downloads import FileToFetch
+    from airflow_provider_sov._shared.jobs import Reading
+
+
+class JobOperator(LineageMixin, JobWaitMixin, BaseOperator):
+    """
+    Start one job of the kind :attr:`spec` names, optionally wait for it and write its files.
+
+    Before it waits, the job's ref is saved in the task's state store and its ID pushed to XCom
+    under ``job_id``; a retried task reattaches to it (see :meth:`start_job`). The result is the
+    one every task returns (``kind``, ``job_id``, ``status``, ``succeeded``, ``message``,
+    ``files`` and the kind's extras); without waiting, ``succeeded`` is null until the job is final.
+    """
+
+    wait_for_completion: bool = True
+    destination: Any = None
+    overwrite: bool = False
+
+    def configure_wait(
+        self, deferrable: bool | None, poll_interval: timedelta | float, timeout: timedelta | float
+    ) -> None:
+        """Set ``deferrable`` (default from the config), ``poll_interval`` (> 0 s) and ``timeout`` (>= 0 s)."""
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.poll_interval = positive_seconds(poll_interval, "poll_interval")
+        self.timeout = as_seconds(timeout, "timeout") or 0.0
+
+    # --- What a subclass says ------------------------------------------------------------------------
+
+    def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
+        """
+        Create the job, or find the one an earlier try created (in ``store``); return its ref and,
+        when the answer said it, a first reading (a cached output is final at once).
+        """
+        raise NotImplementedError  # pragma: no cover - every subclass defines it
+
+    def outcome_options(self) -> dict[str, Any]:
+        """Options the spec's outcome takes (e.g. ``accept_partial``)."""
+        return {}
+
+    def files_to_fetch(
+        self, result: dict[str, Any], ref: Mapping[str, Any], reading: Reading
+    ) -> list[FileToFetch]:
+        """The files to write once the job succeeded (none unless a destination is set)."""
+        return []
+
+    def file_meta(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+        """What asset events for the written files carry besides the files."""
+        return {}
+
+    def result_extras(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+        """What this task adds to the result (e.g. the ``sov_id`` it updated)."""
+        return {}
+
+    def record_job(
+        self, context: Context, store: StateStore, ref: Mapping[str, Any], first: Reading | None = None
+    ) -> None:
+        """Save the job's ref for a retry and push its ID to XCom (``job_id``): before any wait."""
+        store.set(JOB, dict(ref))
+        job_id = (first.job_id if first is not None else "") or ref.get("job_id")
+        if job_id:
+            context["ti"].xcom_push(key="job_id", value=str(job_id))
+
+    # --- The one flow --------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        store = StateStore(context, self.log)
+        ref, first = self.start_job(context, store)
+        self.record_job(context, store, ref, first)
+        if not self.wait_for_completion:
+            return self.finish(context, ref, first)
+        return self.finish(context, ref, self.wait_for_job(self.spec, ref, first))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger: accept only a known event for the job this task started."""
+        ref = StateStore(context, self.log).get(JOB)
+        if not isinstance(ref, dict):
+            ref = event.get("ref") if isinstance(event, dict) else None
+        if not isinstance(ref, dict):
+            raise SovError(
+                f"Task {self.task_id!r} resumed without knowing its {self.spec.label}: neither the task "
+                "state store nor the trigger event names it.",
+                hint="Run the task again.",
+            )
+        return self.finish(context, ref, self.reading_from_event(self.spec, ref, event))
+
+    def finish(self, context: Context, ref: Mapping[str, Any], reading: Reading | None) -> dict[str, Any]:
+        """Judge the reading (a failed job raises), write the files of a finished one, build the result."""
+        result = self.spec.result(reading, ref, self.outcome_options())
+        result.update(self.result_extras(result, ref))
+        if reading is not None and reading.terminal:
+            files = self.files_to_fetch(result, ref, reading)
+            if files:
+                result["files"] = download_and_record(
+                    context, self, files, overwrite=self.overwrite, meta=self.file_meta(result, ref)
+                )
+        return result

@@ -1,0 +1,321 @@
+"""What the DATA Act Broker accepts, checked before anything is sent: its routes, targets and requests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_sov._shared.http import Route
+from airflow_provider_sov._shared.jobs import StatusCall
+from airflow_provider_sov.exceptions import SovInputError
+
+DEFAULT_HOST = "https://broker-api.usaspending.gov"
+PROXY_HOST = "https://api.fiscal.treasury.gov/ap/exp/v1/data-act-broker"
+PROXY_HOST_MARK = "api.fiscal.treasury.gov"
+AUTH_MODES = ("proxy", "session", "login")
+
+#: File types a submission can generate, and those a detached (agency-wide) request can.
+SUBMISSION_FILE_TYPES = ("D1", "D2", "E", "F")
+DETACHED_FILE_TYPES = ("D1", "D2", "A", "BOC")
+#: File types with a date range, agency type and format (the others are whole-period CSVs).
+D_FILE_TYPES = ("D1", "D2")
+#: File types that read ``invalid`` for a moment after they are requested.
+SLOW_START_FILE_TYPES = ("E", "F", "A", "BOC")
+AGENCY_TYPES = ("awarding", "funding")
+FILE_FORMATS = ("csv", "txt")
+_DATE = re.compile(r"\d{2}/\d{2}/\d{4}")
+
+# Never a trailing slash: the Treasury proxy accepts only the bare form.
+ROUTES = {
+    r.name: r
+    for r in (
+        Route("login", "POST", "/v1/login", idempotent=True, action="log in"),
+        Route("active_user", "GET", "/v1/active_user", idempotent=True, action="start proxy session"),
+        Route("session", "GET", "/v1/session", idempotent=True, action="check session"),
+        Route(
+            "generate_file",
+            "POST",
+            "/v1/generate_file",
+            idempotent=False,
+            what="submission",
+            action="generate file",
+        ),
+        Route(
+            "check_generation_status",
+            "GET",
+            "/v1/check_generation_status",
+            idempotent=True,
+            what="submission",
+            action="read status",
+        ),
+        Route(
+            "get_file_url",
+            "GET",
+            "/v1/get_file_url",
+            idempotent=True,
+            what="submission",
+            action="get file URL",
+        ),
+        Route(
+            "generate_detached_file",
+            "POST",
+            "/v1/generate_detached_file",
+            idempotent=False,
+            action="generate file",
+        ),
+        Route(
+            "check_detached_generation_status",
+            "GET",
+            "/v1/check_detached_generation_status",
+            idempotent=True,
+            what="job",
+            action="read status",
+        ),
+        Route(
+            "get_detached_file_url",
+            "GET",
+            "/v1/get_detached_file_url",
+            idempotent=True,
+            what="job",
+            action="get file URL",
+        ),
+    )
+}
+#: Routes that start or check a session (never renewed on a 401: they are how one is renewed).
+SESSION_ROUTES = ("login", "active_user", "session")
+
+
+def check_int_id(value: object, name: str) -> int:
+    """``submission_id`` / ``job_id``: a positive integer (an int, or a string of digits)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SovInputError(
+            f"{name} must be a positive integer, got {value!r}.",
+            hint=f"The Broker numbers its {name.replace('_id', '')}s 1, 2, 3...",
+        )
+    return value
+
+
+def check_date(value: object, name: str) -> dt.date:
+    """A real calendar date given as ``MM/DD/YYYY`` (or a ``date``); the Broker answers 500 otherwise."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and _DATE.fullmatch(value.strip()):
+        try:
+            return dt.datetime.strptime(value.strip(), "%m/%d/%Y").date()
+        except ValueError:
+            raise SovInputError(f"{name} {value!r} is not a real calendar date.") from None
+    raise SovInputError(f"{name} must be a date written MM/DD/YYYY (e.g. '10/01/2025'), got {value!r}.")
+
+
+def _choice(value: object, allowed: tuple[str, ...], name: str, why: str = "") -> str:
+    text = str(value).strip() if isinstance(value, str) else value
+    for option in allowed:
+        if isinstance(text, str) and text.lower() == option.lower():
+            return option
+    raise SovInputError(f"{name} must be one of {', '.join(allowed)}{why}, got {value!r}.")
+
+
+@dataclass(frozen=True)
+class GenerationTarget:
+    """
+    What a status read is about: a file type within a submission, or a detached job.
+
+    :param submission_id: The submission (within-submission generation), else None.
+    :param file_type: ``D1``, ``D2``, ``E``, ``F`` (submission) or ``D1``, ``D2``, ``A``, ``BOC``.
+    :param job_id: The detached generation's job ID, else None.
+    """
+
+    submission_id: int | None = None
+    file_type: str = ""
+    job_id: int | None = None
+
+    @classmethod
+    def of(
+        cls, submission_id: object = None, file_type: object = None, job_id: object = None
+    ) -> GenerationTarget:
+        """Check and build a target from either ``(submission_id, file_type)`` or ``job_id``."""
+        if job_id not in (None, ""):
+            if submission_id not in (None, ""):
+                raise SovInputError(
+                    "Give either submission_id and file_type, or job_id (detached), not both.",
+                )
+            kind = ""
+            if file_type not in (None, ""):
+                kind = _choice(file_type, DETACHED_FILE_TYPES, "file_type", " for a detached file")
+            return cls(job_id=check_int_id(job_id, "job_id"), file_type=kind)
+        if submission_id in (None, ""):
+            raise SovInputError(
+                "Give submission_id and file_type (within a submission), or job_id (detached)."
+            )
+        if file_type in (None, ""):
+            raise SovInputError(f"file_type is required with submission_id {submission_id!r}.")
+        return cls(
+            submission_id=check_int_id(submission_id, "submission_id"),
+            file_type=_choice(file_type, SUBMISSION_FILE_TYPES, "file_type", " within a submission"),
+        )
+
+    @property
+    def key(self) -> str:
+        """A stable name of the wait, carried in trigger events."""
+        if self.job_id is not None:
+            return f"job {self.job_id}"
+        return f"submission {self.submission_id} {self.file_type}"
+
+    @property
+    def label(self) -> str:
+        """How messages name it, e.g. ``D1 file of submission 123``."""
+        if self.job_id is not None:
+            return f"detached {self.file_type + ' ' if self.file_type else ''}file job {self.job_id}"
+        return f"{self.file_type} file of submission {self.submission_id}"
+
+    def to_kwargs(self) -> dict[str, Any]:
+        return {"submission_id": self.submission_id, "file_type": self.file_type, "job_id": self.job_id}
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A checked generation request: the route to call and its JSON body."""
+
+    route: str
+    body: dict[str, Any]
+
+    @property
+    def file_type(self) -> str:
+        return str(self.body["file_type"])
+
+    @property
+    def detached(self) -> bool:
+        return self.route == "generate_detached_file"
+
+
+def generation_request(
+    *,
+    submission_id: object = None,
+    file_type: object,
+    start: object = None,
+    end: object = None,
+    agency_type: object = "awarding",
+    file_format: object = "csv",
+    cgac_code: object = None,
+    frec_code: object = None,
+    year: object = None,
+    period: object = None,
+    element_numbers: object = False,
+) -> GenerationRequest:
+    """
+    Check a generation request the way the Broker would, and a little stricter; build its body.
+
+    Within a submission (``submission_id`` given): D1, D2, E, F. Detached: D1, D2, A, BOC for the
+    agency named by exactly one of ``cgac_code`` (3 digits) or ``frec_code`` (4 digits). D1/D2 need
+    ``start`` and ``end`` (``MM/DD/YYYY``, real dates, start <= end); A and BOC need ``year`` and
+    ``period`` (2-12); options that a file type ignores are refused rather than silently dropped.
+    """
+    detached = submission_id in (None, "")
+    allowed = DETACHED_FILE_TYPES if detached else SUBMISSION_FILE_TYPES
+    where = " for a detached file" if detached else " within a submission"
+    kind = _choice(file_type, allowed, "file_type", where)
+    body: dict[str, Any] = {"file_type": kind}
+    if not detached:
+        body["submission_id"] = check_int_id(submission_id, "submission_id")
+        for name, value in (("cgac_code", cgac_code), ("frec_code", frec_code)):
+            if value not in (None, ""):
+                raise SovInputError(
+                    f"{name} applies only to detached files: submission {submission_id} names its agency."
+                )
+    else:
+        has_cgac, has_frec = cgac_code not in (None, ""), frec_code not in (None, "")
+        if has_cgac == has_frec:
+            raise SovInputError(
+                "A detached file needs exactly one of cgac_code (3 digits) or frec_code (4 digits), "
+                f"got cgac_code={cgac_code!r}, frec_code={frec_code!r}.",
+                hint="Or pass submission_id to generate within a submission.",
+            )
+        if has_cgac:
+            if not re.fullmatch(r"\d{3}", str(cgac_code)):
+                raise SovInputError(f"cgac_code must be three digits (e.g. '097'), got {cgac_code!r}.")
+            body["cgac_code"] = str(cgac_code)
+        else:
+            if not re.fullmatch(r"\d{4}", str(frec_code)):
+                raise SovInputError(f"frec_code must be four digits (e.g. '1601'), got {frec_code!r}.")
+            body["frec_code"] = str(frec_code)
+    if not isinstance(element_numbers, bool):
+        raise SovInputError(f"element_numbers must be True or False, got {element_numbers!r}.")
+    agency = _choice(agency_type, AGENCY_TYPES, "agency_type")
+    fmt = _choice(file_format, FILE_FORMATS, "file_format")
+    if kind in D_FILE_TYPES:
+        if start in (None, "") or end in (None, ""):
+            raise SovInputError(
+                f"{kind} files need start and end dates (MM/DD/YYYY), got {start!r}, {end!r}."
+            )
+        first, last = check_date(start, "start"), check_date(end, "end")
+        if first > last:
+            raise SovInputError(f"start {start!r} is after end {end!r}.")
+        body.update(start=first.strftime("%m/%d/%Y"), end=last.strftime("%m/%d/%Y"))
+        body.update(agency_type=agency, file_format=fmt)
+        if element_numbers:
+            if not detached:
+                raise SovInputError("element_numbers applies only to detached D1/D2 files.")
+            body["element_numbers"] = True
+    else:
+        for name, value in (("start", start), ("end", end)):
+            if value not in (None, ""):
+                raise SovInputError(f"{name} does not apply to {kind} files: leave it unset.")
+        if agency != "awarding":
+            raise SovInputError(f"agency_type applies only to D1/D2 files, not {kind}.")
+        if fmt != "csv":
+            raise SovInputError(f"{kind} files are always CSV: leave file_format unset.")
+        if element_numbers:
+            raise SovInputError(f"element_numbers applies only to D1/D2 files, not {kind}.")
+    if kind in ("A", "BOC"):
+        if year in (None, "") or period in (None, ""):
+            raise SovInputError(f"{kind} files need year (YYYY) and period (2-12), got {year!r}, {period!r}.")
+        if isinstance(year, bool) or not re.fullmatch(r"\d{4}", str(year)):
+            raise SovInputError(f"year must be four digits (e.g. 2025), got {year!r}.")
+        if isinstance(period, str) and period.strip().isdigit():
+            period = int(period)
+        if isinstance(period, bool) or not isinstance(period, int) or not 2 <= period <= 12:
+            raise SovInputError(
+                f"period must be 2 to 12 (2 = November of the previous year, 12 = September), got {period!r}."
+            )
+        body.update(year=int(str(year)), period=period)
+    else:
+        for name, value in (("year", year), ("period", period)):
+            if value not in (None, ""):
+                raise SovInputError(f"{name} applies only to A and BOC files, not {kind}.")
+    return GenerationRequest("generate_detached_file" if detached else "generate_file", body)
+
+
+def status_call(target: GenerationTarget, *, url: bool = False) -> StatusCall:
+    """The status read (or, with ``url``, the file-URL read) of ``target``."""
+    if target.job_id is not None:
+        name = "get_detached_file_url" if url else "check_detached_generation_status"
+        params: dict[str, Any] = {"job_id": target.job_id}
+        job_id: int = target.job_id
+    else:
+        assert target.submission_id is not None
+        name = "get_file_url" if url else "check_generation_status"
+        params = {"submission_id": target.submission_id, "file_type": target.file_type}
+        job_id = target.submission_id
+    what = "file URL" if url else "status"
+    action = f"read {target.file_type} {what}" if target.file_type else f"read {what}"
+    return StatusCall(ROUTES[name], params=params, job_id=job_id, action=action)
+
+
+#: The Broker asks clients to poll no more often than every 10 seconds.
+MIN_POLL_INTERVAL = 10.0
+
+
+def check_poll_interval(value: Any, log: Any) -> float:
+    """A positive number of seconds; below 10 it works, with a warning (the Broker asks for 10+)."""
+    from airflow_provider_sov._shared.waiting import positive_seconds
+
+    seconds = positive_seconds(value, "poll_interval")
+    if seconds < MIN_POLL_INTERVAL:
+        log.warning("poll_interval %.1fs is below the 10s the Broker asks clients to keep to.", seconds)
+    return seconds

@@ -1,0 +1,227 @@
+"""
+DATA Act Broker sessions: the three ways in (proxy, session ID, login), shared per account per process.
+
+A triggerer runs many waits on one connection: they log in (or call ``/v1/active_user``) once,
+not once per wait, and after a 401 the first hook to renew the session renews it for all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_sov._shared.hook import ApiHook
+from airflow_provider_sov._shared.http import require_keys
+from airflow_provider_sov.exceptions import SovAuthError, SovConnectionConfigError
+from airflow_provider_sov.hooks.broker_rules import AUTH_MODES, PROXY_HOST_MARK, ROUTES, SESSION_ROUTES
+
+if TYPE_CHECKING:
+    from airflow_provider_sov._shared.connection import ConnSettings
+    from airflow_provider_sov._shared.http import Route
+
+
+class _SessionCache:
+    """
+    Broker sessions started in this process, shared by every hook on the same account.
+
+    A triggerer runs many waits on one connection: they log in (or call ``/v1/active_user``) once,
+    not once per trigger, and after a 401 the first hook to renew the session renews it for all.
+    Each entry carries an epoch, so a hook can tell a session newer than the one that failed it.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str, str], tuple[str | None, int]] = {}
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, asyncio.Lock]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self, key: tuple[str, str, str]) -> tuple[str | None, int] | None:
+        return self._entries.get(key)
+
+    def put(self, key: tuple[str, str, str], session_id: str | None) -> int:
+        """Record a new session for ``key``; return its epoch."""
+        epoch = (self._entries.get(key, (None, 0))[1]) + 1
+        self._entries[key] = (session_id, epoch)
+        return epoch
+
+    def lock(self, key: tuple[str, str, str]) -> asyncio.Lock:
+        """One lock per key on the running event loop: concurrent triggers start one session."""
+        locks = self._locks.setdefault(asyncio.get_running_loop(), {})
+        return locks.setdefault(key, asyncio.Lock())
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+_SESSIONS = _SessionCache()
+
+
+class BrokerSessionMixin(ApiHook):
+    """Authentication for :class:`~airflow_provider_sov.hooks.broker.DataActBrokerHook` (see its docstring)."""
+
+    def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(conn_id, **kwargs)
+        self._session_id: str | None = None
+        self._session_started = False
+        self._epoch = 0  # of the shared session this hook uses (0: none yet)
+
+    def auth_mode(self, settings: ConnSettings | None = None) -> str:
+        """The authentication mode this connection uses (see the class docstring)."""
+        settings = settings or self.settings
+        mode = str(settings.extra.get("auth_mode") or "").strip().lower()
+        if not mode:
+            if PROXY_HOST_MARK in settings.base_url:
+                mode = "proxy"
+            elif settings.login:
+                mode = "login"
+            else:
+                mode = "session"
+        if mode not in AUTH_MODES:
+            raise SovConnectionConfigError(
+                f"Connection {self.conn_id!r}: auth_mode {mode!r} is not one of {', '.join(AUTH_MODES)}."
+            )
+        if mode in ("proxy", "login") and not settings.login:
+            what = "client_id" if mode == "proxy" else "user name"
+            raise SovConnectionConfigError(
+                f"Connection {self.conn_id!r} uses auth_mode {mode!r} but has no Login.",
+                hint=f"Put the {what} in the connection's Login field.",
+            )
+        return mode
+
+    def auth_headers(self, settings: ConnSettings) -> dict[str, str]:
+        mode = self.auth_mode(settings)
+        headers: dict[str, str] = {}
+        if mode == "proxy":
+            headers = {"client_id": settings.login or "", "client_secret": settings.secret or ""}
+            if self._session_id:
+                headers["x-session-id"] = self._session_id
+        elif mode == "session":
+            headers = {"x-session-id": settings.secret or ""}
+        elif self._session_id:
+            headers = {"x-session-id": self._session_id}
+        return headers
+
+    def _login_body(self, settings: ConnSettings) -> dict[str, Any]:
+        return {"username": settings.login, "password": settings.secret}
+
+    def _accept_session(self, body: Any, settings: ConnSettings) -> None:
+        route = ROUTES["login"]
+        session_id = str(
+            require_keys(body, ("session_id",), self._call(route, settings, None, None))["session_id"]
+        )
+        from airflow_provider_sov._shared.connection import mask
+
+        mask(session_id)
+        self._session_id = session_id
+
+    def _session_key(self, settings: ConnSettings) -> tuple[str, str, str] | None:
+        """The account a session belongs to; None for a bare session ID (nothing to start)."""
+        mode = self.auth_mode(settings)
+        return None if mode == "session" else (settings.base_url, mode, settings.login or "")
+
+    def _adopt(self, key: tuple[str, str, str], newer_than: int) -> bool:
+        """Use this process's session for ``key`` if there is one newer than epoch ``newer_than``."""
+        entry = _SESSIONS.get(key)
+        if entry is None or entry[1] <= newer_than:
+            return False
+        self._session_id, self._epoch = entry
+        self._session_started = True
+        return True
+
+    def _shared(self, settings: ConnSettings) -> None:
+        key = self._session_key(settings)
+        if key is not None:
+            self._epoch = _SESSIONS.put(key, self._session_id)
+
+    def establish_session(self) -> None:
+        """
+        Start a session where the mode allows it: log in, or call ``/v1/active_user`` via the proxy.
+
+        A bare session ID cannot be renewed here: it comes from an interactive login.
+        """
+        settings = self.settings
+        mode = self.auth_mode(settings)
+        self._session_started = True
+        if mode == "login":
+            self._session_id = None
+            body = ApiHook.request(self, ROUTES["login"], json=self._login_body(settings))
+            self._accept_session(body, settings)
+        elif mode == "proxy":
+            ApiHook.request(self, ROUTES["active_user"])
+        self._shared(settings)
+
+    async def aestablish_session(self) -> None:
+        """Async twin of :meth:`establish_session`, for triggers."""
+        settings = await self.asettings()
+        mode = self.auth_mode(settings)
+        self._session_started = True
+        if mode == "login":
+            self._session_id = None
+            body = await ApiHook.arequest(self, ROUTES["login"], json=self._login_body(settings))
+            self._accept_session(body, settings)
+        elif mode == "proxy":
+            await ApiHook.arequest(self, ROUTES["active_user"])
+        self._shared(settings)
+
+    def _renewable(self, error: SovAuthError, route: Route, settings: ConnSettings) -> bool:
+        """Whether a 401 may be cured by a new session; raise the 'renew it' error where it cannot."""
+        if error.http_status != 401 or route.name in SESSION_ROUTES:
+            return False
+        if self.auth_mode(settings) == "session":
+            raise SovAuthError(
+                error.message,
+                action=error.action,
+                job_id=error.job_id,
+                http_status=401,
+                server_message=error.server_message,
+                hint=(
+                    f"The session ID in connection {self.conn_id!r} is unknown or expired (the Broker "
+                    "ends sessions after 30 idle minutes). Log in to the Broker again and put the new "
+                    "x-session-id in the connection's Password, or use auth_mode 'proxy' or 'login', "
+                    "which renew their sessions themselves."
+                ),
+            ) from None
+        return True
+
+    def request(self, route: Route, **kwargs: Any) -> Any:
+        """Send ``route`` (see :meth:`ApiHook.request`), starting or renewing the session as needed."""
+        settings = self.settings
+        key = self._session_key(settings)
+        fresh = route.name not in SESSION_ROUTES and not self._session_started
+        if fresh and key is not None and not self._adopt(key, 0):
+            self.establish_session()
+        try:
+            return super().request(route, **kwargs)
+        except SovAuthError as error:
+            if not self._renewable(error, route, settings):
+                raise
+            assert key is not None  # only a bare session ID has none, and it is not renewable
+            self.log.info(
+                "The Broker answered 401 to %s; starting a new session and retrying once.", route.name
+            )
+            if not self._adopt(key, self._epoch):
+                self.establish_session()
+            return super().request(route, **kwargs)
+
+    async def arequest(self, route: Route, **kwargs: Any) -> Any:
+        """Async twin of :meth:`request`."""
+        settings = await self.asettings()
+        key = self._session_key(settings)
+        if key and route.name not in SESSION_ROUTES and not self._session_started:
+            async with _SESSIONS.lock(key):
+                if not self._adopt(key, 0):
+                    await self.aestablish_session()
+        try:
+            return await super().arequest(route, **kwargs)
+        except SovAuthError as error:
+            if not self._renewable(error, route, settings):
+                raise
+            assert key is not None  # only a bare session ID has none, and it is not renewable
+            self.log.info(
+                "The Broker answered 401 to %s; starting a new session and retrying once.", route.name
+            )
+            async with _SESSIONS.lock(key):
+                if not self._adopt(key, self._epoch):
+                    await self.aestablish_session()
+            return await super().arequest(route, **kwargs)

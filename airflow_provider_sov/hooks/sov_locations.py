@@ -1,0 +1,186 @@
+"""
+Locations CSVs, the corrections an SOV update carries: find them, check them, split them.
+
+Every CSV is checked here, locally and streaming, before any call: a bad file fails with the
+file, the line and what to do, and nothing is sent.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from airflow_provider_sov._shared.files import as_source
+from airflow_provider_sov.exceptions import SovInputError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass(frozen=True)
+class CsvSummary:
+    """What the local check learned about a locations CSV."""
+
+    path: str
+    rows: int
+    columns: tuple[str, ...]
+    size: int
+
+
+IDENTIFYING_COLUMNS = ("item_key", "sheet_name", "sheet_row_number")
+
+
+def check_locations_csv(source: Any) -> CsvSummary:
+    """
+    Check a locations CSV locally, streaming it once; raise :class:`SovInputError` naming the problem.
+
+    A valid file is UTF-8 (a BOM is fine); its header names every building by ``item_key``, or by
+    both ``sheet_name`` and ``sheet_row_number``; header names are unique and non-empty; it has at
+    least one data row; every row has as many fields as the header. Blank lines are ignored.
+    """
+    path = as_source(source, "locations CSV")
+    label = str(source)
+    rows = 0
+    size = 0
+    with path.open("rb") as raw:
+        counted = _CountingReader(raw)
+        text = io.TextIOWrapper(counted, encoding="utf-8-sig", newline="")  # type: ignore[type-var]
+        reader = csv.reader(text)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise SovInputError(f"Locations CSV {label} is empty.", hint=_CSV_HINT)
+            columns = tuple(h.strip() for h in header)
+            _check_header(columns, label)
+            for row in reader:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                rows += 1
+                if len(row) != len(columns):
+                    raise SovInputError(
+                        f"Locations CSV {label}, line {reader.line_num}: {len(row)} fields but the header "
+                        f"has {len(columns)}.",
+                        hint="Every row needs one value per column; quote values that contain commas.",
+                    )
+        except UnicodeDecodeError as exc:
+            raise SovInputError(
+                f"Locations CSV {label} is not UTF-8 (invalid byte near offset {counted.offset}: {exc.reason}).",
+                hint="Save it as 'CSV UTF-8' and try again.",
+            ) from None
+        except csv.Error as exc:
+            raise SovInputError(f"Locations CSV {label}, line {reader.line_num}: {exc}.") from None
+        size = counted.offset
+    if rows == 0:
+        raise SovInputError(f"Locations CSV {label} has a header but no data rows.", hint=_CSV_HINT)
+    return CsvSummary(path=label, rows=rows, columns=columns, size=size)
+
+
+_CSV_HINT = (
+    "A locations CSV has a header naming each building by item_key (or sheet_name and "
+    "sheet_row_number), then one row per building."
+)
+
+
+def _check_header(columns: tuple[str, ...], label: str) -> None:
+    if "item_key" not in columns and not {"sheet_name", "sheet_row_number"} <= set(columns):
+        raise SovInputError(
+            f"Locations CSV {label} has no identifying column: its header is {', '.join(columns)!r}.",
+            hint="Add an item_key column, or both sheet_name and sheet_row_number.",
+        )
+    empty = [i + 1 for i, c in enumerate(columns) if not c]
+    if empty:
+        raise SovInputError(f"Locations CSV {label}: header column(s) {empty} have no name.")
+    seen: set[str] = set()
+    for column in columns:
+        if column in seen:
+            raise SovInputError(f"Locations CSV {label}: column {column!r} appears twice in the header.")
+        seen.add(column)
+
+
+class _CountingReader(io.RawIOBase):
+    """Wrap a binary file and count the bytes read (for error offsets and sizes)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.offset += n
+        return n
+
+
+def resolve_locations(locations: Any) -> list[Any]:
+    """Expand ``locations`` (a path, a glob, ``ObjectStoragePath``s, or a list of them) to files."""
+    items = list(locations) if isinstance(locations, (list, tuple)) else [locations]
+    if not items or any(item in (None, "") for item in items):
+        raise SovInputError(f"locations must name at least one CSV file, got {locations!r}.")
+    files: list[Any] = []
+    for item in items:
+        text = os.fspath(item) if isinstance(item, (str, os.PathLike)) and not hasattr(item, "fs") else None
+        if text is not None and "://" not in text and _GLOB_CHARS & set(text):
+            matches = sorted(glob.glob(text))
+            if not matches:
+                raise SovInputError(
+                    f"No locations CSV matches {text!r}.", hint="Check the pattern and folder."
+                )
+            files.extend(Path(m) for m in matches)
+        else:
+            files.append(as_source(item, "locations CSV"))
+    return files
+
+
+def split_csv(path: Any, batch_rows: int, folder: str) -> Iterator[tuple[Path, int]]:
+    """Write ``path`` as CSV files of at most ``batch_rows`` rows each, header repeated; stream-only."""
+    with path.open("rb") as raw:
+        reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+        header = next(reader)
+        part, rows, handle, writer = 0, 0, None, None
+        try:
+            for row in reader:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                if handle is None or rows == batch_rows:
+                    if handle is not None:
+                        handle.close()
+                        yield Path(handle.name), rows
+                    part += 1
+                    handle = open(Path(folder) / f"part-{part:04d}.csv", "w", encoding="utf-8", newline="")  # noqa: SIM115
+                    writer = csv.writer(handle)
+                    writer.writerow(header)
+                    rows = 0
+                assert writer is not None
+                writer.writerow(row)
+                rows += 1
+            if handle is not None:
+                handle.close()
+                yield Path(handle.name), rows
+        finally:
+            if handle is not None and not handle.closed:
+                handle.close()
+
+
+def check_batch_rows(batch_rows: Any) -> int | None:
+    """``batch_rows`` is None or a positive integer (checked when the DAG is parsed)."""
+    if batch_rows is not None and (
+        isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1
+    ):
+        raise SovInputError(f"batch_rows must be a positive integer, got {batch_rows!r}.")
+    return batch_rows
+
+
+def check_locations(locations: Any) -> list[tuple[Any, CsvSummary]]:
+    """Resolve ``locations`` and check every CSV, each read once, before anything is sent."""
+    return [(f, check_locations_csv(f)) for f in resolve_locations(locations)]

@@ -1,0 +1,87 @@
+"""What SOV Fixer accepts, checked before anything is sent (shared by the hook and the operators)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from airflow_provider_sov._shared.http import check_id
+from airflow_provider_sov.exceptions import SovInputError
+
+#: ``update_type`` values the API documents for ``initiate_update``.
+UPDATE_TYPES = ("API", "SCRUB", "AIR", "RMS", "RMS_ANALYSIS", "COMPLETE", "PINGREADY")
+#: ``document_type`` values the API documents for a new parse.
+DOCUMENT_TYPES = ("SOV", "PREM_BDX", "CLAIM_BDX", "SOV_BDX", "ACORD")
+#: File extensions a parse accepts.
+PARSE_EXTENSIONS = (".xls", ".xlsx", ".xlsm", ".xlsb", ".pdf")
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_revision(revision: object) -> int:
+    """``revision``: -1 (latest), 0 (original parse) or a positive revision number."""
+    if isinstance(revision, bool) or not isinstance(revision, int):
+        raise SovInputError(f"revision must be an integer, got {revision!r}.", hint="Use -1 for the latest.")
+    if revision < -1:
+        raise SovInputError(
+            f"revision {revision} is below -1.", hint="Use -1 for the latest, 0 for the original parse, or N."
+        )
+    return revision
+
+
+def check_output_format(output_format: object) -> str:
+    """A non-empty format name; case does not matter to the API."""
+    if not isinstance(output_format, str) or not output_format.strip():
+        raise SovInputError(
+            f"output_format must be a non-empty string such as 'json', got {output_format!r}.",
+            hint="List the formats your organisation may request with SovHook.list_output_formats().",
+        )
+    return output_format.strip()
+
+
+def check_choice(value: object, allowed: tuple[str, ...], name: str) -> str:
+    """``value`` is one of ``allowed`` (case-insensitive); returns the API's spelling."""
+    if isinstance(value, str) and value.upper() in allowed:
+        return value.upper()
+    raise SovInputError(f"{name} {value!r} is not one of {', '.join(allowed)}.")
+
+
+def check_extra_data(extra_data: object) -> dict[str, Any]:
+    """``extra_data`` is a mapping with plain identifier keys (they become form-field names)."""
+    if extra_data is None:
+        return {}
+    if not isinstance(extra_data, dict):
+        raise SovInputError(f"extra_data must be a dict, got {type(extra_data).__name__}.")
+    bad = [k for k in extra_data if not isinstance(k, str) or not _IDENTIFIER.match(k)]
+    if bad:
+        raise SovInputError(
+            f"extra_data key(s) {bad!r} are not plain identifiers.",
+            hint="Use names like insured_name or inception_date.",
+        )
+    return dict(extra_data)
+
+
+def str_list(value: object, name: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if "," in value:
+            raise SovInputError(f"{name} must be a list such as ['json', 'xlsx'], got the string {value!r}.")
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise SovInputError(f"{name} must be a list of non-empty strings, got {value!r}.")
+    return [v.strip() for v in value]
+
+
+def history_params(cursor_id: str | int | None, start: str | None, page_size: int) -> dict[str, Any]:
+    """Check and build the history feed's query parameters (shared by the sync and async reads)."""
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 250:
+        raise SovInputError(f"page_size must be an integer from 1 to 250, got {page_size!r}.")
+    params: dict[str, Any] = {"page_size": page_size}
+    if cursor_id is not None:
+        params["cursor_id"] = check_id(cursor_id, "cursor_id")
+    if start is not None:
+        if not (isinstance(start, str) and re.fullmatch(r"\d{14}", start)):
+            raise SovInputError(f"start must be a YYYYmmddHHMMSS string, got {start!r}.")
+        params["start"] = start
+    return params

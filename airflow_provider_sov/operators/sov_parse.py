@@ -1,0 +1,124 @@
+"""The operator that parses a new SOV workbook: upload, wait, download its outputs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_sov._shared.operator import JobOperator
+from airflow_provider_sov._shared.task_state import JOB
+from airflow_provider_sov.hooks.sov import SovHook
+from airflow_provider_sov.hooks.sov_jobs import DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, PARSE
+from airflow_provider_sov.operators.sov_outputs import output_files
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from airflow.sdk import Context
+
+    from airflow_provider_sov._shared.downloads import FileToFetch
+    from airflow_provider_sov._shared.jobs import Reading
+    from airflow_provider_sov._shared.task_state import StateStore
+
+
+class SovParseOperator(JobOperator):
+    """
+    Upload a new SOV workbook (streamed), parse it, and optionally download its outputs.
+
+    The file is checked locally first (exists, not empty, ``.xls/.xlsx/.xlsm/.xlsb/.pdf``). A retried
+    task reattaches to the SOV its earlier try created instead of uploading the file again.
+
+    :param file: Local path or ``ObjectStoragePath`` of the workbook (templated).
+    :param document_type: ``SOV`` (default), ``PREM_BDX``, ``CLAIM_BDX``, ``SOV_BDX`` or ``ACORD``.
+    :param output_formats: Formats to produce, e.g. ``["json", "xlsx"]`` (default JSON) (templated).
+    :param extra_data: Sent as ``extra_data_<key>`` fields, e.g. ``{"insured_name": "Acme"}`` (templated).
+    :param client_ref: Your own reference (templated).
+    :param callback_url: Optional webhook for the parse.
+    :param update_callback_url: Optional webhook for later updates.
+    :param integrations: Optional integrations to run.
+    :param workflow: Optional workflow name.
+    :param destination: Download the outputs here when done (templated).
+    :param overwrite: Replace files already at the destination.
+    :param wait_for_completion: Wait for the parse (default); otherwise return the SOV ID at once.
+    :param accept_partial: Treat ``PARTIAL_PARSE`` as usable (with a warning).
+    :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
+    :return: The common result (``job_id`` is the new SOV's ID) with ``result_status``, ``outputs``
+        and the written ``files``; the SOV ID is also pushed under the XCom key ``job_id`` as soon
+        as it exists (wire it with ``parse.output["job_id"]``).
+    """
+
+    spec = PARSE
+    template_fields: Sequence[str] = ("file", "output_formats", "extra_data", "client_ref", "destination")
+
+    def __init__(
+        self,
+        *,
+        file: Any,
+        document_type: str = "SOV",
+        output_formats: list[str] | None = None,
+        extra_data: dict[str, Any] | None = None,
+        client_ref: str | None = None,
+        callback_url: str | None = None,
+        update_callback_url: str | None = None,
+        integrations: list[str] | None = None,
+        workflow: str | None = None,
+        destination: Any = None,
+        overwrite: bool = False,
+        wait_for_completion: bool = True,
+        accept_partial: bool = False,
+        deferrable: bool | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float = DEFAULT_TIMEOUT,
+        sovfixer_conn_id: str = SovHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.file = file
+        self.document_type = document_type
+        self.output_formats = output_formats
+        self.extra_data = extra_data
+        self.client_ref = client_ref
+        self.callback_url = callback_url
+        self.update_callback_url = update_callback_url
+        self.integrations = integrations
+        self.workflow = workflow
+        self.destination = destination
+        self.overwrite = overwrite
+        self.wait_for_completion = wait_for_completion
+        self.accept_partial = accept_partial
+        self.configure_wait(deferrable, poll_interval, timeout)
+        self.sovfixer_conn_id = sovfixer_conn_id
+
+    def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
+        earlier = store.get(JOB)
+        if isinstance(earlier, dict) and earlier.get("job_id"):
+            self.log.info(
+                "Reattaching to SOV %s uploaded by an earlier try; the file is not sent again.",
+                earlier["job_id"],
+            )
+            return earlier, None
+        sov_id = self.hook.start_parse(
+            self.file,
+            document_type=self.document_type,
+            output_formats=self.output_formats,
+            extra_data=self.extra_data,
+            client_ref=self.client_ref,
+            callback_url=self.callback_url,
+            update_callback_url=self.update_callback_url,
+            integrations=self.integrations,
+            workflow=self.workflow,
+        )
+        self.log.info("Uploaded %s; parsing as SOV %s.", self.file, sov_id)
+        return {"job_id": sov_id}, None
+
+    def outcome_options(self) -> dict[str, Any]:
+        return {"accept_partial": self.accept_partial, "log": self.log}
+
+    def files_to_fetch(
+        self, result: dict[str, Any], ref: Mapping[str, Any], reading: Reading
+    ) -> list[FileToFetch]:
+        if self.destination in (None, ""):
+            return []
+        return output_files(self.hook, result["outputs"], self.destination, result["job_id"])
+
+    def file_meta(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+        return {"sov_id": result["job_id"], "revision": 0}

@@ -1,0 +1,397 @@
+"""Operators for SOV Fixer updates: initiate, add locations, start, wait, or all in one task."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_sov._shared.jobs import job_result
+from airflow_provider_sov._shared.lineage import LineageMixin, dataset
+from airflow_provider_sov._shared.operator import JobOperator
+from airflow_provider_sov._shared.task_state import JOB, SENT, STEP
+from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError
+from airflow_provider_sov.hooks.sov import SovHook
+from airflow_provider_sov.hooks.sov_jobs import DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, UPDATE
+from airflow_provider_sov.hooks.sov_locations import CsvSummary, check_batch_rows, check_locations, split_csv
+from airflow_provider_sov.hooks.sov_rules import UPDATE_TYPES, check_choice
+from airflow_provider_sov.operators.sov_outputs import (
+    output_files,
+    select_outputs,
+    sov_dataset,
+    update_revision,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from airflow.sdk import Context
+
+    from airflow_provider_sov._shared.downloads import FileToFetch
+    from airflow_provider_sov._shared.jobs import Reading
+    from airflow_provider_sov._shared.task_state import StateStore
+
+
+def upload_locations(
+    hook: SovHook, sud_id: str, checked: list[tuple[Any, CsvSummary]], batch_rows: int | None, log: Any
+) -> list[dict[str, Any]]:
+    """Stream each checked CSV (in batches if asked); return rows sent per file."""
+    sent: list[dict[str, Any]] = []
+    for path, summary in checked:
+        name = Path(str(path)).name
+        try:
+            if batch_rows is None or summary.rows <= batch_rows:
+                hook.add_locations(sud_id, path, check=False, upload_name=name)
+                batches = 1
+            else:
+                batches = 0
+                with tempfile.TemporaryDirectory(prefix="sov-batches-") as folder:
+                    for part, rows in split_csv(path, batch_rows, folder):
+                        batches += 1
+                        stem = name.rsplit(".", 1)[0]
+                        hook.add_locations(
+                            sud_id, part, check=False, upload_name=f"{stem}.part{batches:03d}.csv"
+                        )
+                        log.info("Sent batch %d of %s: %d row(s).", batches, name, rows)
+        except SovConflictError as exc:
+            raise SovConflictError(
+                f"Cannot add {name} to update {sud_id}: the update was already started ({exc.server_message}).",
+                job_id=sud_id,
+                http_status=409,
+                server_message=exc.server_message,
+                hint="Locations can only be added before start; initiate a new update for these corrections.",
+            ) from None
+        except SovBadRequestError as exc:
+            raise SovBadRequestError(
+                f"SOV Fixer rejected {name} for update {sud_id}: {exc.server_message}.",
+                job_id=sud_id,
+                http_status=400,
+                server_message=exc.server_message,
+                hint="Fix the column or row the message names and run the task again.",
+            ) from None
+        log.info("Added %d location row(s) from %s to %s in %d call(s).", summary.rows, name, sud_id, batches)
+        sent.append({"file": str(path), "rows": summary.rows, "batches": batches})
+    return sent
+
+
+def start_once(task: Any, store: StateStore, sud_id: str, **options: Any) -> None:
+    """
+    Start a pending update exactly once across the task's tries.
+
+    Skipped when an earlier try recorded it started. The mark set before sending lets a retry
+    whose earlier try sent start but lost the answer read the server's 409 as "already started".
+    """
+    job = store.get(JOB)
+    if store.get(STEP) == "started" and isinstance(job, dict) and job.get("job_id") == sud_id:
+        task.log.info("Update %s was started by an earlier try; not starting it again.", sud_id)
+        return
+    sent_before = store.get(SENT) == sud_id
+    store.set(SENT, sud_id)
+    try:
+        task.hook.start_update(sud_id, **options)
+    except SovConflictError:
+        if not sent_before:
+            raise
+        task.log.info("Update %s was already started by an earlier try (the answer was lost).", sud_id)
+    store.set(STEP, "started")
+    task.log.info("Started update %s.", sud_id)
+
+
+def _start_options(task: Any) -> dict[str, Any]:
+    return {
+        "extra_data": task.extra_data,
+        "output_formats": task.output_formats,
+        "policy_terms": task.policy_terms,
+        "outputter_name": task.outputter_name,
+        "metadata": task.metadata,
+    }
+
+
+# --- Operators ----------------------------------------------------------------------------------
+
+
+class SovInitiateUpdateOperator(JobOperator):
+    """
+    Create an update job for an SOV; return its SUD ID as ``job_id`` (also pushed to XCom as ``job_id``).
+
+    A retried task returns the SUD its earlier try created (task state store) instead of creating
+    another update.
+
+    :param sov_id: The SOV to update (templated).
+    :param update_type: ``API`` (default), ``SCRUB``, ``AIR``, ``RMS``, ``RMS_ANALYSIS``, ``COMPLETE``, ``PINGREADY``.
+    :param callback_url: Optional webhook for the update's completion.
+    :param client_ref: Your own reference, echoed in the history feed (templated).
+    :param sovfixer_conn_id: The Airflow connection.
+    """
+
+    spec = UPDATE
+    wait_for_completion = False
+    template_fields: Sequence[str] = ("sov_id", "update_type", "client_ref", "callback_url")
+
+    def __init__(
+        self,
+        *,
+        sov_id: str,
+        update_type: str = "API",
+        callback_url: str | None = None,
+        client_ref: str | None = None,
+        sovfixer_conn_id: str = SovHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sov_id = sov_id
+        self.update_type = update_type
+        self.callback_url = callback_url
+        self.client_ref = client_ref
+        self.sovfixer_conn_id = sovfixer_conn_id
+
+    def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
+        update_type = check_choice(self.update_type, UPDATE_TYPES, "update_type")
+        earlier = store.get(JOB)
+        if isinstance(earlier, dict) and earlier.get("job_id"):
+            self.log.info(
+                "Reattaching to update %s created by an earlier try; no new update is created.",
+                earlier["job_id"],
+            )
+            return earlier, None
+        sud_id = self.hook.initiate_update(
+            self.sov_id, update_type=update_type, callback_url=self.callback_url, client_ref=self.client_ref
+        )
+        self.log.info("Initiated update %s of SOV %s (%s).", sud_id, self.sov_id, update_type)
+        return {"job_id": sud_id}, None
+
+    def result_extras(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+        return {"sov_id": self.sov_id}
+
+
+class SovAddLocationsOperator(LineageMixin, BaseOperator):
+    """
+    Upload corrections to a pending update: every CSV is checked locally first, then streamed.
+
+    :param sud_id: The pending update (templated), e.g. ``SovInitiateUpdateOperator``'s XCom.
+    :param locations: A path, a glob (``data/*.csv``), an ``ObjectStoragePath``, or a list (templated).
+    :param batch_rows: Send a large CSV in several calls of at most this many rows, header repeated.
+    :param sovfixer_conn_id: The Airflow connection.
+    :return: The common result for the update (not read: ``status`` and ``succeeded`` null) with
+        ``uploads``: ``[{"file", "rows", "batches"}]``, one entry per CSV.
+    """
+
+    template_fields: Sequence[str] = ("sud_id", "locations")
+
+    def __init__(
+        self,
+        *,
+        sud_id: str,
+        locations: Any,
+        batch_rows: int | None = None,
+        sovfixer_conn_id: str = SovHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sud_id = sud_id
+        self.locations = locations
+        self.batch_rows = check_batch_rows(batch_rows)
+        self.sovfixer_conn_id = sovfixer_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = SovHook(self.sovfixer_conn_id)
+        sent = upload_locations(hook, self.sud_id, check_locations(self.locations), self.batch_rows, self.log)
+        for entry in sent:
+            self.lineage_in(*dataset(entry["file"]))
+        self.lineage_out(*sov_dataset(hook, self.sud_id))
+        return job_result(UPDATE.kind, self.sud_id, None, None, uploads=sent)
+
+
+class SovStartUpdateOperator(JobOperator):
+    """
+    Start a pending update; optionally wait for it (deferrable) and return its final result.
+
+    :param sud_id: The update to start (templated).
+    :param extra_data: Policy-level fields, e.g. ``{"insured_name": "Acme Corp"}``; they name the output files (templated).
+    :param output_formats: e.g. ``["json", "xlsx"]`` (default JSON) (templated).
+    :param policy_terms: Optional policy terms, passed through.
+    :param outputter_name: Optional outputter, passed through.
+    :param metadata: Optional metadata dict, passed through.
+    :param wait_for_completion: Wait for the update to finish and return its result.
+    :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
+    :param poll_interval: Seconds between polls while waiting.
+    :param timeout: Seconds to wait in all.
+    :param accept_partial: Treat ``PARTIAL_PARSE`` as usable (with a warning).
+    """
+
+    spec = UPDATE
+    template_fields: Sequence[str] = ("sud_id", "extra_data", "output_formats", "metadata")
+
+    def __init__(
+        self,
+        *,
+        sud_id: str,
+        extra_data: dict[str, Any] | None = None,
+        output_formats: list[str] | None = None,
+        policy_terms: Any = None,
+        outputter_name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        wait_for_completion: bool = False,
+        deferrable: bool | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float = DEFAULT_TIMEOUT,
+        accept_partial: bool = False,
+        sovfixer_conn_id: str = SovHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sud_id = sud_id
+        self.extra_data = extra_data
+        self.output_formats = output_formats
+        self.policy_terms = policy_terms
+        self.outputter_name = outputter_name
+        self.metadata = metadata
+        self.wait_for_completion = wait_for_completion
+        self.configure_wait(deferrable, poll_interval, timeout)
+        self.accept_partial = accept_partial
+        self.sovfixer_conn_id = sovfixer_conn_id
+
+    def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
+        ref = {"job_id": self.sud_id}
+        UPDATE.status_call(ref)  # a bad SUD ID fails before anything is sent
+        self.record_job(context, store, ref)
+        start_once(self, store, self.sud_id, **_start_options(self))
+        return ref, None
+
+    def outcome_options(self) -> dict[str, Any]:
+        return {"accept_partial": self.accept_partial, "log": self.log}
+
+
+class SovUpdateOperator(JobOperator):
+    """
+    Run a whole SOV update in one task: initiate, add locations, start, wait, download.
+
+    Before each step it records the SUD ID and the last completed step in the task's state store,
+    so a retried task resumes on the same update from where it stopped (and says so in the log)
+    instead of creating another. The wait is deferrable.
+
+    :param sov_id: The SOV to update (templated; map over it with ``.expand(sov_id=[...])``).
+    :param locations: Corrections CSV(s): path, glob, ``ObjectStoragePath`` or list; omit for e.g. a SCRUB (templated).
+    :param destination: Where to download the outputs; omit to only wait (templated).
+    :param update_type: ``API`` (default) or another documented type.
+    :param extra_data: Policy-level fields naming the output files (templated).
+    :param output_formats: e.g. ``["json", "xlsx"]`` (templated).
+    :param batch_rows: Upload large CSVs in batches of at most this many rows.
+    :param overwrite: Replace files already at the destination.
+    :param descriptions: Download only outputs with these descriptions.
+    :param extensions: Download only outputs with these extensions.
+    :param accept_partial: Treat ``PARTIAL_PARSE`` as usable (with a warning).
+    :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
+    :param poll_interval: Seconds between polls while waiting.
+    :param timeout: Seconds to wait for the update in all.
+    :return: The common result (``job_id`` is the SUD ID) with ``sov_id``, ``result_status``,
+        ``outputs`` and the written ``files``.
+    """
+
+    spec = UPDATE
+    template_fields: Sequence[str] = (
+        "sov_id",
+        "locations",
+        "destination",
+        "extra_data",
+        "output_formats",
+        "client_ref",
+        "metadata",
+    )
+
+    def __init__(
+        self,
+        *,
+        sov_id: str,
+        locations: Any = None,
+        destination: Any = None,
+        update_type: str = "API",
+        callback_url: str | None = None,
+        client_ref: str | None = None,
+        extra_data: dict[str, Any] | None = None,
+        output_formats: list[str] | None = None,
+        policy_terms: Any = None,
+        outputter_name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        batch_rows: int | None = None,
+        overwrite: bool = False,
+        descriptions: Sequence[str] | None = None,
+        extensions: Sequence[str] | None = None,
+        accept_partial: bool = False,
+        deferrable: bool | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float = DEFAULT_TIMEOUT,
+        sovfixer_conn_id: str = SovHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sov_id = sov_id
+        self.locations = locations
+        self.destination = destination
+        self.update_type = update_type
+        self.callback_url = callback_url
+        self.client_ref = client_ref
+        self.extra_data = extra_data
+        self.output_formats = output_formats
+        self.policy_terms = policy_terms
+        self.outputter_name = outputter_name
+        self.metadata = metadata
+        self.batch_rows = check_batch_rows(batch_rows)
+        self.overwrite = overwrite
+        self.descriptions = descriptions
+        self.extensions = extensions
+        self.accept_partial = accept_partial
+        self.configure_wait(deferrable, poll_interval, timeout)
+        self.sovfixer_conn_id = sovfixer_conn_id
+
+    def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
+        update_type = check_choice(self.update_type, UPDATE_TYPES, "update_type")
+        checked = check_locations(self.locations) if self.locations is not None else []
+        earlier, step = store.get(JOB), store.get(STEP)
+        if isinstance(earlier, dict) and earlier.get("job_id"):
+            sud_id = str(earlier["job_id"])
+            self.log.info(
+                "Resuming update %s of SOV %s after step %r from an earlier try; no new update is created.",
+                sud_id,
+                self.sov_id,
+                step,
+            )
+        else:
+            sud_id = self.hook.initiate_update(
+                self.sov_id,
+                update_type=update_type,
+                callback_url=self.callback_url,
+                client_ref=self.client_ref,
+            )
+            step = "initiated"
+            self.record_job(context, store, {"job_id": sud_id})
+            store.set(STEP, step)
+            self.log.info("Initiated update %s of SOV %s.", sud_id, self.sov_id)
+        if step == "initiated":
+            if checked:
+                upload_locations(self.hook, sud_id, checked, self.batch_rows, self.log)
+                for path, _ in checked:
+                    self.lineage_in(*dataset(str(path)))
+            store.set(STEP, "locations_added")
+        start_once(self, store, sud_id, **_start_options(self))
+        return {"job_id": sud_id}, None
+
+    def outcome_options(self) -> dict[str, Any]:
+        return {"accept_partial": self.accept_partial, "log": self.log}
+
+    def result_extras(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+        return {"sov_id": self.sov_id}
+
+    def files_to_fetch(
+        self, result: dict[str, Any], ref: Mapping[str, Any], reading: Reading
+    ) -> list[FileToFetch]:
+        if self.destination in (None, ""):
+            return []
+        chosen = select_outputs(result["outputs"], self.descriptions, self.extensions)
+        return output_files(self.hook, chosen, self.destination, result["job_id"])
+
+    def file_meta(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+        sud_id = result["job_id"]
+        return {"sov_id": self.sov_id, "sud_id": sud_id, "revision": update_revision(self, self.hook, sud_id)}
