@@ -40,7 +40,7 @@ _BROKER_FIELDS: dict[str, Any] = {
 
 
 def get_provider_info() -> dict[str, Any]:
-    """Describe the provider to Airflow: package, hooks and both connection types with their forms."""
+    """Describe the provider to Airflow: its hooks, operators, sensors, triggers and connection forms."""
     return {
         "package-name": "airflow-provider-sov",
         "name": "SOV Fixer and DATA Act Broker",
@@ -64,6 +64,33 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {"integration-name": "SOV Fixer", "python-modules": ["airflow_provider_sov.hooks.sov"]},
             {"integration-name": "DATA Act Broker", "python-modules": ["airflow_provider_sov.hooks.broker"]},
+        ],
+        "operators": [
+            {"integration-name": "SOV Fixer", "python-modules": ["airflow_provider_sov.operators.sov"]},
+            {
+                "integration-name": "DATA Act Broker",
+                "python-modules": ["airflow_provider_sov.operators.broker"],
+            },
+        ],
+        "sensors": [
+            {"integration-name": "SOV Fixer", "python-modules": ["airflow_provider_sov.sensors.sov"]},
+            {
+                "integration-name": "DATA Act Broker",
+                "python-modules": ["airflow_provider_sov.sensors.broker"],
+            },
+        ],
+        "triggers": [
+            {
+                "integration-name": "SOV Fixer",
+                "python-modules": [
+                    "airflow_provider_sov.triggers.sov",
+                    "airflow_provider_sov.triggers.sov_history",
+                ],
+            },
+            {
+                "integration-name": "DATA Act Broker",
+                "python-modules": ["airflow_provider_sov.triggers.broker"],
+            },
         ],
         "connection-types": [
             {

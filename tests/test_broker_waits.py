@@ -19,8 +19,9 @@ from airflow_provider_sov.exceptions import (
     SovJobFailedError,
     SovPrerequisiteError,
 )
+from airflow_provider_sov.hooks.broker_jobs import DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT
 from airflow_provider_sov.operators.broker import DFileDownloadOperator, DFileGenerateOperator
-from airflow_provider_sov.sensors.broker import DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, DFileGenerationSensor
+from airflow_provider_sov.sensors.broker import DFileGenerationSensor
 from airflow_provider_sov.triggers.broker import DFileGenerationTrigger
 from tests.conftest import OPERATOR_MODES, SENSOR_MODES, use_broker
 from tests.harness import collect_events, make_context, run_task

@@ -8,13 +8,10 @@ pre-signed storage URL, never across a redirect to another host.
 
 from __future__ import annotations
 
-import asyncio
-import email.message
-import weakref
 from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from airflow.sdk import BaseHook
 
@@ -31,6 +28,14 @@ from airflow_provider_sov._shared.http import (
     parse_retry_after,
     tls_error,
     transport_error,
+)
+from airflow_provider_sov._shared.transport import (
+    _POOL,
+    filename_from,
+    next_hop,
+    requests_failure,
+    short_reason,
+    tls_reason,
 )
 from airflow_provider_sov.exceptions import SovConnectionConfigError, SovDownloadError, SovError
 
@@ -251,14 +256,11 @@ class ApiHook(BaseHook):
                     stream=stream,
                 )
             except requests.RequestException as exc:
-                raise _requests_failure(exc, call, self._timeouts(settings)) from None
-            location = response.headers.get("Location")
-            if response.is_redirect and location:
+                raise requests_failure(exc, call, self._timeouts(settings)) from None
+            following = next_hop(method, url, response.status_code, response.headers.get("Location"), call)
+            if following:
                 response.close()
-                if method != "GET":
-                    raise _redirected_post(call, response.status_code, urljoin(url, location))
-                url = urljoin(url, location)
-                params = None
+                url, params = following, None
                 continue
             if response.status_code >= 400:
                 try:
@@ -317,7 +319,7 @@ class ApiHook(BaseHook):
                     with response:
                         length = response.headers.get("Content-Length", "")
                         expected = int(length) if length.isdigit() else expected_size
-                        name = filename or _filename_from(response.headers, response.url or absolute)
+                        name = filename or filename_from(response.headers, response.url or absolute)
                         try:
                             return write_stream(
                                 response.iter_content(CHUNK_SIZE),
@@ -328,7 +330,7 @@ class ApiHook(BaseHook):
                                 context=context,
                             )
                         except requests.RequestException as exc:
-                            raise _requests_failure(exc, call, self._timeouts(settings)) from None
+                            raise requests_failure(exc, call, self._timeouts(settings)) from None
                         except SovDownloadError as exc:
                             raise mark_retryable(exc, reached_server=True) from None
         except SovError as error:
@@ -393,12 +395,9 @@ class ApiHook(BaseHook):
                     timeout=timeout,
                     allow_redirects=False,
                 ) as response:
-                    location = response.headers.get("Location")
-                    if response.status in (301, 302, 303, 307, 308) and location:
-                        if method != "GET":
-                            raise _redirected_post(call, response.status, urljoin(url, location))
-                        url = urljoin(url, location)
-                        params = None
+                    following = next_hop(method, url, response.status, response.headers.get("Location"), call)
+                    if following:
+                        url, params = following, None
                         continue
                     if response.status >= 400:
                         text = await response.content.read(_ERROR_BODY_LIMIT)
@@ -406,11 +405,11 @@ class ApiHook(BaseHook):
                         raise error_for_status(response.status, text, call, retry_after)
                     return await response.read()
             except aiohttp.ClientConnectorCertificateError as exc:
-                raise tls_error(call, _tls_reason(exc.certificate_error)) from None
+                raise tls_error(call, tls_reason(exc.certificate_error)) from None
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-                raise transport_error(call, _short(exc, connect, read), reached_server=False) from None
+                raise transport_error(call, short_reason(exc, connect, read), reached_server=False) from None
             except (TimeoutError, aiohttp.ClientError) as exc:
-                raise transport_error(call, _short(exc, connect, read), reached_server=True) from None
+                raise transport_error(call, short_reason(exc, connect, read), reached_server=True) from None
         raise SovError(f"{call.doing} failed: more than {MAX_REDIRECTS} redirects.", job_id=call.job_id)
 
     async def _asession(self, settings: ConnSettings) -> aiohttp.ClientSession:
@@ -425,136 +424,3 @@ class ApiHook(BaseHook):
         if self._async_key is not None:
             key, self._async_key = self._async_key, None
             await _POOL.release(key)
-
-
-class _SessionPool:
-    """
-    One ``aiohttp.ClientSession`` per event loop and origin, shared by every hook on that loop.
-
-    A triggerer runs thousands of triggers on one loop: they share connections instead of each
-    opening its own. Sessions are reference-counted and closed when the last user releases them.
-    """
-
-    def __init__(self) -> None:
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, list[Any]]] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def _entries(self) -> dict[Any, list[Any]]:
-        loop = asyncio.get_running_loop()
-        return self._loops.setdefault(loop, {})
-
-    async def acquire(self, key: Any, verify: bool | str) -> None:
-        entries = self._entries()
-        entry = entries.get(key)
-        if entry is None or entry[0].closed:
-            import aiohttp
-
-            ssl: Any = True
-            if verify is False:
-                ssl = False
-            elif isinstance(verify, str):
-                import ssl as ssl_module
-
-                ssl = await asyncio.to_thread(ssl_module.create_default_context, cafile=verify)
-            connector = aiohttp.TCPConnector(ssl=ssl, limit=100, ttl_dns_cache=300)
-            session = aiohttp.ClientSession(
-                connector=connector, headers={"User-Agent": "airflow-provider-sov"}, raise_for_status=False
-            )
-            entry = entries[key] = [session, 0]
-        entry[1] += 1
-
-    def get(self, key: Any) -> aiohttp.ClientSession:
-        return self._entries()[key][0]
-
-    async def release(self, key: Any) -> None:
-        entries = self._entries()
-        entry = entries.get(key)
-        if entry is None:
-            return
-        entry[1] -= 1
-        if entry[1] <= 0:
-            del entries[key]
-            await entry[0].close()
-
-
-_POOL = _SessionPool()
-
-
-def _tls_reason(exc: BaseException) -> str:
-    """The verifier's own words (e.g. "self-signed certificate"), found in the exception's chain."""
-    import ssl
-
-    seen: BaseException | None = exc
-    for _ in range(6):
-        if seen is None:
-            break
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return seen.verify_message or "certificate verify failed"
-        inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
-        seen = inner or getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
-    return "certificate verify failed"
-
-
-def _short(exc: BaseException, connect: float, read: float) -> str:
-    """A short, secret-free description of a transport failure (never the URL: it may be signed)."""
-    import aiohttp
-
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return f"connecting timed out after {connect:g}s"
-    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        return f"no data for {read:g}s (read timeout)"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"connection refused or host unreachable ({exc.os_error.__class__.__name__})"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "the server closed the connection"
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return "the response body was cut short"
-    return f"{type(exc).__name__}"
-
-
-def _requests_failure(exc: Exception, call: Call, timeouts: tuple[float, float]) -> SovError:
-    """Map a ``requests`` exception to the shared transport error, deciding if the server was reached."""
-    import requests
-    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-
-    connect, read = timeouts
-    if isinstance(exc, requests.ConnectTimeout):
-        return transport_error(call, f"connecting timed out after {connect:g}s", reached_server=False)
-    if isinstance(exc, requests.ReadTimeout):
-        return transport_error(call, f"no data for {read:g}s (read timeout)", reached_server=True)
-    if isinstance(exc, requests.exceptions.SSLError):
-        return tls_error(call, _tls_reason(exc))
-    if isinstance(exc, requests.ConnectionError):
-        reason = exc.args[0] if exc.args else None
-        inner = getattr(reason, "reason", reason)
-        if isinstance(inner, (NewConnectionError, ConnectTimeoutError)):
-            return transport_error(call, "connection refused or host unreachable", reached_server=False)
-        return transport_error(call, "the connection was reset or closed early", reached_server=True)
-    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
-        return transport_error(call, "the response body was cut short", reached_server=True)
-    return transport_error(call, type(exc).__name__, reached_server=True)
-
-
-def _redirected_post(call: Call, status: int, target: str) -> SovError:
-    """A redirected POST is not followed: its body may be a stream already sent, and it may create work."""
-    return SovError(
-        f"{call.doing} failed: {call.host} answered HTTP {status}, redirecting to "
-        f"{urlsplit(target).scheme}://{urlsplit(target).netloc}{urlsplit(target).path}.",
-        action=call.doing,
-        job_id=call.job_id,
-        http_status=status,
-        hint="Set the connection's host to where the service really is (often https:// instead of http://).",
-    )
-
-
-def _filename_from(headers: Mapping[str, str], url: str) -> str:
-    """The server's name for a download: Content-Disposition, else the URL's last path segment."""
-    disposition = headers.get("Content-Disposition")
-    if disposition:
-        message = email.message.Message()
-        message["content-disposition"] = disposition
-        name = message.get_filename()
-        if name:
-            return name
-    return unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])

@@ -141,6 +141,9 @@ class JobSpec:
         it raises the typed failure instead.
     :param name: ``ref`` -> what messages call this job (``SUD s-...-r001``).
     :param key: ``ref`` -> the stable string a trigger event is matched on (default: :attr:`name`).
+    :param poll_interval: Default seconds between polls.
+    :param timeout: Default seconds a wait lasts in all.
+    :param min_poll_interval: The API asks clients not to poll more often (a shorter one warns).
     """
 
     kind: str
@@ -152,6 +155,9 @@ class JobSpec:
     outcome: Callable[[Reading | None, Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
     name: Callable[[Mapping[str, Any]], str]
     key: Callable[[Mapping[str, Any]], str] | None = None
+    poll_interval: float = 15.0
+    timeout: float = 2 * 60 * 60.0
+    min_poll_interval: float = 0.0
 
     def key_of(self, ref: Mapping[str, Any]) -> str:
         """The string an event for this job is matched on."""

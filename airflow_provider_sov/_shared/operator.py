@@ -9,7 +9,7 @@ resuming from the trigger, judging the outcome and writing the files are done he
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
@@ -20,9 +20,10 @@ from airflow_provider_sov._shared.waiting import (
     JobWaitMixin,
     as_seconds,
     default_deferrable,
-    positive_seconds,
+    poll_seconds,
+    pop_conn_id,
 )
-from airflow_provider_sov.exceptions import SovError
+from airflow_provider_sov.exceptions import SovError, SovInputError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -42,19 +43,48 @@ class JobOperator(LineageMixin, JobWaitMixin, BaseOperator):
     under ``job_id``; a retried task reattaches to it (see :meth:`start_job`). The result is the
     one every task returns (``kind``, ``job_id``, ``status``, ``succeeded``, ``message``,
     ``files`` and the kind's extras); without waiting, ``succeeded`` is null until the job is final.
+
+    :param wait_for_completion: Wait for the job to end (and write its files).
+    :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
+    :param poll_interval: Seconds between status reads while waiting (default: the kind's).
+    :param timeout: Seconds to wait in all (default: the kind's).
+    :param destination: Where to write the job's files: a local folder or an object-storage URL
+        (templated where the operator says so); None writes nothing.
+    :param overwrite: Replace files already at the destination.
+    :param sovfixer_conn_id: (SOV Fixer) or ``data_act_broker_conn_id`` (Broker): the connection.
     """
 
-    wait_for_completion: bool = True
-    destination: Any = None
-    overwrite: bool = False
+    #: Whether this operator can wait for its job at all (a download or an initiate cannot).
+    can_wait: ClassVar[bool] = True
+    #: Whether it waits unless told otherwise.
+    waits_by_default: ClassVar[bool] = True
 
-    def configure_wait(
-        self, deferrable: bool | None, poll_interval: timedelta | float, timeout: timedelta | float
+    def __init__(
+        self,
+        *,
+        wait_for_completion: bool | None = None,
+        deferrable: bool | None = None,
+        poll_interval: timedelta | float | None = None,
+        timeout: timedelta | float | None = None,
+        destination: Any = None,
+        overwrite: bool = False,
+        **kwargs: Any,
     ) -> None:
-        """Set ``deferrable`` (default from the config), ``poll_interval`` (> 0 s) and ``timeout`` (>= 0 s)."""
+        conn_id = pop_conn_id(self.spec, kwargs)
+        super().__init__(**kwargs)
+        setattr(self, self.spec.hook.conn_name_attr, conn_id)
+        self.wait_for_completion = (
+            self.waits_by_default if wait_for_completion is None else wait_for_completion
+        )
+        if self.wait_for_completion and not self.can_wait:
+            raise SovInputError(
+                f"Task {self.task_id!r}: {type(self).__name__} does not wait; wait with a sensor instead."
+            )
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = positive_seconds(poll_interval, "poll_interval")
-        self.timeout = as_seconds(timeout, "timeout") or 0.0
+        self.poll_interval = poll_seconds(self.spec, poll_interval, self.log)
+        self.timeout = as_seconds(self.spec.timeout if timeout is None else timeout, "timeout") or 0.0
+        self.destination = destination
+        self.overwrite = overwrite
 
     # --- What a subclass says ------------------------------------------------------------------------
 

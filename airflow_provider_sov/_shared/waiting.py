@@ -57,6 +57,19 @@ def positive_seconds(value: timedelta | float | int, name: str) -> float:
     return seconds
 
 
+def poll_seconds(spec: JobSpec, value: timedelta | float | None, log: Any) -> float:
+    """A poll interval for ``spec`` (its default when None); below the API's floor it warns."""
+    seconds = positive_seconds(spec.poll_interval if value is None else value, "poll_interval")
+    if seconds < spec.min_poll_interval:
+        log.warning(
+            "poll_interval %.1fs is below the %gs the %s API asks clients to keep to.",
+            seconds,
+            spec.min_poll_interval,
+            spec.hook.hook_name,
+        )
+    return seconds
+
+
 def deadline_after(timeout: float) -> float:
     """The absolute wall-clock deadline of a wait that starts now."""
     return time.time() + timeout
@@ -153,6 +166,11 @@ def poll_in_process(
         time.sleep(min(poll_interval, remaining))
         reading = read()
     return reading
+
+
+def pop_conn_id(spec: JobSpec, kwargs: dict[str, Any]) -> str:
+    """Take a task's connection argument (named by the spec's hook) out of ``kwargs``; default it."""
+    return str(kwargs.pop(spec.hook.conn_name_attr, None) or spec.hook.default_conn_name)
 
 
 class JobWaitMixin:
@@ -261,17 +279,13 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
     :class:`~airflow_provider_sov.exceptions.SovJobFailedError`; a timeout raises
     :class:`~airflow_provider_sov.exceptions.SovTimeoutError` in every mode.
 
-    A subclass sets :attr:`spec`, :attr:`default_poll_interval` and :attr:`default_timeout`, and
-    says what it waits on in :meth:`job_ref`; its connection argument is the spec's hook's
-    ``conn_name_attr`` (e.g. ``sovfixer_conn_id``).
+    A subclass sets :attr:`spec` and says what it waits on in :meth:`job_ref`; its connection
+    argument is the spec's hook's ``conn_name_attr`` (e.g. ``sovfixer_conn_id``).
 
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
-    :param poke_interval: Seconds between polls.
-    :param timeout: Seconds to wait in all, in every mode.
+    :param poke_interval: Seconds between polls (default: the kind's).
+    :param timeout: Seconds to wait in all, in every mode (default: the kind's).
     """
-
-    default_poll_interval: ClassVar[float] = 15.0
-    default_timeout: ClassVar[float] = 2 * 60 * 60.0
 
     def __init__(
         self,
@@ -281,15 +295,12 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
         timeout: timedelta | float | None = None,
         **kwargs: Any,
     ) -> None:
-        hook = self.spec.hook
-        conn_id = kwargs.pop(hook.conn_name_attr, None) or hook.default_conn_name
-        poke = self.default_poll_interval if poke_interval is None else poke_interval
+        conn_id = pop_conn_id(self.spec, kwargs)
+        poke = poll_seconds(self.spec, poke_interval, self.log)
         super().__init__(
-            poke_interval=positive_seconds(poke, "poke_interval"),
-            timeout=self.default_timeout if timeout is None else timeout,
-            **kwargs,
+            poke_interval=poke, timeout=self.spec.timeout if timeout is None else timeout, **kwargs
         )
-        setattr(self, hook.conn_name_attr, conn_id)
+        setattr(self, self.spec.hook.conn_name_attr, conn_id)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
 
     def job_ref(self, context: Context) -> dict[str, Any]:

@@ -122,16 +122,7 @@ class DataActBrokerHook(BrokerSessionMixin):
         :param agency_type: ``awarding`` or ``funding`` (D1/D2).
         :param file_format: ``csv`` or pipe-delimited ``txt`` (D1/D2).
         """
-        return self.generate(
-            generation_request(
-                submission_id=submission_id,
-                file_type=file_type,
-                start=start,
-                end=end,
-                agency_type=agency_type,
-                file_format=file_format,
-            )
-        )
+        return self.generate(generation_request(**_arguments(locals())))
 
     def generate_detached_file(
         self,
@@ -155,20 +146,7 @@ class DataActBrokerHook(BrokerSessionMixin):
         :param year: Fiscal year (A and BOC).
         :param period: Fiscal period 2-12 (A and BOC).
         """
-        return self.generate(
-            generation_request(
-                file_type=file_type,
-                cgac_code=cgac_code,
-                frec_code=frec_code,
-                start=start,
-                end=end,
-                agency_type=agency_type,
-                file_format=file_format,
-                element_numbers=element_numbers,
-                year=year,
-                period=period,
-            )
-        )
+        return self.generate(generation_request(**_arguments(locals())))
 
     # --- Status and URLs ----------------------------------------------------------------------------
 
@@ -274,6 +252,11 @@ class DataActBrokerHook(BrokerSessionMixin):
                 )
                 url = self.file_url(target)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _arguments(values: dict[str, Any]) -> dict[str, Any]:
+    """A method's own arguments, from its ``locals()``: what it passes on to :func:`generation_request`."""
+    return {k: v for k, v in values.items() if k != "self"}
 
 
 def _signed_url(url: object, target: GenerationTarget) -> str:

@@ -129,4 +129,7 @@ GENERATION = JobSpec(
     outcome=outcome,
     name=lambda ref: target_of(ref).label,
     key=lambda ref: target_of(ref).key,
+    poll_interval=DEFAULT_POLL_INTERVAL,
+    timeout=DEFAULT_TIMEOUT,
+    min_poll_interval=10.0,  # the Broker asks clients to poll no more often
 )

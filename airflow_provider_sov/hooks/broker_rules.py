@@ -194,6 +194,22 @@ class GenerationRequest:
         return self.route == "generate_detached_file"
 
 
+#: What a generation request is made of: the arguments of :func:`generation_request`.
+REQUEST_FIELDS = (
+    "submission_id",
+    "file_type",
+    "start",
+    "end",
+    "agency_type",
+    "file_format",
+    "cgac_code",
+    "frec_code",
+    "year",
+    "period",
+    "element_numbers",
+)
+
+
 def generation_request(
     *,
     submission_id: object = None,
@@ -305,17 +321,3 @@ def status_call(target: GenerationTarget, *, url: bool = False) -> StatusCall:
     what = "file URL" if url else "status"
     action = f"read {target.file_type} {what}" if target.file_type else f"read {what}"
     return StatusCall(ROUTES[name], params=params, job_id=job_id, action=action)
-
-
-#: The Broker asks clients to poll no more often than every 10 seconds.
-MIN_POLL_INTERVAL = 10.0
-
-
-def check_poll_interval(value: Any, log: Any) -> float:
-    """A positive number of seconds; below 10 it works, with a warning (the Broker asks for 10+)."""
-    from airflow_provider_sov._shared.waiting import positive_seconds
-
-    seconds = positive_seconds(value, "poll_interval")
-    if seconds < MIN_POLL_INTERVAL:
-        log.warning("poll_interval %.1fs is below the 10s the Broker asks clients to keep to.", seconds)
-    return seconds

@@ -126,6 +126,8 @@ def _spec(kind: str, label: str, trigger: str) -> JobSpec:
         outcome=lambda reading, ref, options: outcome(reading, ref, {"label": label, **options}),
         name=lambda ref: f"{label} {ref.get('job_id')}",
         key=lambda ref: str(ref.get("job_id")),
+        poll_interval=DEFAULT_POLL_INTERVAL,
+        timeout=DEFAULT_TIMEOUT,
     )
 
 

@@ -12,16 +12,13 @@ from airflow_provider_sov._shared.operator import JobOperator
 from airflow_provider_sov._shared.task_state import JOB
 from airflow_provider_sov._shared.waiting import as_seconds
 from airflow_provider_sov.exceptions import SovError, SovInputError, SovResponseError
-from airflow_provider_sov.hooks.broker import DataActBrokerHook
 from airflow_provider_sov.hooks.broker_jobs import (
     DEFAULT_INVALID_GRACE,
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_TIMEOUT,
     GENERATION,
     generation_ref,
     target_of,
 )
-from airflow_provider_sov.hooks.broker_rules import GenerationTarget, check_poll_interval, generation_request
+from airflow_provider_sov.hooks.broker_rules import REQUEST_FIELDS, GenerationTarget, generation_request
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -129,14 +126,7 @@ class DFileGenerateOperator(JobOperator):
         year: int | str | None = None,
         period: int | str | None = None,
         element_numbers: bool = False,
-        wait_for_completion: bool = True,
-        destination: Any = None,
         filename: str | None = None,
-        overwrite: bool = False,
-        data_act_broker_conn_id: str = DataActBrokerHook.default_conn_name,
-        deferrable: bool | None = None,
-        poll_interval: timedelta | float = DEFAULT_POLL_INTERVAL,
-        timeout: timedelta | float = DEFAULT_TIMEOUT,
         invalid_grace: timedelta | float = DEFAULT_INVALID_GRACE,
         **kwargs: Any,
     ) -> None:
@@ -152,47 +142,18 @@ class DFileGenerateOperator(JobOperator):
         self.year = year
         self.period = period
         self.element_numbers = element_numbers
-        self.wait_for_completion = wait_for_completion
-        self.destination = destination
         self.filename = filename
-        self.overwrite = overwrite
-        self.data_act_broker_conn_id = data_act_broker_conn_id
-        self.configure_wait(deferrable, check_poll_interval(poll_interval, self.log), timeout)
         self.invalid_grace = as_seconds(invalid_grace, "invalid_grace") or 0.0
-        if destination is not None and not wait_for_completion:
+        if self.destination is not None and not self.wait_for_completion:
             raise SovInputError(
                 "destination needs wait_for_completion=True: the file must exist to be saved."
             )
-        if not templated(
-            submission_id,
-            file_type,
-            start,
-            end,
-            agency_type,
-            file_format,
-            cgac_code,
-            frec_code,
-            year,
-            period,
-            destination,
-        ):
+        if not templated(*(getattr(self, field) for field in self.template_fields)):
             self._checked()  # a literal mistake fails when the DAG is parsed, not at run time
 
     def _checked(self) -> Any:
         check_destination(self.destination, required=False)
-        return generation_request(
-            submission_id=self.submission_id,
-            file_type=self.file_type,
-            start=self.start,
-            end=self.end,
-            agency_type=self.agency_type,
-            file_format=self.file_format,
-            cgac_code=self.cgac_code,
-            frec_code=self.frec_code,
-            year=self.year,
-            period=self.period,
-            element_numbers=self.element_numbers,
-        )
+        return generation_request(**{name: getattr(self, name) for name in REQUEST_FIELDS})
 
     def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
         checked = self._checked()
@@ -263,32 +224,27 @@ class DFileDownloadOperator(JobOperator):
     """
 
     spec = GENERATION
-    wait_for_completion = False
+    can_wait = False
+    waits_by_default = False
     template_fields: Sequence[str] = ("submission_id", "file_type", "job_id", "destination")
     ui_color = "#eef6ec"
 
     def __init__(
         self,
         *,
-        destination: Any,
         submission_id: int | str | None = None,
         file_type: str | None = None,
         job_id: int | str | None = None,
         filename: str | None = None,
-        overwrite: bool = False,
-        data_act_broker_conn_id: str = DataActBrokerHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.destination = destination
         self.submission_id = submission_id
         self.file_type = file_type
         self.job_id = job_id
         self.filename = filename
-        self.overwrite = overwrite
-        self.data_act_broker_conn_id = data_act_broker_conn_id
-        check_destination(destination)
-        if not templated(submission_id, file_type, job_id, destination):
+        check_destination(self.destination)
+        if not templated(submission_id, file_type, job_id, self.destination):
             GenerationTarget.of(submission_id, file_type, job_id)
 
     def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:

@@ -11,8 +11,7 @@ from airflow_provider_sov._shared.jobs import job_result
 from airflow_provider_sov._shared.operator import JobOperator
 from airflow_provider_sov._shared.task_state import JOB
 from airflow_provider_sov.exceptions import SovBadRequestError, SovError, SovInputError, SovResponseError
-from airflow_provider_sov.hooks.sov import SovHook
-from airflow_provider_sov.hooks.sov_jobs import DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, OUTPUT, UPDATE
+from airflow_provider_sov.hooks.sov_jobs import OUTPUT, UPDATE
 from airflow_provider_sov.hooks.sov_rules import check_output_format, check_revision
 
 if TYPE_CHECKING:
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_sov._shared.jobs import Reading
     from airflow_provider_sov._shared.task_state import StateStore
+    from airflow_provider_sov.hooks.sov import SovHook
 
 
 # --- What every SOV Fixer task that writes outputs shares -----------------------------------------
@@ -124,14 +124,7 @@ class SovGetOrCreateOutputOperator(JobOperator):
         output_format: str,
         revision: int = -1,
         overwrite_existing: bool = False,
-        destination: Any = None,
         validate_format: bool = False,
-        overwrite: bool = False,
-        wait_for_completion: bool = True,
-        deferrable: bool | None = None,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        timeout: float = DEFAULT_TIMEOUT,
-        sovfixer_conn_id: str = SovHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -139,12 +132,7 @@ class SovGetOrCreateOutputOperator(JobOperator):
         self.output_format = output_format
         self.revision = revision
         self.overwrite_existing = overwrite_existing
-        self.destination = destination
         self.validate_format = validate_format
-        self.overwrite = overwrite
-        self.wait_for_completion = wait_for_completion
-        self.configure_wait(deferrable, poll_interval, timeout)
-        self.sovfixer_conn_id = sovfixer_conn_id
 
     def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
         fmt = check_output_format(self.output_format)
@@ -249,31 +237,26 @@ class SovDownloadOutputsOperator(JobOperator):
     """
 
     spec = UPDATE
-    wait_for_completion = False
+    can_wait = False
+    waits_by_default = False
     template_fields: Sequence[str] = ("destination", "sud_id", "outputs")
 
     def __init__(
         self,
         *,
-        destination: Any,
         sud_id: str | None = None,
         outputs: Any = None,
-        overwrite: bool = False,
         descriptions: Sequence[str] | None = None,
         extensions: Sequence[str] | None = None,
         accept_partial: bool = False,
-        sovfixer_conn_id: str = SovHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.destination = destination
         self.sud_id = sud_id
         self.outputs = outputs
-        self.overwrite = overwrite
         self.descriptions = descriptions
         self.extensions = extensions
         self.accept_partial = accept_partial
-        self.sovfixer_conn_id = sovfixer_conn_id
         if (sud_id is None) == (outputs is None):
             raise SovInputError(f"Task {self.task_id!r}: give exactly one of sud_id or outputs.")
 

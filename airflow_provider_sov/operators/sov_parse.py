@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sov._shared.operator import JobOperator
 from airflow_provider_sov._shared.task_state import JOB
-from airflow_provider_sov.hooks.sov import SovHook
-from airflow_provider_sov.hooks.sov_jobs import DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, PARSE
+from airflow_provider_sov.hooks.sov_jobs import PARSE
 from airflow_provider_sov.operators.sov_outputs import output_files
 
 if TYPE_CHECKING:
@@ -61,14 +60,7 @@ class SovParseOperator(JobOperator):
         update_callback_url: str | None = None,
         integrations: list[str] | None = None,
         workflow: str | None = None,
-        destination: Any = None,
-        overwrite: bool = False,
-        wait_for_completion: bool = True,
         accept_partial: bool = False,
-        deferrable: bool | None = None,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        timeout: float = DEFAULT_TIMEOUT,
-        sovfixer_conn_id: str = SovHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -81,12 +73,7 @@ class SovParseOperator(JobOperator):
         self.update_callback_url = update_callback_url
         self.integrations = integrations
         self.workflow = workflow
-        self.destination = destination
-        self.overwrite = overwrite
-        self.wait_for_completion = wait_for_completion
         self.accept_partial = accept_partial
-        self.configure_wait(deferrable, poll_interval, timeout)
-        self.sovfixer_conn_id = sovfixer_conn_id
 
     def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
         earlier = store.get(JOB)

@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_sov._shared.jobs import job_result
 from airflow_provider_sov._shared.lineage import LineageMixin, dataset
 from airflow_provider_sov._shared.operator import JobOperator
 from airflow_provider_sov._shared.task_state import JOB, SENT, STEP
 from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError
 from airflow_provider_sov.hooks.sov import SovHook
-from airflow_provider_sov.hooks.sov_jobs import DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, UPDATE
+from airflow_provider_sov.hooks.sov_jobs import UPDATE
 from airflow_provider_sov.hooks.sov_locations import CsvSummary, check_batch_rows, check_locations, split_csv
 from airflow_provider_sov.hooks.sov_rules import UPDATE_TYPES, check_choice
 from airflow_provider_sov.operators.sov_outputs import (
@@ -127,7 +126,8 @@ class SovInitiateUpdateOperator(JobOperator):
     """
 
     spec = UPDATE
-    wait_for_completion = False
+    can_wait = False
+    waits_by_default = False
     template_fields: Sequence[str] = ("sov_id", "update_type", "client_ref", "callback_url")
 
     def __init__(
@@ -137,7 +137,6 @@ class SovInitiateUpdateOperator(JobOperator):
         update_type: str = "API",
         callback_url: str | None = None,
         client_ref: str | None = None,
-        sovfixer_conn_id: str = SovHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -145,7 +144,6 @@ class SovInitiateUpdateOperator(JobOperator):
         self.update_type = update_type
         self.callback_url = callback_url
         self.client_ref = client_ref
-        self.sovfixer_conn_id = sovfixer_conn_id
 
     def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
         update_type = check_choice(self.update_type, UPDATE_TYPES, "update_type")
@@ -201,7 +199,7 @@ class SovAddLocationsOperator(LineageMixin, BaseOperator):
         for entry in sent:
             self.lineage_in(*dataset(entry["file"]))
         self.lineage_out(*sov_dataset(hook, self.sud_id))
-        return job_result(UPDATE.kind, self.sud_id, None, None, uploads=sent)
+        return {**UPDATE.result(None, {"job_id": self.sud_id}), "uploads": sent}
 
 
 class SovStartUpdateOperator(JobOperator):
@@ -222,6 +220,7 @@ class SovStartUpdateOperator(JobOperator):
     """
 
     spec = UPDATE
+    waits_by_default = False
     template_fields: Sequence[str] = ("sud_id", "extra_data", "output_formats", "metadata")
 
     def __init__(
@@ -233,12 +232,7 @@ class SovStartUpdateOperator(JobOperator):
         policy_terms: Any = None,
         outputter_name: str | None = None,
         metadata: dict[str, Any] | None = None,
-        wait_for_completion: bool = False,
-        deferrable: bool | None = None,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        timeout: float = DEFAULT_TIMEOUT,
         accept_partial: bool = False,
-        sovfixer_conn_id: str = SovHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -248,10 +242,7 @@ class SovStartUpdateOperator(JobOperator):
         self.policy_terms = policy_terms
         self.outputter_name = outputter_name
         self.metadata = metadata
-        self.wait_for_completion = wait_for_completion
-        self.configure_wait(deferrable, poll_interval, timeout)
         self.accept_partial = accept_partial
-        self.sovfixer_conn_id = sovfixer_conn_id
 
     def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
         ref = {"job_id": self.sud_id}
@@ -306,7 +297,6 @@ class SovUpdateOperator(JobOperator):
         *,
         sov_id: str,
         locations: Any = None,
-        destination: Any = None,
         update_type: str = "API",
         callback_url: str | None = None,
         client_ref: str | None = None,
@@ -316,20 +306,14 @@ class SovUpdateOperator(JobOperator):
         outputter_name: str | None = None,
         metadata: dict[str, Any] | None = None,
         batch_rows: int | None = None,
-        overwrite: bool = False,
         descriptions: Sequence[str] | None = None,
         extensions: Sequence[str] | None = None,
         accept_partial: bool = False,
-        deferrable: bool | None = None,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        timeout: float = DEFAULT_TIMEOUT,
-        sovfixer_conn_id: str = SovHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.sov_id = sov_id
         self.locations = locations
-        self.destination = destination
         self.update_type = update_type
         self.callback_url = callback_url
         self.client_ref = client_ref
@@ -339,12 +323,9 @@ class SovUpdateOperator(JobOperator):
         self.outputter_name = outputter_name
         self.metadata = metadata
         self.batch_rows = check_batch_rows(batch_rows)
-        self.overwrite = overwrite
         self.descriptions = descriptions
         self.extensions = extensions
         self.accept_partial = accept_partial
-        self.configure_wait(deferrable, poll_interval, timeout)
-        self.sovfixer_conn_id = sovfixer_conn_id
 
     def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
         update_type = check_choice(self.update_type, UPDATE_TYPES, "update_type")

@@ -7,14 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sov._shared.jobs import templated
 from airflow_provider_sov._shared.waiting import JobSensor, as_seconds
-from airflow_provider_sov.hooks.broker_jobs import (
-    DEFAULT_INVALID_GRACE,
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_TIMEOUT,
-    GENERATION,
-    generation_ref,
-)
-from airflow_provider_sov.hooks.broker_rules import GenerationTarget, check_poll_interval
+from airflow_provider_sov.hooks.broker_jobs import DEFAULT_INVALID_GRACE, GENERATION, generation_ref
+from airflow_provider_sov.hooks.broker_rules import GenerationTarget
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -47,8 +41,6 @@ class DFileGenerationSensor(JobSensor):
     """
 
     spec = GENERATION
-    default_poll_interval = DEFAULT_POLL_INTERVAL
-    default_timeout = DEFAULT_TIMEOUT
     template_fields: Sequence[str] = ("submission_id", "file_type", "job_id")
     ui_color = "#eef6ec"
 
@@ -66,7 +58,6 @@ class DFileGenerationSensor(JobSensor):
         self.file_type = file_type
         self.job_id = job_id
         self.invalid_grace = as_seconds(invalid_grace, "invalid_grace") or 0.0
-        check_poll_interval(self.poke_interval, self.log)
         if not templated(submission_id, file_type, job_id):
             GenerationTarget.of(submission_id, file_type, job_id)
         self._wait_started: float | None = None

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_sov._shared.http import check_id
 from airflow_provider_sov._shared.waiting import JobSensor
-from airflow_provider_sov.hooks.sov_jobs import DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, OUTPUT, PARSE, UPDATE
+from airflow_provider_sov.hooks.sov_jobs import OUTPUT, PARSE, UPDATE
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -32,12 +32,14 @@ class SovJobSensor(JobSensor):
 
     #: The argument that holds the ID to wait on (``sud_id``, ``sov_id`` or ``request_id``).
     id_field: ClassVar[str] = ""
-    default_poll_interval = DEFAULT_POLL_INTERVAL
-    default_timeout = DEFAULT_TIMEOUT
     ui_color = "#e8f1fb"
 
     def __init__(self, *, accept_partial: bool = False, **kwargs: Any) -> None:
+        if self.id_field not in kwargs:
+            raise TypeError(f"{type(self).__name__} needs {self.id_field}= (the ID to wait on).")
+        job_id = kwargs.pop(self.id_field)
         super().__init__(**kwargs)
+        setattr(self, self.id_field, job_id)
         self.accept_partial = accept_partial
 
     def job_ref(self, context: Context) -> dict[str, Any]:
@@ -58,10 +60,6 @@ class SovUpdateSensor(SovJobSensor):
     id_field = "sud_id"
     template_fields: Sequence[str] = ("sud_id",)
 
-    def __init__(self, *, sud_id: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.sud_id = sud_id
-
 
 class SovParseSensor(SovJobSensor):
     """
@@ -74,10 +72,6 @@ class SovParseSensor(SovJobSensor):
     id_field = "sov_id"
     template_fields: Sequence[str] = ("sov_id",)
 
-    def __init__(self, *, sov_id: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.sov_id = sov_id
-
 
 class SovOutputSensor(SovJobSensor):
     """
@@ -89,7 +83,3 @@ class SovOutputSensor(SovJobSensor):
     spec = OUTPUT
     id_field = "request_id"
     template_fields: Sequence[str] = ("request_id",)
-
-    def __init__(self, *, request_id: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.request_id = request_id

@@ -1,0 +1,301 @@
+"""
+One result contract: every operator and sensor of both APIs, waiting or not, returns the same keys.
+
+``kind``, ``job_id`` (the API's own ID of the job, a string), ``status`` (the API's word, null when
+the task read none), ``succeeded`` (null when the task did not wait for the end), ``message`` and
+``files`` (what the task wrote), then the kind's own extras. A task that starts or attaches to a
+job pushes its ID to XCom as ``job_id`` before it waits.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from airflow_provider_sov import get_provider_info
+from airflow_provider_sov._shared.jobs import RESULT_KEYS
+from airflow_provider_sov.hooks.broker import DataActBrokerHook
+from airflow_provider_sov.hooks.sov import SovHook
+from airflow_provider_sov.operators.broker import DFileDownloadOperator, DFileGenerateOperator
+from airflow_provider_sov.operators.sov import (
+    SovAddLocationsOperator,
+    SovDownloadOutputsOperator,
+    SovGetOrCreateOutputOperator,
+    SovInitiateUpdateOperator,
+    SovParseOperator,
+    SovStartUpdateOperator,
+    SovUpdateOperator,
+)
+from airflow_provider_sov.sensors.broker import DFileGenerationSensor
+from airflow_provider_sov.sensors.sov import SovOutputSensor, SovParseSensor, SovUpdateSensor
+from airflow_provider_sov.testing.server import EmulatorServer
+from tests.conftest import EXAMPLE_CSV, broker_conn
+from tests.harness import make_context, run_task
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+SOV = "s-no-ping-hggcsk"
+D1 = {"start": "10/01/2025", "end": "12/31/2025"}
+WAIT = {"deferrable": True, "poll_interval": 0.1, "timeout": 30}
+SENSE = {"deferrable": True, "poke_interval": 0.1, "timeout": 30}
+
+#: The kind each task reports, and the extras that kind carries besides the common keys.
+EXTRAS = {
+    "update": {"result_status", "outputs"},
+    "parse": {"result_status", "outputs"},
+    "output": {"result_status", "outputs"},
+    "generation": {"submission_id", "file_type", "start", "end", "generated_at"},
+}
+
+
+@pytest.fixture
+def both(monkeypatch) -> Iterator[EmulatorServer]:
+    """Both APIs on one emulator, in real time, with both default connections on it."""
+    with EmulatorServer(realtime=True, job_seconds=0.6, generation_seconds=0.6, pickup_seconds=0.3) as server:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SOVFIXER_DEFAULT",
+            json.dumps({"conn_type": "sovfixer", "host": server.url, "password": server.token}),
+        )
+        monkeypatch.setenv("AIRFLOW_CONN_DATA_ACT_BROKER_DEFAULT", json.dumps(broker_conn(server, "login")))
+        yield server
+
+
+def pending_update() -> str:
+    return SovHook().initiate_update(SOV)
+
+
+def started_update() -> str:
+    sud = pending_update()
+    SovHook().start_update(sud)
+    return sud
+
+
+def finished_update() -> str:
+    sud = started_update()
+    deadline = time.monotonic() + 10
+    while SovHook().get_update_status(sud)["request"]["status"] != "COMPLETE":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return sud
+
+
+def finished_d1() -> None:
+    hook = DataActBrokerHook()
+    hook.generate_file(1001, "D1", **D1)
+    deadline = time.monotonic() + 10
+    while hook.check_generation_status(1001, "D1")["status"] != "finished":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def workbook(folder: Path) -> Path:
+    path = folder / "sov.xlsx"
+    path.write_bytes(b"a workbook")
+    return path
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    make: Callable[[Path], Any]
+    kind: str
+    #: Whether the task waits for the job's end (then ``succeeded`` is True), or returns at once.
+    waits: bool
+    #: Files it writes.
+    files: int = 0
+    #: Whether it pushes the job's ID to XCom as ``job_id``.
+    pushes: bool = True
+
+
+CASES = [
+    Case(
+        "SovInitiateUpdateOperator",
+        lambda d: SovInitiateUpdateOperator(task_id="t", sov_id=SOV),
+        "update",
+        False,
+    ),
+    Case(
+        "SovAddLocationsOperator",
+        lambda d: SovAddLocationsOperator(task_id="t", sud_id=pending_update(), locations=EXAMPLE_CSV),
+        "update",
+        False,
+        pushes=False,
+    ),
+    Case(
+        "SovStartUpdateOperator (no wait)",
+        lambda d: SovStartUpdateOperator(task_id="t", sud_id=pending_update()),
+        "update",
+        False,
+    ),
+    Case(
+        "SovStartUpdateOperator",
+        lambda d: SovStartUpdateOperator(
+            task_id="t", sud_id=pending_update(), wait_for_completion=True, **WAIT
+        ),
+        "update",
+        True,
+    ),
+    Case(
+        "SovUpdateSensor",
+        lambda d: SovUpdateSensor(task_id="t", sud_id=started_update(), **SENSE),
+        "update",
+        True,
+        pushes=False,
+    ),
+    Case(
+        "SovDownloadOutputsOperator",
+        lambda d: SovDownloadOutputsOperator(task_id="t", sud_id=finished_update(), destination=d),
+        "update",
+        True,
+        files=1,
+    ),
+    Case(
+        "SovUpdateOperator",
+        lambda d: SovUpdateOperator(task_id="t", sov_id=SOV, locations=EXAMPLE_CSV, destination=d, **WAIT),
+        "update",
+        True,
+        files=1,
+    ),
+    Case(
+        "SovGetOrCreateOutputOperator",
+        lambda d: SovGetOrCreateOutputOperator(
+            task_id="t", id=SOV, output_format="xlsx", destination=d, **WAIT
+        ),
+        "output",
+        True,
+        files=1,
+    ),
+    Case(
+        "SovGetOrCreateOutputOperator (no wait)",
+        lambda d: SovGetOrCreateOutputOperator(
+            task_id="t", id=SOV, output_format="csv", wait_for_completion=False
+        ),
+        "output",
+        False,
+    ),
+    Case(
+        "SovOutputSensor",
+        lambda d: SovOutputSensor(
+            task_id="t",
+            request_id=SovHook().get_or_create_output(SOV, "csv", revision=0)["request"]["id"],
+            **SENSE,
+        ),
+        "output",
+        True,
+        pushes=False,
+    ),
+    Case(
+        "SovParseOperator",
+        lambda d: SovParseOperator(task_id="t", file=workbook(d), destination=d / "out", **WAIT),
+        "parse",
+        True,
+        files=1,
+    ),
+    Case(
+        "SovParseOperator (no wait)",
+        lambda d: SovParseOperator(task_id="t", file=workbook(d), wait_for_completion=False),
+        "parse",
+        False,
+    ),
+    Case(
+        "SovParseSensor",
+        lambda d: SovParseSensor(task_id="t", sov_id=SovHook().start_parse(workbook(d)), **SENSE),
+        "parse",
+        True,
+        pushes=False,
+    ),
+    Case(
+        "DFileGenerateOperator",
+        lambda d: DFileGenerateOperator(
+            task_id="t", submission_id=1001, file_type="D2", destination=d, **D1, **WAIT, invalid_grace=5
+        ),
+        "generation",
+        True,
+        files=1,
+    ),
+    Case(
+        "DFileGenerateOperator (no wait)",
+        lambda d: DFileGenerateOperator(
+            task_id="t", submission_id=1001, file_type="D1", wait_for_completion=False, **D1
+        ),
+        "generation",
+        False,
+    ),
+    Case(
+        "DFileGenerationSensor",
+        lambda d: (
+            DataActBrokerHook().generate_file(1001, "E"),
+            DFileGenerationSensor(task_id="t", submission_id=1001, file_type="E", **SENSE),
+        )[1],
+        "generation",
+        True,
+        pushes=False,
+    ),
+    Case(
+        "DFileDownloadOperator",
+        lambda d: (
+            finished_d1(),
+            DFileDownloadOperator(task_id="t", submission_id=1001, file_type="D1", destination=d),
+        )[1],
+        "generation",
+        True,
+        files=1,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_every_task_returns_the_common_result(both, tmp_path, case: Case):
+    context = make_context()
+    task = case.make(tmp_path)
+    result = run_task(task, context)
+
+    assert tuple(result)[: len(RESULT_KEYS)] == RESULT_KEYS  # the common keys first, in one order
+    assert result["kind"] == case.kind
+    assert EXTRAS[case.kind] <= set(result), set(result)
+    assert isinstance(result["job_id"], str) and result["job_id"]
+    assert result["status"] is None or isinstance(result["status"], str)
+    assert result["message"] is None or isinstance(result["message"], str)
+    if case.waits:
+        assert result["succeeded"] is True and isinstance(result["status"], str)
+    else:
+        assert result["succeeded"] is None
+    assert isinstance(result["files"], list) and len(result["files"]) == case.files
+    for f in result["files"]:
+        assert {"filename", "uri", "size", "sha256"} <= set(f)
+        assert isinstance(f["size"], int) and len(f["sha256"]) == 64
+    if case.pushes:
+        assert context["ti"].xcoms["job_id"] == result["job_id"]
+    assert json.loads(json.dumps(result)) == result  # XCom-safe
+
+
+def test_the_table_covers_every_operator_and_sensor():
+    info = get_provider_info()
+    classes = {
+        name.rsplit(".", 1)[1]
+        for group in ("operators", "sensors")
+        for entry in info[group]
+        for module in entry["python-modules"]
+        for name in _public_classes(module)
+    }
+    covered = {c.name.split(" (")[0] for c in CASES}
+    assert classes == covered
+
+
+def _public_classes(module: str) -> list[str]:
+    import importlib
+
+    loaded = importlib.import_module(module)
+    return [
+        f"{module}.{name}"
+        for name in getattr(loaded, "__all__", dir(loaded))
+        if name.endswith(("Operator", "Sensor"))
+        and getattr(loaded, name).__module__.startswith(module)
+        and "template_fields" in vars(getattr(loaded, name))  # a task, not a base such as SovJobSensor
+    ]
