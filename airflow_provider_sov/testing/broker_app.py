@@ -24,8 +24,8 @@ from urllib.parse import quote, unquote
 
 from aiohttp import web
 
-from airflow_provider_sov.testing.server import Seen
-from airflow_provider_sov.testing.sov_app import serve_bytes
+from airflow_provider_sov.testing.faults import Seen
+from airflow_provider_sov.testing.wire import serve_bytes
 
 if TYPE_CHECKING:
     from airflow_provider_sov.testing.server import EmulatorServer

@@ -3,7 +3,8 @@ The emulator's server: a real aiohttp.web app on loopback, run in a background t
 
 It owns what every emulated API shares: the clock jobs advance on, per-route fault injection,
 request counters and a log of what each request carried. The SOV Fixer routes live in
-:mod:`.sov_app`. Test code only: the provider's runtime never imports this package.
+:mod:`.sov_routes` (over :mod:`.sov_state`), the Broker's in :mod:`.broker_app`; fault injection's
+vocabulary in :mod:`.faults`. Test code only: the provider's runtime never imports this package.
 """
 
 from __future__ import annotations
@@ -13,31 +14,20 @@ import json
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
+from airflow_provider_sov.testing.broker_app import PROXY_PREFIX, BrokerState
+from airflow_provider_sov.testing.faults import AFTER_KINDS, BEFORE_KINDS, FAULT_KEY, FAULT_KINDS, Fault, Seen
+from airflow_provider_sov.testing.sov_routes import SovFixerApi
+from airflow_provider_sov.testing.wire import serve_bytes
 
 if TYPE_CHECKING:
     import ssl
     from collections.abc import Awaitable, Callable
 
 DEFAULT_TOKEN = "emulator-token"
-FAULT_KEY: web.RequestKey[Fault] = web.RequestKey("fault", object)  # type: ignore[arg-type]
-
-#: Fault kinds: applied before the route acts (the server never saw the request) ...
-BEFORE_KINDS = ("status", "reset", "latency", "redirect")
-#: ... and after it acted (the server did the work; the client may not know it).
-AFTER_KINDS = (
-    "status_after",
-    "reset_after",
-    "slow_after",
-    "truncate",
-    "malformed_json",
-    "unknown_status",
-    "hostile_filename",
-)
-FAULT_KINDS = BEFORE_KINDS + AFTER_KINDS
 
 
 class Clock:
@@ -66,49 +56,6 @@ class Clock:
     def wall(self) -> float:
         """A UNIX timestamp matching :meth:`now`, for the timestamps the API reports."""
         return self._epoch + self.now()
-
-
-@dataclass
-class Fault:
-    """
-    One injected fault on a route.
-
-    :param route: Route name (e.g. ``"initiate_update"``, ``"download"``) or ``"*"`` for all.
-    :param kind: One of :data:`FAULT_KINDS`.
-    :param status: HTTP status for ``status`` / ``status_after`` (``redirect``: 302 unless given).
-    :param retry_after: ``Retry-After`` header value for ``status`` faults.
-    :param delay: Seconds to wait before acting (``latency``), before answering (``slow_after``) or,
-        for ``truncate``, between sending half the body and cutting the connection.
-    :param value: The unknown status (``unknown_status``), file name (``hostile_filename``),
-        ``Location`` (``redirect``; default: the same path on :attr:`EmulatorServer.elsewhere_url`)
-        or the error message a ``status`` fault answers with.
-    :param times: How many requests it hits; ``None`` for every one.
-    :param path_contains: Only requests whose path contains this (e.g. one job's ID).
-    """
-
-    route: str
-    kind: str
-    status: int | None = None
-    retry_after: str | None = None
-    delay: float = 0.0
-    value: Any = None
-    times: int | None = 1
-    path_contains: str | None = None
-    hits: int = 0
-
-    @property
-    def spent(self) -> bool:
-        return self.times is not None and self.hits >= self.times
-
-
-@dataclass
-class Seen:
-    """What one request carried, for assertions on headers (e.g. that no credential leaked)."""
-
-    route: str
-    method: str
-    path: str
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 class EmulatorServer:
@@ -155,9 +102,6 @@ class EmulatorServer:
         pickup_seconds: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        from airflow_provider_sov.testing.broker_app import BrokerState
-        from airflow_provider_sov.testing.sov_app import SovFixerState
-
         self.token = token
         self.host = host
         self.port = port
@@ -171,7 +115,7 @@ class EmulatorServer:
         self.faults: list[Fault] = []
         self.counts: Counter[str] = Counter()
         self.seen: deque[Seen] = deque(maxlen=20_000)
-        self.sov = SovFixerState(self)
+        self.sov = SovFixerApi(self)
         self.broker = BrokerState(self, generation_seconds, pickup_seconds)
         self.extra_routes: list[tuple[str, str, Any, str]] = []
         self.storage_port = 0
@@ -195,8 +139,6 @@ class EmulatorServer:
     @property
     def proxy_url(self) -> str:
         """The Broker as the Treasury API proxy serves it (client headers, no trailing slashes)."""
-        from airflow_provider_sov.testing.broker_app import PROXY_PREFIX
-
         return self.url + PROXY_PREFIX
 
     @property
@@ -383,8 +325,6 @@ class EmulatorServer:
         if after is None or not isinstance(response, web.Response):
             return response  # streamed bodies (files): serve_bytes applied the fault itself
         if after.kind == "truncate":
-            from airflow_provider_sov.testing.sov_app import serve_bytes
-
             assert isinstance(response, web.Response) and isinstance(response.body, bytes)
             return await serve_bytes(request, response.body, response.content_type)
         if after.kind == "slow_after":
