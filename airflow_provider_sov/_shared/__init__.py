@@ -1,8 +1,18 @@
 """
 Private helpers shared by both APIs; not part of the public interface.
 
-- :mod:`.http`: routes, retry rules, status classification and error mapping (sync and async).
+The one job model:
+
+- :mod:`.jobs`: a job kind as a spec (how its status is read and judged), a reading, the result shape.
+- :mod:`.waiting`: the one wait (check once, defer or poll) and the sensor base.
+- :mod:`.trigger`: the one polling trigger base.
+- :mod:`.operator`: the one flow of an operator that starts a job.
+- :mod:`.downloads` and :mod:`.task_state`: the one download-and-record path; what a task remembers.
+
+Under it:
+
+- :mod:`.http`: routes, retry rules, the transient-error rule and error mapping (sync and async).
+- :mod:`.hook` and :mod:`.transport`: the base hook that sends every request; each transport's errors.
 - :mod:`.connection`: reading an Airflow connection into settings both hooks use.
-- :mod:`.files`: safe file names, streaming downloads, CSV checks and streaming uploads.
-- :mod:`.hook`: the base hook that runs every request, sync (requests) and async (aiohttp).
+- :mod:`.files` and :mod:`.lineage`: safe file names, atomic streamed writes, uploads; asset events.
 """

@@ -156,6 +156,18 @@ class ApiHook(BaseHook):
             )
         return urljoin(settings.base_url + "/", url)
 
+    def _locate(
+        self,
+        route: Route,
+        settings: ConnSettings,
+        *,
+        ids: Mapping[str, str] | None = None,
+        job_id: str | int | None = None,
+        action: str | None = None,
+    ) -> tuple[str, Call]:
+        """The URL of ``route`` and what the call is about (for messages), for both paths."""
+        return self.url_for(route, settings, **(ids or {})), self._call(route, settings, job_id, action)
+
     def _call(
         self, route: Route, settings: ConnSettings, job_id: str | int | None, action: str | None
     ) -> Call:
@@ -201,8 +213,7 @@ class ApiHook(BaseHook):
         :param idempotent: Override the route's own flag (e.g. a get-or-create that overwrites).
         """
         settings = self.settings
-        url = self.url_for(route, settings, **(ids or {}))
-        call = self._call(route, settings, job_id, action)
+        url, call = self._locate(route, settings, ids=ids, job_id=job_id, action=action)
         safe = route.idempotent if idempotent is None else idempotent
         try:
             for attempt in self.retry_policy.retrying(safe):
@@ -344,20 +355,14 @@ class ApiHook(BaseHook):
 
     # --- Async ----------------------------------------------------------------------------------
 
-    async def arequest(
-        self,
-        route: Route,
-        *,
-        ids: Mapping[str, str] | None = None,
-        job_id: str | int | None = None,
-        action: str | None = None,
-        params: Any = None,
-        json: Any = None,
-    ) -> Any:
-        """Async twin of :meth:`request` for triggers: same URLs, retries and error mapping."""
+    async def arequest(self, route: Route, *, params: Any = None, json: Any = None, **where: Any) -> Any:
+        """
+        Async twin of :meth:`request` for triggers: same URLs, retries and error mapping.
+
+        :param where: ``ids``, ``job_id`` and ``action``, as for :meth:`request`.
+        """
         settings = await self.asettings()
-        url = self.url_for(route, settings, **(ids or {}))
-        call = self._call(route, settings, job_id, action)
+        url, call = self._locate(route, settings, **where)
         session = await self._asession(settings)
 
         async def attempt() -> Any:

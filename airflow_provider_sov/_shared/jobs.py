@@ -208,3 +208,13 @@ class JobSpec:
 def templated(*values: Any) -> bool:
     """Whether any value is still a Jinja template (then it is checked once rendered, at run time)."""
     return any(isinstance(v, str) and "{{" in v for v in values)
+
+
+def keep_arguments(task: Any, arguments: Mapping[str, Any]) -> None:
+    """
+    Keep a task constructor's own arguments as attributes of the same names (templated fields
+    must be attributes): call ``keep_arguments(self, locals())`` after ``super().__init__``.
+    """
+    for name, value in arguments.items():
+        if name not in ("self", "kwargs", "__class__"):
+            setattr(task, name, value)

@@ -113,6 +113,18 @@ class JobOperator(LineageMixin, JobWaitMixin, BaseOperator):
         """What this task adds to the result (e.g. the ``sov_id`` it updated)."""
         return {}
 
+    def earlier_job(self, store: StateStore, say: str = "") -> dict[str, Any] | None:
+        """
+        The job an earlier try of this task started (its ref), if there is one; ``say`` is logged
+        then, with the job's ID for its ``%s``.
+        """
+        earlier = store.get(JOB)
+        if not (isinstance(earlier, dict) and earlier.get("job_id")):
+            return None
+        if say:
+            self.log.info(say, earlier["job_id"])
+        return earlier
+
     def record_job(
         self, context: Context, store: StateStore, ref: Mapping[str, Any], first: Reading | None = None
     ) -> None:

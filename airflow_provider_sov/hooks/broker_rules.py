@@ -27,61 +27,22 @@ AGENCY_TYPES = ("awarding", "funding")
 FILE_FORMATS = ("csv", "txt")
 _DATE = re.compile(r"\d{2}/\d{2}/\d{4}")
 
-# Never a trailing slash: the Treasury proxy accepts only the bare form.
+#: Every route the provider calls, at ``/v1/<name>`` (never a trailing slash: the Treasury proxy
+#: accepts only the bare form): method, whether a second call is harmless, what it acts on, action.
+_ROUTE_TABLE: dict[str, tuple[str, bool, str, str]] = {
+    "login": ("POST", True, "", "log in"),
+    "active_user": ("GET", True, "", "start proxy session"),
+    "session": ("GET", True, "", "check session"),
+    "generate_file": ("POST", False, "submission", "generate file"),
+    "check_generation_status": ("GET", True, "submission", "read status"),
+    "get_file_url": ("GET", True, "submission", "get file URL"),
+    "generate_detached_file": ("POST", False, "", "generate file"),
+    "check_detached_generation_status": ("GET", True, "job", "read status"),
+    "get_detached_file_url": ("GET", True, "job", "get file URL"),
+}
 ROUTES = {
-    r.name: r
-    for r in (
-        Route("login", "POST", "/v1/login", idempotent=True, action="log in"),
-        Route("active_user", "GET", "/v1/active_user", idempotent=True, action="start proxy session"),
-        Route("session", "GET", "/v1/session", idempotent=True, action="check session"),
-        Route(
-            "generate_file",
-            "POST",
-            "/v1/generate_file",
-            idempotent=False,
-            what="submission",
-            action="generate file",
-        ),
-        Route(
-            "check_generation_status",
-            "GET",
-            "/v1/check_generation_status",
-            idempotent=True,
-            what="submission",
-            action="read status",
-        ),
-        Route(
-            "get_file_url",
-            "GET",
-            "/v1/get_file_url",
-            idempotent=True,
-            what="submission",
-            action="get file URL",
-        ),
-        Route(
-            "generate_detached_file",
-            "POST",
-            "/v1/generate_detached_file",
-            idempotent=False,
-            action="generate file",
-        ),
-        Route(
-            "check_detached_generation_status",
-            "GET",
-            "/v1/check_detached_generation_status",
-            idempotent=True,
-            what="job",
-            action="read status",
-        ),
-        Route(
-            "get_detached_file_url",
-            "GET",
-            "/v1/get_detached_file_url",
-            idempotent=True,
-            what="job",
-            action="get file URL",
-        ),
-    )
+    name: Route(name, method, f"/v1/{name}", idempotent=safe, what=what, action=action)
+    for name, (method, safe, what, action) in _ROUTE_TABLE.items()
 }
 #: Routes that start or check a session (never renewed on a 401: they are how one is renewed).
 SESSION_ROUTES = ("login", "active_user", "session")

@@ -184,6 +184,16 @@ class BrokerSessionMixin(ApiHook):
             ) from None
         return True
 
+    def _renewal(
+        self, error: SovAuthError, route: Route, settings: ConnSettings, key: tuple[str, str, str] | None
+    ) -> tuple[str, str, str]:
+        """After ``error``: the account whose session to renew before one retry; else re-raise."""
+        if not self._renewable(error, route, settings):
+            raise error
+        assert key is not None  # only a bare session ID has none, and it is not renewable
+        self.log.info("The Broker answered 401 to %s; starting a new session and retrying once.", route.name)
+        return key
+
     def request(self, route: Route, **kwargs: Any) -> Any:
         """Send ``route`` (see :meth:`ApiHook.request`), starting or renewing the session as needed."""
         settings = self.settings
@@ -194,12 +204,7 @@ class BrokerSessionMixin(ApiHook):
         try:
             return super().request(route, **kwargs)
         except SovAuthError as error:
-            if not self._renewable(error, route, settings):
-                raise
-            assert key is not None  # only a bare session ID has none, and it is not renewable
-            self.log.info(
-                "The Broker answered 401 to %s; starting a new session and retrying once.", route.name
-            )
+            key = self._renewal(error, route, settings, key)
             if not self._adopt(key, self._epoch):
                 self.establish_session()
             return super().request(route, **kwargs)
@@ -215,12 +220,7 @@ class BrokerSessionMixin(ApiHook):
         try:
             return await super().arequest(route, **kwargs)
         except SovAuthError as error:
-            if not self._renewable(error, route, settings):
-                raise
-            assert key is not None  # only a bare session ID has none, and it is not renewable
-            self.log.info(
-                "The Broker answered 401 to %s; starting a new session and retrying once.", route.name
-            )
+            key = self._renewal(error, route, settings, key)
             async with _SESSIONS.lock(key):
                 if not self._adopt(key, self._epoch):
                     await self.aestablish_session()

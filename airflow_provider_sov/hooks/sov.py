@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 from urllib.parse import unquote, urlsplit
 
 from airflow_provider_sov._shared.files import DownloadedFile, as_source, multipart_file
@@ -17,8 +17,11 @@ from airflow_provider_sov.hooks.sov_rules import (
     DOCUMENT_TYPES,
     PARSE_EXTENSIONS,
     UPDATE_TYPES,
+    ParseOptions,
+    StartOptions,
     check_choice,
     check_extra_data,
+    check_options,
     check_output_format,
     check_revision,
     history_params,
@@ -160,26 +163,16 @@ class SovHook(ApiHook):
 
     # --- Parse a new SOV --------------------------------------------------------------------------
 
-    def start_parse(
-        self,
-        file: Any,
-        *,
-        document_type: str = "SOV",
-        output_formats: list[str] | None = None,
-        extra_data: dict[str, Any] | None = None,
-        client_ref: str | None = None,
-        callback_url: str | None = None,
-        update_callback_url: str | None = None,
-        integrations: list[str] | None = None,
-        workflow: str | None = None,
-    ) -> str:
+    def start_parse(self, file: Any, **options: Unpack[ParseOptions]) -> str:
         """
         Upload a workbook (streamed from disk) and start parsing it; return the new SOV ID.
 
         Not idempotent: it is retried only when the upload provably never reached the server.
 
         :param file: Local path or ``ObjectStoragePath`` of a ``.xls/.xlsx/.xlsm/.xlsb/.pdf`` file.
+        :param options: See :class:`~airflow_provider_sov.hooks.sov_rules.ParseOptions`.
         """
+        given = check_options(dict(options), ParseOptions, "start_parse")
         path = as_source(file, "SOV file")
         name = path.name
         if not name.lower().endswith(PARSE_EXTENSIONS):
@@ -190,22 +183,20 @@ class SovHook(ApiHook):
         if path.stat().st_size == 0:
             raise SovInputError(f"SOV file {file!s} is empty.")
         fields: list[tuple[str, str]] = [
-            ("document_type", check_choice(document_type, DOCUMENT_TYPES, "document_type"))
+            (
+                "document_type",
+                check_choice(given.get("document_type", "SOV"), DOCUMENT_TYPES, "document_type"),
+            )
         ]
-        for fmt in str_list(output_formats, "output_formats") or []:
+        for fmt in str_list(given.get("output_formats"), "output_formats") or []:
             fields.append(("output_formats", fmt))
-        for integration in str_list(integrations, "integrations") or []:
+        for integration in str_list(given.get("integrations"), "integrations") or []:
             fields.append(("integrations", integration))
-        for key, value in check_extra_data(extra_data).items():
+        for key, value in check_extra_data(given.get("extra_data")).items():
             fields.append((f"extra_data_{key}", str(value)))
-        for key, value in (
-            ("client_ref", client_ref),
-            ("callback_url", callback_url),
-            ("update_callback_url", update_callback_url),
-            ("workflow", workflow),
-        ):
-            if value is not None:
-                fields.append((key, str(value)))
+        for key in ("client_ref", "callback_url", "update_callback_url", "workflow"):
+            if given.get(key) is not None:
+                fields.append((key, str(given[key])))
         body = self.request(ROUTES["parse"], body=self._upload(path, name, _content_type(name), fields))
         return str(require_keys(body, ("id",), self._call(ROUTES["parse"], self.settings, None, None))["id"])
 
@@ -316,30 +307,24 @@ class SovHook(ApiHook):
         )
         return summary
 
-    def start_update(
-        self,
-        sud_id: str,
-        *,
-        extra_data: dict[str, Any] | None = None,
-        output_formats: list[str] | None = None,
-        policy_terms: Any = None,
-        outputter_name: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    def start_update(self, sud_id: str, **options: Unpack[StartOptions]) -> dict[str, Any]:
         """
         Start a pending update. ``extra_data`` values (e.g. ``insured_name``) name the output files.
 
         Not idempotent: it is retried only when the request provably never reached the server.
+
+        :param options: See :class:`~airflow_provider_sov.hooks.sov_rules.StartOptions`.
         """
+        given = check_options(dict(options), StartOptions, "start_update")
         sud_id = check_id(sud_id, "sud_id", "s-no-ping-hggcsk-r001")
-        payload: dict[str, Any] = {"extra_data": check_extra_data(extra_data)}
-        formats = str_list(output_formats, "output_formats")
+        payload: dict[str, Any] = {"extra_data": check_extra_data(given.get("extra_data"))}
+        formats = str_list(given.get("output_formats"), "output_formats")
         if formats:
             payload["output_formats"] = formats
-        if policy_terms is not None:
-            payload["policy_terms"] = policy_terms
-        if outputter_name is not None:
-            payload["outputter_name"] = outputter_name
+        for key in ("policy_terms", "outputter_name"):
+            if given.get(key) is not None:
+                payload[key] = given[key]
+        metadata = given.get("metadata")
         if metadata is not None:
             if not isinstance(metadata, dict):
                 raise SovInputError(f"metadata must be a dict, got {type(metadata).__name__}.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypedDict
 
 from airflow_provider_sov._shared.http import check_id
 from airflow_provider_sov.exceptions import SovInputError
@@ -85,3 +85,37 @@ def history_params(cursor_id: str | int | None, start: str | None, page_size: in
             raise SovInputError(f"start must be a YYYYmmddHHMMSS string, got {start!r}.")
         params["start"] = start
     return params
+
+
+class ParseOptions(TypedDict, total=False):
+    """What a new parse may be told besides its file (:meth:`SovHook.start_parse`); only what is given is sent."""
+
+    document_type: str  # SOV (default), PREM_BDX, CLAIM_BDX, SOV_BDX, ACORD
+    output_formats: list[str] | None
+    extra_data: dict[str, Any] | None  # sent as extra_data_<key> fields
+    client_ref: str | None
+    callback_url: str | None
+    update_callback_url: str | None
+    integrations: list[str] | None
+    workflow: str | None
+
+
+class StartOptions(TypedDict, total=False):
+    """What an update may be started with (:meth:`SovHook.start_update`)."""
+
+    extra_data: dict[str, Any] | None  # e.g. insured_name: it names the output files
+    output_formats: list[str] | None
+    policy_terms: Any
+    outputter_name: str | None
+    metadata: dict[str, Any] | None
+
+
+def check_options(options: dict[str, Any], allowed: type, what: str) -> dict[str, Any]:
+    """Refuse an option ``allowed`` (a TypedDict) does not name: a misspelt one would be dropped silently."""
+    unknown = sorted(set(options) - set(allowed.__annotations__))
+    if unknown:
+        raise SovInputError(
+            f"{what} takes no option {', '.join(map(repr, unknown))}.",
+            hint=f"It takes {', '.join(allowed.__annotations__)}.",
+        )
+    return options

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sov._shared.downloads import FileToFetch
 from airflow_provider_sov._shared.files import check_destination
-from airflow_provider_sov._shared.jobs import templated
+from airflow_provider_sov._shared.jobs import keep_arguments, templated
 from airflow_provider_sov._shared.operator import JobOperator
 from airflow_provider_sov._shared.task_state import JOB
 from airflow_provider_sov._shared.waiting import as_seconds
@@ -30,32 +30,41 @@ if TYPE_CHECKING:
     from airflow_provider_sov._shared.task_state import StateStore
 
 
-def generated_file(task: Any, ref: Mapping[str, Any], reading: Reading) -> list[FileToFetch]:
+class GeneratedFileOperator(JobOperator):
     """
-    The one file of a finished generation, to write into the task's ``destination`` (with its
-    ``filename`` and ``overwrite``). It is fetched from the signed URL of the reading that found
-    it finished when that is at hand, else from a freshly signed one: never by asking again
-    whether it is finished (an odd answer to that now would fail a finished task).
+    What both Broker operators share: the one file of a finished generation, written into
+    ``destination`` (as ``filename``, replacing with ``overwrite``).
+
+    It is fetched from the signed URL of the reading that found it finished when that is at hand,
+    else from a freshly signed one: never by asking again whether it is finished (an odd answer to
+    that now would fail a finished task).
     """
-    if task.destination in (None, ""):
-        return []
-    target = target_of(ref)
 
-    def fetch(overwrite: bool) -> Any:
-        url = task.hook.finished_file_url(target, reading.private)
-        return task.hook.download_file(
-            target, task.destination, filename=task.filename, overwrite=overwrite, url=url
-        )
+    spec = GENERATION
+    filename: str | None
 
-    return [FileToFetch(target.file_type or "file", fetch)]
+    def files_to_fetch(
+        self, result: dict[str, Any], ref: Mapping[str, Any], reading: Reading
+    ) -> list[FileToFetch]:
+        if self.destination in (None, ""):
+            return []
+        target = target_of(ref)
+
+        def fetch(overwrite: bool) -> Any:
+            url = self.hook.finished_file_url(target, reading.private)
+            return self.hook.download_file(
+                target, self.destination, filename=self.filename, overwrite=overwrite, url=url
+            )
+
+        return [FileToFetch(target.file_type or "file", fetch)]
+
+    def file_meta(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            k: result[k] for k in ("job_id", "submission_id", "file_type", "start", "end", "generated_at")
+        }
 
 
-def file_meta(result: dict[str, Any]) -> dict[str, Any]:
-    """What the asset events of a generated file carry besides the file."""
-    return {k: result[k] for k in ("job_id", "submission_id", "file_type", "start", "end", "generated_at")}
-
-
-class DFileGenerateOperator(JobOperator):
+class DFileGenerateOperator(GeneratedFileOperator):
     """
     Generate a D1, D2, E, F (within a submission), A or BOC (detached) file; wait; download it.
 
@@ -96,20 +105,8 @@ class DFileGenerateOperator(JobOperator):
     :param invalid_grace: Seconds during which ``invalid`` after requesting is not final (default 120).
     """
 
-    spec = GENERATION
-    template_fields: Sequence[str] = (
-        "submission_id",
-        "file_type",
-        "start",
-        "end",
-        "agency_type",
-        "file_format",
-        "cgac_code",
-        "frec_code",
-        "year",
-        "period",
-        "destination",
-    )
+    #: Every part of the request but the flag ``element_numbers``, and where the file goes.
+    template_fields: Sequence[str] = (*(f for f in REQUEST_FIELDS if f != "element_numbers"), "destination")
     ui_color = "#eef6ec"
 
     def __init__(
@@ -131,18 +128,7 @@ class DFileGenerateOperator(JobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.submission_id = submission_id
-        self.file_type = file_type
-        self.start = start
-        self.end = end
-        self.agency_type = agency_type
-        self.file_format = file_format
-        self.cgac_code = cgac_code
-        self.frec_code = frec_code
-        self.year = year
-        self.period = period
-        self.element_numbers = element_numbers
-        self.filename = filename
+        keep_arguments(self, locals())
         self.invalid_grace = as_seconds(invalid_grace, "invalid_grace") or 0.0
         if self.destination is not None and not self.wait_for_completion:
             raise SovInputError(
@@ -197,16 +183,8 @@ class DFileGenerateOperator(JobOperator):
         self.log.info("Reattaching to the %s requested by an earlier try of this task.", earlier.label)
         return saved, reading
 
-    def files_to_fetch(
-        self, result: dict[str, Any], ref: Mapping[str, Any], reading: Reading
-    ) -> list[FileToFetch]:
-        return generated_file(self, ref, reading)
 
-    def file_meta(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
-        return file_meta(result)
-
-
-class DFileDownloadOperator(JobOperator):
+class DFileDownloadOperator(GeneratedFileOperator):
     """
     Download a finished generation's file: within a submission, or a detached job's.
 
@@ -223,9 +201,12 @@ class DFileDownloadOperator(JobOperator):
     :param data_act_broker_conn_id: The Airflow connection.
     """
 
-    spec = GENERATION
     can_wait = False
     waits_by_default = False
+    submission_id: int | str | None
+    file_type: str | None
+    job_id: int | str | None
+    filename: str | None
     template_fields: Sequence[str] = ("submission_id", "file_type", "job_id", "destination")
     ui_color = "#eef6ec"
 
@@ -239,10 +220,7 @@ class DFileDownloadOperator(JobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.submission_id = submission_id
-        self.file_type = file_type
-        self.job_id = job_id
-        self.filename = filename
+        keep_arguments(self, locals())
         check_destination(self.destination)
         if not templated(submission_id, file_type, job_id, self.destination):
             GenerationTarget.of(submission_id, file_type, job_id)
@@ -260,11 +238,3 @@ class DFileDownloadOperator(JobOperator):
                 hint="Wait for it with DFileGenerationSensor (or DFileGenerateOperator) first.",
             )
         return ref, reading
-
-    def files_to_fetch(
-        self, result: dict[str, Any], ref: Mapping[str, Any], reading: Reading
-    ) -> list[FileToFetch]:
-        return generated_file(self, ref, reading)
-
-    def file_meta(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
-        return file_meta(result)

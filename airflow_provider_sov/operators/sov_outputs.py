@@ -7,9 +7,8 @@ from urllib.parse import urlsplit
 
 from airflow_provider_sov._shared.downloads import FileToFetch, download_and_record
 from airflow_provider_sov._shared.files import check_destination, numbered, safe_filename
-from airflow_provider_sov._shared.jobs import job_result
+from airflow_provider_sov._shared.jobs import job_result, keep_arguments
 from airflow_provider_sov._shared.operator import JobOperator
-from airflow_provider_sov._shared.task_state import JOB
 from airflow_provider_sov.exceptions import SovBadRequestError, SovError, SovInputError, SovResponseError
 from airflow_provider_sov.hooks.sov_jobs import OUTPUT, UPDATE
 from airflow_provider_sov.hooks.sov_rules import check_output_format, check_revision
@@ -115,6 +114,11 @@ class SovGetOrCreateOutputOperator(JobOperator):
     """
 
     spec = OUTPUT
+    id: str
+    output_format: str
+    revision: int
+    overwrite_existing: bool
+    validate_format: bool
     template_fields: Sequence[str] = ("id", "output_format", "destination")
 
     def __init__(
@@ -128,19 +132,15 @@ class SovGetOrCreateOutputOperator(JobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.id = id
-        self.output_format = output_format
-        self.revision = revision
-        self.overwrite_existing = overwrite_existing
-        self.validate_format = validate_format
+        keep_arguments(self, locals())
 
     def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
         fmt = check_output_format(self.output_format)
         check_revision(self.revision)
         if not isinstance(self.overwrite_existing, bool):
             raise SovInputError(f"overwrite_existing must be True or False, got {self.overwrite_existing!r}.")
-        earlier = store.get(JOB)
-        if isinstance(earlier, dict) and earlier.get("job_id"):
+        earlier = self.earlier_job(store)
+        if earlier:
             reading = self.read_job(OUTPUT, earlier)
             if not (reading.terminal and not reading.succeeded):
                 self.log.info("Reattaching to output request %s from an earlier try.", earlier["job_id"])
@@ -239,6 +239,11 @@ class SovDownloadOutputsOperator(JobOperator):
     spec = UPDATE
     can_wait = False
     waits_by_default = False
+    sud_id: str | None
+    outputs: Any
+    descriptions: Sequence[str] | None
+    extensions: Sequence[str] | None
+    accept_partial: bool
     template_fields: Sequence[str] = ("destination", "sud_id", "outputs")
 
     def __init__(
@@ -252,11 +257,7 @@ class SovDownloadOutputsOperator(JobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.sud_id = sud_id
-        self.outputs = outputs
-        self.descriptions = descriptions
-        self.extensions = extensions
-        self.accept_partial = accept_partial
+        keep_arguments(self, locals())
         if (sud_id is None) == (outputs is None):
             raise SovInputError(f"Task {self.task_id!r}: give exactly one of sud_id or outputs.")
 

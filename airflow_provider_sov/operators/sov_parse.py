@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_sov._shared.jobs import keep_arguments
 from airflow_provider_sov._shared.operator import JobOperator
-from airflow_provider_sov._shared.task_state import JOB
 from airflow_provider_sov.hooks.sov_jobs import PARSE
+from airflow_provider_sov.hooks.sov_rules import ParseOptions
 from airflow_provider_sov.operators.sov_outputs import output_files
 
 if TYPE_CHECKING:
@@ -46,6 +47,16 @@ class SovParseOperator(JobOperator):
     """
 
     spec = PARSE
+    file: Any
+    document_type: str
+    output_formats: list[str] | None
+    extra_data: dict[str, Any] | None
+    client_ref: str | None
+    callback_url: str | None
+    update_callback_url: str | None
+    integrations: list[str] | None
+    workflow: str | None
+    accept_partial: bool
     template_fields: Sequence[str] = ("file", "output_formats", "extra_data", "client_ref", "destination")
 
     def __init__(
@@ -64,36 +75,15 @@ class SovParseOperator(JobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.file = file
-        self.document_type = document_type
-        self.output_formats = output_formats
-        self.extra_data = extra_data
-        self.client_ref = client_ref
-        self.callback_url = callback_url
-        self.update_callback_url = update_callback_url
-        self.integrations = integrations
-        self.workflow = workflow
-        self.accept_partial = accept_partial
+        keep_arguments(self, locals())
 
     def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
-        earlier = store.get(JOB)
-        if isinstance(earlier, dict) and earlier.get("job_id"):
-            self.log.info(
-                "Reattaching to SOV %s uploaded by an earlier try; the file is not sent again.",
-                earlier["job_id"],
-            )
+        if earlier := self.earlier_job(
+            store, "Reattaching to SOV %s uploaded by an earlier try; not sending again."
+        ):
             return earlier, None
-        sov_id = self.hook.start_parse(
-            self.file,
-            document_type=self.document_type,
-            output_formats=self.output_formats,
-            extra_data=self.extra_data,
-            client_ref=self.client_ref,
-            callback_url=self.callback_url,
-            update_callback_url=self.update_callback_url,
-            integrations=self.integrations,
-            workflow=self.workflow,
-        )
+        options = {name: getattr(self, name) for name in ParseOptions.__annotations__}
+        sov_id = self.hook.start_parse(self.file, **options)
         self.log.info("Uploaded %s; parsing as SOV %s.", self.file, sov_id)
         return {"job_id": sov_id}, None
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_sov._shared.jobs import keep_arguments
 from airflow_provider_sov._shared.lineage import LineageMixin, dataset
 from airflow_provider_sov._shared.operator import JobOperator
 from airflow_provider_sov._shared.task_state import JOB, SENT, STEP
@@ -15,7 +16,7 @@ from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError
 from airflow_provider_sov.hooks.sov import SovHook
 from airflow_provider_sov.hooks.sov_jobs import UPDATE
 from airflow_provider_sov.hooks.sov_locations import CsvSummary, check_batch_rows, check_locations, split_csv
-from airflow_provider_sov.hooks.sov_rules import UPDATE_TYPES, check_choice
+from airflow_provider_sov.hooks.sov_rules import UPDATE_TYPES, StartOptions, check_choice
 from airflow_provider_sov.operators.sov_outputs import (
     output_files,
     select_outputs,
@@ -54,21 +55,18 @@ def upload_locations(
                             sud_id, part, check=False, upload_name=f"{stem}.part{batches:03d}.csv"
                         )
                         log.info("Sent batch %d of %s: %d row(s).", batches, name, rows)
-        except SovConflictError as exc:
-            raise SovConflictError(
-                f"Cannot add {name} to update {sud_id}: the update was already started ({exc.server_message}).",
+        except (SovConflictError, SovBadRequestError) as exc:
+            started = isinstance(exc, SovConflictError)
+            raise type(exc)(
+                f"Cannot add {name} to update {sud_id}: the update was already started ({exc.server_message})."
+                if started
+                else f"SOV Fixer rejected {name} for update {sud_id}: {exc.server_message}.",
                 job_id=sud_id,
-                http_status=409,
+                http_status=exc.http_status,
                 server_message=exc.server_message,
-                hint="Locations can only be added before start; initiate a new update for these corrections.",
-            ) from None
-        except SovBadRequestError as exc:
-            raise SovBadRequestError(
-                f"SOV Fixer rejected {name} for update {sud_id}: {exc.server_message}.",
-                job_id=sud_id,
-                http_status=400,
-                server_message=exc.server_message,
-                hint="Fix the column or row the message names and run the task again.",
+                hint="Locations can only be added before start; initiate a new update for these corrections."
+                if started
+                else "Fix the column or row the message names and run the task again.",
             ) from None
         log.info("Added %d location row(s) from %s to %s in %d call(s).", summary.rows, name, sud_id, batches)
         sent.append({"file": str(path), "rows": summary.rows, "batches": batches})
@@ -99,13 +97,8 @@ def start_once(task: Any, store: StateStore, sud_id: str, **options: Any) -> Non
 
 
 def _start_options(task: Any) -> dict[str, Any]:
-    return {
-        "extra_data": task.extra_data,
-        "output_formats": task.output_formats,
-        "policy_terms": task.policy_terms,
-        "outputter_name": task.outputter_name,
-        "metadata": task.metadata,
-    }
+    """What the task starts its update with: its arguments named in :class:`StartOptions`."""
+    return {name: getattr(task, name) for name in StartOptions.__annotations__}
 
 
 # --- Operators ----------------------------------------------------------------------------------
@@ -128,6 +121,10 @@ class SovInitiateUpdateOperator(JobOperator):
     spec = UPDATE
     can_wait = False
     waits_by_default = False
+    sov_id: str
+    update_type: str
+    callback_url: str | None
+    client_ref: str | None
     template_fields: Sequence[str] = ("sov_id", "update_type", "client_ref", "callback_url")
 
     def __init__(
@@ -140,19 +137,13 @@ class SovInitiateUpdateOperator(JobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.sov_id = sov_id
-        self.update_type = update_type
-        self.callback_url = callback_url
-        self.client_ref = client_ref
+        keep_arguments(self, locals())
 
     def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
         update_type = check_choice(self.update_type, UPDATE_TYPES, "update_type")
-        earlier = store.get(JOB)
-        if isinstance(earlier, dict) and earlier.get("job_id"):
-            self.log.info(
-                "Reattaching to update %s created by an earlier try; no new update is created.",
-                earlier["job_id"],
-            )
+        if earlier := self.earlier_job(
+            store, "Reattaching to update %s created by an earlier try; no new one."
+        ):
             return earlier, None
         sud_id = self.hook.initiate_update(
             self.sov_id, update_type=update_type, callback_url=self.callback_url, client_ref=self.client_ref
@@ -176,6 +167,9 @@ class SovAddLocationsOperator(LineageMixin, BaseOperator):
         ``uploads``: ``[{"file", "rows", "batches"}]``, one entry per CSV.
     """
 
+    sud_id: str
+    locations: Any
+    sovfixer_conn_id: str
     template_fields: Sequence[str] = ("sud_id", "locations")
 
     def __init__(
@@ -188,10 +182,8 @@ class SovAddLocationsOperator(LineageMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.sud_id = sud_id
-        self.locations = locations
+        keep_arguments(self, locals())
         self.batch_rows = check_batch_rows(batch_rows)
-        self.sovfixer_conn_id = sovfixer_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = SovHook(self.sovfixer_conn_id)
@@ -221,6 +213,8 @@ class SovStartUpdateOperator(JobOperator):
 
     spec = UPDATE
     waits_by_default = False
+    sud_id: str
+    accept_partial: bool
     template_fields: Sequence[str] = ("sud_id", "extra_data", "output_formats", "metadata")
 
     def __init__(
@@ -236,13 +230,7 @@ class SovStartUpdateOperator(JobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.sud_id = sud_id
-        self.extra_data = extra_data
-        self.output_formats = output_formats
-        self.policy_terms = policy_terms
-        self.outputter_name = outputter_name
-        self.metadata = metadata
-        self.accept_partial = accept_partial
+        keep_arguments(self, locals())
 
     def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
         ref = {"job_id": self.sud_id}
@@ -282,6 +270,14 @@ class SovUpdateOperator(JobOperator):
     """
 
     spec = UPDATE
+    sov_id: str
+    locations: Any
+    update_type: str
+    callback_url: str | None
+    client_ref: str | None
+    descriptions: Sequence[str] | None
+    extensions: Sequence[str] | None
+    accept_partial: bool
     template_fields: Sequence[str] = (
         "sov_id",
         "locations",
@@ -312,26 +308,14 @@ class SovUpdateOperator(JobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.sov_id = sov_id
-        self.locations = locations
-        self.update_type = update_type
-        self.callback_url = callback_url
-        self.client_ref = client_ref
-        self.extra_data = extra_data
-        self.output_formats = output_formats
-        self.policy_terms = policy_terms
-        self.outputter_name = outputter_name
-        self.metadata = metadata
+        keep_arguments(self, locals())
         self.batch_rows = check_batch_rows(batch_rows)
-        self.descriptions = descriptions
-        self.extensions = extensions
-        self.accept_partial = accept_partial
 
     def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
         update_type = check_choice(self.update_type, UPDATE_TYPES, "update_type")
         checked = check_locations(self.locations) if self.locations is not None else []
-        earlier, step = store.get(JOB), store.get(STEP)
-        if isinstance(earlier, dict) and earlier.get("job_id"):
+        earlier, step = self.earlier_job(store), store.get(STEP)
+        if earlier:
             sud_id = str(earlier["job_id"])
             self.log.info(
                 "Resuming update %s of SOV %s after step %r from an earlier try; no new update is created.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sov._shared.jobs import templated
+from airflow_provider_sov._shared.jobs import keep_arguments, templated
 from airflow_provider_sov._shared.waiting import JobSensor, as_seconds
 from airflow_provider_sov.hooks.broker_jobs import DEFAULT_INVALID_GRACE, GENERATION, generation_ref
 from airflow_provider_sov.hooks.broker_rules import GenerationTarget
@@ -41,6 +41,9 @@ class DFileGenerationSensor(JobSensor):
     """
 
     spec = GENERATION
+    submission_id: int | str | None
+    file_type: str | None
+    job_id: int | str | None
     template_fields: Sequence[str] = ("submission_id", "file_type", "job_id")
     ui_color = "#eef6ec"
 
@@ -54,9 +57,7 @@ class DFileGenerationSensor(JobSensor):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.submission_id = submission_id
-        self.file_type = file_type
-        self.job_id = job_id
+        keep_arguments(self, locals())
         self.invalid_grace = as_seconds(invalid_grace, "invalid_grace") or 0.0
         if not templated(submission_id, file_type, job_id):
             GenerationTarget.of(submission_id, file_type, job_id)
