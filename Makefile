@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit reliability bench emulator clean
+.PHONY: demo test check lint unit reliability bench emulator clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.11")'
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 ## test: lint, type-check and run the whole suite
 test: lint unit
+
+## check: the inner loop: lint, types and every test but the real-Airflow and benchmark ones
+check: lint
+	$(BIN)/pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -98,7 +98,11 @@ def make_trigger(kind: str, job_id: Any, poll: float, deadline: float) -> Any:
 def succeeded(kind: str, payload: Any) -> bool:
     if kind == "peer":
         return payload is True
-    return isinstance(payload, dict) and payload.get("status") == "terminal" and bool(payload["reading"]["succeeded"])
+    return (
+        isinstance(payload, dict)
+        and payload.get("status") == "terminal"
+        and bool(payload["reading"]["succeeded"])
+    )
 
 
 async def run_triggers(kind: str, ids: list[Any], ends: float, poll: float, cap: float) -> dict[str, Any]:

@@ -227,8 +227,16 @@ def stack(tmp_path_factory):
         yield running
 
 
+#: Files whose tests run a real Airflow (scheduler, triggerer, ``airflow dags test``) or a
+#: benchmark script: ``make check`` leaves them out (``-m "not slow"``), ``make test`` runs them.
+SLOW_FILES = {"test_airflow_e2e.py", "test_benchmarks_smoke.py", "test_restarts.py", "test_secrets.py"}
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """Run the tests on the real Airflow stack last, together, and the secret scan after them all."""
+    """Mark the slow tests; run the ones on the real Airflow stack last, and the secret scan after them all."""
+    for item in items:
+        if item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
 
     def rank(item) -> int:
         if item.get_closest_marker("after_every_stack_test"):

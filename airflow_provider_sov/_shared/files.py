@@ -66,7 +66,7 @@ def safe_filename(name: str | None, default: str = "download") -> str:
 
 def numbered(name: str, n: int) -> str:
     """
-    The ``n``-th file of a safe ``name`` (``report (2).json``), still within the length limit:
+    Return the ``n``-th file of a safe ``name`` (``report (2).json``), still within the length limit:
     the stem gives way, so the number and the extension survive :func:`safe_filename`.
     """
     stem, dot, ext = name.rpartition(".")

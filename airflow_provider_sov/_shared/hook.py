@@ -87,7 +87,7 @@ class ApiHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """The connection form's shape, from the one definition in ``get_provider_info()``."""
+        """Return the connection form's shape, from the one definition in ``get_provider_info()``."""
         from airflow_provider_sov import get_provider_info
 
         for conn_type in get_provider_info()["connection-types"]:
@@ -109,7 +109,7 @@ class ApiHook(BaseHook):
 
     @property
     def settings(self) -> ConnSettings:
-        """The connection's settings, read once (sync lookup)."""
+        """Return the connection's settings, read once (sync lookup)."""
         if self._settings is None:
             from airflow.sdk.exceptions import AirflowNotFoundException
 
@@ -121,7 +121,7 @@ class ApiHook(BaseHook):
         return self._settings
 
     async def asettings(self) -> ConnSettings:
-        """The connection's settings, read once (async lookup: never blocks the event loop)."""
+        """Return the connection's settings, read once (async lookup: never blocks the event loop)."""
         if self._settings is None:
             from airflow.sdk.exceptions import AirflowNotFoundException
 
@@ -133,7 +133,7 @@ class ApiHook(BaseHook):
         return self._settings
 
     def auth_headers(self, settings: ConnSettings) -> dict[str, str]:
-        """Headers that carry the credentials; sent only to the connection's origin."""
+        """Return headers that carry the credentials; sent only to the connection's origin."""
         return {}
 
     def _headers_for(self, url: str, settings: ConnSettings) -> dict[str, str]:
@@ -145,7 +145,7 @@ class ApiHook(BaseHook):
         return self._timeout or (settings.connect_timeout, settings.read_timeout)
 
     def url_for(self, route: Route, settings: ConnSettings, **ids: str) -> str:
-        """The absolute URL of ``route`` on this connection."""
+        """Return the absolute URL of ``route`` on this connection."""
         return settings.base_url + route.path(**ids)
 
     def absolute_url(self, url: str, settings: ConnSettings) -> str:
@@ -165,7 +165,7 @@ class ApiHook(BaseHook):
         job_id: str | int | None = None,
         action: str | None = None,
     ) -> tuple[str, Call]:
-        """The URL of ``route`` and what the call is about (for messages), for both paths."""
+        """Return the URL of ``route`` and what the call is about (for messages), for both paths."""
         return self.url_for(route, settings, **(ids or {})), self._call(route, settings, job_id, action)
 
     def _call(
@@ -178,7 +178,7 @@ class ApiHook(BaseHook):
 
     @cached_property
     def session(self) -> requests.Session:
-        """A pooled ``requests.Session``, created on first use."""
+        """Return a pooled ``requests.Session``, created on first use."""
         import requests
         from requests.adapters import HTTPAdapter
 
@@ -240,7 +240,7 @@ class ApiHook(BaseHook):
         credentials: bool = True,
     ) -> requests.Response:
         """
-        One exchange, following same-host redirects with credentials and others without.
+        Send one exchange, following same-host redirects with credentials and others without.
 
         :param credentials: Attach the connection's credentials (on its own origin only); off for
             pre-signed URLs, whose signature is the credential wherever they point.
@@ -357,7 +357,7 @@ class ApiHook(BaseHook):
 
     async def arequest(self, route: Route, *, params: Any = None, json: Any = None, **where: Any) -> Any:
         """
-        Async twin of :meth:`request` for triggers: same URLs, retries and error mapping.
+        Do what :meth:`request` does, on the async path for triggers: same URLs, retries and error mapping.
 
         :param where: ``ids``, ``job_id`` and ``action``, as for :meth:`request`.
         """

@@ -291,7 +291,7 @@ def retry_mark(error: BaseException) -> _RetryMark | None:
 
 def transient(error: BaseException) -> bool:
     """
-    Whether ``error`` may pass if the same read is tried again: the one rule behind the hook's
+    Return whether ``error`` may pass if the same read is tried again: the one rule behind the hook's
     retries and a trigger's re-polls. Only errors marked by :func:`mark_retryable` are (429, 5xx,
     resets, timeouts, garbled bodies); a TLS failure, a 4xx other than 429 and a prerequisite
     error are not.
@@ -324,7 +324,7 @@ class RetryPolicy:
     asleep: Any = field(default=None, compare=False, repr=False)
 
     def should_retry(self, error: BaseException, idempotent: bool) -> bool:
-        """Whether ``error`` may be retried for a call that is (or is not) idempotent."""
+        """Return whether ``error`` may be retried for a call that is (or is not) idempotent."""
         if not transient(error):
             return False
         mark = retry_mark(error)
@@ -334,7 +334,7 @@ class RetryPolicy:
         return idempotent or not mark.reached_server
 
     def wait_seconds(self, attempt_number: int, error: BaseException | None) -> float:
-        """Seconds before try ``attempt_number + 1``: ``Retry-After`` if given, else backoff."""
+        """Return seconds before try ``attempt_number + 1``: ``Retry-After`` if given, else backoff."""
         mark = retry_mark(error) if error is not None else None
         if mark is not None and mark.retry_after is not None:
             return mark.retry_after
@@ -342,7 +342,7 @@ class RetryPolicy:
         return random.uniform(self.min_wait / 2, max(self.min_wait / 2, ceiling))
 
     def _kwargs(self, idempotent: bool, done: int = 0) -> dict[str, Any]:
-        """tenacity's arguments; ``done`` tries already happened outside it."""
+        """Build tenacity's arguments; ``done`` tries already happened outside it."""
 
         def _retry(state: tenacity.RetryCallState) -> bool:
             outcome = state.outcome
@@ -368,14 +368,14 @@ class RetryPolicy:
         return kwargs
 
     def retrying(self, idempotent: bool) -> tenacity.Retrying:
-        """A tenacity ``Retrying`` for a sync call."""
+        """Return a tenacity ``Retrying`` for a sync call."""
         kwargs = self._kwargs(idempotent)
         if self.sleep is not None:
             kwargs["sleep"] = self.sleep
         return tenacity.Retrying(**kwargs)
 
     def aretrying(self, idempotent: bool, done: int = 0) -> tenacity.AsyncRetrying:
-        """A tenacity ``AsyncRetrying`` for an async call (sleeps with ``asyncio.sleep``)."""
+        """Return a tenacity ``AsyncRetrying`` for an async call (sleeps with ``asyncio.sleep``)."""
         kwargs = self._kwargs(idempotent, done)
         if self.asleep is not None:
             kwargs["sleep"] = self.asleep

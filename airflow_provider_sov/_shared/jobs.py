@@ -83,11 +83,11 @@ class Reading:
     private: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def progress_line(self, name: str) -> str:
-        """One short line for the task log: the job, its status, then percent, health or notes."""
+        """Return one short line for the task log: the job, its status, then percent, health or notes."""
         return f"{name}: {self.status} {self.detail}".rstrip()
 
     def to_json(self) -> dict[str, Any]:
-        """Plain JSON, for trigger events."""
+        """Return plain JSON, for trigger events."""
         return {
             "job_id": self.job_id,
             "status": self.status,
@@ -99,7 +99,7 @@ class Reading:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Reading:
-        """The reading a trigger event carried (see :meth:`to_json`)."""
+        """Return the reading a trigger event carried (see :meth:`to_json`)."""
         extras = data.get("extras")
         return cls(
             job_id=str(data.get("job_id") or ""),
@@ -160,7 +160,7 @@ class JobSpec:
     min_poll_interval: float = 0.0
 
     def key_of(self, ref: Mapping[str, Any]) -> str:
-        """The string an event for this job is matched on."""
+        """Return the string an event for this job is matched on."""
         return (self.key or self.name)(ref)
 
     def read(self, hook: ApiHook, ref: Mapping[str, Any]) -> Reading:
@@ -181,7 +181,7 @@ class JobSpec:
         files: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """
-        The task's result for ``reading``: a final one that failed raises the typed failure (unless
+        Return the task's result for ``reading``: a final one that failed raises the typed failure (unless
         ``options`` accept it); one that is not final, or none at all (a task that started the job
         and did not read it), gives ``succeeded`` null.
         """
@@ -200,13 +200,13 @@ class JobSpec:
         )
 
     def trigger_class(self) -> type:
-        """The trigger class (imported now: only a task about to defer needs it)."""
+        """Return the trigger class (imported now: only a task about to defer needs it)."""
         module, _, name = self.trigger.rpartition(".")
         return getattr(importlib.import_module(module), name)
 
 
 def templated(*values: Any) -> bool:
-    """Whether any value is still a Jinja template (then it is checked once rendered, at run time)."""
+    """Return whether any value is still a Jinja template (then it is checked once rendered, at run time)."""
     return any(isinstance(v, str) and "{{" in v for v in values)
 
 

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 
 
 def file_asset_uri(uri: str) -> str:
-    """An asset URI for a written file: ``file://`` plus the quoted path, or the storage URL."""
+    """Return an asset URI for a written file: ``file://`` plus the quoted path, or the storage URL."""
     if "://" in uri:
         return uri
     return "file://" + quote(uri)
@@ -48,7 +48,7 @@ def dataset(uri: str) -> tuple[str, str]:
 
 
 def operator_lineage(inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]) -> Any:
-    """An ``OperatorLineage`` for the given (namespace, name) pairs, or None without OpenLineage."""
+    """Return an ``OperatorLineage`` for the given (namespace, name) pairs, or None without OpenLineage."""
     try:
         from airflow.providers.openlineage.extractors import OperatorLineage
         from openlineage.client.event_v2 import Dataset
@@ -70,7 +70,7 @@ class LineageMixin:
         self.__dict__.setdefault("_lineage_outputs", []).append((namespace, name))
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """Inputs (files uploaded, the SOV or update read) and outputs (files written)."""
+        """Return inputs (files uploaded, the SOV or update read) and outputs (files written)."""
         return operator_lineage(
             self.__dict__.get("_lineage_inputs", []), self.__dict__.get("_lineage_outputs", [])
         )

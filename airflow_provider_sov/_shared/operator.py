@@ -96,26 +96,26 @@ class JobOperator(LineageMixin, JobWaitMixin, BaseOperator):
         raise NotImplementedError  # pragma: no cover - every subclass defines it
 
     def outcome_options(self) -> dict[str, Any]:
-        """Options the spec's outcome takes (e.g. ``accept_partial``)."""
+        """Return options the spec's outcome takes (e.g. ``accept_partial``)."""
         return {}
 
     def files_to_fetch(
         self, result: dict[str, Any], ref: Mapping[str, Any], reading: Reading
     ) -> list[FileToFetch]:
-        """The files to write once the job succeeded (none unless a destination is set)."""
+        """Return the files to write once the job succeeded (none unless a destination is set)."""
         return []
 
     def file_meta(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
-        """What asset events for the written files carry besides the files."""
+        """Return what asset events for the written files carry besides the files."""
         return {}
 
     def result_extras(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
-        """What this task adds to the result (e.g. the ``sov_id`` it updated)."""
+        """Return what this task adds to the result (e.g. the ``sov_id`` it updated)."""
         return {}
 
     def earlier_job(self, store: StateStore, say: str = "") -> dict[str, Any] | None:
         """
-        The job an earlier try of this task started (its ref), if there is one; ``say`` is logged
+        Return the job an earlier try of this task started (its ref), if there is one; ``say`` is logged
         then, with the job's ID for its ``%s``.
         """
         earlier = store.get(JOB)

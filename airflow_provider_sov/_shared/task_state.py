@@ -39,7 +39,7 @@ class StateStore:
 
 
 def still_there(entry: dict[str, Any]) -> bool:
-    """Whether a file an earlier try wrote (``{"uri", "size"}``) is still in place, whole."""
+    """Return whether a file an earlier try wrote (``{"uri", "size"}``) is still in place, whole."""
     from airflow_provider_sov._shared.files import as_destination
 
     try:

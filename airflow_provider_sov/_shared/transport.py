@@ -78,7 +78,7 @@ _POOL = _SessionPool()
 
 
 def tls_reason(exc: BaseException) -> str:
-    """The verifier's own words (e.g. "self-signed certificate"), found in the exception's chain."""
+    """Return the verifier's own words (e.g. "self-signed certificate"), found in the exception's chain."""
     import ssl
 
     seen: BaseException | None = exc
@@ -93,7 +93,7 @@ def tls_reason(exc: BaseException) -> str:
 
 
 def short_reason(exc: BaseException, connect: float, read: float) -> str:
-    """A short, secret-free description of a transport failure (never the URL: it may be signed)."""
+    """Return a short, secret-free description of a transport failure (never the URL: it may be signed)."""
     import aiohttp
 
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
@@ -134,7 +134,7 @@ def requests_failure(exc: Exception, call: Call, timeouts: tuple[float, float]) 
 
 def next_hop(method: str, url: str, status: int, location: str | None, call: Call) -> str | None:
     """
-    Where a redirect answer leads (None when it is not one), the same for both transports.
+    Return where a redirect answer leads (None when it is not one), the same for both transports.
 
     Only a GET is followed; each hop decides anew whether credentials go along (own origin only).
     """
@@ -147,7 +147,7 @@ def next_hop(method: str, url: str, status: int, location: str | None, call: Cal
 
 
 def _redirected_post(call: Call, status: int, target: str) -> SovError:
-    """A redirected POST is not followed: its body may be a stream already sent, and it may create work."""
+    """Refuse to follow a redirected POST: its body may be a stream already sent, and it may create work."""
     return SovError(
         f"{call.doing} failed: {call.host} answered HTTP {status}, redirecting to "
         f"{urlsplit(target).scheme}://{urlsplit(target).netloc}{urlsplit(target).path}.",
@@ -159,7 +159,7 @@ def _redirected_post(call: Call, status: int, target: str) -> SovError:
 
 
 def filename_from(headers: Mapping[str, str], url: str) -> str:
-    """The server's name for a download: Content-Disposition, else the URL's last path segment."""
+    """Return the server's name for a download: Content-Disposition, else the URL's last path segment."""
     disposition = headers.get("Content-Disposition")
     if disposition:
         message = email.message.Message()

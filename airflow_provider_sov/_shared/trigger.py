@@ -31,7 +31,7 @@ TRIGGER_RETRY_POLICY = RetryPolicy(attempts=3, min_wait=1.0, max_wait=10.0)
 
 def error_event(key: str, job_id: str | None, error: BaseException) -> dict[str, Any]:
     """
-    A trigger event for a failure, carrying the error's class and message (never a secret). The
+    Return a trigger event for a failure, carrying the error's class and message (never a secret). The
     message names the job even when the failure was elsewhere (e.g. logging in).
     """
     message = str(error)
@@ -89,7 +89,7 @@ class JobTrigger(BaseTrigger):
         self.max_errors = int(max_errors)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Classpath and plain-JSON kwargs; the deadline travels as an absolute time."""
+        """Return classpath and plain-JSON kwargs; the deadline travels as an absolute time."""
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
@@ -113,7 +113,7 @@ class JobTrigger(BaseTrigger):
         yield TriggerEvent({**event, "kind": self.spec.kind, "ref": self.ref})
 
     async def poll(self, hook: ApiHook) -> dict[str, Any]:
-        """The whole wait: poll until final or the deadline; return the one event."""
+        """Return the whole wait: poll until final or the deadline; return the one event."""
         spec, ref = self.spec, self.ref
         key, name = spec.key_of(ref), spec.name(ref)
         job_id: str | None = ref.get("job_id")

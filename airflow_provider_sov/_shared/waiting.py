@@ -50,7 +50,7 @@ def as_seconds(value: timedelta | float | int | None, name: str) -> float | None
 
 
 def positive_seconds(value: timedelta | float | int, name: str) -> float:
-    """A duration that must be more than zero seconds (a poll interval)."""
+    """Return a duration that must be more than zero seconds (a poll interval)."""
     seconds = as_seconds(value, name)
     if not seconds:
         raise SovInputError(f"{name} must be a positive number of seconds, got {value!r}.")
@@ -58,7 +58,7 @@ def positive_seconds(value: timedelta | float | int, name: str) -> float:
 
 
 def poll_seconds(spec: JobSpec, value: timedelta | float | None, log: Any) -> float:
-    """A poll interval for ``spec`` (its default when None); below the API's floor it warns."""
+    """Return a poll interval for ``spec`` (its default when None); below the API's floor it warns."""
     seconds = positive_seconds(spec.poll_interval if value is None else value, "poll_interval")
     if seconds < spec.min_poll_interval:
         log.warning(
@@ -71,14 +71,14 @@ def poll_seconds(spec: JobSpec, value: timedelta | float | None, log: Any) -> fl
 
 
 def deadline_after(timeout: float) -> float:
-    """The absolute wall-clock deadline of a wait that starts now."""
+    """Return the absolute wall-clock deadline of a wait that starts now."""
     return time.time() + timeout
 
 
 def timeout_error(
     name: str, *, timeout: float, waited: float, last_status: str | None, job_id: str | None = None
 ) -> SovTimeoutError:
-    """The error for a wait that reached its deadline: configured timeout and time waited."""
+    """Return the error for a wait that reached its deadline: configured timeout and time waited."""
     return SovTimeoutError(
         f"Timed out waiting for {name}: waited {waited:.0f}s, the timeout is {timeout:.0f}s; "
         f"last status {last_status or 'unknown'}.",
@@ -195,7 +195,7 @@ class JobWaitMixin:
         return float(getattr(self, "timeout", 0) or 0), float(getattr(self, "poll_interval", 15) or 15)
 
     def hook_for(self, spec: JobSpec) -> ApiHook:
-        """The hook for ``spec``'s API on this task's connection (created on first use, then kept)."""
+        """Return the hook for ``spec``'s API on this task's connection (created on first use, then kept)."""
         hooks = self.__dict__.setdefault("_job_hooks", {})
         conn_id = getattr(self, spec.hook.conn_name_attr)
         if (spec.hook, conn_id) not in hooks:
@@ -204,7 +204,7 @@ class JobWaitMixin:
 
     @property
     def hook(self) -> Any:
-        """The hook of this task's own kind (:attr:`spec`)."""
+        """Return the hook of this task's own kind (:attr:`spec`)."""
         return self.hook_for(self.spec)
 
     def read_job(self, spec: JobSpec, ref: Mapping[str, Any]) -> Reading:
@@ -304,11 +304,11 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
 
     def job_ref(self, context: Context) -> dict[str, Any]:
-        """What this sensor waits on, from its rendered fields (checked before any call)."""
+        """Return what this sensor waits on, from its rendered fields (checked before any call)."""
         raise NotImplementedError(f"{type(self).__name__} must say what it waits on")  # pragma: no cover
 
     def outcome_options(self) -> dict[str, Any]:
-        """Options the spec's outcome takes (e.g. ``accept_partial``)."""
+        """Return options the spec's outcome takes (e.g. ``accept_partial``)."""
         return {}
 
     def wait_settings(self) -> tuple[float, float]:

@@ -151,7 +151,7 @@ class DataActBrokerHook(BrokerSessionMixin):
     # --- Status and URLs ----------------------------------------------------------------------------
 
     def read_status(self, target: GenerationTarget) -> dict[str, Any]:
-        """The status body of a generation (signed ``url`` included while ``finished``)."""
+        """Return the status body of a generation (signed ``url`` included while ``finished``)."""
         call = status_call(target)
         return dict(self.request(call.route, **call.kwargs()))
 
@@ -164,16 +164,16 @@ class DataActBrokerHook(BrokerSessionMixin):
         return self.read_status(GenerationTarget.of(job_id=job_id))
 
     def get_file_url(self, submission_id: int | str, file_type: str) -> str:
-        """A freshly signed URL (valid about 60 seconds) of a submission's generated file."""
+        """Return a freshly signed URL (valid about 60 seconds) of a submission's generated file."""
         return self.file_url(GenerationTarget.of(submission_id, file_type))
 
     def get_detached_file_url(self, job_id: int | str) -> str:
-        """A freshly signed URL (valid about 60 seconds) of a detached generation's file."""
+        """Return a freshly signed URL (valid about 60 seconds) of a detached generation's file."""
         return self.file_url(GenerationTarget.of(job_id=job_id))
 
     def finished_file_url(self, target: GenerationTarget, body: Mapping[str, Any]) -> str:
         """
-        The signed URL in the status ``body`` that found ``target`` finished, or a freshly signed
+        Return the signed URL in the status ``body`` that found ``target`` finished, or a freshly signed
         one when that body carries none usable.
         """
         url = body.get("url")
@@ -182,7 +182,7 @@ class DataActBrokerHook(BrokerSessionMixin):
         return self.file_url(target)
 
     def file_url(self, target: GenerationTarget) -> str:
-        """A freshly signed URL (valid about 60 seconds) of a finished generation's file."""
+        """Return a freshly signed URL (valid about 60 seconds) of a finished generation's file."""
         call = status_call(target, url=True)
         body = self.request(call.route, **call.kwargs())
         return _signed_url(
@@ -255,7 +255,7 @@ class DataActBrokerHook(BrokerSessionMixin):
 
 
 def _arguments(values: dict[str, Any]) -> dict[str, Any]:
-    """A method's own arguments, from its ``locals()``: what it passes on to :func:`generation_request`."""
+    """Return a method's own arguments, from its ``locals()``: what it passes on to :func:`generation_request`."""
     return {k: v for k, v in values.items() if k != "self"}
 
 

@@ -32,14 +32,14 @@ DEFAULT_INVALID_GRACE = 120.0
 
 
 def target_of(ref: Mapping[str, Any]) -> GenerationTarget:
-    """The generation a ref names (checked)."""
+    """Return the generation a ref names (checked)."""
     return GenerationTarget.of(ref.get("submission_id"), ref.get("file_type"), ref.get("job_id"))
 
 
 def generation_ref(
     target: GenerationTarget, requested_at: float | None = None, invalid_grace: float = DEFAULT_INVALID_GRACE
 ) -> dict[str, Any]:
-    """The ref of a wait on ``target``; ``requested_at`` when this task requested it (or began waiting)."""
+    """Return the ref of a wait on ``target``; ``requested_at`` when this task requested it (or began waiting)."""
     return {**target.to_kwargs(), "requested_at": requested_at, "invalid_grace": invalid_grace}
 
 
@@ -83,7 +83,7 @@ def classify(body: Mapping[str, Any], ref: Mapping[str, Any]) -> Reading:
 
 
 def outcome(reading: Reading | None, ref: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
-    """The extras of a generation's result, or :class:`SovJobFailedError` saying what to do."""
+    """Return the extras of a generation's result, or :class:`SovJobFailedError` saying what to do."""
     target = target_of(ref)
     if reading is None:
         return {

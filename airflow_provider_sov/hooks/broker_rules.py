@@ -61,7 +61,7 @@ def check_int_id(value: object, name: str) -> int:
 
 
 def check_date(value: object, name: str) -> dt.date:
-    """A real calendar date given as ``MM/DD/YYYY`` (or a ``date``); the Broker answers 500 otherwise."""
+    """Return a real calendar date given as ``MM/DD/YYYY`` (or a ``date``); the Broker answers 500 otherwise."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -123,14 +123,14 @@ class GenerationTarget:
 
     @property
     def key(self) -> str:
-        """A stable name of the wait, carried in trigger events."""
+        """Return a stable name of the wait, carried in trigger events."""
         if self.job_id is not None:
             return f"job {self.job_id}"
         return f"submission {self.submission_id} {self.file_type}"
 
     @property
     def label(self) -> str:
-        """How messages name it, e.g. ``D1 file of submission 123``."""
+        """Return how messages name it, e.g. ``D1 file of submission 123``."""
         if self.job_id is not None:
             return f"detached {self.file_type + ' ' if self.file_type else ''}file job {self.job_id}"
         return f"{self.file_type} file of submission {self.submission_id}"
@@ -269,7 +269,7 @@ def generation_request(
 
 
 def status_call(target: GenerationTarget, *, url: bool = False) -> StatusCall:
-    """The status read (or, with ``url``, the file-URL read) of ``target``."""
+    """Return the status read (or, with ``url``, the file-URL read) of ``target``."""
     if target.job_id is not None:
         name = "get_detached_file_url" if url else "check_detached_generation_status"
         params: dict[str, Any] = {"job_id": target.job_id}

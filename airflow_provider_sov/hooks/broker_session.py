@@ -46,7 +46,7 @@ class _SessionCache:
         return epoch
 
     def lock(self, key: tuple[str, str, str]) -> asyncio.Lock:
-        """One lock per key on the running event loop: concurrent triggers start one session."""
+        """Return one lock per key on the running event loop: concurrent triggers start one session."""
         locks = self._locks.setdefault(asyncio.get_running_loop(), {})
         return locks.setdefault(key, asyncio.Lock())
 
@@ -67,7 +67,7 @@ class BrokerSessionMixin(ApiHook):
         self._epoch = 0  # of the shared session this hook uses (0: none yet)
 
     def auth_mode(self, settings: ConnSettings | None = None) -> str:
-        """The authentication mode this connection uses (see the class docstring)."""
+        """Return the authentication mode this connection uses (see the class docstring)."""
         settings = settings or self.settings
         mode = str(settings.extra.get("auth_mode") or "").strip().lower()
         if not mode:
@@ -116,7 +116,7 @@ class BrokerSessionMixin(ApiHook):
         self._session_id = session_id
 
     def _session_key(self, settings: ConnSettings) -> tuple[str, str, str] | None:
-        """The account a session belongs to; None for a bare session ID (nothing to start)."""
+        """Return the account a session belongs to; None for a bare session ID (nothing to start)."""
         mode = self.auth_mode(settings)
         return None if mode == "session" else (settings.base_url, mode, settings.login or "")
 
@@ -152,7 +152,7 @@ class BrokerSessionMixin(ApiHook):
         self._shared(settings)
 
     async def aestablish_session(self) -> None:
-        """Async twin of :meth:`establish_session`, for triggers."""
+        """Do what :meth:`establish_session` does, on the async path, for triggers."""
         settings = await self.asettings()
         mode = self.auth_mode(settings)
         self._session_started = True
@@ -165,7 +165,7 @@ class BrokerSessionMixin(ApiHook):
         self._shared(settings)
 
     def _renewable(self, error: SovAuthError, route: Route, settings: ConnSettings) -> bool:
-        """Whether a 401 may be cured by a new session; raise the 'renew it' error where it cannot."""
+        """Return whether a 401 may be cured by a new session; raise the 'renew it' error where it cannot."""
         if error.http_status != 401 or route.name in SESSION_ROUTES:
             return False
         if self.auth_mode(settings) == "session":
@@ -210,7 +210,7 @@ class BrokerSessionMixin(ApiHook):
             return super().request(route, **kwargs)
 
     async def arequest(self, route: Route, **kwargs: Any) -> Any:
-        """Async twin of :meth:`request`."""
+        """Do what :meth:`request` does, on the async path."""
         settings = await self.asettings()
         key = self._session_key(settings)
         if key and route.name not in SESSION_ROUTES and not self._session_started:

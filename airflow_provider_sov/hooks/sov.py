@@ -127,7 +127,7 @@ STATUS_ROUTES = {
 
 
 def status_call(kind: str, job_id: object) -> StatusCall:
-    """The request that reads the status of a job of ``kind`` (``update``, ``parse``, ``output``)."""
+    """Return the request that reads the status of a job of ``kind`` (``update``, ``parse``, ``output``)."""
     route, name, example = STATUS_ROUTES[kind]
     checked = check_id(job_id, name, example)
     params = {"include_progress": "true"} if kind == "parse" else None
@@ -352,7 +352,7 @@ class SovHook(ApiHook):
     async def aget_history_page(
         self, *, cursor_id: str | int | None = None, start: str | None = None, page_size: int = 100
     ) -> dict[str, Any]:
-        """Async twin of :meth:`get_history_page`, for the history watcher."""
+        """Do what :meth:`get_history_page` does, on the async path, for the history watcher."""
         return await self.arequest(ROUTES["history"], params=history_params(cursor_id, start, page_size))
 
     def iter_history(

@@ -75,7 +75,7 @@ def classify(body: Mapping[str, Any], ref: Mapping[str, Any]) -> Reading:
 
 def outcome(reading: Reading | None, ref: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
     """
-    The extras of an SOV Fixer result (``result_status``, ``outputs``), or the typed failure.
+    Return the extras of an SOV Fixer result (``result_status``, ``outputs``), or the typed failure.
 
     One rule for every wait mode: ``COMPLETE`` with ``SUCCESS`` (or no result status) succeeds;
     ``PARTIAL_PARSE`` is used only with the option ``accept_partial`` (with a warning on the

@@ -30,7 +30,7 @@ def check_revision(revision: object) -> int:
 
 
 def check_output_format(output_format: object) -> str:
-    """A non-empty format name; case does not matter to the API."""
+    """Return a non-empty format name; case does not matter to the API."""
     if not isinstance(output_format, str) or not output_format.strip():
         raise SovInputError(
             f"output_format must be a non-empty string such as 'json', got {output_format!r}.",

@@ -164,7 +164,7 @@ class DFileGenerateOperator(GeneratedFileOperator):
         return ref, reading
 
     def _reattach(self, store: StateStore, checked: Any) -> tuple[dict[str, Any], Reading] | None:
-        """The generation an earlier try of this task requested, if it is still usable."""
+        """Return the generation an earlier try of this task requested, if it is still usable."""
         saved = store.get(JOB)
         if not isinstance(saved, dict):
             return None

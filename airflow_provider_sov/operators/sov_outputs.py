@@ -46,7 +46,7 @@ def output_files(
     hook: SovHook, outputs: list[dict[str, Any]], destination: Any, job_id: str
 ) -> list[FileToFetch]:
     """
-    One file to write per output. Two outputs with the same name get distinct names
+    Return one file to write per output. Two outputs with the same name get distinct names
     (``name (2).ext``) and never overwrite each other; each is recorded under its name.
     """
     check_destination(destination)
@@ -70,12 +70,12 @@ def output_files(
 
 
 def sov_dataset(hook: SovHook, job_id: str) -> tuple[str, str]:
-    """The OpenLineage (namespace, name) of an SOV, update or output on this connection's host."""
+    """Return the OpenLineage (namespace, name) of an SOV, update or output on this connection's host."""
     return f"sovfixer://{urlsplit(hook.settings.base_url).netloc}", str(job_id)
 
 
 def update_revision(task: Any, hook: SovHook, sud_id: str) -> int | None:
-    """The revision an update produced, from the history feed; read only for tasks with outlets."""
+    """Return the revision an update produced, from the history feed; read only for tasks with outlets."""
     if not getattr(task, "outlets", None):
         return None
     try:

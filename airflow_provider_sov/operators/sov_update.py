@@ -97,7 +97,7 @@ def start_once(task: Any, store: StateStore, sud_id: str, **options: Any) -> Non
 
 
 def _start_options(task: Any) -> dict[str, Any]:
-    """What the task starts its update with: its arguments named in :class:`StartOptions`."""
+    """Return what the task starts its update with: its arguments named in :class:`StartOptions`."""
     return {name: getattr(task, name) for name in StartOptions.__annotations__}
 
 

@@ -64,7 +64,7 @@ class DFileGenerationSensor(JobSensor):
         self._wait_started: float | None = None
 
     def job_ref(self, context: Context) -> dict[str, Any]:
-        """What this sensor waits on, once its fields are rendered; ``invalid`` is judged from when it began."""
+        """Return what this sensor waits on, once its fields are rendered; ``invalid`` is judged from when it began."""
         target = GenerationTarget.of(self.submission_id, self.file_type, self.job_id)
         return generation_ref(target, self._grace_from(context), self.invalid_grace)
 

@@ -96,7 +96,7 @@ class SovHistoryTrigger(BaseEventTrigger):
         )
 
     def matches(self, record: dict[str, Any]) -> bool:
-        """Whether ``record`` passes the filters."""
+        """Return whether ``record`` passes the filters."""
         if self.record_types is not None and record.get("record_type") not in self.record_types:
             return False
         if self.client_ref_prefix and not str(record.get("client_ref") or "").startswith(
