@@ -7,6 +7,7 @@ import pytest
 from airflow_provider_sov.exceptions import (
     SovBadRequestError,
     SovConflictError,
+    SovFileExistsError,
     SovInputError,
     SovServerError,
     SovTransportError,
@@ -189,7 +190,7 @@ def test_download_retry_keeps_files_an_earlier_try_wrote(sov_emulator, finished,
     assert sov_emulator.count("download") == 0
     # Another task writing to the same place does not silently overwrite them.
     other = SovDownloadOutputsOperator(task_id="other", sud_id=finished, destination=tmp_path)
-    with pytest.raises(Exception, match="already exists"):
+    with pytest.raises(SovFileExistsError, match="already exists"):
         other.execute(make_context())
 
 

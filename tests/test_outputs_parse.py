@@ -6,7 +6,12 @@ import json
 
 import pytest
 
-from airflow_provider_sov.exceptions import SovBadRequestError, SovInputError, SovJobFailedError
+from airflow_provider_sov.exceptions import (
+    SovBadRequestError,
+    SovInputError,
+    SovJobFailedError,
+    SovNotFoundError,
+)
 from airflow_provider_sov.operators.sov import SovGetOrCreateOutputOperator, SovParseOperator
 from airflow_provider_sov.sensors.sov import SovOutputSensor, SovParseSensor
 from airflow_provider_sov.triggers.sov import SovOutputTrigger, SovParseTrigger
@@ -189,7 +194,7 @@ def test_parse_operator_end_to_end(live, workbook, tmp_path, deferrable):
 def test_parse_retry_does_not_upload_twice(live, workbook):
     store = MemoryStateStore()
     live.inject("parse_status", "status", status=404, times=1)  # the first try fails after the upload
-    with pytest.raises(Exception, match="HTTP 404"):
+    with pytest.raises(SovNotFoundError, match="HTTP 404"):
         run_task(parse(file=workbook), make_context(store))
     result = run_task(parse(file=workbook), make_context(store))
     assert result["status"] == "COMPLETE" and live.count("parse") == 1

@@ -9,6 +9,7 @@ resuming from the trigger, judging the outcome and writing the files are done he
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
@@ -88,12 +89,12 @@ class JobOperator(LineageMixin, JobWaitMixin, BaseOperator):
 
     # --- What a subclass says ------------------------------------------------------------------------
 
+    @abstractmethod
     def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
         """
         Create the job, or find the one an earlier try created (in ``store``); return its ref and,
         when the answer said it, a first reading (a cached output is final at once).
         """
-        raise NotImplementedError  # pragma: no cover - every subclass defines it
 
     def outcome_options(self) -> dict[str, Any]:
         """Return options the spec's outcome takes (e.g. ``accept_partial``)."""

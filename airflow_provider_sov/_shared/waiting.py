@@ -11,6 +11,7 @@ given a :class:`~airflow_provider_sov._shared.jobs.JobSpec`: neither knows which
 from __future__ import annotations
 
 import time
+from abc import abstractmethod
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
@@ -303,9 +304,9 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
         setattr(self, self.spec.hook.conn_name_attr, conn_id)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
 
+    @abstractmethod
     def job_ref(self, context: Context) -> dict[str, Any]:
         """Return what this sensor waits on, from its rendered fields (checked before any call)."""
-        raise NotImplementedError(f"{type(self).__name__} must say what it waits on")  # pragma: no cover
 
     def outcome_options(self) -> dict[str, Any]:
         """Return options the spec's outcome takes (e.g. ``accept_partial``)."""
