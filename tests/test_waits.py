@@ -76,6 +76,7 @@ def test_partial_parse_fails_unless_accepted(live, corrections_csv, mode, capsys
         run_task(sensor(sud_id, **mode), make_context())
     accepted = run_task(sensor(sud_id, accept_partial=True, **mode), make_context())
     assert accepted["result_status"] == "PARTIAL_PARSE" and len(accepted["outputs"]) == 2
+    assert accepted["succeeded"] is False  # let through, not a success
     assert "PARTIAL_PARSE" in capsys.readouterr().out
 
 

@@ -129,7 +129,14 @@ class JobOperator(LineageMixin, JobWaitMixin, BaseOperator):
     def record_job(
         self, context: Context, store: StateStore, ref: Mapping[str, Any], first: Reading | None = None
     ) -> None:
-        """Save the job's ref for a retry and push its ID to XCom (``job_id``): before any wait."""
+        """
+        Save the job's ref for a retry and push its ID to XCom (``job_id``): before any wait. A
+        task that recorded its job early (before uploading, say) is not recorded twice.
+        """
+        recorded = (id(context["ti"]), dict(ref))
+        if self.__dict__.get("_recorded_job") == recorded:
+            return
+        self.__dict__["_recorded_job"] = recorded
         store.set(JOB, dict(ref))
         job_id = (first.job_id if first is not None else "") or ref.get("job_id")
         if job_id:
