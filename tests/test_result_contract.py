@@ -299,3 +299,30 @@ def _public_classes(module: str) -> list[str]:
         and getattr(loaded, name).__module__.startswith(module)
         and "template_fields" in vars(getattr(loaded, name))  # a task, not a base such as SovJobSensor
     ]
+
+
+@pytest.mark.parametrize(
+    ("task_class", "mapped"),
+    [
+        (SovUpdateSensor, {"sud_id": ["s-1-r001", "s-2-r001"]}),
+        (SovParseSensor, {"sov_id": ["s-1", "s-2"]}),
+        (SovOutputSensor, {"request_id": ["r-1", "r-2"]}),
+        (DFileGenerationSensor, {"job_id": [1, 2]}),
+        (SovUpdateOperator, {"sov_id": ["s-1", "s-2"]}),
+        (SovGetOrCreateOutputOperator, {"id": ["s-1", "s-2"]}),
+        (DFileDownloadOperator, {"job_id": [1, 2]}),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else next(iter(v)),
+)
+def test_a_task_maps_over_the_id_it_works_on(task_class, mapped, tmp_path):
+    """Dynamic task mapping takes the ID argument of every task that works on one job."""
+    import pendulum
+    from airflow.sdk import DAG
+
+    fixed = {"destination": str(tmp_path)} if task_class is DFileDownloadOperator else {}
+    if task_class is SovGetOrCreateOutputOperator:
+        fixed = {"output_format": "json"}
+    with DAG("mapped", start_date=pendulum.datetime(2026, 1, 1), schedule=None):
+        task = task_class.partial(task_id="t", **fixed).expand(**mapped)
+    (name,) = mapped
+    assert task.expand_input.value[name] == mapped[name]

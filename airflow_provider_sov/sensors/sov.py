@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sov._shared.http import check_id
 from airflow_provider_sov._shared.waiting import JobSensor
@@ -30,17 +30,18 @@ class SovJobSensor(JobSensor):
     :param timeout: Seconds to wait in all, in every mode (default 2 hours).
     """
 
-    #: The argument that holds the ID to wait on (``sud_id``, ``sov_id`` or ``request_id``).
-    id_field: ClassVar[str] = ""
     ui_color = "#e8f1fb"
 
-    def __init__(self, *, accept_partial: bool = False, **kwargs: Any) -> None:
-        if self.id_field not in kwargs:
-            raise TypeError(f"{type(self).__name__} needs {self.id_field}= (the ID to wait on).")
-        job_id = kwargs.pop(self.id_field)
+    def __init__(self, *, job_id: str, accept_partial: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         setattr(self, self.id_field, job_id)
         self.accept_partial = accept_partial
+
+    @property
+    def id_field(self) -> str:
+        """Return the argument that holds the ID to wait on: the one templated field."""
+        (field,) = self.template_fields
+        return str(field)
 
     def job_ref(self, context: Context) -> dict[str, Any]:
         return {"job_id": check_id(getattr(self, self.id_field), self.id_field)}
@@ -57,8 +58,10 @@ class SovUpdateSensor(SovJobSensor):
     """
 
     spec = UPDATE
-    id_field = "sud_id"
     template_fields: Sequence[str] = ("sud_id",)
+
+    def __init__(self, *, sud_id: str, **kwargs: Any) -> None:  # named, so that .expand(sud_id=...) maps it
+        super().__init__(job_id=sud_id, **kwargs)
 
 
 class SovParseSensor(SovJobSensor):
@@ -69,8 +72,10 @@ class SovParseSensor(SovJobSensor):
     """
 
     spec = PARSE
-    id_field = "sov_id"
     template_fields: Sequence[str] = ("sov_id",)
+
+    def __init__(self, *, sov_id: str, **kwargs: Any) -> None:  # named, so that .expand(sov_id=...) maps it
+        super().__init__(job_id=sov_id, **kwargs)
 
 
 class SovOutputSensor(SovJobSensor):
@@ -81,5 +86,9 @@ class SovOutputSensor(SovJobSensor):
     """
 
     spec = OUTPUT
-    id_field = "request_id"
     template_fields: Sequence[str] = ("request_id",)
+
+    def __init__(
+        self, *, request_id: str, **kwargs: Any
+    ) -> None:  # named, so that .expand(request_id=...) maps it
+        super().__init__(job_id=request_id, **kwargs)
