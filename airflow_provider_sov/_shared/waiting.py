@@ -188,12 +188,14 @@ class JobWaitMixin:
     #: The kind this task waits on (operators that start more than one kind pass the spec in).
     spec: ClassVar[JobSpec]
     deferrable: bool
+    timeout: float
+    poll_interval: float
     log: Any
     defer: Any
 
     def wait_settings(self) -> tuple[float, float]:
-        """``(timeout, poll_interval)`` in seconds."""
-        return float(getattr(self, "timeout", 0) or 0), float(getattr(self, "poll_interval", 15) or 15)
+        """Return ``(timeout, poll_interval)`` in seconds, as the task was configured."""
+        return self.timeout, self.poll_interval
 
     def hook_for(self, spec: JobSpec) -> ApiHook:
         """Return the hook for ``spec``'s API on this task's connection (created on first use, then kept)."""

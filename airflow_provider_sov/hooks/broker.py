@@ -21,7 +21,7 @@ from airflow_provider_sov.hooks.broker_rules import (
     generation_request,
     status_call,
 )
-from airflow_provider_sov.hooks.broker_session import _SESSIONS, BrokerSessionMixin
+from airflow_provider_sov.hooks.broker_session import _SESSIONS, BrokerSessionHook
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["ROUTES", "_SESSIONS", "DataActBrokerHook", "GenerationTarget", "generation_request"]
 
 
-class DataActBrokerHook(BrokerSessionMixin):
+class DataActBrokerHook(BrokerSessionHook):
     """
     Talk to the DATA Act Broker, authenticating one of three ways chosen from the connection.
 

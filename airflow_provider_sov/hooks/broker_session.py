@@ -57,8 +57,8 @@ class _SessionCache:
 _SESSIONS = _SessionCache()
 
 
-class BrokerSessionMixin(ApiHook):
-    """Authentication for :class:`~airflow_provider_sov.hooks.broker.DataActBrokerHook` (see its docstring)."""
+class BrokerSessionHook(ApiHook):
+    """Authenticate to the Broker: the base of :class:`~airflow_provider_sov.hooks.broker.DataActBrokerHook`."""
 
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(conn_id, **kwargs)
