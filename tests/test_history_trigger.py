@@ -77,7 +77,7 @@ def test_serialize_round_trip_and_bad_start():
 
 async def test_each_record_once_across_overlapping_pages(sov_connection, sov_emulator):
     events = await take(watcher(start=PAST, page_size=1), n=10, timeout=1.5)
-    assert [e["id"] for e in events] == [1, 2, 3]
+    assert [e["id"] for e in events] == ["1", "2", "3"]
     assert {e["record_type"] for e in events} == {"ORIG"} and all(e["status"] == "C" for e in events)
     assert set(events[0]) == {
         "id",
@@ -89,6 +89,7 @@ async def test_each_record_once_across_overlapping_pages(sov_connection, sov_emu
         "client_ref",
         "is_data_ready",
         "completed_time",
+        "incremental",
     }
 
 
@@ -107,7 +108,7 @@ async def test_filters(hook, sov_emulator):
 async def test_restart_resumes_without_replaying(hook, sov_emulator):
     store = FakeAssetStore()
     first = await take(watcher(store, start=PAST), n=10, timeout=1)  # runs on after its events
-    assert [e["id"] for e in first] == [1, 2, 3]
+    assert [e["id"] for e in first] == ["1", "2", "3"]
     sud_id = run_update(hook, sov_emulator)
     # A new trigger instance (as after a triggerer restart) with the same asset state.
     second = await take(watcher(store, start=PAST), n=5, timeout=1.5)
@@ -133,18 +134,21 @@ async def test_without_a_start_only_new_completions_count(hook, sov_emulator):
 async def test_transient_feed_errors_are_survived(hook, sov_emulator):
     sov_emulator.inject("history", "status", status=503, times=4)
     events = await take(watcher(start=PAST), n=3, timeout=3)
-    assert [e["id"] for e in events] == [1, 2, 3]
+    assert [e["id"] for e in events] == ["1", "2", "3"]
 
 
 async def test_a_crash_right_after_an_event_repeats_only_that_event(sov_connection, sov_emulator):
     """At least once: stopped between handing over an event and saving, it repeats that one."""
     store = FakeAssetStore()
-    assert [e["id"] for e in await take(watcher(store, start=PAST), n=2)] == [1, 2]  # stops at the 2nd yield
+    assert [e["id"] for e in await take(watcher(store, start=PAST), n=2)] == [
+        "1",
+        "2",
+    ]  # stops at the 2nd yield
     again = await take(watcher(store, start=PAST), n=10, timeout=1)
-    assert [e["id"] for e in again] == [2, 3]
+    assert [e["id"] for e in again] == ["2", "3"]
 
 
 async def test_a_malformed_record_is_skipped_not_fatal(sov_connection, sov_emulator):
     sov_emulator.sov.history[1]["completed_time"] = "yesterday"
     events = await take(watcher(start=PAST), n=10, timeout=1)
-    assert [e["id"] for e in events] == [1, 3]
+    assert [e["id"] for e in events] == ["1", "3"]

@@ -151,7 +151,9 @@ def test_history_feed_pages_overlap_and_dedupe(hook, sov_emulator, corrections_c
     assert [r["id"] for r in hook.iter_history(cursor_id=ids[-2])] == ids[-1:]
     assert list(hook.iter_history(cursor_id=ids[-1])) == []
     item = hook.get_history_item(ids[-1])
-    assert item["sovid"] == SOV and item["outputs"][0]["filename"].endswith(".json")
+    assert set(item) == {"sovid", "previous_sovid", "original_sovid", "sheet_name", "outputs"}
+    assert item["sovid"] == SOV and item["outputs"][0]["url"].endswith(".json")
+    assert item["outputs"][0]["output_format"] == "JSON" and "revision" not in item
 
 
 def test_relative_output_urls_resolve_against_connection_host(sov_connection, sov_emulator, policy, tmp_path):

@@ -41,7 +41,13 @@ def test_alias_outlet_gets_one_asset_event_per_file(live, corrections_csv, tmp_p
     by_uri = {e.dest_asset_key.uri: e.extra for e in events}
     for f in result["files"]:
         extra = by_uri["file://" + f["uri"].replace(" ", "%20")]
-        assert extra["sov_id"] == SOV and extra["sud_id"] == result["job_id"] and extra["revision"] == 1
+        assert extra["sov_id"] == SOV and extra["sud_id"] == result["job_id"] and "revision" not in extra
+        assert extra["history"] == {
+            "sovid": SOV,
+            "previous_sovid": SOV,
+            "original_sovid": SOV,
+            "sheet_name": "SOV",
+        }
         assert (extra["size"], extra["sha256"], extra["uri"]) == (f["size"], f["sha256"], f["uri"])
         assert extra["format"] == f["filename"].rsplit(".", 1)[1].upper()
 
@@ -57,7 +63,7 @@ def test_asset_outlet_gets_the_files_in_its_event(hook, sov_emulator, correction
         task_id="d", sud_id=sud_id, destination=tmp_path, outlets=[asset]
     ).execute(context)["files"]
     extra = context["outlet_events"][asset].extra
-    assert extra["sud_id"] == sud_id and extra["revision"] == 1
+    assert extra["sud_id"] == sud_id and extra["history"]["sovid"] == SOV and "revision" not in extra
     assert [f["sha256"] for f in extra["files"]] == [f["sha256"] for f in files]
 
 

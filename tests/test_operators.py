@@ -39,8 +39,8 @@ def test_initiate_returns_sud_and_reattaches_on_retry(sov_connection, sov_emulat
 
 
 def test_initiate_checks_update_type_before_any_call(sov_connection, sov_emulator):
-    task = SovInitiateUpdateOperator(task_id="init", sov_id=SOV, update_type="NIGHTLY")
-    with pytest.raises(SovInputError, match="update_type 'NIGHTLY'"):
+    task = SovInitiateUpdateOperator(task_id="init", sov_id=SOV, update_type=["SCRUB"])
+    with pytest.raises(SovInputError, match="update_type must be a non-empty string, got \\['SCRUB'\\]"):
         task.execute(make_context())
     assert sum(sov_emulator.counts.values()) == 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -49,19 +50,58 @@ def multipart_fields(content_type: str, body: bytes) -> list[tuple[str, str | No
     ]
 
 
-def test_initiate_update_shape(mock_hook, requests_mock):
-    route = requests_mock.post(
-        f"{BASE}/api/v1/sov/s-no-ping-hggcsk/initiate_update",
-        json={"message": "OK", "id": "s-no-ping-hggcsk-r001"},
+def sent_like_the_vendor(requests_mock, url: str, answer: dict, ours, vendors) -> tuple[dict, dict]:
+    """Send one request with our hook and one with the vendor's client; return (ours, vendor's) shapes."""
+    route = requests_mock.post(url, json=answer)
+    shapes = []
+    for send in (ours, vendors):
+        send()
+        sent = route.last_request
+        shapes.append(
+            {
+                "content_type": sent.headers.get("Content-Type"),
+                "fields": parse_qs(sent.text or "", keep_blank_values=True),
+                "auth": sent.headers["Authorization"],
+            }
+        )
+    return shapes[0], shapes[1]
+
+
+@pytest.fixture
+def vendor():
+    from pingintel_api import SOVFixerAPIClient
+
+    return SOVFixerAPIClient(api_url=BASE, auth_token=TOKEN)
+
+
+def test_initiate_update_is_sent_as_the_vendor_sends_it(mock_hook, requests_mock, vendor):
+    url = f"{BASE}/api/v1/sov/s-no-ping-hggcsk/initiate_update"
+    ours, theirs = sent_like_the_vendor(
+        requests_mock,
+        url,
+        {"message": "OK", "id": "s-no-ping-hggcsk-r001"},
+        lambda: mock_hook.initiate_update("s-no-ping-hggcsk", update_type="scrub", client_ref="ref-1"),
+        lambda: vendor.update_sov_async_init("s-no-ping-hggcsk", update_type="SCRUB", client_ref="ref-1"),
     )
-    assert (
-        mock_hook.initiate_update("s-no-ping-hggcsk", update_type="scrub", client_ref="ref-1")
-        == "s-no-ping-hggcsk-r001"
+    assert ours == theirs
+    assert ours["content_type"] == "application/x-www-form-urlencoded"
+    assert ours["fields"] == {"update_type": ["SCRUB"], "client_ref": ["ref-1"]}
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_get_or_create_output_is_sent_as_the_vendor_sends_it(mock_hook, requests_mock, vendor, overwrite):
+    ours, theirs = sent_like_the_vendor(
+        requests_mock,
+        f"{BASE}/api/v1/sov/s-1/get_or_create_output",
+        {"request": {"id": "r", "status": "PENDING"}},
+        lambda: mock_hook.get_or_create_output("s-1", "XLSX", revision=0, overwrite_existing=overwrite),
+        lambda: vendor.get_or_create_output_async_start(
+            "s-1", "XLSX", revision=0, overwrite_existing=overwrite
+        ),
     )
-    sent = route.last_request
-    assert sent.headers["Authorization"] == f"Token {TOKEN}"
-    assert sent.headers["Content-Type"] == "application/json"
-    assert sent.json() == {"update_type": "SCRUB", "client_ref": "ref-1"}
+    assert ours == theirs
+    assert ours["content_type"] == "application/x-www-form-urlencoded"
+    assert ours["fields"]["revision"] == ["0"] and ours["fields"]["output_format"] == ["XLSX"]
 
 
 def test_start_update_sends_extra_data_at_least_empty(mock_hook, requests_mock):
@@ -76,16 +116,6 @@ def test_start_update_sends_extra_data_at_least_empty(mock_hook, requests_mock):
         "output_formats": ["json", "xlsx"],
         "metadata": {"k": 1},
     }
-
-
-def test_get_or_create_output_shape(mock_hook, requests_mock):
-    route = requests_mock.post(
-        f"{BASE}/api/v1/sov/s-1/get_or_create_output",
-        json={"request": {"id": "r", "status": "PENDING"}},
-        status_code=201,
-    )
-    mock_hook.get_or_create_output("s-1", "XLSX", revision=0)
-    assert route.last_request.json() == {"output_format": "XLSX", "overwrite_existing": False, "revision": 0}
 
 
 def test_add_locations_is_multipart_file_field(mock_hook, requests_mock, corrections_csv):

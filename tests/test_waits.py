@@ -180,7 +180,7 @@ def test_composite_update_end_to_end(live, corrections_csv, tmp_path, deferrable
         assert (tmp_path / f["filename"]).read_bytes() == live.sov.file_bytes(sud_id, f["filename"])
     assert context["task_state_store"]["step"] == "started"
     assert live.count("initiate_update") == 1
-    assert live.count("history_item") == 0  # the revision is only looked up for tasks with outlets
+    assert live.count("history_item") == 0  # the history item is only read for tasks with outlets
 
 
 def test_wait_settings_are_checked_when_the_dag_is_parsed():

@@ -26,8 +26,9 @@ class ConnSettings:
 
     :param conn_id: The Airflow connection ID, for messages.
     :param base_url: Scheme, host, port and path prefix, without a trailing slash.
-    :param origin: ``scheme://host:port``, the only place credentials are sent to.
-    :param verify: ``True``, ``False`` or a CA bundle path (connection extra ``verify``).
+    :param origin: ``scheme://host:port``, where credentials are sent.
+    :param trusted_origins: Other origins credentials may go to (connection extra ``trusted_hosts``).
+    :param verify: ``True``, ``False`` or a CA bundle path (extras ``verify`` and ``ca_bundle``).
     :param connect_timeout: Seconds to establish a connection (extra ``connect_timeout``).
     :param read_timeout: Seconds to wait for data (extra ``read_timeout``).
     :param login: The connection's login, if any.
@@ -38,6 +39,7 @@ class ConnSettings:
     conn_id: str
     base_url: str
     origin: str
+    trusted_origins: tuple[str, ...] = ()
     verify: bool | str = True
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
@@ -54,6 +56,64 @@ def origin_of(url: str) -> str:
     return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
+def trusted(url: str, settings: ConnSettings) -> bool:
+    """Whether credentials may go to ``url``: the connection's own origin, or one it lists as trusted."""
+    origin = origin_of(url)
+    return origin == settings.origin or origin in settings.trusted_origins
+
+
+def _trusted_origins(value: Any, conn_id: str) -> tuple[str, ...]:
+    """Read extra ``trusted_hosts``: a list (or comma-separated string) of hosts or URLs; bare hosts are HTTPS."""
+    if value in (None, "", []):
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise SovConnectionConfigError(
+            f"Connection {conn_id!r}: extra 'trusted_hosts' must be a list of host names, got {value!r}.",
+            hint='e.g. ["files.example.com", "https://downloads.example.com:8443"].',
+        )
+    origins = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        url = item if "://" in item else f"https://{item}"
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise SovConnectionConfigError(
+                f"Connection {conn_id!r}: extra 'trusted_hosts' entry {item!r} is not a host name or http(s) URL."
+            )
+        origins.append(origin_of(url))
+    return tuple(origins)
+
+
+def _verify(extra: dict[str, Any], conn_id: str) -> bool | str:
+    """Read extras ``verify`` (a switch, or for older connections also a CA bundle path) and ``ca_bundle``."""
+    verify = _as_bool_or_path(extra.get("verify", True), conn_id)
+    bundle = extra.get("ca_bundle")
+    if bundle in (None, ""):
+        return verify
+    if verify is False:
+        raise SovConnectionConfigError(
+            f"Connection {conn_id!r}: extra 'ca_bundle' is set but 'verify' is off.",
+            hint="Turn Verify TLS on to check certificates against the bundle, or clear the CA bundle path.",
+        )
+    if not isinstance(bundle, str):
+        raise SovConnectionConfigError(
+            f"Connection {conn_id!r}: extra 'ca_bundle' must be a path, got {bundle!r}."
+        )
+    return _bundle_path(bundle, conn_id, "ca_bundle")
+
+
+def _bundle_path(value: str, conn_id: str, name: str) -> str:
+    path = os.path.expanduser(value.strip())
+    if not os.path.isfile(path):
+        raise SovConnectionConfigError(
+            f"Connection {conn_id!r}: extra {name!r} names a CA bundle that does not exist: {path!r}.",
+            hint="Give the path of a PEM file readable on every Airflow worker and the triggerer.",
+        )
+    return path
+
+
 def _as_bool_or_path(value: Any, conn_id: str) -> bool | str:
     if isinstance(value, bool):
         return value
@@ -63,13 +123,7 @@ def _as_bool_or_path(value: Any, conn_id: str) -> bool | str:
             return True
         if lowered in ("false", "0", "no"):
             return False
-        path = os.path.expanduser(value.strip())
-        if not os.path.isfile(path):
-            raise SovConnectionConfigError(
-                f"Connection {conn_id!r}: extra 'verify' names a CA bundle that does not exist: {path!r}.",
-                hint="Give the path of a PEM file readable on every Airflow worker and the triggerer.",
-            )
-        return path
+        return _bundle_path(value, conn_id, "verify")
     raise SovConnectionConfigError(
         f"Connection {conn_id!r}: extra 'verify' must be true, false or a CA bundle path, got {value!r}."
     )
@@ -118,7 +172,7 @@ def settings_from_connection(conn: Connection, *, default_host: str, require_sec
             f"Connection {conn_id!r} has no token.",
             hint="Put the API token in the connection's Password field.",
         )
-    verify = _as_bool_or_path(extra.get("verify", True), conn_id)
+    verify = _verify(extra, conn_id)
     if verify is False:
         log.warning(
             "Connection %r: TLS certificate verification is turned off (extra verify=false).", conn_id
@@ -127,6 +181,7 @@ def settings_from_connection(conn: Connection, *, default_host: str, require_sec
         conn_id=conn_id,
         base_url=base_url,
         origin=origin_of(base_url),
+        trusted_origins=_trusted_origins(extra.get("trusted_hosts"), conn_id),
         verify=verify,
         connect_timeout=_as_seconds(
             extra.get("connect_timeout"), "connect_timeout", DEFAULT_CONNECT_TIMEOUT, conn_id

@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_sov._shared.connection import ConnSettings, origin_of, settings_from_connection
+from airflow_provider_sov._shared.connection import ConnSettings, settings_from_connection, trusted
 from airflow_provider_sov._shared.files import CHUNK_SIZE, DownloadedFile, write_stream
 from airflow_provider_sov._shared.http import (
     Call,
@@ -26,7 +26,6 @@ from airflow_provider_sov._shared.http import (
     gave_up,
     mark_retryable,
     parse_retry_after,
-    tls_error,
     transport_error,
 )
 from airflow_provider_sov._shared.transport import (
@@ -35,7 +34,7 @@ from airflow_provider_sov._shared.transport import (
     next_hop,
     requests_failure,
     short_reason,
-    tls_reason,
+    tls_failure,
 )
 from airflow_provider_sov.exceptions import SovConnectionConfigError, SovDownloadError, SovError
 
@@ -49,7 +48,8 @@ if TYPE_CHECKING:
 
 MAX_REDIRECTS = 5
 _ERROR_BODY_LIMIT = 64 * 1024
-_DOWNLOAD_ROUTE = Route("download", "GET", "", idempotent=True, what="file", action="download")
+# Its calls read "download of <what> for <job ID>": the ID is the job's, not the file's.
+_DOWNLOAD_ROUTE = Route("download", "GET", "", idempotent=True, action="download")
 
 
 class ApiHook(BaseHook):
@@ -137,7 +137,7 @@ class ApiHook(BaseHook):
         return {}
 
     def _headers_for(self, url: str, settings: ConnSettings) -> dict[str, str]:
-        if origin_of(url) == settings.origin:
+        if trusted(url, settings):
             return self.auth_headers(settings)
         return {}
 
@@ -149,11 +149,17 @@ class ApiHook(BaseHook):
         return settings.base_url + route.path(**ids)
 
     def absolute_url(self, url: str, settings: ConnSettings) -> str:
-        """Resolve a URL the API returned; a relative one (``/api/...``) is on the connection's host."""
+        """
+        Resolve a URL the API returned. One starting with ``/`` is under the connection's base URL,
+        path prefix included (``https://gateway/sovfixer`` + ``/api/v1/...``), as the vendor's
+        client joins them.
+        """
         if not url:
             raise SovError(
                 "The API returned an empty download URL.", hint="The job may not have produced files."
             )
+        if url.startswith("/") and not url.startswith("//"):
+            return settings.base_url + url
         return urljoin(settings.base_url + "/", url)
 
     def _locate(
@@ -202,12 +208,16 @@ class ApiHook(BaseHook):
         action: str | None = None,
         params: Any = None,
         json: Any = None,
+        form: Mapping[str, Any] | None = None,
         body: Callable[[], AbstractContextManager[tuple[Any, dict[str, str]]]] | None = None,
         idempotent: bool | None = None,
     ) -> Any:
         """
         Send ``route`` with retries and return its decoded JSON body.
 
+        :param json: A JSON body.
+        :param form: Form fields, sent ``application/x-www-form-urlencoded`` (as the vendor's client
+            sends some routes' bodies).
         :param body: For uploads: a factory of a context manager giving ``(data, headers)``, entered
             once per try so a retried upload streams the file again from the start.
         :param idempotent: Override the route's own flag (e.g. a get-or-create that overwrites).
@@ -218,7 +228,7 @@ class ApiHook(BaseHook):
         try:
             for attempt in self.retry_policy.retrying(safe):
                 with attempt:
-                    with body() if body else nullcontext((None, {})) as (data, headers):
+                    with body() if body else nullcontext((form, {})) as (data, headers):
                         response = self._send(route.method, url, settings, call, params, json, data, headers)
                     with response:
                         return decode_json(response.content, call)
@@ -281,7 +291,14 @@ class ApiHook(BaseHook):
                 finally:
                     response.close()
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                raise error_for_status(response.status_code, text, call, retry_after)
+                withheld = credentials and not trusted(url, settings) and bool(self.auth_headers(settings))
+                raise error_for_status(
+                    response.status_code,
+                    text,
+                    call,
+                    retry_after,
+                    withheld=urlsplit(url).netloc if withheld else None,
+                )
             return response
         raise SovError(f"{call.doing} failed: more than {MAX_REDIRECTS} redirects.", job_id=call.job_id)
 
@@ -384,6 +401,8 @@ class ApiHook(BaseHook):
         params: Any,
         json: Any,
     ) -> bytes:
+        import ssl
+
         import aiohttp
 
         connect, read = self._timeouts(settings)
@@ -410,7 +429,9 @@ class ApiHook(BaseHook):
                         raise error_for_status(response.status, text, call, retry_after)
                     return await response.read()
             except aiohttp.ClientConnectorCertificateError as exc:
-                raise tls_error(call, tls_reason(exc.certificate_error)) from None
+                raise tls_failure(exc.certificate_error, call) from None
+            except (aiohttp.ClientSSLError, ssl.SSLError) as exc:  # before ClientConnectorError, its base
+                raise tls_failure(exc, call) from None
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
                 raise transport_error(call, short_reason(exc, connect, read), reached_server=False) from None
             except (TimeoutError, aiohttp.ClientError) as exc:

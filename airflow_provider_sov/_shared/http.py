@@ -95,6 +95,22 @@ class Route:
         return self.template.format(**{k: quote(v, safe="") for k, v in ids.items()})
 
 
+#: Fields the Broker adds to every error body in its debug mode (always on): the exception's type
+#: and the server's stack trace. Neither is for the user; its ``message`` is.
+DEBUG_FIELDS = frozenset({"errorType", "trace", "wrappedType", "wrappedMessage"})
+
+
+def json_error_body(body: bytes | str | None) -> dict[str, Any] | None:
+    """Return an error body decoded as a JSON object, or None (HTML, plain text, empty)."""
+    if not body:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def server_message(body: bytes | str | None) -> str:
     """Return the server's error text: JSON values (strings or lists of strings) joined, or raw text."""
     if not body:
@@ -107,6 +123,8 @@ def server_message(body: bytes | str | None) -> str:
     if isinstance(data, dict):
         parts = []
         for key, value in data.items():
+            if key in DEBUG_FIELDS:
+                continue
             if isinstance(value, list):
                 value = "; ".join(str(v) for v in value)
             elif isinstance(value, dict):
@@ -164,7 +182,13 @@ class Call:
         return label
 
 
-def _hint_for(status: int, call: Call) -> str:
+def _hint_for(status: int, call: Call, resource: bool = True) -> str:
+    """
+    Say what to do about an error answer.
+
+    :param resource: For a 404: whether the answer is about a resource (a JSON error body, as the
+        APIs give for an unknown ID) rather than about the route (a web server's HTML or text page).
+    """
     if status == 401:
         return (
             f"Check the credentials of Airflow connection {call.conn_id!r}: the token (or session) "
@@ -175,6 +199,11 @@ def _hint_for(status: int, call: Call) -> str:
             f"The credentials of connection {call.conn_id!r} lack permission for this; ask the account owner."
         )
     if status == 404:
+        if not resource:
+            return (
+                f"Check the host (and any path prefix) of connection {call.conn_id!r}: {call.host or 'the server'} "
+                "has no such route."
+            )
         if call.job_id is not None:
             return (
                 f"Check that {call.route.what or 'ID'} {call.job_id!r} exists for this account: IDs are "
@@ -190,15 +219,32 @@ def _hint_for(status: int, call: Call) -> str:
     return "Correct the request as the server's message says."
 
 
+def withheld_hint(call: Call, host: str) -> str:
+    """Say why a file on another host was asked for without the connection's credentials, and what to do."""
+    return (
+        f"The credentials of connection {call.conn_id!r} were withheld on purpose: {host} is not "
+        "the connection's host. If that host is yours, list it in the connection's extra "
+        f'\'trusted_hosts\' (e.g. {{"trusted_hosts": ["{host}"]}}) so credentials go to it too.'
+    )
+
+
 def error_for_status(
     status: int,
     body: bytes | str | None,
     call: Call,
     retry_after: float | None = None,
+    *,
+    withheld: str | None = None,
 ) -> SovError:
-    """Map an HTTP error answer to a typed error, with the server's message verbatim."""
+    """
+    Map an HTTP error answer to a typed error, with the server's message verbatim.
+
+    :param withheld: The host the connection's credentials were withheld from (not the connection's
+        own); a 401 or 403 then says so, and how to trust that host.
+    """
     message = server_message(body)
     cls = _STATUS_CLASSES.get(status) or (SovServerError if status >= 500 else SovApiError)
+    resource = json_error_body(body) is not None
     where = f" from {call.host}" if call.host else ""
     error = cls(
         f"{call.doing} failed: HTTP {status}{where}: {(message or '(no message)').rstrip('.')}.",
@@ -206,7 +252,9 @@ def error_for_status(
         job_id=call.job_id,
         http_status=status,
         server_message=message,
-        hint=_hint_for(status, call),
+        hint=withheld_hint(call, withheld)
+        if withheld and status in (401, 403)
+        else _hint_for(status, call, resource),
     )
     if status in RETRYABLE_STATUSES:
         mark_retryable(error, reached_server=True, retry_after=retry_after)
@@ -243,6 +291,23 @@ def tls_error(call: Call, detail: str) -> SovTransportError:
         hint=(
             "The request never reached the server. If it uses a private certificate authority, set the "
             "connection extra 'verify' to the path of that CA bundle (PEM)."
+        ),
+    )
+
+
+def tls_handshake_error(call: Call, reason: str) -> SovTransportError:
+    """
+    Build the error for a TLS handshake that failed for another reason than the certificate, most
+    often an HTTPS request to a plain-HTTP port (a host without a scheme means HTTPS). Not transient.
+    """
+    host = call.host or "the server"
+    return SovTransportError(
+        f"{call.doing} failed: TLS handshake failed with {host}: {reason}; is this an http:// URL?",
+        action=call.doing,
+        job_id=call.job_id,
+        hint=(
+            "The request never reached the API. A connection host without a scheme means HTTPS: if the "
+            "server speaks plain HTTP, write http:// in the connection's host."
         ),
     )
 

@@ -11,7 +11,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from airflow_provider_sov._shared.http import Call, tls_error, transport_error
+from airflow_provider_sov._shared.http import Call, tls_error, tls_handshake_error, transport_error
 from airflow_provider_sov.exceptions import SovError
 
 if TYPE_CHECKING:
@@ -77,19 +77,33 @@ class _SessionPool:
 _POOL = _SessionPool()
 
 
-def tls_reason(exc: BaseException) -> str:
-    """Return the verifier's own words (e.g. "self-signed certificate"), found in the exception's chain."""
+def tls_failure(exc: BaseException, call: Call) -> SovError:
+    """
+    Map a failed TLS handshake (either transport) to its error, in the handshake's own words.
+
+    A certificate the verifier refused says so; any other handshake failure (``WRONG_VERSION_NUMBER``
+    when a plain-HTTP port is reached over HTTPS) asks whether the URL should be ``http://``. Neither
+    is retried: the next try would fail the same way.
+    """
     import ssl
 
-    seen: BaseException | None = exc
-    for _ in range(6):
-        if seen is None:
+    cause: BaseException | None = exc
+    for _ in range(8):  # the ssl module's error, wrapped a few times by urllib3, requests or aiohttp
+        if cause is None or (isinstance(cause, ssl.SSLError) and hasattr(cause, "reason")):
             break
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return seen.verify_message or "certificate verify failed"
-        inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
-        seen = inner or getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
-    return "certificate verify failed"
+        inner = next((a for a in cause.args if isinstance(a, BaseException)), None)
+        reason = getattr(cause, "reason", None)  # urllib3 keeps the cause here (ssl's own is a str)
+        wrapped = getattr(cause, "os_error", None)  # aiohttp keeps it here
+        chain = (inner, reason, wrapped, cause.__cause__, cause.__context__)
+        cause = next((c for c in chain if isinstance(c, BaseException)), None)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return tls_error(call, cause.verify_message or "certificate verify failed")
+    if isinstance(cause, ssl.SSLError):
+        said = cause.reason
+        words = said if isinstance(said, str) and said else (cause.strerror or str(cause))
+    else:
+        words = type(exc).__name__
+    return tls_handshake_error(call, words)
 
 
 def short_reason(exc: BaseException, connect: float, read: float) -> str:
@@ -120,7 +134,7 @@ def requests_failure(exc: Exception, call: Call, timeouts: tuple[float, float]) 
     if isinstance(exc, requests.ReadTimeout):
         return transport_error(call, f"no data for {read:g}s (read timeout)", reached_server=True)
     if isinstance(exc, requests.exceptions.SSLError):
-        return tls_error(call, tls_reason(exc))
+        return tls_failure(exc, call)
     if isinstance(exc, requests.ConnectionError):
         reason = exc.args[0] if exc.args else None
         inner = getattr(reason, "reason", reason)

@@ -9,18 +9,17 @@ from urllib.parse import unquote, urlsplit
 
 from airflow_provider_sov._shared.files import DownloadedFile, as_source, multipart_file
 from airflow_provider_sov._shared.hook import ApiHook
-from airflow_provider_sov._shared.http import Route, check_id, require_keys
+from airflow_provider_sov._shared.http import Route, check_id, malformed_response, require_keys
 from airflow_provider_sov._shared.jobs import StatusCall
 from airflow_provider_sov.exceptions import SovInputError
 from airflow_provider_sov.hooks.sov_locations import CsvSummary, check_locations_csv
 from airflow_provider_sov.hooks.sov_rules import (
     DOCUMENT_TYPES,
-    PARSE_EXTENSIONS,
     UPDATE_TYPES,
     ParseOptions,
     StartOptions,
-    check_choice,
     check_extra_data,
+    check_name,
     check_options,
     check_output_format,
     check_revision,
@@ -139,8 +138,10 @@ class SovHook(ApiHook):
     Talk to SOV Fixer: every endpoint of the API, sync for operators and async for triggers.
 
     The connection's Password holds the API token (sent as ``Authorization: Token ...``, only to
-    the connection's own host); its Host defaults to ``https://api.sovfixer.com``. Extras:
-    ``verify`` (true, false or a CA bundle path), ``connect_timeout`` and ``read_timeout``.
+    the connection's own host and the hosts its extra ``trusted_hosts`` lists); its Host defaults
+    to ``https://api.sovfixer.com`` (a host without scheme means HTTPS). Extras: ``verify`` (true
+    or false), ``ca_bundle`` (a PEM path), ``trusted_hosts``, ``connect_timeout`` and
+    ``read_timeout``.
 
     :param sovfixer_conn_id: The Airflow connection to use.
     :param retry_policy: Retry budget for transient failures.
@@ -169,23 +170,18 @@ class SovHook(ApiHook):
 
         Not idempotent: it is retried only when the upload provably never reached the server.
 
-        :param file: Local path or ``ObjectStoragePath`` of a ``.xls/.xlsx/.xlsm/.xlsb/.pdf`` file.
+        :param file: Local path or ``ObjectStoragePath`` of the workbook (``.xlsx``, ``.xls``, ``.pdf``, ...); the API judges the format.
         :param options: See :class:`~airflow_provider_sov.hooks.sov_rules.ParseOptions`.
         """
         given = check_options(dict(options), ParseOptions, "start_parse")
         path = as_source(file, "SOV file")
         name = path.name
-        if not name.lower().endswith(PARSE_EXTENSIONS):
-            raise SovInputError(
-                f"SOV file {name!r} has an unsupported extension.",
-                hint=f"SOV Fixer parses {', '.join(PARSE_EXTENSIONS)} files.",
-            )
         if path.stat().st_size == 0:
             raise SovInputError(f"SOV file {file!s} is empty.")
         fields: list[tuple[str, str]] = [
             (
                 "document_type",
-                check_choice(given.get("document_type", "SOV"), DOCUMENT_TYPES, "document_type"),
+                check_name(given.get("document_type", "SOV"), DOCUMENT_TYPES, "document_type"),
             )
         ]
         for fmt in str_list(given.get("output_formats"), "output_formats") or []:
@@ -247,10 +243,11 @@ class SovHook(ApiHook):
             ids={"id": id},
             job_id=id,
             action=f"get or create {output_format} output",
-            json={
+            # Form fields, as the vendor's client sends them; it sends overwrite_existing only when set.
+            form={
                 "output_format": output_format,
-                "overwrite_existing": overwrite_existing,
                 "revision": revision,
+                **({"overwrite_existing": True} if overwrite_existing else {}),
             },
             # Asking twice for a cached output is harmless; asking twice to overwrite makes two jobs.
             idempotent=not overwrite_existing,
@@ -276,13 +273,14 @@ class SovHook(ApiHook):
         Not idempotent: it is retried only when the request provably never reached the server.
         """
         sov_id = check_id(sov_id, "sov_id", "s-no-ping-hggcsk")
-        payload: dict[str, Any] = {"update_type": check_choice(update_type, UPDATE_TYPES, "update_type")}
+        payload: dict[str, Any] = {"update_type": check_name(update_type, UPDATE_TYPES, "update_type")}
         if callback_url is not None:
             payload["callback_url"] = callback_url
         if client_ref is not None:
             payload["client_ref"] = client_ref
         route = ROUTES["initiate_update"]
-        body = self.request(route, ids={"sov_id": sov_id}, job_id=sov_id, json=payload)
+        # Form fields, as the vendor's client sends them.
+        body = self.request(route, ids={"sov_id": sov_id}, job_id=sov_id, form=payload)
         return str(require_keys(body, ("id",), self._call(route, self.settings, sov_id, None))["id"])
 
     def add_locations(
@@ -381,9 +379,20 @@ class SovHook(ApiHook):
             cursor = next_cursor
 
     def get_history_item(self, id: str | int) -> dict[str, Any]:
-        """Read one SOV or update from the history feed, with its outputs."""
+        """
+        Read one SOV or update from the history feed: the answer's ``result``.
+
+        That is ``sovid``, ``previous_sovid``, ``original_sovid``, ``sheet_name`` and ``outputs``
+        (``url``, ``output_format``, ``completed_time``); it carries no revision number.
+        """
         id = check_id(id, "id")
-        return self.request(ROUTES["history_item"], ids={"id": id}, job_id=id)
+        route = ROUTES["history_item"]
+        body = self.request(route, ids={"id": id}, job_id=id)
+        call = self._call(route, self.settings, str(id), None)
+        result = require_keys(body, ("result",), call)["result"]
+        if not isinstance(result, dict):
+            raise malformed_response(call, "'result' is not an object")
+        return result
 
     # --- Files --------------------------------------------------------------------------------------
 
@@ -408,7 +417,8 @@ class SovHook(ApiHook):
         else:
             url = str(output.get("url") or "")
             name = filename or output.get("filename") or output.get("scrubbed_filename")
-            what = f"{output.get('description') or output.get('label') or 'output'} output"
+            label = output.get("description") or output.get("label")
+            what = f"{label} output" if label else "output"
         if job_id is None:
             owner = _OUTPUT_OWNER.search(urlsplit(url).path)
             job_id = unquote(owner.group(1)) if owner else None

@@ -8,12 +8,12 @@ from typing import Any, TypedDict
 from airflow_provider_sov._shared.http import check_id
 from airflow_provider_sov.exceptions import SovInputError
 
+# Known names are spelled the API's way whatever their case; others go to the API as given, since
+# nothing shows the API refuses them (the vendor's client passes any), and its 400 is shown verbatim.
 #: ``update_type`` values the API documents for ``initiate_update``.
 UPDATE_TYPES = ("API", "SCRUB", "AIR", "RMS", "RMS_ANALYSIS", "COMPLETE", "PINGREADY")
-#: ``document_type`` values the API documents for a new parse.
-DOCUMENT_TYPES = ("SOV", "PREM_BDX", "CLAIM_BDX", "SOV_BDX", "ACORD")
-#: File extensions a parse accepts.
-PARSE_EXTENSIONS = (".xls", ".xlsx", ".xlsm", ".xlsb", ".pdf")
+#: ``document_type`` values the API documents for a new parse, and ``LOSS_RUN`` the vendor's CLI offers.
+DOCUMENT_TYPES = ("SOV", "PREM_BDX", "CLAIM_BDX", "SOV_BDX", "ACORD", "LOSS_RUN")
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -39,11 +39,14 @@ def check_output_format(output_format: object) -> str:
     return output_format.strip()
 
 
-def check_choice(value: object, allowed: tuple[str, ...], name: str) -> str:
-    """``value`` is one of ``allowed`` (case-insensitive); returns the API's spelling."""
-    if isinstance(value, str) and value.upper() in allowed:
-        return value.upper()
-    raise SovInputError(f"{name} {value!r} is not one of {', '.join(allowed)}.")
+def check_name(value: object, known: tuple[str, ...], name: str) -> str:
+    """``value`` is a non-empty string; a ``known`` name in any case comes back in the API's spelling."""
+    if not isinstance(value, str) or not value.strip():
+        raise SovInputError(
+            f"{name} must be a non-empty string, got {value!r}.", hint=f"Documented: {', '.join(known)}."
+        )
+    value = value.strip()
+    return value.upper() if value.upper() in known else value
 
 
 def check_extra_data(extra_data: object) -> dict[str, Any]:

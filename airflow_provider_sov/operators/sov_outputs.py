@@ -74,16 +74,25 @@ def sov_dataset(hook: SovHook, job_id: str) -> tuple[str, str]:
     return f"sovfixer://{urlsplit(hook.settings.base_url).netloc}", str(job_id)
 
 
-def update_revision(task: Any, hook: SovHook, sud_id: str) -> int | None:
-    """Return the revision an update produced, from the history feed; read only for tasks with outlets."""
+#: What an update's history item says of the SOV chain (the item carries no revision number).
+HISTORY_LINKS = ("sovid", "previous_sovid", "original_sovid", "sheet_name")
+
+
+def update_history(task: Any, hook: SovHook, sud_id: str) -> dict[str, Any] | None:
+    """
+    Return an update's place in its SOV chain, from its history item; read only for tasks with outlets.
+
+    ``None`` when the task has no outlets, or when the item cannot be read (logged; the files are
+    written and recorded all the same).
+    """
     if not getattr(task, "outlets", None):
         return None
     try:
-        revision = hook.get_history_item(sud_id).get("revision")
+        item = hook.get_history_item(sud_id)
     except SovError as exc:
-        task.log.warning("Could not read the revision of %s from the history feed: %s", sud_id, exc)
+        task.log.warning("Could not read the history item of %s: %s", sud_id, exc)
         return None
-    return revision if isinstance(revision, int) else None
+    return {key: item.get(key) for key in HISTORY_LINKS}
 
 
 # --- Operators ----------------------------------------------------------------------------------
@@ -277,7 +286,7 @@ class SovDownloadOutputsOperator(JobOperator):
             self,
             output_files(self.hook, chosen, self.destination, job_id),
             overwrite=self.overwrite,
-            meta={"sud_id": None, "job_id": job_id, "revision": None},
+            meta={"sud_id": None, "job_id": job_id, "history": None},
         )
         return job_result(
             UPDATE.kind,
@@ -313,7 +322,7 @@ class SovDownloadOutputsOperator(JobOperator):
 
     def file_meta(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
         sud_id = str(self.sud_id)
-        return {"sud_id": sud_id, "job_id": sud_id, "revision": update_revision(self, self.hook, sud_id)}
+        return {"sud_id": sud_id, "job_id": sud_id, "history": update_history(self, self.hook, sud_id)}
 
     def _chosen(self, outputs: list[dict[str, Any]], job_id: str) -> list[dict[str, Any]]:
         chosen = select_outputs(outputs, self.descriptions, self.extensions)

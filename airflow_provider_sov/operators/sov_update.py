@@ -16,12 +16,12 @@ from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError
 from airflow_provider_sov.hooks.sov import SovHook
 from airflow_provider_sov.hooks.sov_jobs import UPDATE
 from airflow_provider_sov.hooks.sov_locations import CsvSummary, check_batch_rows, check_locations, split_csv
-from airflow_provider_sov.hooks.sov_rules import UPDATE_TYPES, StartOptions, check_choice
+from airflow_provider_sov.hooks.sov_rules import UPDATE_TYPES, StartOptions, check_name
 from airflow_provider_sov.operators.sov_outputs import (
     output_files,
     select_outputs,
     sov_dataset,
-    update_revision,
+    update_history,
 )
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ class SovInitiateUpdateOperator(JobOperator):
         keep_arguments(self, locals())
 
     def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
-        update_type = check_choice(self.update_type, UPDATE_TYPES, "update_type")
+        update_type = check_name(self.update_type, UPDATE_TYPES, "update_type")
         if earlier := self.earlier_job(
             store, "Reattaching to update %s created by an earlier try; no new one."
         ):
@@ -312,7 +312,7 @@ class SovUpdateOperator(JobOperator):
         self.batch_rows = check_batch_rows(batch_rows)
 
     def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
-        update_type = check_choice(self.update_type, UPDATE_TYPES, "update_type")
+        update_type = check_name(self.update_type, UPDATE_TYPES, "update_type")
         checked = check_locations(self.locations) if self.locations is not None else []
         earlier, step = self.earlier_job(store), store.get(STEP)
         if earlier:
@@ -359,4 +359,4 @@ class SovUpdateOperator(JobOperator):
 
     def file_meta(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
         sud_id = result["job_id"]
-        return {"sov_id": self.sov_id, "sud_id": sud_id, "revision": update_revision(self, self.hook, sud_id)}
+        return {"sov_id": self.sov_id, "sud_id": sud_id, "history": update_history(self, self.hook, sud_id)}

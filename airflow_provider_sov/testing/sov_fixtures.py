@@ -10,7 +10,7 @@ from typing import Any
 #: Output formats the emulated organisation may request: (output_format, label, extension).
 ORG_FORMATS = (("JSON", "JSON", "json"), ("XLSX", "Excel workbook", "xlsx"), ("CSV", "Flat CSV", "csv"))
 UPDATE_TYPES = ("API", "SCRUB", "AIR", "RMS", "RMS_ANALYSIS", "COMPLETE", "PINGREADY")
-DOCUMENT_TYPES = ("SOV", "PREM_BDX", "CLAIM_BDX", "SOV_BDX", "ACORD")
+DOCUMENT_TYPES = ("SOV", "PREM_BDX", "CLAIM_BDX", "SOV_BDX", "ACORD", "LOSS_RUN")
 PARSE_EXTENSIONS = (".xls", ".xlsx", ".xlsm", ".xlsb", ".pdf")
 ATTRIBUTES = (
     "item_key",
@@ -65,6 +65,7 @@ class Sov:
     extra_data: dict[str, Any] = field(default_factory=dict)
     client_ref: str | None = None
     updates: int = 0
+    document_type: str = "SOV"
 
     @property
     def revision(self) -> int:

@@ -125,7 +125,11 @@ class SovFixerApi(SovFixerState):
             stem = upload_name.rsplit(".", 1)[0]
             rows = make_buildings(sov_id, 3 + int(digest.hexdigest()[:2], 16) % 8, digest.hexdigest())
             self.sovs[sov_id] = Sov(
-                sov_id, rows, {0: [dict(r) for r in rows]}, {"insured_name": stem, **extra}
+                sov_id,
+                rows,
+                {0: [dict(r) for r in rows]},
+                {"insured_name": stem, **extra},
+                document_type=document_type,
             )
             job = self._new_job("parse", sov_id, sov_id, self.server.job_seconds)
             job.revision, job.output_formats = 0, formats
@@ -146,7 +150,7 @@ class SovFixerApi(SovFixerState):
         )
 
     async def get_or_create_output(self, request: web.Request) -> web.Response:
-        fields = await form_fields(request)
+        fields = await form_fields(request, "form")  # the vendor's client sends form fields
         owner = request.match_info["id"]
         with self.server.lock:
             sud = self.jobs.get(owner) if owner not in self.sovs else None
@@ -231,7 +235,7 @@ class SovFixerApi(SovFixerState):
             return web.json_response(self._status_body(request, job))
 
     async def initiate_update(self, request: web.Request) -> web.Response:
-        fields = await form_fields(request)
+        fields = await form_fields(request, "form")  # the vendor's client sends form fields
         sov_id = request.match_info["sov_id"]
         update_type = str(fields.get("update_type") or "API")
         with self.server.lock:
@@ -304,7 +308,7 @@ class SovFixerApi(SovFixerState):
         return web.json_response({"message": "OK"})
 
     async def start_update(self, request: web.Request) -> web.Response:
-        fields = await form_fields(request)
+        fields = await form_fields(request, "json")  # the vendor's client sends JSON
         with self.server.lock:
             job = self._job(request.match_info["sud_id"], "update")
             if job.started_at is not None:
@@ -355,7 +359,7 @@ class SovFixerApi(SovFixerState):
                 # Pages overlap by one record, as the real feed's may (clients de-duplicate by id),
                 # yet always move on: a page of one starts after the cursor.
                 first = int(cursor) if page_size > 1 else int(cursor) + 1
-                records = [r for r in records if r["id"] >= first]
+                records = [r for r in records if int(r["id"]) >= first]
             elif start:
                 since = dt.datetime.strptime(start, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
                 records = [r for r in records if completed_since(r, since)]
@@ -366,18 +370,27 @@ class SovFixerApi(SovFixerState):
         return web.json_response(body)
 
     async def history_item(self, request: web.Request) -> web.Response:
+        # The real shape (the vendor client's SOVHistoryResponse): everything under "result", the
+        # SOV chain's IDs and outputs with their format, and no revision.
         wanted = request.match_info["id"]
         with self.server.lock:
             for record in self.history:
-                if str(record["id"]) == wanted or record["pingid"] == wanted:
+                if wanted in (record["id"], record["pingid"]):
                     job = self.jobs[record["pingid"]]
                     outputs = [
                         {
-                            "description": o["description"],
-                            "filename": o["filename"],
                             "url": self._url(request, job.job_id, o["filename"]),
+                            "output_format": o["output_format"],
+                            "completed_time": record["completed_time"],
                         }
                         for o in job.outputs
                     ]
-                    return web.json_response({**record, "outputs": outputs})
+                    result = {
+                        "sovid": job.sov_id,
+                        "previous_sovid": job.sov_id,
+                        "original_sovid": job.sov_id,
+                        "sheet_name": "SOV",
+                        "outputs": outputs,
+                    }
+                    return web.json_response({"result": result})
         return error_response(404, detail="Not found.")

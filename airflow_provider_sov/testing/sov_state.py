@@ -33,21 +33,37 @@ def error_response(status: int, **body: Any) -> web.Response:
     return web.json_response(body, status=status)
 
 
-async def form_fields(request: web.Request) -> dict[str, Any]:
-    """Read a JSON, form-encoded or multipart body into a dict (repeated fields become lists)."""
+#: Content types by the name routes use for them.
+ENCODINGS = {
+    "json": "application/json",
+    "form": "application/x-www-form-urlencoded",
+    "multipart": "multipart/form-data",
+}
+
+
+async def form_fields(request: web.Request, *accepted: str) -> dict[str, Any]:
+    """
+    Read a body in one of the ``accepted`` encodings (``json``, ``form``) into a dict.
+
+    A route accepts only what the vendor's client is known to send it; anything else gets the
+    framework's 415. An empty body (the client sends none when it has no fields) reads as ``{}``.
+    Repeated form fields become lists.
+    """
+    if not request.can_read_body or request.content_length == 0:
+        return {}
+    if request.content_type not in {ENCODINGS[name] for name in accepted}:
+        raise web.HTTPUnsupportedMediaType(
+            text=json.dumps({"detail": f'Unsupported media type "{request.content_type}" in request.'}),
+            content_type="application/json",
+        )
     if request.content_type == "application/json":
-        raw = await request.read()
-        if not raw:
-            return {}
         try:
-            data = json.loads(raw)
+            data = json.loads(await request.read())
         except ValueError:
             raise web.HTTPBadRequest(
                 text='{"detail": "JSON parse error"}', content_type="application/json"
             ) from None
         return data if isinstance(data, dict) else {}
-    if not request.can_read_body:
-        return {}
     form = await request.post()
     fields: dict[str, Any] = {}
     for key in form:
@@ -259,7 +275,7 @@ class SovFixerState:
             record_id = len(self.history) + 1
             self.history.append(
                 {
-                    "id": record_id,
+                    "id": str(record_id),  # a string, as in the vendor client's types
                     "sovid": job.sov_id,
                     "record_type": "ORIG" if job.kind == "parse" else job.update_type,
                     "completed_time": dt.datetime.fromtimestamp(
@@ -270,6 +286,7 @@ class SovFixerState:
                     "client_ref": job.client_ref,
                     "is_data_ready": success,
                     "pingid": job.job_id,
+                    "incremental": job.kind == "update",
                 }
             )
 

@@ -40,7 +40,7 @@ class SovHistoryTrigger(BaseEventTrigger):
 
     Event payload (the asset event's ``extra["payload"]``): ``id``, ``sovid``, ``pingid`` (the
     SOV or SUD ID), ``record_type``, ``revision``, ``status`` (``C`` or ``F``), ``client_ref``,
-    ``is_data_ready``, ``completed_time``.
+    ``is_data_ready``, ``completed_time``, ``incremental``: the feed's record as it comes.
 
     :param sovfixer_conn_id: The Airflow connection.
     :param poll_interval: Seconds between reads of the feed (the vendor recommends polling it).
@@ -205,4 +205,5 @@ HISTORY_FIELDS = (
     "client_ref",
     "is_data_ready",
     "completed_time",
+    "incremental",
 )

@@ -170,3 +170,50 @@ def test_a_ca_bundle_that_does_not_exist_is_refused_before_any_request(https_ser
         use(monkeypatch, server, {"verify": str(tmp_path / "missing.pem")}).list_output_formats()
     REPORT.row("TLS", case="extra verify = missing file", outcome=str(info.value)[:110])
     assert sum(server.counts.values()) == 0
+
+
+def test_the_ca_bundle_extra_is_trusted_and_checked(https_server, monkeypatch, tmp_path):
+    server, ca_file = https_server
+    assert use(monkeypatch, server, {"verify": True, "ca_bundle": str(ca_file)}).list_output_formats()
+    REPORT.row("TLS", case="extra verify = on, ca_bundle = CA path", outcome="sync requests succeed")
+    with pytest.raises(SovConnectionConfigError, match="'ca_bundle' is set but 'verify' is off"):
+        use(monkeypatch, server, {"verify": False, "ca_bundle": str(ca_file)}).list_output_formats()
+    with pytest.raises(
+        SovConnectionConfigError, match="extra 'ca_bundle' names a CA bundle that does not exist"
+    ):
+        use(monkeypatch, server, {"ca_bundle": str(tmp_path / "gone.pem")}).list_output_formats()
+
+
+@pytest.fixture
+def bare_host_on_http(sov_emulator, monkeypatch) -> SovHook:
+    """A host written without a scheme (so HTTPS) for a server that speaks plain HTTP."""
+    bare = sov_emulator.url.removeprefix("http://")
+    conn = {"conn_type": "sovfixer", "host": bare, "password": sov_emulator.token}
+    monkeypatch.setenv("AIRFLOW_CONN_SOV_BARE", json.dumps(conn))
+    return SovHook("sov_bare", retry_policy=POLICY, timeout=(2.0, 2.0))
+
+
+def test_https_to_a_plain_http_port_says_so_and_is_not_retried(bare_host_on_http, sov_emulator):
+    sov_emulator.reset_counts()
+    with pytest.raises(SovTransportError) as info:
+        bare_host_on_http.list_output_formats()
+    message = str(info.value)
+    REPORT.row("TLS", case="bare host on a plain-HTTP port (sync)", outcome=message.split(": ", 1)[1][:110])
+    host = sov_emulator.url.removeprefix("http://")
+    assert f"TLS handshake failed with {host}: " in message and "is this an http:// URL?" in message
+    assert "WRONG_VERSION_NUMBER" in message or "wrong version number" in message.lower()
+    assert "tries" not in message and sum(sov_emulator.counts.values()) == 0
+    ok, said = bare_host_on_http.test_connection()
+    assert not ok and "TLS handshake failed" in said and "'args'" not in said
+
+
+async def test_https_to_a_plain_http_port_says_so_on_the_async_path(bare_host_on_http, sov_emulator):
+    try:
+        with pytest.raises(SovTransportError) as info:
+            await sov_status_body(bare_host_on_http, "update", "s-no-ping-hggcsk-r001")
+    finally:
+        await bare_host_on_http.aclose()
+    message = str(info.value)
+    REPORT.row("TLS", case="bare host on a plain-HTTP port (async)", outcome=message.split(": ", 1)[1][:110])
+    assert "TLS handshake failed with" in message and "is this an http:// URL?" in message
+    assert "connection refused" not in message and "tries" not in message
