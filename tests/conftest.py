@@ -158,7 +158,7 @@ def broker_emulator(monkeypatch) -> Iterator[EmulatorServer]:
 
 @pytest.fixture
 def broker_live(monkeypatch) -> Iterator[EmulatorServer]:
-    """An emulator whose generations finish in real time (0.6 s; E/F/A/BOC read invalid for 0.3 s)."""
+    """An emulator whose generations finish in real time (0.6 s; E/F/A/BOC read invalid for 0.3 s once picked up)."""
     from airflow_provider_sov.testing.server import EmulatorServer
 
     with EmulatorServer(realtime=True, generation_seconds=0.6, pickup_seconds=0.3) as server:

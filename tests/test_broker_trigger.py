@@ -52,7 +52,7 @@ async def test_faults_beyond_budget_end_with_an_error_event(d1, broker_emulator)
 async def test_a_permanent_error_ends_at_once(broker_emulator):
     (event,) = await collect_events(trigger({"submission_id": 999999, "file_type": "D1"}))
     assert event.payload["error_class"] == "SovBadRequestError"
-    assert "Submission does not exist" in event.payload["message"]
+    assert "No such submission" in event.payload["message"]
     assert broker_emulator.count("check_generation_status") == 1
 
 

@@ -29,6 +29,8 @@ DEFAULT_TIMEOUT = 6 * 60 * 60.0
 GENERATION_STATUSES = ("waiting", "finished", "failed", "invalid")
 #: Seconds after a generation is requested during which ``invalid`` means "not picked up yet".
 DEFAULT_INVALID_GRACE = 120.0
+#: The Broker's words for a detached job ID it does not know (with status ``invalid``): final at once.
+NO_SUCH_JOB = "No generation job found with the specified ID"
 
 
 def target_of(ref: Mapping[str, Any]) -> GenerationTarget:
@@ -54,7 +56,9 @@ def classify(body: Mapping[str, Any], ref: Mapping[str, Any]) -> Reading:
     message = str(body.get("message") or "") or None
     note = ""
     terminal = status in ("finished", "failed")
-    if status == "invalid":
+    if status == "invalid" and message == NO_SUCH_JOB:
+        terminal = True  # no grace: no job will ever appear under that ID
+    elif status == "invalid":
         requested_at = ref.get("requested_at")
         grace = float(ref.get("invalid_grace", DEFAULT_INVALID_GRACE) or 0)
         since = None if requested_at is None else time.time() - float(requested_at)
@@ -95,6 +99,17 @@ def outcome(reading: Reading | None, ref: Mapping[str, Any], options: Mapping[st
         }
     if not reading.terminal or reading.succeeded:
         return dict(reading.extras)
+    if reading.status == "invalid" and reading.message == NO_SUCH_JOB:
+        raise SovJobFailedError(
+            f"The Broker has no generation job {target.job_id}: {NO_SUCH_JOB}.",
+            result_status="invalid",
+            job_id=target.key,
+            server_message=reading.message,
+            hint=(
+                "Check the job_id: it is the one generate_detached_file (or DFileGenerateOperator's XCom "
+                "'job_id') returned, on this same Broker."
+            ),
+        )
     if reading.status == "invalid":
         raise SovJobFailedError(
             f"No generation was requested for the {target.label}: the Broker reports it 'invalid'.",

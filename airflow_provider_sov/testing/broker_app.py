@@ -1,12 +1,15 @@
 """
 The DATA Act Broker half of the emulator: sessions, submissions, D/E/F/A/BOC generation, storage.
 
-Implements ``shared/spec/broker.md`` including its traps: the Treasury proxy (``client_id`` and
+Follows the Broker's source, traps included: the Treasury proxy (``client_id`` and
 ``client_secret`` headers, no trailing slashes), ``x-session-id`` sessions that expire, login,
-``401 Login Required``, 500 on an empty JSON POST, the prerequisite-validation 400, a brief
-``invalid`` after requesting E, F, A or BOC, never-requested D files ``invalid`` and E/F
-``waiting``, cache hits ``finished`` at once, and signed URLs valid 60 seconds on a storage server
-on another port that rejects and records any request carrying a credential.
+``401 Login Required``, error bodies with ``errorType`` and a ``trace`` (its debug mode is always
+on), 500 on an empty JSON POST and for a field its route rejects, the prerequisite-validation 400,
+a brief ``invalid`` once the validator picks up a requested E, F, A or BOC, never-requested D
+files ``invalid`` and E/F ``waiting`` (with the upload job's ID), one job ID per submission file,
+``generated_at`` as the job's last update, cache hits ``finished`` at once, ``get_file_url``
+answering whenever the job has a file, and signed URLs valid 60 seconds on a storage server on
+another port that rejects and records any request carrying a credential.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ SEEDED_SUBMISSIONS = {1001: (True, True), 1002: (False, False), 1003: (True, Fal
 SUBMISSION_FILE_TYPES = ("D1", "D2", "E", "F")
 DETACHED_FILE_TYPES = ("D1", "D2", "A", "BOC")
 SLOW_START = ("E", "F", "A", "BOC")
+#: How long an E, F, A or BOC request waits in the queue before the validator picks it up, as a
+#: share of ``pickup_seconds`` (then it reads ``invalid`` for ``pickup_seconds``).
+QUEUE_SHARE = 0.2
 CREDENTIAL_HEADERS = ("authorization", "x-session-id", "client_id", "client_secret", "cookie")
 PREREQUISITE = "Must wait for completion of prerequisite validation job"
 COLUMNS = {
@@ -84,21 +90,63 @@ class Generation:
     filename: str = ""
     data: bytes = b""
     generated_at: str = ""
+    stored: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _json_error(status: int, message: str) -> web.Response:
+#: What the Broker's ``JsonResponse.error`` adds in debug mode, which it never turns off: the
+#: exception's type and its stack trace (stand-ins here, as telling as the real ones).
+ERROR_TYPE = "<class 'dataactcore.utils.ResponseError.ResponseError'>"
+TRACE = [
+    "<FrameSummary file /data-act/backend/dataactbroker/decorators.py, line 38 in wrapped>",
+    "<FrameSummary file /data-act/backend/dataactbroker/permissions.py, line 158 in wrapped>",
+]
+#: What a webargs validation failure becomes: Flask hands the 422 to the Broker's catch-all
+#: handler, which answers 500 with the exception's text (the field's own message is not in it).
+UNPROCESSABLE = "422 Unprocessable Entity: The request was well-formed but was unable to be followed due to semantic errors."
+
+
+def _json_error(status: int, message: str, error_type: str = ERROR_TYPE, **extra: Any) -> web.Response:
+    """An error as the Broker's ``JsonResponse.error`` gives it: ``message``, ``errorType``, ``trace``."""
+    body = {**extra, "message": message, "errorType": error_type, "trace": TRACE}
+    return web.json_response(body, status=status)
+
+
+def _gateway_error(status: int, message: str) -> web.Response:
+    """An error from the Treasury API gateway in front of the Broker (not the Broker's own shape)."""
     return web.json_response({"message": message}, status=status)
 
 
+def _invalid_field() -> web.Response:
+    return _json_error(
+        500,
+        UNPROCESSABLE,
+        "<class 'dataactcore.utils.ResponseError.ResponseError'>",
+        wrappedType="<class 'werkzeug.exceptions.UnprocessableEntity'>",
+        wrappedMessage=UNPROCESSABLE,
+    )
+
+
+def _stamp(wall: float) -> str:
+    """A time as the Broker prints a job's ``updated_at`` (``str()`` of a naive UTC datetime)."""
+    return str(dt.datetime.fromtimestamp(wall, dt.UTC).replace(tzinfo=None))
+
+
+def _real_date_format(value: Any) -> str | None:
+    """``MM/DD/YYYY`` by shape (the route's regular expression), else None."""
+    shaped = isinstance(value, str) and len(value) == 10 and value[2] == value[5] == "/"
+    return value if shaped and (value[:2] + value[3:5] + value[6:]).isdigit() else None
+
+
 def _real_date(value: Any) -> dt.date | None:
-    """Like the Broker: the format is checked; an impossible date raises (the route then answers 500)."""
-    if not isinstance(value, str) or len(value) != 10 or value[2] != "/" or value[5] != "/":
+    """A date that exists (``StringCleaner.is_date``), else None: ``02/30/2020`` has the shape but is not one."""
+    if _real_date_format(value) is None:
         return None
-    month, day, year = (int(p) if p.isdigit() else -1 for p in value.split("/"))
-    if min(month, day, year) < 0:
+    month, day, year = (int(p) for p in value.split("/"))
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
         return None
-    return dt.date(year, month, day)  # ValueError for 02/30/2020: a 500, as the real Broker gives
 
 
 class BrokerState:
@@ -118,6 +166,13 @@ class BrokerState:
         self.submissions = {sid: Submission(sid, *flags) for sid, flags in SEEDED_SUBMISSIONS.items()}
         self.jobs: dict[int, Generation] = {}
         self.submission_files: dict[tuple[int, str], int] = {}
+        #: Each submission's upload job per file type: one job ID for every generation of that file.
+        self.upload_jobs: dict[tuple[int, str], int] = {}
+        #: Storage: object path -> bytes; and each job's newest file (kept while a new one generates).
+        self.stored: dict[str, bytes] = {}
+        self.newest_file: dict[int, str] = {}
+        self.started_wall = server.clock.wall()
+        self.files_made = 0
         self.cache: dict[tuple[Any, ...], int] = {}
         self.scripted: list[str] = []
         self.created = 0
@@ -172,7 +227,7 @@ class BrokerState:
             params.update(file_format="csv", agency=cgac_code, element_numbers=False)
             gen = self._new_generation("D1", params, None, f"File-D1_{cgac_code}_{self._next_job + 1}.csv")
             # A fresh generation each time, never a cached copy of an earlier one.
-            gen.cached, gen.duration, gen.data, gen.generated_at = False, seconds, b"", ""
+            gen.cached, gen.duration, gen.data = False, seconds, b""
             return gen.job_id
 
     def file_bytes(self, job_id: int) -> bytes:
@@ -203,17 +258,17 @@ class BrokerState:
         with self.server.lock:
             if request.path.startswith(PROXY_PREFIX):
                 if request.path.endswith("/"):
-                    return _json_error(404, "resource_not_found")
+                    return _gateway_error(404, "resource_not_found")
                 client, secret = request.headers.get("client_id"), request.headers.get("client_secret")
                 if not client or not secret:
-                    return _json_error(401, "Authentication denied")
+                    return _gateway_error(401, "Authentication denied")
                 if client != CLIENT_ID or not hmac.compare_digest(secret, CLIENT_SECRET):
-                    return _json_error(401, "Invalid Client")
+                    return _gateway_error(401, "Invalid Client")
                 if route == "active_user":
                     self.proxy_sessions[client] = self._new_session()
                     return None
                 if route is None:
-                    return _json_error(404, "resource_not_found")
+                    return _gateway_error(404, "resource_not_found")
                 if not self._session_alive(self.proxy_sessions.get(client), touch=route != "session"):
                     return _json_error(401, "Login Required")
                 return None
@@ -320,18 +375,44 @@ class BrokerState:
     # --- Generation -------------------------------------------------------------------------------
 
     def _status(self, gen: Generation) -> str:
+        """
+        A generation's status now. E, F, A and BOC jobs read ``waiting`` while queued, then
+        ``invalid`` for ``pickup_seconds`` (the validator marks a picked-up job ``ready``, which the
+        status route maps to ``invalid``), then ``waiting`` while running.
+        """
         now = self.server.clock.now()
         if gen.reset:
             return "invalid"
-        if gen.file_type in SLOW_START and not gen.cached and now < gen.requested_at + self.pickup_seconds:
-            return "invalid"
-        if now < gen.requested_at + gen.duration:
-            return "waiting"
-        if gen.fail_message:
-            return "failed"
+        if now >= gen.requested_at + gen.duration:
+            self._finish(gen)
+            return "failed" if gen.fail_message else "finished"
+        if gen.file_type in SLOW_START and not gen.cached:
+            since, queued = now - gen.requested_at, QUEUE_SHARE * self.pickup_seconds
+            if queued <= since < queued + self.pickup_seconds:
+                return "invalid"
+        return "waiting"
+
+    def _updated_at(self, gen: Generation) -> str:
+        """The job's ``updated_at``: when its status last changed."""
+        now = self.server.clock.now()
+        changes = [gen.requested_at]
+        if gen.file_type in SLOW_START and not gen.cached:
+            queued = gen.requested_at + QUEUE_SHARE * self.pickup_seconds
+            changes += [queued, queued + self.pickup_seconds]
+        changes.append(gen.requested_at + gen.duration)
+        last = max(t for t in changes if t <= now)
+        return _stamp(self.server.clock.wall() - (now - last))
+
+    def _finish(self, gen: Generation) -> None:
+        """Write a finished generation's file to storage, once."""
+        if gen.stored or gen.fail_message:
+            return
         if not gen.data:
             self._render(gen)
-        return "finished"
+        path = f"/files/{gen.job_id}/{quote(gen.filename)}"
+        self.stored[path] = gen.data
+        self.newest_file[gen.job_id] = gen.filename
+        gen.stored = True
 
     def _render(self, gen: Generation) -> None:
         out = io.StringIO()
@@ -345,39 +426,50 @@ class BrokerState:
                 ]
             )
         gen.data = out.getvalue().encode()
-        stamp = dt.datetime.fromtimestamp(self.server.clock.wall(), dt.UTC)
-        gen.generated_at = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
 
-    def _signed(self, request: web.Request, gen: Generation) -> str:
+    def _signed(self, request: web.Request, gen: Generation, filename: str | None = None) -> str:
         expires = int(self.server.clock.wall()) + URL_LIFETIME
-        path = f"/files/{gen.job_id}/{quote(gen.filename)}"
+        path = f"/files/{gen.job_id}/{quote(filename or gen.filename)}"
         signature = hmac.new(self._signing_key, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
         return f"{self.server.storage_url}{path}?Expires={expires}&Signature={signature}"
 
     def _status_body(self, request: web.Request, gen: Generation | None, file_type: str) -> dict[str, Any]:
+        """``check_file_generation``'s answer: D1/D2 carry ``start`` and ``end`` even when never requested."""
         if gen is None:
-            status = "invalid" if file_type in ("D1", "D2") else "waiting"
+            # A submission's upload job that no generation ever ran on.
             body: dict[str, Any] = {
                 "job_id": None,
-                "status": status,
+                "status": "invalid" if file_type in ("D1", "D2") else "waiting",
                 "file_type": file_type,
+                "message": "",
                 "url": "#",
                 "size": None,
+                "generated_at": _stamp(self.started_wall),
             }
-            return {**body, "message": "", "generated_at": ""}
+            if file_type in ("D1", "D2"):
+                body.update(start="", end="")
+            return body
         status = self._status(gen)
         body = {
             "job_id": gen.job_id,
             "status": status,
             "file_type": gen.file_type,
+            "message": gen.fail_message if status == "failed" else "",
             "url": self._signed(request, gen) if status == "finished" else "#",
             "size": None,
-            "message": gen.fail_message if status == "failed" else "",
-            "generated_at": gen.generated_at,
+            "generated_at": self._updated_at(gen),
         }
         if gen.file_type in ("D1", "D2"):
-            body.update(start=gen.params["start"], end=gen.params["end"])
+            body.update(start=gen.params.get("start", ""), end=gen.params.get("end", ""))
         return body
+
+    def _upload_job(self, submission_id: int, file_type: str) -> int:
+        """The ID of a submission's upload job for ``file_type`` (made on first use, then kept)."""
+        key = (submission_id, file_type)
+        if key not in self.upload_jobs:
+            self._next_job += 1
+            self.upload_jobs[key] = self._next_job
+        return self.upload_jobs[key]
 
     def _new_generation(
         self, file_type: str, params: dict[str, Any], submission_id: int | None, name: str
@@ -393,14 +485,18 @@ class BrokerState:
                 params.get("element_numbers"),
                 params.get("agency"),
             )
-        self._next_job += 1
+        if submission_id is not None:
+            job_id = self._upload_job(submission_id, file_type)  # a submission's file keeps its job
+        else:
+            self._next_job += 1
+            job_id = self._next_job
         gen = Generation(
-            self._next_job, file_type, params, self.server.clock.now(), self.generation_seconds, submission_id
+            job_id, file_type, params, self.server.clock.now(), self.generation_seconds, submission_id
         )
         gen.filename = name
         cached = self.jobs.get(self.cache.get(cache_key, -1)) if cache_key else None
         if cached is not None and self._status(cached) == "finished":
-            gen.cached, gen.duration, gen.data, gen.generated_at = True, 0.0, cached.data, cached.generated_at
+            gen.cached, gen.duration, gen.data = True, 0.0, cached.data
         else:
             self.created += 1
             if self.scripted:
@@ -411,13 +507,15 @@ class BrokerState:
         return gen
 
     def _check_dates(self, data: dict[str, Any]) -> web.Response | None:
-        for name in ("start", "end"):
-            if not data.get(name):
-                return _json_error(400, f"Must have a {name} date for D file generation")
-            if _real_date(data[name]) is None:
-                return _json_error(400, f"{name} must be in the format MM/DD/YYYY")
-        if _real_date(data["start"]) > _real_date(data["end"]):  # type: ignore[operator]
-            return _json_error(400, "Start date cannot be after end date")
+        """The Broker's date checks, in its order: the route's format check, presence, then parsing."""
+        if any(data.get(n) is not None and _real_date_format(data[n]) is None for n in ("start", "end")):
+            return _invalid_field()  # webargs' Regexp: a 422 the catch-all handler makes a 500
+        if not data.get("start") or not data.get("end"):
+            return _json_error(
+                400, "Must have a start and end date for D file generation.", "<class 'ValueError'>"
+            )
+        if _real_date(data["start"]) is None or _real_date(data["end"]) is None:
+            return _json_error(500, "Start or end date cannot be parsed into a date of format MM/DD/YYYY")
         return None
 
     def _params(self, data: dict[str, Any], file_type: str, agency: str) -> dict[str, Any] | web.Response:
@@ -435,19 +533,33 @@ class BrokerState:
             )
         return params
 
+    def _submission(self, request: web.Request, data: dict[str, Any]) -> Submission | web.Response:
+        """``convert_to_submission_id`` then ``requires_submission_perms``: the ID, then the submission."""
+        raw = request.query.get("submission_id", request.query.get("submission"))
+        if raw is None:
+            raw = data.get("submission_id", data.get("submission"))
+        try:
+            submission_id = int(raw) if raw is not None else None
+        except (TypeError, ValueError):
+            return _invalid_field()
+        if submission_id is None:
+            return _json_error(400, "submission_id is required")
+        sub = self.submissions.get(submission_id)
+        return sub if sub is not None else _json_error(400, "No such submission")
+
     async def generate_file(self, request: web.Request) -> web.Response:
         data = await self._body(request)
         if isinstance(data, web.Response):
             return data
         file_type = str(data.get("file_type") or "")
         with self.server.lock:
-            sub = self.submissions.get(data.get("submission_id"))  # type: ignore[arg-type]
-            if sub is None:
-                return _json_error(400, "Submission does not exist")
-            if sub.fabs:
-                return _json_error(400, "Cannot generate files for a FABS submission")
+            sub = self._submission(request, data)
+            if isinstance(sub, web.Response):
+                return sub
             if file_type not in SUBMISSION_FILE_TYPES:
-                return _json_error(400, "file_type: Must be one of D1, D2, E, F")
+                return _invalid_field()  # "Must be either D1, D2, E or F", raised as a 422, answered 500
+            if sub.fabs:
+                return _json_error(400, "Cannot generate files for FABS submissions.", "<class 'ValueError'>")
             params = self._params(data, file_type, sub.cgac_code)
             if isinstance(params, web.Response):
                 return params
@@ -455,7 +567,8 @@ class BrokerState:
             if not ready:
                 return _json_error(400, PREREQUISITE)
             ext = "txt" if params.get("file_format") == "txt" else "csv"
-            name = f"SubID-{sub.submission_id}_File-{file_type}_{self._next_job + 1}.{ext}"
+            self.files_made += 1  # a new name per generation: the job's older file stays in storage
+            name = f"SubID-{sub.submission_id}_File-{file_type}_{self.files_made}.{ext}"
             gen = self._new_generation(file_type, params, sub.submission_id, name)
             self.submission_files[(sub.submission_id, file_type)] = gen.job_id
             return web.json_response(self._status_body(request, gen, file_type))
@@ -465,20 +578,24 @@ class BrokerState:
         if isinstance(data, web.Response):
             return data
         file_type = str(data.get("file_type") or "")
-        if file_type not in DETACHED_FILE_TYPES:
-            return _json_error(400, "file_type: Must be one of D1, D2, A, BOC")
+        period = data.get("period")
+        if file_type not in DETACHED_FILE_TYPES or (period is not None and period not in range(2, 13)):
+            return _invalid_field()  # the route's OneOf checks: a 422 the catch-all handler makes a 500
         cgac, frec = data.get("cgac_code"), data.get("frec_code")
-        if bool(cgac) == bool(frec):
-            return _json_error(400, "Detached file generation requires exactly one of cgac_code or frec_code")
-        params = self._params(data, file_type, str(cgac or frec))
+        if not cgac and not frec:
+            return _json_error(
+                400, "Detached file generation requires CGAC or FR Entity Code", "<class 'ValueError'>"
+            )
+        params = self._params(data, file_type, str(frec or cgac))  # the Broker prefers the FREC
         if isinstance(params, web.Response):
             return params
         if file_type in ("D1", "D2"):
             params["element_numbers"] = bool(data.get("element_numbers"))
         else:
-            period = data.get("period")
-            if not isinstance(data.get("year"), int) or not isinstance(period, int) or not 2 <= period <= 12:
-                return _json_error(400, "year and period (2-12) are required for A and BOC files")
+            if not (data.get("year") and period):
+                return _json_error(
+                    400, "Must have a year and period for A or BOC file generation.", "<class 'ValueError'>"
+                )
             params.update(year=data["year"], period=period)
         ext = "txt" if params.get("file_format") == "txt" else "csv"
         with self.server.lock:
@@ -487,16 +604,13 @@ class BrokerState:
             return web.json_response(self._status_body(request, gen, file_type))
 
     def _submission_gen(self, request: web.Request) -> tuple[Generation | None, str] | web.Response:
-        try:
-            submission_id = int(request.query.get("submission_id", ""))
-        except ValueError:
-            return _json_error(400, "Missing submission_id parameter")
+        sub = self._submission(request, {})
+        if isinstance(sub, web.Response):
+            return sub
         file_type = request.query.get("file_type", "")
-        if submission_id not in self.submissions:
-            return _json_error(400, "Submission does not exist")
         if file_type not in SUBMISSION_FILE_TYPES:
-            return _json_error(400, "file_type: Must be one of D1, D2, E, F")
-        job_id = self.submission_files.get((submission_id, file_type))
+            return _invalid_field()  # "Must be either D1, D2, E or F", raised as a 422, answered 500
+        job_id = self.submission_files.get((sub.submission_id, file_type))
         return (self.jobs[job_id] if job_id is not None else None), file_type
 
     async def check_generation_status(self, request: web.Request) -> web.Response:
@@ -504,35 +618,75 @@ class BrokerState:
             found = self._submission_gen(request)
             if isinstance(found, web.Response):
                 return found
-            return web.json_response(self._status_body(request, *found))
+            gen, file_type = found
+            body = self._status_body(request, gen, file_type)
+            if gen is None:  # the submission's upload job exists, with its own ID
+                body["job_id"] = self._upload_job(int(request.query.get("submission_id", "0")), file_type)
+            return web.json_response(body)
 
-    def _detached_gen(self, request: web.Request) -> Generation | None:
+    def _detached_id(self, request: web.Request) -> int | web.Response:
         try:
-            return self.jobs.get(int(request.query.get("job_id", "")))
+            return int(request.query.get("job_id", ""))
         except ValueError:
-            return None
+            return _invalid_field()  # webargs' Int(required=True)
 
     async def check_detached_generation_status(self, request: web.Request) -> web.Response:
         with self.server.lock:
-            gen = self._detached_gen(request)
-            # An unknown job reads invalid with HTTP 200 (the route docs say 400; the code does this).
-            return web.json_response(self._status_body(request, gen, gen.file_type if gen else "D1"))
+            job_id = self._detached_id(request)
+            if isinstance(job_id, web.Response):
+                return job_id
+            gen = self.jobs.get(job_id)
+            if gen is None:
+                # HTTP 200, status invalid, and the Broker's own words (check_file_generation).
+                return web.json_response(
+                    {
+                        "job_id": job_id,
+                        "status": "invalid",
+                        "file_type": "",
+                        "message": "No generation job found with the specified ID",
+                        "url": "#",
+                        "size": None,
+                        "generated_at": None,
+                        "start": "",
+                        "end": "",
+                    }
+                )
+            return web.json_response(self._status_body(request, gen, gen.file_type))
 
-    def _url_body(self, request: web.Request, gen: Generation | None) -> web.Response:
-        if gen is None or self._status(gen) != "finished":
-            return _json_error(400, "The file has not been generated yet")
-        return web.json_response({"url": self._signed(request, gen)})
+    def _url_body(self, request: web.Request, gen: Generation) -> web.Response:
+        """A URL whenever the job has a file: its newest one, even while a new generation runs."""
+        self._status(gen)  # settle a generation that finished since the last read
+        filename = self.newest_file.get(gen.job_id)
+        if filename is None:
+            return _json_error(400, "No file uploaded or generated for this type", "<class 'ValueError'>")
+        return web.json_response({"url": self._signed(request, gen, filename)})
 
     async def get_file_url(self, request: web.Request) -> web.Response:
         with self.server.lock:
             found = self._submission_gen(request)
             if isinstance(found, web.Response):
                 return found
-            return self._url_body(request, found[0])
+            gen, _ = found
+            if gen is None:
+                return _json_error(400, "No file uploaded or generated for this type", "<class 'ValueError'>")
+            return self._url_body(request, gen)
 
     async def get_detached_file_url(self, request: web.Request) -> web.Response:
         with self.server.lock:
-            return self._url_body(request, self._detached_gen(request))
+            job_id = self._detached_id(request)
+            if isinstance(job_id, web.Response):
+                return job_id
+            gen = self.jobs.get(job_id)
+            if gen is None:
+                return _json_error(400, "This job does not exist.", "<class 'ValueError'>")
+            if gen.submission_id is not None:
+                return _json_error(400, "This is not a detached generation job.", "<class 'ValueError'>")
+            if gen.job_id not in self.newest_file and self._status(gen) != "finished":
+                # The Broker splits a filename it does not have yet: an unhandled error.
+                return _json_error(
+                    500, "'NoneType' object has no attribute 'split'", "<class 'AttributeError'>"
+                )
+            return self._url_body(request, gen)
 
     # --- Storage ----------------------------------------------------------------------------------
 
@@ -554,8 +708,7 @@ class BrokerState:
                 status=403, text=denied.format("Request has expired"), content_type="application/xml"
             )
         with self.server.lock:
-            gen = self.jobs.get(int(request.match_info["job_id"]))
-            data = gen.data if gen else b""
-        if gen is None:
+            data = self.stored.get(path)
+        if data is None:
             return web.Response(status=404, text=denied.format("NoSuchKey"), content_type="application/xml")
         return await serve_bytes(request, data, "text/csv")

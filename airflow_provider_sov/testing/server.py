@@ -79,7 +79,8 @@ class EmulatorServer:
     :param legacy_output_shape: Describe a finished output request as ``result.outputs[]`` (the
         older documented shape) instead of ``result.url``/``scrubbed_filename``/``label``.
     :param generation_seconds: How long a DATA Act Broker file generation runs.
-    :param pickup_seconds: How long a just-requested E, F, A or BOC file reads ``invalid``.
+    :param pickup_seconds: How long a requested E, F, A or BOC file reads ``invalid`` once picked
+        up (after a fifth of that in the queue, reading ``waiting``).
     :param ssl_context: Serve the APIs over HTTPS with this context (the storage stays HTTP).
 
     The DATA Act Broker is served at :attr:`url` (``x-session-id`` or login) and, as through the
