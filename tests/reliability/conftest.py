@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_sov._shared.http import RetryPolicy
 from tests.conftest import SleepLog
-from tests.reliability.faults import FAULT_TOKEN, ISSUED_SESSIONS, READ_TIMEOUT
+from tests.reliability.faults import FAULT_SERVER, FAULT_TOKEN, READ_TIMEOUT
 from tests.reliability.report import REPORT
 
 if TYPE_CHECKING:
@@ -39,8 +39,11 @@ def fault_server() -> Iterator[EmulatorServer]:
     with EmulatorServer(
         token=FAULT_TOKEN, realtime=True, job_seconds=0, generation_seconds=0, pickup_seconds=0
     ) as server:
-        ISSUED_SESSIONS[:] = []
-        yield server
+        FAULT_SERVER[:] = [server]
+        try:
+            yield server
+        finally:
+            FAULT_SERVER.clear()
 
 
 @pytest.fixture
@@ -49,7 +52,6 @@ def emu(fault_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Emulat
     from airflow_provider_sov.testing import broker_app
     from airflow_provider_sov.testing.stack import broker_connection
 
-    ISSUED_SESSIONS[:] = fault_server.broker.issued
     fault_server.clear_faults()
     fault_server.reset_counts()
     fault_server.broker.cache.clear()  # a generation request is new each time, not a cache hit

@@ -27,8 +27,18 @@ SLOW = 0.6
 RETRY_AFTER = "1"
 #: The fault emulator's token: recognisable, so that any leak into a message is found.
 FAULT_TOKEN = "sov-token-FAULTS-3Kd8WqZ"
-#: Session IDs the fault emulator issued (its live list, attached by the ``emu`` fixture).
-ISSUED_SESSIONS: list[str] = []
+#: The fault emulator (attached by its fixture): the session IDs it issued are read live from it,
+#: so a session issued during a case is searched for too.
+FAULT_SERVER: list[EmulatorServer] = []
+
+
+def secrets_in(message: str) -> list[str]:
+    """Every secret of the fault emulator that ``message`` contains: token, passwords, any session ID issued."""
+    from airflow_provider_sov.testing import broker_app
+
+    issued = FAULT_SERVER[0].broker.issued if FAULT_SERVER else []
+    secrets = [FAULT_TOKEN, broker_app.PASSWORD, broker_app.CLIENT_SECRET, *issued]
+    return [s for s in secrets if message and s in message]
 
 
 @dataclass(frozen=True)
@@ -154,14 +164,12 @@ def record(
     Add the case to the report; return the partial files found (for the caller to assert on).
     The error's message (or error event) must carry no secret: that is checked here, for every case.
     """
-    from airflow_provider_sov.testing import broker_app
 
     leftovers = partial_files(folder)
     message = str(seen.error) if seen.error is not None else ""
     if isinstance(seen.result, dict) and seen.result.get("status") == "error":
         message = str(seen.result.get("message"))
-    secrets = [FAULT_TOKEN, broker_app.PASSWORD, broker_app.CLIENT_SECRET, *ISSUED_SESSIONS]
-    leaks = [s for s in secrets if message and s in message]
+    leaks = secrets_in(message)
     if message:
         REPORT.messages_scanned += 1
         REPORT.message_leaks += len(leaks)

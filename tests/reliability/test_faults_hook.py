@@ -30,6 +30,7 @@ from tests.reliability.faults import (
     inject,
     observe,
     record,
+    secrets_in,
     sha256,
 )
 from tests.reliability.report import FAILED_CLEARLY, SURVIVED
@@ -185,7 +186,7 @@ ROUTES = [
         names=lambda w: w.ids["sud"],
     ),
     RouteCase("history", lambda w: len(w.sov.get_history_page()["results"]) > 0),
-    RouteCase("history_item", lambda w: w.sov.get_history_item(1)["id"], names=lambda w: 1),
+    RouteCase("history_item", lambda w: w.sov.get_history_item(1)["sovid"], names=lambda w: 1),
     RouteCase(
         "download",
         lambda w: w.sov.download_output(w.ids["output"], w.folder / "out"),
@@ -358,3 +359,14 @@ def test_a_download_that_is_always_cut_leaves_nothing(world, emu):
     seen = observe(lambda: world.sov.download_output(world.ids["output"], world.folder / "out"), SOV)
     assert seen.outcome == FAILED_CLEARLY
     assert list((world.folder / "out").iterdir()) == []
+
+
+def test_the_secret_scan_knows_sessions_issued_during_a_case(emu):
+    """The scan reads the emulator's live list: a session a case logs in for is searched for too."""
+    before = set(emu.broker.issued)
+    _SESSIONS.clear()  # no session shared from an earlier case: this one logs in
+    hook = DataActBrokerHook()
+    hook.check_generation_status(1001, "D1")  # login mode: a new session, issued now
+    hook.close()
+    (fresh,) = set(emu.broker.issued) - before
+    assert secrets_in(f"an error that quotes x-session-id {fresh}") == [fresh]
