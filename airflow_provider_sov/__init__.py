@@ -11,8 +11,21 @@ __all__ = ["__version__", "get_provider_info"]
 _SOV_FIELDS: dict[str, Any] = {
     "verify": {
         "label": "Verify TLS",
-        "description": "true (default), false (logs a warning), or the path of a CA bundle.",
-        "schema": {"type": ["boolean", "string", "null"], "default": True},
+        "description": "Check the server's TLS certificate (on by default; off logs a warning).",
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
+    "ca_bundle": {
+        "label": "CA bundle path",
+        "description": "A PEM file to check certificates against (a private certificate authority).",
+        "schema": {"type": ["string", "null"]},
+    },
+    "trusted_hosts": {
+        "label": "Trusted hosts",
+        "description": (
+            "Other hosts the credentials may be sent to, comma-separated (e.g. a download host of "
+            "your own). Bare names mean HTTPS. Empty: the connection's own host only."
+        ),
+        "schema": {"type": ["string", "null"]},
     },
     "connect_timeout": {
         "label": "Connect timeout (s)",
@@ -31,9 +44,13 @@ _BROKER_FIELDS: dict[str, Any] = {
             "proxy: Treasury API proxy, Login = client_id, Password = client_secret. "
             "session: Password = an x-session-id from a CAIA login. "
             "login: Login and Password exchanged at /v1/login (local and test Brokers only). "
-            "Empty: proxy when the host is api.fiscal.treasury.gov, login when Login is set, else session."
+            "auto: proxy when the host is api.fiscal.treasury.gov, login when Login is set, else session."
         ),
-        "schema": {"type": ["string", "null"], "enum": ["proxy", "session", "login", None]},
+        "schema": {
+            "type": ["string", "null"],
+            "enum": ["auto", "proxy", "session", "login"],
+            "default": "auto",
+        },
     },
     **_SOV_FIELDS,
 }

@@ -68,6 +68,64 @@ def test_airflow_cli_lists_provider_and_connection_types():
     }
 
 
+def test_connection_forms_offer_no_null_choice_and_a_verify_switch():
+    """The UI renders an enum as a drop-down (a None in it shows as "null") and a boolean as a switch."""
+    forms = {c["connection-type"]: c["conn-fields"] for c in get_provider_info()["connection-types"]}
+    auth = forms["data_act_broker"]["auth_mode"]["schema"]
+    assert None not in auth["enum"] and auth["enum"][0] == auth["default"] == "auto"
+    for fields in forms.values():
+        assert fields["verify"]["schema"]["type"] == ["boolean", "null"]
+        assert fields["ca_bundle"]["schema"]["type"] == ["string", "null"]
+        assert fields["trusted_hosts"]["schema"]["type"] == ["string", "null"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "verify"),
+    [
+        ({"verify": True}, True),
+        ({"verify": False}, False),
+        ({"verify": "true", "ca_bundle": "BUNDLE"}, "BUNDLE"),
+        ({"verify": "BUNDLE"}, "BUNDLE"),  # what connections made before the switch hold
+    ],
+)
+def test_verify_switch_and_ca_bundle_are_read_with_the_older_verify_path(
+    monkeypatch, tmp_path, extra, verify
+):
+    from airflow_provider_sov.hooks.sov import SovHook
+
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    extra = {k: str(bundle) if v == "BUNDLE" else v for k, v in extra.items()}
+    conn = {"conn_type": "sovfixer", "password": "t", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_SOV_VERIFY", json.dumps(conn))
+    assert SovHook("sov_verify").settings.verify == (str(bundle) if verify == "BUNDLE" else verify)
+
+
+def test_auth_mode_auto_is_the_empty_choice(monkeypatch):
+    from airflow_provider_sov.hooks.broker import DataActBrokerHook
+
+    for extra, login, mode in (({"auth_mode": "auto"}, "user", "login"), ({}, None, "session")):
+        conn = {
+            "conn_type": "data_act_broker",
+            "host": "https://broker.example",
+            "login": login,
+            "password": "p",
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_BROKER_AUTO", json.dumps({**conn, "extra": extra}))
+        assert DataActBrokerHook("broker_auto").auth_mode() == mode
+
+
+def test_the_providers_page_links_to_real_documentation():
+    """Airflow links the Providers page to the package's Documentation URL (else to a page that does not exist)."""
+    from airflow.providers_manager import ProvidersManager
+
+    provider = ProvidersManager().providers["airflow-provider-sov"]
+    assert (
+        provider.data["documentation-url"].startswith("https://")
+        and "airflow.apache.org" not in provider.data["documentation-url"]
+    )
+
+
 def test_connection_form_fields_are_read_prefixed_or_plain(monkeypatch):
     from airflow_provider_sov.hooks.sov import SovHook
 

@@ -44,7 +44,7 @@ class DataActBrokerHook(BrokerSessionHook):
     - ``login``: Login and Password exchanged at ``POST /v1/login`` for a session, again after a
       401 (local and test Brokers only).
 
-    The mode is the connection extra ``auth_mode``; when it is empty: ``proxy`` for a host on
+    The mode is the connection extra ``auth_mode``; when it is ``auto`` or empty: ``proxy`` for a host on
     ``api.fiscal.treasury.gov``, ``login`` when Login is set, else ``session``.
 
     :param data_act_broker_conn_id: The Airflow connection to use.

@@ -70,7 +70,7 @@ class BrokerSessionHook(ApiHook):
         """Return the authentication mode this connection uses (see the class docstring)."""
         settings = settings or self.settings
         mode = str(settings.extra.get("auth_mode") or "").strip().lower()
-        if not mode:
+        if mode in ("", "auto"):
             if PROXY_HOST_MARK in settings.base_url:
                 mode = "proxy"
             elif settings.login:
@@ -79,7 +79,7 @@ class BrokerSessionHook(ApiHook):
                 mode = "session"
         if mode not in AUTH_MODES:
             raise SovConnectionConfigError(
-                f"Connection {self.conn_id!r}: auth_mode {mode!r} is not one of {', '.join(AUTH_MODES)}."
+                f"Connection {self.conn_id!r}: auth_mode {mode!r} is not one of auto, {', '.join(AUTH_MODES)}."
             )
         if mode in ("proxy", "login") and not settings.login:
             what = "client_id" if mode == "proxy" else "user name"
