@@ -25,7 +25,17 @@ CSV_CASES = [
     pytest.param(b"item_key,bldg_name\n", "no data rows", id="header-only"),
     pytest.param(b"bldg_name,city\nHQ,Austin\n", "no identifying column", id="no-identifying-column"),
     pytest.param(b"sheet_name,bldg_name\nSOV,HQ\n", "no identifying column", id="sheet-name-without-row"),
-    pytest.param(b"item_key,bldg_name\nb-1,Caf\xe9\n", "not UTF-8", id="latin-1"),
+    pytest.param(
+        b"item_key,bldg_name\nb-1,Caf\xe9\n",
+        r"not UTF-8: line 2 has an invalid byte \(byte offset 26",
+        id="latin-1",
+    ),
+    pytest.param(
+        b"item_key,bldg_name\n" + b"".join(b"b-%d,HQ\n" % i for i in range(2, 40_000)) + b"b-x,Caf\xe9\n",
+        r"not UTF-8: line 40000 has an invalid byte",
+        id="latin-1-far-in",
+    ),
+    pytest.param(b"item_key,bldg_name\nb-1,HQ,extra\n", "line 2: 3 fields but the header has 2", id="wider"),
     pytest.param(b"item_key,bldg_name\nb-1,HQ\nb-2\n", "line 3: 1 fields but the header has 2", id="ragged"),
     pytest.param(b"item_key,city,city\nb-1,A,B\n", "'city' appears twice", id="duplicate-column"),
     pytest.param(b"item_key,,city\nb-1,A,B\n", "have no name", id="unnamed-column"),

@@ -127,10 +127,18 @@ def test_validate_format_checks_the_list_first(live):
     assert live.count("output_formats") == 2 and live.count("get_or_create_output") == 1
 
 
-def test_format_refused_by_server_lists_allowed_formats(live):
+def test_format_refused_by_server_lists_allowed_formats_once(live):
     with pytest.raises(SovBadRequestError) as info:
         export(id=SOV, output_format="pdf").execute(make_context())
-    assert "Formats allowed: JSON, XLSX, CSV" in str(info.value) and info.value.job_id == SOV
+    message = str(info.value)
+    assert message.count("JSON, XLSX, CSV") == 1 and "Allowed: JSON, XLSX, CSV" in message  # the API's list
+    assert info.value.job_id == SOV and live.count("output_formats") == 0
+    # A refusal that lists nothing gets the list, read once.
+    live.inject("get_or_create_output", "status", status=400, value="Unknown output format.", times=1)
+    with pytest.raises(SovBadRequestError) as info:
+        export(id=SOV, output_format="pdf").execute(make_context())
+    assert "Unknown output format. Formats allowed: JSON, XLSX, CSV." in str(info.value)
+    assert live.count("output_formats") == 1
 
 
 @pytest.mark.parametrize(

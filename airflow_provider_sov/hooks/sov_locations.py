@@ -70,8 +70,10 @@ def check_locations_csv(source: Any) -> CsvSummary:
                         hint="Every row needs one value per column; quote values that contain commas.",
                     )
         except UnicodeDecodeError as exc:
+            line, offset = _first_bad_utf8(path)
             raise SovInputError(
-                f"Locations CSV {label} is not UTF-8 (invalid byte near offset {counted.offset}: {exc.reason}).",
+                f"Locations CSV {label} is not UTF-8: line {line} has an invalid byte (byte offset "
+                f"{offset}: {exc.reason}).",
                 hint="Save it as 'CSV UTF-8' and try again.",
             ) from None
         except csv.Error as exc:
@@ -80,6 +82,19 @@ def check_locations_csv(source: Any) -> CsvSummary:
     if rows == 0:
         raise SovInputError(f"Locations CSV {label} has a header but no data rows.", hint=_CSV_HINT)
     return CsvSummary(path=label, rows=rows, columns=columns, size=size)
+
+
+def _first_bad_utf8(path: Any) -> tuple[int, int]:
+    """Return the line number and byte offset of the first byte that is not UTF-8 (on the error path only)."""
+    offset = 0
+    with path.open("rb") as raw:
+        for number, line in enumerate(raw, 1):  # a multi-byte character never spans a newline
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, offset + exc.start
+            offset += len(line)
+    raise AssertionError("unreachable: the caller saw a decode error")  # pragma: no cover
 
 
 _CSV_HINT = (

@@ -215,12 +215,16 @@ class SovGetOrCreateOutputOperator(JobOperator):
                 )
             )
         except SovBadRequestError as exc:
-            try:
-                allowed = ", ".join(self._allowed())
-            except Exception:
-                allowed = "(could not be listed)"
+            said = (exc.server_message or "").rstrip(".")
+            if "allowed" in said.lower():  # the API's own message lists them already
+                listed = ""
+            else:
+                try:
+                    listed = f" Formats allowed: {', '.join(self._allowed())}."
+                except SovError:
+                    listed = " The allowed formats could not be listed."
             raise SovBadRequestError(
-                f"SOV Fixer refused {fmt!r} output of {self.id}: {exc.server_message}. Formats allowed: {allowed}.",
+                f"SOV Fixer refused {fmt!r} output of {self.id}: {said}.{listed}",
                 job_id=self.id,
                 http_status=400,
                 server_message=exc.server_message,
