@@ -313,7 +313,7 @@ def test_an_event_for_another_generation_is_refused(broker_live):
     with pytest.raises(SovError, match="received an event for"):
         op.execute_complete(make_context(), bad)
     with pytest.raises(SovError, match="without a valid event"):
-        op.execute_complete(make_context(), None)
+        op.execute_complete(make_context(), ["not", "an", "event"])
 
 
 def test_a_detached_event_for_another_job_is_refused(broker_live, tmp_path):

@@ -103,7 +103,7 @@ def test_an_unfinished_job_defers_with_an_absolute_deadline(live, corrections_cs
 @pytest.mark.parametrize(
     ("event", "error", "message"),
     [
-        (None, SovError, "without a valid event"),
+        ("finished", SovError, r"without a valid event \(got str\)"),
         ({"status": "success", "key": "s-1-r001"}, SovError, "unknown event status 'success'"),
         ({"status": "terminal", "key": "s-2-r001"}, SovError, "event for 's-2-r001'"),
         ({"status": "terminal", "key": "s-1-r001"}, SovError, "carries no final reading"),
@@ -137,6 +137,50 @@ def test_execute_complete_accepts_only_known_events(event, error, message):
     task = sensor("s-1-r001", deferrable=True)
     with pytest.raises(error, match=message):
         task.execute_complete(make_context(), event)
+
+
+def test_an_operator_resumed_without_an_event_reads_its_job_and_finishes(live, corrections_csv, tmp_path):
+    import time
+
+    from airflow_provider_sov.hooks.sov import SovHook
+
+    task = SovUpdateOperator(
+        task_id="update", sov_id=SOV, locations=corrections_csv, destination=tmp_path, deferrable=True
+    )
+    context = make_context()
+    with pytest.raises(TaskDeferred):
+        task.execute(context)
+    sud_id = context["task_state_store"]["job"]["job_id"]
+    hook = SovHook()
+    while hook.get_update_status(sud_id)["request"]["status"] != "COMPLETE":
+        time.sleep(0.1)
+    result = task.execute_complete(context, None)  # no event: it reads the status once
+    assert (result["job_id"], result["status"], result["succeeded"]) == (sud_id, "COMPLETE", True)
+    assert [f["filename"] for f in result["files"]] == sorted(p.name for p in tmp_path.iterdir())
+    assert live.count("initiate_update") == 1
+
+
+def test_a_sensor_resumed_without_an_event_waits_again_while_the_job_runs(
+    sov_connection, sov_emulator, corrections_csv
+):
+    sud_id = started_update(None, corrections_csv)
+    task = sensor(sud_id, deferrable=True, timeout=600)
+    with pytest.raises(TaskDeferred) as info:
+        task.execute_complete(make_context(), None)
+    assert info.value.trigger.serialize()[1]["job_id"] == sud_id
+    sov_emulator.advance(3600)
+    assert task.execute_complete(make_context(), None)["status"] == "COMPLETE"
+
+
+def test_a_task_resumed_without_an_event_fails_in_plain_words_when_it_cannot_read_the_job(
+    sov_connection, sov_emulator
+):
+    task = sensor("s-no-ping-hggcsk-r404", deferrable=True)
+    with pytest.raises(SovNotFoundError) as info:
+        task.execute_complete(make_context(), None)
+    message = str(info.value)
+    assert "resumed without hearing how the wait for SUD s-no-ping-hggcsk-r404 ended" in message
+    assert "could not read its status" in message and "Clear the task to run it again" in message
 
 
 @pytest.mark.parametrize("deferrable", OPERATOR_MODES)

@@ -269,8 +269,31 @@ class JobWaitMixin:
         raise AssertionError("unreachable")  # pragma: no cover - defer() always raises
 
     def reading_from_event(self, spec: JobSpec, ref: Mapping[str, Any], event: Any) -> Reading:
-        """Validate a trigger event for this job and return the final reading it carries (or raise)."""
-        return check_event(event, spec.key_of(ref), spec.name(ref))
+        """
+        Validate a trigger event for this job and return the final reading it carries (or raise).
+
+        A task resumed with no event at all (Airflow can resume a deferred task without its
+        trigger's event) knows its job all the same: it reads the status once and carries on from
+        there, finishing a final job or waiting again for one still running. It fails, saying
+        why, only when the status cannot be read.
+        """
+        if event is not None:
+            return check_event(event, spec.key_of(ref), spec.name(ref))
+        name = spec.name(ref)
+        self.log.warning("Resumed without the trigger's event; reading the status of %s once.", name)
+        try:
+            reading = self.read_job(spec, ref)
+        except SovError as exc:
+            raise type(exc)(
+                f"The task resumed without hearing how the wait for {name} ended, and could not read its "
+                f"status: {exc.message}",
+                action=exc.action,
+                job_id=exc.job_id or spec.key_of(ref),
+                http_status=exc.http_status,
+                server_message=exc.server_message,
+                hint="Clear the task to run it again: it reattaches to the same job.",
+            ) from None
+        return reading if reading.terminal else self.wait_for_job(spec, ref, reading)
 
 
 class JobSensor(JobWaitMixin, BaseSensorOperator):
