@@ -150,3 +150,23 @@ def test_dag_parse_imports_are_light():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_dag_processor_skips_the_example_dags_sample_data():
+    from airflow._shared.module_loading.file_discovery import find_path_from_directory
+
+    folder = Path(__file__).resolve().parents[1] / "example_dags"
+    scanned = [Path(p) for p in find_path_from_directory(folder, ".airflowignore", "glob")]
+    assert (folder / "data" / "harbor_storage_sov.xlsx").exists()
+    assert not [p for p in scanned if "data" in p.relative_to(folder).parts]
+    assert {p.name for p in scanned if p.suffix == ".py"} == {p.name for p in folder.glob("*.py")}
+
+
+def test_the_license_the_package_declares_ships_with_it():
+    root = Path(__file__).resolve().parents[1]
+    assert (
+        "Apache License" in (root / "LICENSE").read_text() and "Version 2.0" in (root / "LICENSE").read_text()
+    )
+    from importlib.metadata import metadata
+
+    assert metadata("airflow-provider-sov")["License-Expression"] == "Apache-2.0"
