@@ -146,6 +146,28 @@ def test_d_files_of_a_submission_whose_abc_validations_passed_can_be_generated(b
     assert broker_hook.generate_file(1003, "D1", **D1)["status"] == "waiting"
 
 
+@pytest.mark.parametrize("mode", BROKER_AUTH_MODES)
+def test_a_signed_url_on_the_brokers_own_host_gets_no_credentials(
+    monkeypatch, broker_emulator, policy, tmp_path, mode
+):
+    """The signature is the only credential, even on the host the connection's credentials belong to."""
+    from airflow_provider_sov.operators.broker import DFileDownloadOperator
+    from tests.harness import make_context, run_task
+
+    hook_for(monkeypatch, broker_emulator, mode, policy).generate_file(1001, "D1", **D1)
+    broker_emulator.advance(31)
+    broker_emulator.broker.storage_on_api_host = True
+    task = DFileDownloadOperator(task_id="d", submission_id=1001, file_type="D1", destination=tmp_path)
+    (written,) = run_task(task, make_context())["files"]
+    fetched = storage_requests(broker_emulator)
+    api_host = broker_emulator.url.removeprefix("http://")
+    assert fetched and all(s.path.startswith("/files/") and s.headers["Host"] == api_host for s in fetched)
+    assert broker_emulator.broker.credential_attempts == []
+    assert (tmp_path / written["filename"]).read_bytes() == broker_emulator.broker.file_bytes(
+        broker_emulator.broker.submission_files[(1001, "D1")]
+    )
+
+
 def test_status_semantics_never_requested_and_cache_hits(broker_hook, broker_emulator):
     assert broker_hook.check_generation_status(1001, "D1")["status"] == "invalid"
     assert broker_hook.check_generation_status(1001, "E")["status"] == "waiting"  # the trap

@@ -59,6 +59,34 @@ def test_failure_mid_stream_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("store", ["local", "object"])
+@pytest.mark.parametrize("old", [None, b"the old, whole file"])
+def test_the_target_is_never_partial_during_or_after_a_failed_download(tmp_path, memory_store, store, old):
+    """While bytes stream in, and after the stream fails, the target is absent or holds its old bytes."""
+    from airflow.sdk import ObjectStoragePath
+
+    folder = tmp_path if store == "local" else ObjectStoragePath("memory://sov-test/partial/")
+    target = folder / "f.json"
+    if old is not None:
+        target.write_bytes(old)
+
+    def current() -> bytes | None:
+        return target.read_bytes() if target.exists() else None
+
+    seen = []
+
+    def chunks():
+        for _ in range(3):
+            yield b"x" * (3 << 20)  # more than one write's worth, so a direct write would show
+            seen.append(current())
+        raise ConnectionResetError("peer went away")
+
+    with pytest.raises(ConnectionResetError):
+        write_stream(chunks(), folder, "f.json", overwrite=True)
+    assert seen == [old, old, old] and current() == old
+    assert sorted(p.name for p in folder.iterdir()) == (["f.json"] if old is not None else [])
+
+
 def test_existing_file_is_not_overwritten_unless_asked(tmp_path):
     (tmp_path / "f.json").write_bytes(b"old")
     with pytest.raises(SovFileExistsError, match="already exists"):
