@@ -16,6 +16,7 @@ from airflow_provider_sov.exceptions import (
     SovDownloadError,
     SovError,
     SovPrerequisiteError,
+    SovServerError,
     SovTransportError,
 )
 from airflow_provider_sov.hooks.broker import ROUTES, DataActBrokerHook, GenerationTarget
@@ -270,6 +271,6 @@ def test_a_5xx_answer_to_a_generation_request_is_not_retried(monkeypatch, broker
     policy = RetryPolicy(attempts=3, min_wait=0.001, max_wait=0.002, sleep=sleeps)
     hook = hook_for(monkeypatch, broker_emulator, "session", policy)
     broker_emulator.inject("generate_file", "status", status=503)
-    with pytest.raises(SovError, match="HTTP 503"):
+    with pytest.raises(SovServerError, match="HTTP 503"):
         hook.generate_file(1001, "E")
     assert broker_emulator.count("generate_file") == 1 and sleeps == []

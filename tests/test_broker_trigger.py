@@ -56,13 +56,17 @@ async def test_a_permanent_error_ends_at_once(broker_emulator):
     assert broker_emulator.count("check_generation_status") == 1
 
 
-async def test_an_unknown_status_keeps_waiting(d1, broker_emulator, capsys):
-    broker_emulator.inject("check_generation_status", "unknown_status", value="running", times=3)
+@pytest.mark.parametrize(
+    "unknown", ["running", "done", "complete", "succeeded", "cancelled", "error", "ready"]
+)
+async def test_an_unknown_status_keeps_waiting(d1, broker_emulator, capsys, unknown):
+    """A status the Broker does not document, however final it looks, is waited on, never judged."""
+    broker_emulator.inject("check_generation_status", "unknown_status", value=unknown, times=3)
     broker_emulator.advance(60)
     (event,) = await collect_events(trigger(d1))
     assert event.payload["reading"]["status"] == "finished"
     assert broker_emulator.count("check_generation_status") == 4
-    assert "running (unrecognised status; still waiting)" in capsys.readouterr().out
+    assert f"{unknown} (unrecognised status; still waiting)" in capsys.readouterr().out
 
 
 async def test_invalid_within_the_grace_period_keeps_waiting(broker_emulator):

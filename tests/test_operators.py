@@ -9,6 +9,7 @@ from airflow_provider_sov.exceptions import (
     SovConflictError,
     SovFileExistsError,
     SovInputError,
+    SovNotFoundError,
     SovServerError,
     SovTransportError,
 )
@@ -16,6 +17,7 @@ from airflow_provider_sov.operators.sov import (
     SovAddLocationsOperator,
     SovDownloadOutputsOperator,
     SovInitiateUpdateOperator,
+    SovStartUpdateOperator,
     SovUpdateOperator,
 )
 from tests.conftest import finish
@@ -222,6 +224,34 @@ def test_composite_retry_resumes_on_the_same_update(
     assert result["job_id"] == f"{SOV}-r001" and result["status"] == "COMPLETE" and result["files"]
     assert live.count("initiate_update") == 1 and live.sov.created["update"] == 1
     assert live.count("start_update") == 2
+
+
+@pytest.mark.parametrize("lost", ["wait-failed-after-start", "start-answer-lost"])
+def test_start_operator_retried_after_its_start_reattaches_not_409(live, corrections_csv, lost):
+    """A retry of SovStartUpdateOperator whose earlier try started the update waits on it; no 409."""
+    from airflow_provider_sov.hooks.sov import SovHook
+
+    hook = SovHook()
+    sud_id = hook.initiate_update(SOV)
+    hook.add_locations(sud_id, corrections_csv)
+    store = MemoryStateStore()
+    task = SovStartUpdateOperator(
+        task_id="start", sud_id=sud_id, wait_for_completion=True, deferrable=False, poll_interval=0.05
+    )
+    if lost == "wait-failed-after-start":
+        live.inject("update_status", "status", status=404, times=1)  # the first read fails the try
+        with pytest.raises(SovNotFoundError):
+            run_task(task, make_context(store))
+        expected_starts = 1  # the retry does not send start again
+    else:
+        live.inject("start_update", "reset_after")  # started, but the answer never arrived
+        with pytest.raises(SovTransportError):
+            run_task(task, make_context(store))
+        expected_starts = 2  # the retry sends it again and reads the 409 as "already started"
+    assert live.count("start_update") == 1
+    result = run_task(task, make_context(store))  # Airflow's retry of the same task instance
+    assert (result["job_id"], result["status"], result["succeeded"]) == (sud_id, "COMPLETE", True)
+    assert live.count("start_update") == expected_starts and live.sov.created["update"] == 1
 
 
 def test_download_operator_needs_exactly_one_source_at_parse_time(tmp_path):

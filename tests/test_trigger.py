@@ -93,14 +93,19 @@ async def test_permanent_error_ends_at_once(sov_connection, sov_emulator):
     assert sov_emulator.count("update_status") == 1
 
 
-async def test_unknown_status_keeps_waiting(sud, sov_emulator, capsys):
-    sov_emulator.inject("update_status", "unknown_status", value="REINDEXING", times=3)
+@pytest.mark.parametrize(
+    "unknown", ["REINDEXING", "DONE", "CANCELLED", "CANCELED", "ERROR", "SUCCEEDED", "TIMED_OUT", "complete"]
+)
+async def test_unknown_status_keeps_waiting(sud, sov_emulator, capsys, unknown):
+    """A status the API does not document, however final it looks, is waited on, never judged."""
+    sov_emulator.inject("update_status", "unknown_status", value=unknown, times=3)
     sov_emulator.advance(sov_emulator.job_seconds * 2)
     events = await collect_events(trigger(sud))
     assert events[0].payload["status"] == "terminal"
+    assert events[0].payload["reading"]["status"] == "COMPLETE"  # the documented one, read after
     assert sov_emulator.count("update_status") == 4
     logged = capsys.readouterr().out
-    assert "REINDEXING" in logged and "unrecognised status; still waiting" in logged
+    assert f": {unknown} " in logged and "(unrecognised status; still waiting)" in logged
 
 
 async def test_one_event_then_return(sud, sov_emulator):

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
-from airflow_provider_sov.exceptions import SovError, SovJobFailedError, SovNotFoundError, SovTimeoutError
+from airflow_provider_sov.exceptions import (
+    SovError,
+    SovInputError,
+    SovJobFailedError,
+    SovNotFoundError,
+    SovTimeoutError,
+)
 from airflow_provider_sov.operators.sov import SovStartUpdateOperator, SovUpdateOperator
 from airflow_provider_sov.sensors.sov import SovUpdateSensor
 from tests.conftest import OPERATOR_MODES, SENSOR_MODES
@@ -78,6 +84,20 @@ def test_partial_parse_fails_unless_accepted(live, corrections_csv, mode, capsys
     assert accepted["result_status"] == "PARTIAL_PARSE" and len(accepted["outputs"]) == 2
     assert accepted["succeeded"] is False  # let through, not a success
     assert "PARTIAL_PARSE" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mode", SENSOR_MODES)
+@pytest.mark.parametrize("result_status", ["FAILED_TO_PROCESS", "FAILED_TO_PARSE", "PARTIAL_PARSE"])
+def test_complete_with_a_failed_result_is_not_a_success(live, corrections_csv, mode, result_status):
+    """The API's types allow COMPLETE beside a failed result.status: that is a failure, in every mode."""
+    live.sov.script_next("update", result_status, "row 3: geocoder unavailable", request_status="COMPLETE")
+    sud_id = started_update(None, corrections_csv)
+    with pytest.raises(SovJobFailedError, match=result_status) as info:
+        run_task(sensor(sud_id, **mode), make_context())
+    assert info.value.result_status == result_status
+    from airflow_provider_sov.hooks.sov import SovHook
+
+    assert SovHook().get_update_status(sud_id)["request"]["status"] == "COMPLETE"  # what was served
 
 
 def test_a_finished_job_never_defers(live, corrections_csv):
@@ -228,9 +248,9 @@ def test_composite_update_end_to_end(live, corrections_csv, tmp_path, deferrable
 
 
 def test_wait_settings_are_checked_when_the_dag_is_parsed():
-    with pytest.raises(SovError, match="poll_interval must be a positive number"):
+    with pytest.raises(SovInputError, match="poll_interval must be a positive number"):
         SovStartUpdateOperator(task_id="s", sud_id="s-1-r001", poll_interval=0)
-    with pytest.raises(SovError, match="timeout must not be negative"):
+    with pytest.raises(SovInputError, match="timeout must not be negative"):
         SovUpdateOperator(task_id="u", sov_id=SOV, timeout=-5)
 
 

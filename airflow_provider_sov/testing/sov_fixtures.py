@@ -55,6 +55,9 @@ class Outcome:
     result_status: str = "SUCCESS"
     message: str = "Success."
     duration: float | None = None
+    #: The request's final status when it is not the usual one for ``result_status`` (e.g.
+    #: ``COMPLETE`` beside ``FAILED_TO_PROCESS``, which the API's types allow).
+    request_status: str | None = None
 
 
 @dataclass

@@ -130,12 +130,19 @@ class SovFixerState:
     def script_next(
         self, kind: str, result_status: str = "FAILED_TO_PROCESS", message: str = "", **kw: Any
     ) -> None:
-        """Make the next job of ``kind`` (parse, update, output) end with ``result_status``."""
+        """
+        Make the next job of ``kind`` (parse, update, output) end with ``result_status``.
+
+        :param kw: ``duration`` (seconds it runs); ``request_status`` (its final request status,
+            e.g. ``COMPLETE`` with a failed ``result_status``; default ``FAILED`` unless ``SUCCESS``).
+        """
         text = message or (
             "Success." if result_status == "SUCCESS" else f"emulator: scripted {result_status}"
         )
         with self.server.lock:
-            self.scripted[kind].append(Outcome(result_status, text, kw.get("duration")))
+            self.scripted[kind].append(
+                Outcome(result_status, text, kw.get("duration"), kw.get("request_status"))
+            )
 
     def add_running_update(self, seconds: float, sov_id: str | None = None) -> str:
         """
@@ -222,7 +229,7 @@ class SovFixerState:
         if job.finished_at is not None:
             failed = job.outcome.result_status not in ("SUCCESS",)
             return (
-                "FAILED" if failed else "COMPLETE",
+                job.outcome.request_status or ("FAILED" if failed else "COMPLETE"),
                 100,
                 "Processing failed." if failed else UPDATE_HEALTH[-1],
             )
