@@ -7,7 +7,12 @@ import typing
 
 import pytest
 
-from airflow_provider_sov.exceptions import SovAuthError, SovBadRequestError, SovConnectionConfigError
+from airflow_provider_sov.exceptions import (
+    SovAuthError,
+    SovBadRequestError,
+    SovConnectionConfigError,
+    SovNotFoundError,
+)
 from airflow_provider_sov.hooks.sov import SovHook
 from tests.conftest import finish
 
@@ -169,3 +174,26 @@ def test_a_bad_trusted_host_is_a_clear_config_error(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_SOV_TRUST", json.dumps(conn))
     with pytest.raises(SovConnectionConfigError, match=r"'trusted_hosts' entry 'ftp://files\.example'"):
         SovHook("sov_trust").settings  # noqa: B018
+
+
+# --- 10. A 404 on a route is not about the job ---------------------------------------------------
+
+
+def test_a_404_on_a_route_speaks_of_the_host_not_the_job(sov_emulator, monkeypatch, policy):
+    conn = {
+        "conn_type": "sovfixer",
+        "host": f"{sov_emulator.url}/wrong-prefix",
+        "password": sov_emulator.token,
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SOV_PREFIXED", json.dumps(conn))
+    with pytest.raises(SovNotFoundError) as info:
+        SovHook("sov_prefixed", retry_policy=policy).get_update_status(f"{SOV}-r001")
+    message = str(info.value)
+    assert "path prefix" in message and "has no such route" in message
+    assert "exists for this account" not in message
+
+
+def test_a_404_on_a_job_still_says_to_check_the_id(hook, sov_emulator):
+    with pytest.raises(SovNotFoundError) as info:
+        hook.get_update_status(f"{SOV}-r404")
+    assert f"SUD '{SOV}-r404' exists for this account" in str(info.value)

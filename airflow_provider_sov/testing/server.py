@@ -315,7 +315,8 @@ class EmulatorServer:
                 body = {"message": before.value or f"emulator: injected HTTP {status}"}
                 return web.json_response(body, status=status, headers=headers)
         # Authentication acts (the proxy starts a session): only once no "before" fault refused.
-        if route not in ("storage", "elsewhere"):
+        unrouted = request.match_info.http_exception is not None and not request.path.startswith(PROXY_PREFIX)
+        if route not in ("storage", "elsewhere") and not unrouted:  # no such route: the server's 404
             api = self.sov if request.path.startswith("/api/") else self.broker
             denied = api.check_auth(request)
             if denied is not None:
