@@ -21,8 +21,14 @@ demo: $(STAMP)
 test: lint unit
 
 ## check: the inner loop: lint, types and every test but the real-Airflow and benchmark ones
+#   Two independent halves run side by side (2 cores): the reliability matrices, and the rest.
 check: lint
-	$(BIN)/pytest -q -m "not slow"
+	@mkdir -p .check
+	@( $(BIN)/pytest -q -m "not slow" -p no:cacheprovider --basetemp=.check/tmp tests/reliability \
+	    > .check/reliability.log 2>&1; echo $$? > .check/reliability.rc ) & \
+	$(BIN)/pytest -q -m "not slow" --ignore=tests/reliability; rest=$$?; wait; \
+	echo "--- tests/reliability ---"; cat .check/reliability.log; \
+	test $$rest -eq 0 && test "$$(cat .check/reliability.rc)" -eq 0
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -45,4 +51,4 @@ emulator: $(STAMP)
 	$(BIN)/python -m airflow_provider_sov.testing --port $${PORT:-8765}
 
 clean:
-	rm -rf $(VENV) out .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) out .demo .check .pytest_cache .mypy_cache .ruff_cache
