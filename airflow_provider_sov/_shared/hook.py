@@ -141,6 +141,12 @@ class ApiHook(BaseHook):
             return self.auth_headers(settings)
         return {}
 
+    def _withheld_from(self, url: str, settings: ConnSettings) -> str | None:
+        """The host of ``url`` when the connection's credentials were kept from it (it is not trusted)."""
+        if trusted(url, settings) or not self.auth_headers(settings):
+            return None
+        return urlsplit(url).netloc
+
     def _timeouts(self, settings: ConnSettings) -> tuple[float, float]:
         return self._timeout or (settings.connect_timeout, settings.read_timeout)
 
@@ -291,13 +297,12 @@ class ApiHook(BaseHook):
                 finally:
                     response.close()
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                withheld = credentials and not trusted(url, settings) and bool(self.auth_headers(settings))
                 raise error_for_status(
                     response.status_code,
                     text,
                     call,
                     retry_after,
-                    withheld=urlsplit(url).netloc if withheld else None,
+                    withheld=self._withheld_from(url, settings) if credentials else None,
                 )
             return response
         raise SovError(f"{call.doing} failed: more than {MAX_REDIRECTS} redirects.", job_id=call.job_id)
@@ -426,7 +431,13 @@ class ApiHook(BaseHook):
                     if response.status >= 400:
                         text = await response.content.read(_ERROR_BODY_LIMIT)
                         retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                        raise error_for_status(response.status, text, call, retry_after)
+                        raise error_for_status(
+                            response.status,
+                            text,
+                            call,
+                            retry_after,
+                            withheld=self._withheld_from(url, settings),
+                        )
                     return await response.read()
             except aiohttp.ClientConnectorCertificateError as exc:
                 raise tls_failure(exc.certificate_error, call) from None

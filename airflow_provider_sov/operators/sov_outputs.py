@@ -215,7 +215,7 @@ class SovGetOrCreateOutputOperator(JobOperator):
                 )
             )
         except SovBadRequestError as exc:
-            said = (exc.server_message or "").rstrip(".")
+            said = (exc.server_message or "no message").rstrip(".")
             if "allowed" in said.lower():  # the API's own message lists them already
                 listed = ""
             else:
