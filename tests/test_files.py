@@ -87,6 +87,27 @@ def test_the_target_is_never_partial_during_or_after_a_failed_download(tmp_path,
     assert sorted(p.name for p in folder.iterdir()) == (["f.json"] if old is not None else [])
 
 
+def test_the_hash_of_a_large_stream_is_exact_and_its_worker_ends(tmp_path):
+    """The SHA-256 is computed beside the writes; it covers every byte, and no worker thread outlives a call."""
+    import threading
+
+    blocks = [bytes([i]) * (1 << 20) + b"tail" for i in range(40)]  # more than the hashing queue holds
+    saved = write_stream(iter(blocks), tmp_path, "big.bin")
+    assert (
+        saved.sha256
+        == hashlib.sha256(b"".join(blocks)).hexdigest()
+        == hashlib.sha256((tmp_path / "big.bin").read_bytes()).hexdigest()
+    )
+
+    def failing():
+        yield from blocks[:20]
+        raise ConnectionResetError("peer went away")
+
+    with pytest.raises(ConnectionResetError):
+        write_stream(failing(), tmp_path, "cut.bin")
+    assert [t for t in threading.enumerate() if t.name == "sha256"] == []
+
+
 def test_existing_file_is_not_overwritten_unless_asked(tmp_path):
     (tmp_path / "f.json").write_bytes(b"old")
     with pytest.raises(SovFileExistsError, match="already exists"):

@@ -192,7 +192,7 @@ def write_stream(
     folder.mkdir(parents=True, exist_ok=True)
     prefix = f".{name[:150]}."
     temp = folder / f"{prefix}{uuid.uuid4().hex[:12]}{PART_SUFFIX}"
-    digest = hashlib.sha256()
+    digest = BackgroundSha256()
     size = 0
     try:
         with _open_temp(temp) as handle:
@@ -209,15 +209,58 @@ def write_stream(
                     "nothing was saved.",
                     hint="Run the task again; the file is fetched from the start.",
                 )
+            sha256 = digest.hexdigest()  # every byte hashed before the file takes its name
             if isinstance(temp, Path) and isinstance(target, Path):
                 handle.flush()
                 os.replace(temp, target)  # still locked: no sweeper can take it first
         if not isinstance(temp, Path):
             temp.rename(target)  # both on the same object store
     except BaseException:
+        digest.close()
         _remove_quietly(temp)
         raise
-    return DownloadedFile(filename=name, uri=uri_of(target), size=size, sha256=digest.hexdigest())
+    return DownloadedFile(filename=name, uri=uri_of(target), size=size, sha256=sha256)
+
+
+class BackgroundSha256:
+    """
+    SHA-256 of a stream, computed on a worker thread so the writer never waits for it.
+
+    ``hashlib`` releases the GIL while it hashes a large buffer, so the hash runs beside the
+    socket reads and file writes instead of after each of them. At most ``depth`` chunks wait
+    for it (the chunks are the stream's own immutable ``bytes``, never copied), which bounds the
+    memory it holds; a writer ahead of it by that much waits.
+    """
+
+    def __init__(self, depth: int = 8) -> None:
+        import queue
+        import threading
+
+        self._digest = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
+        self._thread.start()
+        self._hex: str | None = None
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._digest.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        """Stop the worker (after it hashed what was queued); safe to call more than once."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        """Wait for every queued chunk to be hashed; return the digest."""
+        if self._hex is None:
+            self.close()
+            self._hex = self._digest.hexdigest()
+        return self._hex
 
 
 def _open_temp(temp: Path | ObjectStoragePath) -> BinaryIO:
