@@ -626,7 +626,8 @@ class BrokerState:
             gen, file_type = found
             body = self._status_body(request, gen, file_type)
             if gen is None:  # the submission's upload job exists, with its own ID
-                body["job_id"] = self._upload_job(int(request.query.get("submission_id", "0")), file_type)
+                submission = request.query.get("submission_id", request.query.get("submission", ""))
+                body["job_id"] = self._upload_job(int(submission), file_type)
             return web.json_response(body)
 
     def _detached_id(self, request: web.Request) -> int | web.Response:
