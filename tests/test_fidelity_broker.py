@@ -143,7 +143,6 @@ def test_get_file_url_answers_whenever_the_job_has_a_file(broker_hook, broker_em
     broker_hook.generate_file(1001, "D1", **D1)
     broker_emulator.advance(31)
     first = broker_hook.download_file(GenerationTarget.of(1001, "D1"), tmp_path / "first")
-    broker_emulator.broker.add_submission(1001)  # a fresh state, same ID: no cache hit for new dates
     broker_hook.generate_file(1001, "D1", start="01/01/2026", end="03/31/2026")
     # A new generation is running, yet the Broker signs the job's older file on request.
     stale = broker_hook.get_file_url(1001, "D1")
