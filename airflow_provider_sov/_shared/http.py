@@ -100,38 +100,35 @@ class Route:
 DEBUG_FIELDS = frozenset({"errorType", "trace", "wrappedType", "wrappedMessage"})
 
 
-def json_error_body(body: bytes | str | None) -> dict[str, Any] | None:
-    """Return an error body decoded as a JSON object, or None (HTML, plain text, empty)."""
-    if not body:
-        return None
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def server_message(body: bytes | str | None) -> str:
     """Return the server's error text: JSON values (strings or lists of strings) joined, or raw text."""
+    return read_error_body(body)[0]
+
+
+def read_error_body(body: bytes | str | None) -> tuple[str, bool]:
+    """
+    Return the server's error text (see :func:`server_message`) and whether the body was a JSON
+    object: an API's own answer about a resource, rather than a web server's page about a route.
+    """
     if not body:
-        return ""
+        return "", False
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
         data = json.loads(text)
     except ValueError:
-        return text.strip()[:1000]
-    if isinstance(data, dict):
-        parts = []
-        for key, value in data.items():
-            if key in DEBUG_FIELDS:
-                continue
-            if isinstance(value, list):
-                value = "; ".join(str(v) for v in value)
-            elif isinstance(value, dict):
-                value = json.dumps(value)
-            parts.append(str(value) if key in ("message", "detail", "error") else f"{key}: {value}")
-        return " | ".join(parts)[:1000]
-    return str(data)[:1000]
+        return text.strip()[:1000], False
+    if not isinstance(data, dict):
+        return str(data)[:1000], False
+    parts = []
+    for key, value in data.items():
+        if key in DEBUG_FIELDS:
+            continue
+        if isinstance(value, list):
+            value = "; ".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            value = json.dumps(value)
+        parts.append(str(value) if key in ("message", "detail", "error") else f"{key}: {value}")
+    return " | ".join(parts)[:1000], True
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -242,9 +239,8 @@ def error_for_status(
     :param withheld: The host the connection's credentials were withheld from (not the connection's
         own); a 401 or 403 then says so, and how to trust that host.
     """
-    message = server_message(body)
+    message, resource = read_error_body(body)
     cls = _STATUS_CLASSES.get(status) or (SovServerError if status >= 500 else SovApiError)
-    resource = json_error_body(body) is not None
     where = f" from {call.host}" if call.host else ""
     error = cls(
         f"{call.doing} failed: HTTP {status}{where}: {(message or '(no message)').rstrip('.')}.",

@@ -388,10 +388,9 @@ class SovHook(ApiHook):
         id = check_id(id, "id")
         route = ROUTES["history_item"]
         body = self.request(route, ids={"id": id}, job_id=id)
-        call = self._call(route, self.settings, str(id), None)
-        result = require_keys(body, ("result",), call)["result"]
+        result = body.get("result") if isinstance(body, dict) else None
         if not isinstance(result, dict):
-            raise malformed_response(call, "'result' is not an object")
+            raise malformed_response(self._call(route, self.settings, id, None), "no 'result' object")
         return result
 
     # --- Files --------------------------------------------------------------------------------------

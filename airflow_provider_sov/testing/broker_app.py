@@ -608,7 +608,10 @@ class BrokerState:
             gen = self._new_generation(file_type, params, None, name)
             return web.json_response(self._status_body(request, gen, file_type))
 
-    def _submission_gen(self, request: web.Request) -> tuple[Generation | None, str] | web.Response:
+    def _submission_gen(
+        self, request: web.Request
+    ) -> tuple[Submission, Generation | None, str] | web.Response:
+        """The submission a read names, its latest generation of ``file_type`` (if any), and the type."""
         sub = self._submission(request, {})
         if isinstance(sub, web.Response):
             return sub
@@ -616,18 +619,17 @@ class BrokerState:
         if file_type not in SUBMISSION_FILE_TYPES:
             return _invalid_field()  # "Must be either D1, D2, E or F", raised as a 422, answered 500
         job_id = self.submission_files.get((sub.submission_id, file_type))
-        return (self.jobs[job_id] if job_id is not None else None), file_type
+        return sub, (self.jobs[job_id] if job_id is not None else None), file_type
 
     async def check_generation_status(self, request: web.Request) -> web.Response:
         with self.server.lock:
             found = self._submission_gen(request)
             if isinstance(found, web.Response):
                 return found
-            gen, file_type = found
+            sub, gen, file_type = found
             body = self._status_body(request, gen, file_type)
             if gen is None:  # the submission's upload job exists, with its own ID
-                submission = request.query.get("submission_id", request.query.get("submission", ""))
-                body["job_id"] = self._upload_job(int(submission), file_type)
+                body["job_id"] = self._upload_job(sub.submission_id, file_type)
             return web.json_response(body)
 
     def _detached_id(self, request: web.Request) -> int | web.Response:
@@ -672,7 +674,7 @@ class BrokerState:
             found = self._submission_gen(request)
             if isinstance(found, web.Response):
                 return found
-            gen, _ = found
+            _, gen, _ = found
             if gen is None:
                 return _json_error(400, "No file uploaded or generated for this type", "<class 'ValueError'>")
             return self._url_body(request, gen)

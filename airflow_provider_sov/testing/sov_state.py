@@ -33,12 +33,8 @@ def error_response(status: int, **body: Any) -> web.Response:
     return web.json_response(body, status=status)
 
 
-#: Content types by the name routes use for them.
-ENCODINGS = {
-    "json": "application/json",
-    "form": "application/x-www-form-urlencoded",
-    "multipart": "multipart/form-data",
-}
+#: Content types by the name routes use for them (multipart routes read their parts themselves).
+ENCODINGS = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
 
 
 async def form_fields(request: web.Request, *accepted: str) -> dict[str, Any]:
