@@ -4,16 +4,26 @@ airflow.sdk`` (which every DAG file pays anyway), next to the dbt Cloud and HTTP
 operator and sensor modules, measured the same way in the same run.
 
 Each figure is the median of ``--repeat`` fresh interpreters that first import ``airflow.sdk``,
-then time importing the provider's modules. Goal: ours <= 0.05 s and <= 0.3x dbt Cloud's.
+then time importing the provider's modules, in two set-ups:
 
-    python benchmarks/import_cost.py --repeat 3
+- *bytecode cached*: as a package installed from a wheel runs (pip writes ``.pyc`` files at install).
+  The cache goes to a temporary ``PYTHONPYCACHEPREFIX``, written by one untimed run first, so
+  nothing is left in the source tree or the environment.
+- *compiled at import*: no bytecode cache (``PYTHONDONTWRITEBYTECODE=1`` on a source or editable
+  install): every module is compiled from source at every parse.
+
+Goal: ours <= 25 ms with bytecode cached, and <= 0.3x dbt Cloud's.
+
+    python benchmarks/import_cost.py --repeat 7
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,10 +59,16 @@ print(json.dumps({"seconds": elapsed, "modules": len(set(sys.modules) - before)}
 """
 
 
-def measure(modules: list[str], repeat: int) -> tuple[float, int]:
-    if repeat > 1:
-        run_child(CHILD, *modules)  # once to write bytecode caches, as a deployed DAG folder has
-    runs = [run_child(CHILD, *modules) for _ in range(repeat)]
+def measure(modules: list[str], repeat: int, cache: str | None) -> tuple[float, int]:
+    """Median seconds and modules loaded; ``cache`` is a bytecode cache folder, or None for none."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    if cache is None:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="no-pyc-")  # empty: no stale cache is read
+    else:
+        env["PYTHONPYCACHEPREFIX"] = cache
+        run_child(CHILD, *modules, env=env)  # writes the bytecode cache, untimed
+    runs = [run_child(CHILD, *modules, env=env) for _ in range(repeat)]
     return statistics.median(r["seconds"] for r in runs), runs[-1]["modules"]
 
 
@@ -60,27 +76,35 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repeat", type=int, default=3, help="fresh interpreters per provider")
+    parser.add_argument("--repeat", type=int, default=7, help="fresh interpreters per provider and set-up")
     args = parser.parse_args(argv)
-    results = {name: measure(modules, args.repeat) for name, modules in PROVIDERS.items()}
+    with tempfile.TemporaryDirectory(prefix="pyc-") as cache:
+        cached = {name: measure(modules, args.repeat, cache) for name, modules in PROVIDERS.items()}
+    compiled = {name: measure(modules, args.repeat, None) for name, modules in PROVIDERS.items()}
     rows = [
-        [name, f"{seconds * 1000:.1f}", count, len(PROVIDERS[name])]
-        for name, (seconds, count) in results.items()
+        [
+            name,
+            f"{cached[name][0] * 1000:.1f}",
+            f"{compiled[name][0] * 1000:.1f}",
+            cached[name][1],
+            len(modules),
+        ]
+        for name, modules in PROVIDERS.items()
     ]
     print(
         table(
-            f"Import time over `import airflow.sdk` (median of {args.repeat} fresh interpreters)",
-            ["provider", "ms", "modules loaded", "modules imported"],
+            f"Import time over `import airflow.sdk`, ms (median of {args.repeat} fresh interpreters)",
+            ["provider", "bytecode cached", "compiled at import", "modules loaded", "modules imported"],
             rows,
         )
     )
-    ours = results["airflow-provider-sov"][0]
-    dbt = results["dbt Cloud provider"][0]
-    http = results["HTTP provider"][0]
+    ours, dbt, http = (cached[name][0] for name in PROVIDERS)
     print(f"ratio, ours / dbt Cloud: {ours / dbt:.2f}")
     print(f"ratio, ours / HTTP: {ours / http:.2f}")
+    ours_c, dbt_c, _ = (compiled[name][0] for name in PROVIDERS)
+    print(f"ratio, compiled at import, ours / dbt Cloud: {ours_c / dbt_c:.2f}")
     print()
-    print(f"goal <= 0.05 s: {'met' if ours <= 0.05 else 'MISSED'} ({ours:.3f} s)")
+    print(f"goal <= 25 ms (bytecode cached): {'met' if ours <= 0.025 else 'MISSED'} ({ours * 1000:.1f} ms)")
     print(f"goal <= 0.3x dbt Cloud: {'met' if ours <= 0.3 * dbt else 'MISSED'} ({ours / dbt:.2f}x)")
     return 0
 

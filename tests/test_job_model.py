@@ -15,12 +15,13 @@ import pytest
 from aiohttp import web
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_provider_sov._shared.http import Route
 from airflow_provider_sov._shared.jobs import RESULT_KEYS, JobSpec, Reading, StatusCall
+from airflow_provider_sov._shared.routes import Route
 from airflow_provider_sov._shared.trigger import JobTrigger
 from airflow_provider_sov._shared.waiting import JobSensor
 from airflow_provider_sov.exceptions import SovError, SovJobFailedError
 from airflow_provider_sov.hooks.sov import SovHook
+from airflow_provider_sov.hooks.sov_jobs import SOV_FIXER
 from airflow_provider_sov.testing.server import EmulatorServer
 from airflow_provider_sov.triggers.broker import DFileGenerationTrigger
 from airflow_provider_sov.triggers.sov import SovUpdateTrigger
@@ -46,7 +47,7 @@ def toy_outcome(
 TOY = JobSpec(
     kind="toy",
     label="toy",
-    hook=SovHook,
+    api=SOV_FIXER,
     trigger="tests.test_job_model.ToyTrigger",
     status_call=lambda ref: StatusCall(TOY_ROUTE, ids={"toy_id": ref["job_id"]}, job_id=ref["job_id"]),
     classify=lambda body, ref: Reading(

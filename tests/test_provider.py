@@ -138,18 +138,58 @@ def test_connection_form_fields_are_read_prefixed_or_plain(monkeypatch):
     assert SovHook("sov_form").settings.read_timeout == 5
 
 
-def test_dag_parse_imports_are_light():
-    """What a DAG file imports (operators, sensors, hooks) must not pull in aiohttp, the emulator or triggers."""
+#: What a DAG file imports to declare tasks.
+DAG_MODULES = (
+    "airflow_provider_sov.operators.sov",
+    "airflow_provider_sov.operators.broker",
+    "airflow_provider_sov.sensors.sov",
+    "airflow_provider_sov.sensors.broker",
+)
+#: Modules only a running task needs: sending requests, sessions, CSV reading, triggers, the emulator.
+RUN_TIME_ONLY = (
+    "aiohttp",
+    "requests",
+    "pandas",
+    "airflow_provider_sov._shared.hook",
+    "airflow_provider_sov._shared.http",
+    "airflow_provider_sov._shared.transport",
+    "airflow_provider_sov._shared.connection",
+    "airflow_provider_sov.hooks.sov",
+    "airflow_provider_sov.hooks.broker",
+    "airflow_provider_sov.hooks.broker_session",
+    "airflow_provider_sov.hooks.sov_locations",
+    "airflow_provider_sov.triggers.sov",
+    "airflow_provider_sov.triggers.broker",
+    "airflow_provider_sov.testing.server",
+)
+#: How many modules declaring every operator and sensor may add to ``import airflow.sdk``. Raise it
+#: only for a module a DAG parse needs; anything else is imported where a task runs.
+MAX_DAG_PARSE_MODULES = 25
+
+
+def modules_loaded_by(*modules: str) -> list[str]:
+    """Return the modules a fresh interpreter loads for ``modules`` after ``import airflow.sdk``."""
     code = (
-        "import sys, airflow_provider_sov.hooks.sov, airflow_provider_sov.hooks.broker,"
-        " airflow_provider_sov.operators.sov, airflow_provider_sov.sensors.sov,"
-        " airflow_provider_sov.operators.broker, airflow_provider_sov.sensors.broker;"
-        "bad = [m for m in ('aiohttp', 'pandas', 'airflow_provider_sov.testing.server',"
-        " 'airflow_provider_sov.triggers.sov', 'airflow_provider_sov.triggers.broker') if m in sys.modules];"
-        "print(bad); sys.exit(1 if bad else 0)"
+        "import importlib, json, sys, airflow.sdk\n"
+        "before = set(sys.modules)\n"
+        "for name in sys.argv[1:]: importlib.import_module(name)\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = subprocess.run([sys.executable, "-c", code, *modules], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_dag_parse_loads_only_what_declaring_tasks_needs():
+    """Every DAG file pays for what its imports load, at every parse: the sending half waits for a task."""
+    loaded = modules_loaded_by(*DAG_MODULES)
+    assert not [m for m in RUN_TIME_ONLY if m in loaded], loaded
+    assert len(loaded) <= MAX_DAG_PARSE_MODULES, (len(loaded), loaded)
+
+
+def test_the_hooks_leave_the_async_client_to_the_triggerer():
+    loaded = modules_loaded_by("airflow_provider_sov.hooks.sov", "airflow_provider_sov.hooks.broker")
+    assert not [m for m in ("aiohttp", "airflow_provider_sov.testing.server") if m in loaded], loaded
 
 
 def test_the_dag_processor_skips_the_example_dags_sample_data():

@@ -20,7 +20,6 @@ from airflow_provider_sov._shared.files import CHUNK_SIZE, DownloadedFile, write
 from airflow_provider_sov._shared.http import (
     Call,
     RetryPolicy,
-    Route,
     decode_json,
     error_for_status,
     gave_up,
@@ -28,6 +27,7 @@ from airflow_provider_sov._shared.http import (
     parse_retry_after,
     transport_error,
 )
+from airflow_provider_sov._shared.routes import Route
 from airflow_provider_sov._shared.transport import (
     _POOL,
     filename_from,

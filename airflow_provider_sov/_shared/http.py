@@ -13,11 +13,9 @@ import asyncio
 import email.utils
 import json
 import random
-import re
 import time
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
 
 import tenacity
 
@@ -27,7 +25,6 @@ from airflow_provider_sov.exceptions import (
     SovBadRequestError,
     SovConflictError,
     SovError,
-    SovInputError,
     SovNotFoundError,
     SovRateLimitError,
     SovResponseError,
@@ -38,62 +35,12 @@ from airflow_provider_sov.exceptions import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
+    from airflow_provider_sov._shared.routes import Route
+
 T = TypeVar("T")
 
 #: HTTP statuses worth another try: rate limiting and the gateway/server family.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-_ID_PATTERN = re.compile(r"[^/\s\\?#%]+")
-
-
-def check_id(value: object, what: str, example: str | None = None) -> str:
-    """
-    Return ``value`` as a path-safe ID, or raise :class:`SovInputError` before anything is sent.
-
-    IDs are opaque strings from the API: they are never parsed, only checked not to be empty and
-    not to contain characters that would change the URL (``/``, whitespace, ``?``, ``#``, ``%``).
-    """
-    hint = f"IDs are returned by the API, e.g. {example!r}." if example else "IDs are returned by the API."
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise SovInputError(f"{what} must be a string, got {type(value).__name__}.", hint=hint)
-    text = str(value)
-    if not text:
-        raise SovInputError(f"{what} is empty.", hint=hint)
-    if not _ID_PATTERN.fullmatch(text):
-        raise SovInputError(
-            f"{what} {text!r} is not a valid ID: it contains '/', whitespace or another character "
-            "that cannot appear in one.",
-            hint=hint,
-        )
-    return text
-
-
-@dataclass(frozen=True)
-class Route:
-    """
-    One API route: how to call it and whether calling it twice is safe.
-
-    :param name: Short name used in logs, errors and the emulator's counters.
-    :param method: HTTP method.
-    :param template: Path template, e.g. ``/api/v1/sov/update/{sud_id}``.
-    :param idempotent: Whether a retry after the server may have acted is harmless. Routes that
-        create work (a parse, an update) are not: they are retried only when the request provably
-        never reached the server.
-    :param what: What the route acts on, for messages (``"SUD"``, ``"SOV"``...).
-    """
-
-    name: str
-    method: str
-    template: str
-    _: KW_ONLY
-    idempotent: bool
-    what: str = ""
-    action: str = ""
-
-    def path(self, **ids: str) -> str:
-        """Fill the template with URL-quoted IDs (already checked by :func:`check_id`)."""
-        return self.template.format(**{k: quote(v, safe="") for k, v in ids.items()})
-
 
 #: Fields the Broker adds to every error body in its debug mode (always on): the exception's type
 #: and the server's stack trace. Neither is for the user; its ``message`` is.

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from airflow_provider_sov._shared.hook import ApiHook
-    from airflow_provider_sov._shared.http import Route
+    from airflow_provider_sov._shared.routes import Route
 
 #: The keys every operator and sensor result carries, whatever the API (see the README's table).
 RESULT_KEYS = ("kind", "job_id", "status", "succeeded", "message", "files")
@@ -126,13 +126,34 @@ class StatusCall:
 
 
 @dataclass(frozen=True)
+class Api:
+    """
+    One API as tasks name it at DAG-parse time; its hook is imported only when a task runs.
+
+    :param name: How messages name the API (``SOV Fixer``).
+    :param hook: Import path of its hook class.
+    :param conn_name_attr: The task argument naming the connection (``sovfixer_conn_id``).
+    :param default_conn_name: The connection used when a task names none.
+    """
+
+    name: str
+    hook: str
+    conn_name_attr: str
+    default_conn_name: str
+
+    def hook_class(self) -> type[ApiHook]:
+        """Return the hook class (imported on first use)."""
+        return _import(self.hook)
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """
     One job kind, declared once for sensors, operators and triggers.
 
     :param kind: The kind's name in results and events (``update``, ``parse``, ``output``, ``d_file``).
     :param label: How messages name its jobs (``SUD``, ``SOV``, ``output request``, ``D-file generation``).
-    :param hook: The hook class of its API; its ``conn_name_attr`` names the task's connection argument.
+    :param api: Its API: the name of the task's connection argument, and the hook (imported when used).
     :param trigger: Import path of the trigger class that polls it (imported only to defer).
     :param status_call: ``ref`` -> the :class:`StatusCall` that reads its status (checks the ref).
     :param classify: ``(body, ref)`` -> :class:`Reading`.
@@ -148,7 +169,7 @@ class JobSpec:
 
     kind: str
     label: str
-    hook: type[ApiHook]
+    api: Api
     trigger: str
     status_call: Callable[[Mapping[str, Any]], StatusCall]
     classify: Callable[[Mapping[str, Any], Mapping[str, Any]], Reading]
@@ -201,8 +222,13 @@ class JobSpec:
 
     def trigger_class(self) -> type:
         """Return the trigger class (imported now: only a task about to defer needs it)."""
-        module, _, name = self.trigger.rpartition(".")
-        return getattr(importlib.import_module(module), name)
+        return _import(self.trigger)
+
+
+def _import(path: str) -> Any:
+    """Return the class a dotted path names, importing its module (once: Python keeps it)."""
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 def templated(*values: Any) -> bool:

@@ -73,7 +73,7 @@ class JobOperator(LineageMixin, JobWaitMixin, BaseOperator):
     ) -> None:
         conn_id = pop_conn_id(self.spec, kwargs)
         super().__init__(**kwargs)
-        setattr(self, self.spec.hook.conn_name_attr, conn_id)
+        setattr(self, self.spec.api.conn_name_attr, conn_id)
         self.wait_for_completion = (
             self.waits_by_default if wait_for_completion is None else wait_for_completion
         )

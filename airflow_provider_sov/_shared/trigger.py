@@ -78,8 +78,8 @@ class JobTrigger(BaseTrigger):
         **fields: Any,
     ) -> None:
         super().__init__()
-        hook = self.spec.hook
-        self.conn_id = str(fields.pop(hook.conn_name_attr, None) or hook.default_conn_name)
+        api = self.spec.api
+        self.conn_id = str(fields.pop(api.conn_name_attr, None) or api.default_conn_name)
         self.ref = fields
         self.spec.status_call(self.ref)  # a bad ref fails here, not on the triggerer's first poll
         self.deadline = float(deadline)
@@ -94,7 +94,7 @@ class JobTrigger(BaseTrigger):
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 **self.ref,
-                self.spec.hook.conn_name_attr: self.conn_id,
+                self.spec.api.conn_name_attr: self.conn_id,
                 "deadline": self.deadline,
                 "poll_interval": self.poll_interval,
                 "timeout": self.timeout,
@@ -105,7 +105,7 @@ class JobTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until final or past the deadline; yield exactly one event, then return."""
-        hook = self.spec.hook(self.conn_id, retry_policy=self.retry_policy)
+        hook = self.spec.api.hook_class()(self.conn_id, retry_policy=self.retry_policy)
         try:
             event = await self.poll(hook)
         finally:

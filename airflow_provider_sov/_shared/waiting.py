@@ -66,7 +66,7 @@ def poll_seconds(spec: JobSpec, value: timedelta | float | None, log: Any) -> fl
             "poll_interval %.1fs is below the %gs the %s API asks clients to keep to.",
             seconds,
             spec.min_poll_interval,
-            spec.hook.hook_name,
+            spec.api.name,
         )
     return seconds
 
@@ -170,8 +170,8 @@ def poll_in_process(
 
 
 def pop_conn_id(spec: JobSpec, kwargs: dict[str, Any]) -> str:
-    """Take a task's connection argument (named by the spec's hook) out of ``kwargs``; default it."""
-    return str(kwargs.pop(spec.hook.conn_name_attr, None) or spec.hook.default_conn_name)
+    """Take a task's connection argument (named by the spec's API) out of ``kwargs``; default it."""
+    return str(kwargs.pop(spec.api.conn_name_attr, None) or spec.api.default_conn_name)
 
 
 class JobWaitMixin:
@@ -182,7 +182,7 @@ class JobWaitMixin:
     spec's trigger an absolute deadline; the in-process path polls until the same deadline. Both
     end in a final :class:`Reading`, which the spec turns into the result, so they cannot disagree.
     The task sets ``deferrable``, ``timeout`` and ``poll_interval`` (seconds) and its connection
-    argument (the spec's hook's ``conn_name_attr``).
+    argument (the spec's API's ``conn_name_attr``).
     """
 
     #: The kind this task waits on (operators that start more than one kind pass the spec in).
@@ -200,10 +200,10 @@ class JobWaitMixin:
     def hook_for(self, spec: JobSpec) -> ApiHook:
         """Return the hook for ``spec``'s API on this task's connection (created on first use, then kept)."""
         hooks = self.__dict__.setdefault("_job_hooks", {})
-        conn_id = getattr(self, spec.hook.conn_name_attr)
-        if (spec.hook, conn_id) not in hooks:
-            hooks[(spec.hook, conn_id)] = spec.hook(conn_id)
-        return hooks[(spec.hook, conn_id)]
+        conn_id = getattr(self, spec.api.conn_name_attr)
+        if (spec.api, conn_id) not in hooks:
+            hooks[(spec.api, conn_id)] = spec.api.hook_class()(conn_id)
+        return hooks[(spec.api, conn_id)]
 
     @property
     def hook(self) -> Any:
@@ -252,7 +252,7 @@ class JobWaitMixin:
         self, spec: JobSpec, ref: Mapping[str, Any], *, timeout: float, poll_interval: float, method_name: str
     ) -> NoReturn:
         """Hand the wait to the spec's trigger with an absolute deadline fixed now."""
-        conn_attr = spec.hook.conn_name_attr
+        conn_attr = spec.api.conn_name_attr
         now = time.time()
         trigger = spec.trigger_class()(
             **ref,
@@ -306,7 +306,7 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
     :class:`~airflow_provider_sov.exceptions.SovTimeoutError` in every mode.
 
     A subclass sets :attr:`spec` and says what it waits on in :meth:`job_ref`; its connection
-    argument is the spec's hook's ``conn_name_attr`` (e.g. ``sovfixer_conn_id``).
+    argument is the spec's API's ``conn_name_attr`` (e.g. ``sovfixer_conn_id``).
 
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
     :param poke_interval: Seconds between polls (default: the kind's).
@@ -326,7 +326,7 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
         super().__init__(
             poke_interval=poke, timeout=self.spec.timeout if timeout is None else timeout, **kwargs
         )
-        setattr(self, self.spec.hook.conn_name_attr, conn_id)
+        setattr(self, self.spec.api.conn_name_attr, conn_id)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
 
     @abstractmethod

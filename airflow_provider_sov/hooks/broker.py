@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sov._shared.http import require_keys
 from airflow_provider_sov.exceptions import SovAuthError, SovBadRequestError, SovError, SovPrerequisiteError
+from airflow_provider_sov.hooks.broker_jobs import DATA_ACT_BROKER
 from airflow_provider_sov.hooks.broker_rules import (
     D_FILE_TYPES,
     DEFAULT_HOST,
@@ -50,10 +51,10 @@ class DataActBrokerHook(BrokerSessionHook):
     :param data_act_broker_conn_id: The Airflow connection to use.
     """
 
-    conn_name_attr = "data_act_broker_conn_id"
-    default_conn_name = "data_act_broker_default"
+    conn_name_attr = DATA_ACT_BROKER.conn_name_attr
+    default_conn_name = DATA_ACT_BROKER.default_conn_name
     conn_type = "data_act_broker"
-    hook_name = "DATA Act Broker"
+    hook_name = DATA_ACT_BROKER.name
     default_host = DEFAULT_HOST
 
     def __init__(self, data_act_broker_conn_id: str = default_conn_name, **kwargs: Any) -> None:

@@ -12,13 +12,21 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sov._shared.jobs import JobSpec, Reading
+from airflow_provider_sov._shared.jobs import Api, JobSpec, Reading
 from airflow_provider_sov.exceptions import SovJobFailedError
-from airflow_provider_sov.hooks.broker import DataActBrokerHook
 from airflow_provider_sov.hooks.broker_rules import GenerationTarget, status_call
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+#: The Broker as tasks name it; :class:`~airflow_provider_sov.hooks.broker.DataActBrokerHook` takes
+#: its names from here.
+DATA_ACT_BROKER = Api(
+    name="DATA Act Broker",
+    hook="airflow_provider_sov.hooks.broker.DataActBrokerHook",
+    conn_name_attr="data_act_broker_conn_id",
+    default_conn_name="data_act_broker_default",
+)
 
 #: Seconds between polls unless told otherwise (the Broker asks for 10 or more).
 DEFAULT_POLL_INTERVAL = 30.0
@@ -137,7 +145,7 @@ def outcome(reading: Reading | None, ref: Mapping[str, Any], options: Mapping[st
 GENERATION = JobSpec(
     kind="generation",
     label="D-file generation",
-    hook=DataActBrokerHook,
+    api=DATA_ACT_BROKER,
     trigger="airflow_provider_sov.triggers.broker.DFileGenerationTrigger",
     status_call=lambda ref: status_call(target_of(ref)),
     classify=classify,

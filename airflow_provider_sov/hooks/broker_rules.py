@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_sov._shared.http import Route
 from airflow_provider_sov._shared.jobs import StatusCall
+from airflow_provider_sov._shared.routes import Route
 from airflow_provider_sov.exceptions import SovInputError
 
 DEFAULT_HOST = "https://broker-api.usaspending.gov"

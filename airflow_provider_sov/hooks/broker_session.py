@@ -18,7 +18,7 @@ from airflow_provider_sov.hooks.broker_rules import AUTH_MODES, PROXY_HOST_MARK,
 
 if TYPE_CHECKING:
     from airflow_provider_sov._shared.connection import ConnSettings
-    from airflow_provider_sov._shared.http import Route
+    from airflow_provider_sov._shared.routes import Route
 
 
 class _SessionCache:

@@ -9,9 +9,11 @@ from urllib.parse import unquote, urlsplit
 
 from airflow_provider_sov._shared.files import DownloadedFile, as_source, multipart_file
 from airflow_provider_sov._shared.hook import ApiHook
-from airflow_provider_sov._shared.http import Route, check_id, malformed_response, require_keys
+from airflow_provider_sov._shared.http import malformed_response, require_keys
 from airflow_provider_sov._shared.jobs import StatusCall
+from airflow_provider_sov._shared.routes import Route, check_id
 from airflow_provider_sov.exceptions import SovInputError
+from airflow_provider_sov.hooks.sov_jobs import SOV_FIXER
 from airflow_provider_sov.hooks.sov_locations import CsvSummary, check_locations_csv
 from airflow_provider_sov.hooks.sov_rules import (
     DOCUMENT_TYPES,
@@ -148,10 +150,10 @@ class SovHook(ApiHook):
     :param timeout: ``(connect, read)`` seconds, overriding the connection's extras.
     """
 
-    conn_name_attr = "sovfixer_conn_id"
-    default_conn_name = "sovfixer_default"
+    conn_name_attr = SOV_FIXER.conn_name_attr
+    default_conn_name = SOV_FIXER.default_conn_name
     conn_type = "sovfixer"
-    hook_name = "SOV Fixer"
+    hook_name = SOV_FIXER.name
     default_host = DEFAULT_HOST
     routes = ROUTES
 

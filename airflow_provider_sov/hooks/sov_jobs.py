@@ -9,12 +9,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sov._shared.jobs import JobSpec, Reading
+from airflow_provider_sov._shared.jobs import Api, JobSpec, Reading
 from airflow_provider_sov.exceptions import SovJobFailedError
-from airflow_provider_sov.hooks.sov import SovHook, status_call
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from airflow_provider_sov._shared.jobs import StatusCall
+
+#: SOV Fixer as tasks name it; :class:`~airflow_provider_sov.hooks.sov.SovHook` takes its names from here.
+SOV_FIXER = Api(
+    name="SOV Fixer",
+    hook="airflow_provider_sov.hooks.sov.SovHook",
+    conn_name_attr="sovfixer_conn_id",
+    default_conn_name="sovfixer_default",
+)
 
 #: Seconds between polls unless told otherwise.
 DEFAULT_POLL_INTERVAL = 15.0
@@ -115,13 +124,19 @@ def outcome(reading: Reading | None, ref: Mapping[str, Any], options: Mapping[st
     )
 
 
+def _status_call(kind: str, ref: Mapping[str, Any]) -> StatusCall:
+    from airflow_provider_sov.hooks.sov import status_call  # the routes: needed once a task runs
+
+    return status_call(kind, ref.get("job_id"))
+
+
 def _spec(kind: str, label: str, trigger: str) -> JobSpec:
     return JobSpec(
         kind=kind,
         label=label,
-        hook=SovHook,
+        api=SOV_FIXER,
         trigger=f"airflow_provider_sov.triggers.sov.{trigger}",
-        status_call=lambda ref: status_call(kind, ref.get("job_id")),
+        status_call=lambda ref: _status_call(kind, ref),
         classify=classify,
         outcome=lambda reading, ref, options: outcome(reading, ref, {"label": label, **options}),
         name=lambda ref: f"{label} {ref.get('job_id')}",

@@ -187,15 +187,6 @@ def split_csv(path: Any, batch_rows: int, folder: str) -> Iterator[tuple[Path, i
                 handle.close()
 
 
-def check_batch_rows(batch_rows: Any) -> int | None:
-    """``batch_rows`` is None or a positive integer (checked when the DAG is parsed)."""
-    if batch_rows is not None and (
-        isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1
-    ):
-        raise SovInputError(f"batch_rows must be a positive integer, got {batch_rows!r}.")
-    return batch_rows
-
-
 def check_locations(locations: Any) -> list[tuple[Any, CsvSummary]]:
     """Resolve ``locations`` and check every CSV, each read once, before anything is sent."""
     return [(f, check_locations_csv(f)) for f in resolve_locations(locations)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, TypedDict
 
-from airflow_provider_sov._shared.http import check_id
+from airflow_provider_sov._shared.routes import check_id
 from airflow_provider_sov.exceptions import SovInputError
 
 # Known names are spelled the API's way whatever their case; others go to the API as given, since
@@ -122,3 +122,12 @@ def check_options(options: dict[str, Any], allowed: type, what: str) -> dict[str
             hint=f"It takes {', '.join(allowed.__annotations__)}.",
         )
     return options
+
+
+def check_batch_rows(batch_rows: Any) -> int | None:
+    """``batch_rows`` is None or a positive integer (checked when the DAG is parsed)."""
+    if batch_rows is not None and (
+        isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1
+    ):
+        raise SovInputError(f"batch_rows must be a positive integer, got {batch_rows!r}.")
+    return batch_rows

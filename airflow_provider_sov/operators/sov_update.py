@@ -1,4 +1,9 @@
-"""Operators for SOV Fixer updates: initiate, add locations, start, wait, or all in one task."""
+"""
+Operators for SOV Fixer updates: initiate, add locations, start, wait, or all in one task.
+
+The hook and the CSV checks are imported inside ``execute``: a DAG file that only declares these
+tasks does not load them.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,8 @@ from airflow_provider_sov._shared.lineage import LineageMixin, dataset
 from airflow_provider_sov._shared.operator import JobOperator
 from airflow_provider_sov._shared.task_state import JOB, SENT, STEP
 from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError
-from airflow_provider_sov.hooks.sov import SovHook
-from airflow_provider_sov.hooks.sov_jobs import UPDATE
-from airflow_provider_sov.hooks.sov_locations import CsvSummary, check_batch_rows, check_locations, split_csv
-from airflow_provider_sov.hooks.sov_rules import UPDATE_TYPES, StartOptions, check_name
+from airflow_provider_sov.hooks.sov_jobs import SOV_FIXER, UPDATE
+from airflow_provider_sov.hooks.sov_rules import UPDATE_TYPES, StartOptions, check_batch_rows, check_name
 from airflow_provider_sov.operators.sov_outputs import (
     output_files,
     select_outputs,
@@ -32,12 +35,16 @@ if TYPE_CHECKING:
     from airflow_provider_sov._shared.downloads import FileToFetch
     from airflow_provider_sov._shared.jobs import Reading
     from airflow_provider_sov._shared.task_state import StateStore
+    from airflow_provider_sov.hooks.sov import SovHook
+    from airflow_provider_sov.hooks.sov_locations import CsvSummary
 
 
 def upload_locations(
     hook: SovHook, sud_id: str, checked: list[tuple[Any, CsvSummary]], batch_rows: int | None, log: Any
 ) -> list[dict[str, Any]]:
     """Stream each checked CSV (in batches if asked); return rows sent per file."""
+    from airflow_provider_sov.hooks.sov_locations import split_csv
+
     sent: list[dict[str, Any]] = []
     for path, summary in checked:
         name = Path(str(path)).name
@@ -178,7 +185,7 @@ class SovAddLocationsOperator(LineageMixin, BaseOperator):
         sud_id: str,
         locations: Any,
         batch_rows: int | None = None,
-        sovfixer_conn_id: str = SovHook.default_conn_name,
+        sovfixer_conn_id: str = SOV_FIXER.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -186,6 +193,9 @@ class SovAddLocationsOperator(LineageMixin, BaseOperator):
         self.batch_rows = check_batch_rows(batch_rows)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_sov.hooks.sov import SovHook
+        from airflow_provider_sov.hooks.sov_locations import check_locations
+
         hook = SovHook(self.sovfixer_conn_id)
         sent = upload_locations(hook, self.sud_id, check_locations(self.locations), self.batch_rows, self.log)
         for entry in sent:
@@ -312,6 +322,8 @@ class SovUpdateOperator(JobOperator):
         self.batch_rows = check_batch_rows(batch_rows)
 
     def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
+        from airflow_provider_sov.hooks.sov_locations import check_locations
+
         update_type = check_name(self.update_type, UPDATE_TYPES, "update_type")
         checked = check_locations(self.locations) if self.locations is not None else []
         earlier, step = self.earlier_job(store), store.get(STEP)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sov._shared.http import check_id
+from airflow_provider_sov._shared.routes import check_id
 from airflow_provider_sov._shared.waiting import JobSensor
 from airflow_provider_sov.hooks.sov_jobs import OUTPUT, PARSE, UPDATE
 
