@@ -1,16 +1,20 @@
 """
-Download benchmark: one large emulator output (1 GiB by default) through our streaming helper,
-side by side in the same run with the vendor's ``pingintel-api`` client, the seed scripts' way
-(``requests.get(...).content`` then write), and curl.
+Download benchmark: one large emulator output (512 MiB and 1 GiB by default) through our
+streaming helper, side by side in the same run with the vendor's ``pingintel-api`` client, the
+seed scripts' way (``requests.get(...).content`` then write), and curl.
 
-Each client runs in its own process and downloads twice; the second run is timed (a process's
-first large write is slower, whoever makes it: measured 350 MB/s then 1,440 MB/s for the same
-client). Reported: throughput; memory (for the Python clients the
-growth: peak RSS during the download minus RSS just before it; for curl its peak RSS); and whether
-the saved bytes match. Ours also hashes every byte (SHA-256) and renames the file into place only
-once it is whole. Goal: our growth <= 32 MiB and our throughput >= 0.8x curl's.
+Each client runs ``--runs`` times, the clients taking turns so that a slow moment of the machine
+falls on all of them; each run is a fresh process that downloads twice and times the second (a
+process's first large write is slower, whoever makes it: measured 350 MB/s then 1,440 MB/s for the
+same client). Reported per client: best and median throughput (the vendor client's figure is
+bimodal here, 1,000 or 3,000 MB/s from one run to the next); memory (for the Python clients the
+largest growth: peak RSS during the download minus RSS just before it; for curl its peak RSS); and
+whether the saved bytes matched every time. Ours also hashes every byte (SHA-256) and renames the
+file into place only once it is whole, so the table also shows SHA-256 alone over the same number
+of bytes in memory on one core: no client that returns the hash can finish sooner.
+Goals: our growth <= 32 MiB; our throughput >= 0.8x curl's and >= 1.0x pingintel-api's.
 
-    python benchmarks/download.py --size-mib 1024
+    python benchmarks/download.py --size-mib 512 1024 --runs 3
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -131,14 +136,21 @@ def curl(url: str, token: str, dest: Path) -> dict[str, Any] | None:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--size-mib", type=int, default=1024)
-    args = parser.parse_args(argv)
-    size = args.size_mib * 1024 * 1024
-    bench_dir = str(Path(__file__).resolve().parent)
+def sha256_alone(size: int) -> float:
+    """Seconds SHA-256 takes over ``size`` bytes already in memory, 1 MiB at a time, on one core (best of 3)."""
+    block = os.urandom(1 << 20)
+    best = float("inf")
+    for _ in range(3):
+        digest = hashlib.sha256()
+        start = time.perf_counter()
+        for _ in range(size >> 20):
+            digest.update(block)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def one_size(size_mib: int, runs: int, bench_dir: str) -> None:
+    size = size_mib * 1024 * 1024
     with EmulatorServer() as server, tempfile.TemporaryDirectory() as tmp:
         path = server.sov.add_blob_output(OWNER, NAME, size)
         url = server.url + path
@@ -150,43 +162,84 @@ def main(argv: list[str] | None = None) -> int:
                 {"conn_type": "sovfixer", "host": server.url, "password": server.token}
             ),
         }
-        rows, seconds, growth = [], {}, {}
-        for label, code in CLIENTS:
-            dest = Path(tmp) / label.split()[0]
-            dest.mkdir()
-            result = run_child(
-                code.format(bench=bench_dir), url, server.token, str(dest), server.url, env=env
-            )
-            seconds[label] = result["seconds"]
-            growth[label] = (result["peak"] - result["before"]) / 1024
-            rate = size / result["seconds"] / 1e6
-            rows.append([label, f"{rate:.0f}", f"{growth[label]:.1f}", result["sha256"] == expected])
-            shutil.rmtree(dest)
-        peer = curl(url, server.token, Path(tmp))
-        if peer is not None:
-            seconds["curl"] = peer["seconds"]
-            rate = size / peer["seconds"] / 1e6
-            rows.append(
-                ["curl", f"{rate:.0f}", f"{peer['peak'] / 1024:.1f} (peak)", peer["sha256"] == expected]
-            )
+        seconds: dict[str, list[float]] = {}
+        memory: dict[str, list[float]] = {}
+        matched: dict[str, bool] = {}
+        for _ in range(runs):
+            for label, code in CLIENTS:
+                dest = Path(tmp) / label.split()[0]
+                dest.mkdir()
+                result = run_child(
+                    code.format(bench=bench_dir), url, server.token, str(dest), server.url, env=env
+                )
+                seconds.setdefault(label, []).append(result["seconds"])
+                memory.setdefault(label, []).append((result["peak"] - result["before"]) / 1024)
+                matched[label] = matched.get(label, True) and result["sha256"] == expected
+                shutil.rmtree(dest)
+            peer = curl(url, server.token, Path(tmp))
+            if peer is not None:
+                seconds.setdefault("curl", []).append(peer["seconds"])
+                memory.setdefault("curl", []).append(peer["peak"] / 1024)
+                matched["curl"] = matched.get("curl", True) and peer["sha256"] == expected
+    hash_only = sha256_alone(size)
+
+    def rate(secs: float) -> float:
+        return size / secs / 1e6
+
+    rows = [
+        [
+            label,
+            f"{rate(min(times)):,.0f}",
+            f"{rate(statistics.median(times)):,.0f}",
+            f"{max(memory[label]):.1f}" + (" (peak)" if label == "curl" else ""),
+            "yes" if matched[label] else "NO",
+        ]
+        for label, times in seconds.items()
+    ]
+    rows.append(["SHA-256 alone, one core (the floor)", f"{rate(hash_only):,.0f}", "", "", ""])
     print(
         table(
-            f"Download of {args.size_mib} MiB from the emulator",
-            ["client", "MB/s", "RSS MiB", "bytes match"],
+            f"Download of {size_mib} MiB from the emulator, {runs} run(s) per client",
+            ["client", "best MB/s", "median MB/s", "RSS MiB", "bytes match"],
             rows,
         )
     )
     ours = "airflow-provider-sov"
+    best = {label: min(times) for label, times in seconds.items()}
+    median = {label: statistics.median(times) for label, times in seconds.items()}
     for label in seconds:
         if label != ours:
-            print(f"ratio, throughput ours / {label}: {seconds[label] / seconds[ours]:.2f}")
+            print(
+                f"ratio, throughput ours / {label}: best {best[label] / best[ours]:.2f}, "
+                f"median {median[label] / median[ours]:.2f}"
+            )
+    print(f"ratio, throughput ours / SHA-256 alone: best {hash_only / best[ours]:.2f}")
     plain = "requests .content (seed scripts)"
-    print(f"ratio, RSS growth ours / {plain}: {growth[ours] / max(growth[plain], 0.1):.3f}")
+    growth = max(memory[ours])
+    print(f"ratio, RSS growth ours / {plain}: {growth / max(max(memory[plain]), 0.1):.3f}")
     print()
-    print(f"goal RSS growth <= 32 MiB: {'met' if growth[ours] <= 32 else 'MISSED'} ({growth[ours]:.1f} MiB)")
+    print(f"goal RSS growth <= 32 MiB: {'met' if growth <= 32 else 'MISSED'} ({growth:.1f} MiB)")
     if "curl" in seconds:
-        ratio = seconds["curl"] / seconds[ours]
-        print(f"goal throughput >= 0.8x curl: {'met' if ratio >= 0.8 else 'MISSED'} ({ratio:.2f}x)")
+        ratio = median["curl"] / median[ours]
+        print(f"goal throughput >= 0.8x curl (median): {'met' if ratio >= 0.8 else 'MISSED'} ({ratio:.2f}x)")
+    vendor = "pingintel-api download_file"
+    ratio = median[vendor] / median[ours]
+    print(
+        f"goal throughput >= 1.0x pingintel-api (median): {'met' if ratio >= 1.0 else 'MISSED'} ({ratio:.2f}x)"
+    )
+    print()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size-mib", type=int, nargs="+", default=[512, 1024])
+    parser.add_argument("--runs", type=int, default=3, help="runs per client, taking turns")
+    args = parser.parse_args(argv)
+    bench_dir = str(Path(__file__).resolve().parent)
+    for size_mib in args.size_mib:
+        one_size(size_mib, args.runs, bench_dir)
     return 0
 
 
