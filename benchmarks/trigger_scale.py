@@ -5,7 +5,7 @@ every ``--poll`` seconds; their starts are spread over the first poll interval, 
 picks up deferred tasks over time.
 
 For each N, up to three runs, each in a fresh process (by default DFileGenerationTrigger runs at
-the largest N only, the goal's size, to keep ``make bench`` under 15 minutes; ``--broker-counts``
+the largest N only, the goal's size, to keep ``make bench`` near 20 minutes; ``--broker-counts``
 runs it at any N):
 
 - ``SovUpdateTrigger`` (ours) polling N SOV updates,
