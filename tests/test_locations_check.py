@@ -58,7 +58,7 @@ def random_csv(rng: random.Random) -> bytes:
             lines.append(",".join(['"p,q"'] + [random_field(rng, messy) for _ in range(width - 2)]))
         elif pick < 0.12:  # a bare carriage return ends a row inside what looks like one line
             fields = [random_field(rng, messy) for _ in range(width)]
-            lines.append(",".join(fields[:1] + ["\r" + fields[1] if width > 1 else "\r"] + fields[2:]))
+            lines.append(",".join([*fields[:1], "\r" + fields[1] if width > 1 else "\r", *fields[2:]]))
         else:
             count = width + rng.choice([-1, 1]) if pick < 0.16 else width
             lines.append(",".join(random_field(rng, messy) for _ in range(max(count, 1))))
