@@ -210,3 +210,18 @@ def test_the_license_the_package_declares_ships_with_it():
     from importlib.metadata import metadata
 
     assert metadata("airflow-provider-sov")["License-Expression"] == "Apache-2.0"
+
+
+@pytest.mark.parametrize("spec", ["UPDATE", "PARSE", "OUTPUT", "GENERATION"])
+def test_each_job_kind_names_its_apis_hook_and_connection(spec):
+    """Specs name the hook by path (imported when a task runs); the hook takes its names from the spec's API."""
+    from airflow_provider_sov.hooks import broker_jobs, sov_jobs
+
+    job = getattr(sov_jobs, spec, None) or getattr(broker_jobs, spec)
+    hook = job.api.hook_class()
+    assert (hook.conn_name_attr, hook.default_conn_name, hook.hook_name) == (
+        job.api.conn_name_attr,
+        job.api.default_conn_name,
+        job.api.name,
+    )
+    assert hook(**{job.api.conn_name_attr: "x"}).conn_id == "x"
