@@ -40,7 +40,7 @@ IDENTIFYING_COLUMNS = ("item_key", "sheet_name", "sheet_row_number")
 
 def check_locations_csv(source: Any) -> CsvSummary:
     """
-    Check a locations CSV locally, streaming it once; raise :class:`SovInputError` naming the problem.
+    Check a locations CSV locally, streaming it; raise :class:`SovInputError` naming the problem.
 
     A valid file is UTF-8 (a BOM is fine); its header names every building by ``item_key``, or by
     both ``sheet_name`` and ``sheet_row_number``; header names are unique and non-empty; it has at
@@ -48,8 +48,9 @@ def check_locations_csv(source: Any) -> CsvSummary:
 
     Most files have no quotes, blank lines or bare carriage returns; for those every row is a line
     and every field a run between commas, and :func:`_check_plain_csv` decides at the speed of
-    ``bytes`` methods. Any other file, and any file that fails, is read by :mod:`csv`, which
-    decides, so both give the same answer and a failure the same message.
+    ``bytes`` methods, reading the file once. Any other file, and any file that fails, is read (again,
+    from the start) by :mod:`csv`, which decides, so both give the same answer and a failure the same
+    message.
     """
     path = as_source(source, "locations CSV")
     label = str(source)
