@@ -35,6 +35,14 @@ _SOV_FIELDS: dict[str, Any] = {
         "label": "Read timeout (s)",
         "schema": {"type": ["number", "null"], "default": 60},
     },
+    "max_requests_per_second": {
+        "label": "Max requests per second (deferred waits)",
+        "description": (
+            "A budget all deferred waits on this connection share, per triggerer process: their "
+            "status reads are spaced to it, most overdue first. Empty: no limit."
+        ),
+        "schema": {"type": ["number", "null"]},
+    },
 }
 
 _BROKER_FIELDS: dict[str, Any] = {

@@ -37,6 +37,16 @@ def make_context(store: MemoryStateStore | None = None) -> dict[str, Any]:
     return {"ti": FakeTI(), "task_state_store": MemoryStateStore() if store is None else store}
 
 
+async def eventually(condition: Any, seconds: float = 1.0) -> bool:
+    """Whether ``condition()`` holds within ``seconds``, letting the event loop run meanwhile."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
 async def collect_events(trigger: Any, limit: int = 5) -> list[Any]:
     """Every event a trigger yields (it must stop by itself)."""
     events = []

@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_sov.hooks.broker import DataActBrokerHook
 from airflow_provider_sov.triggers.broker import DFileGenerationTrigger
-from tests.harness import LoopWatch, collect_events
+from tests.harness import LoopWatch, collect_events, eventually
 
 D1 = {"start": "10/01/2025", "end": "12/31/2025"}
 
@@ -100,7 +100,8 @@ async def test_cancellation_propagates_and_releases_the_session(d1, broker_emula
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert hook_module._POOL._entries() == {}
+    # The connection's poll loop closes the session once its last wait has gone.
+    assert await eventually(lambda: hook_module._POOL._entries() == {})
 
 
 async def test_run_never_blocks_the_event_loop(d1, broker_emulator):

@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_sov.triggers.sov import SovUpdateTrigger
 from tests.conftest import finish
-from tests.harness import LoopWatch, collect_events
+from tests.harness import LoopWatch, collect_events, eventually
 
 SOV = "s-no-ping-hggcsk"
 
@@ -124,7 +124,8 @@ async def test_cancellation_propagates_and_releases_the_session(sud, sov_emulato
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert hook_module._POOL._entries() == {}
+    # The connection's poll loop closes the session once its last wait has gone.
+    assert await eventually(lambda: hook_module._POOL._entries() == {})
 
 
 async def test_run_never_blocks_the_event_loop(sud, sov_emulator):

@@ -34,6 +34,8 @@ class ConnSettings:
     :param login: The connection's login, if any.
     :param secret: The connection's password (token, session ID or password).
     :param extra: The connection's extra, decoded.
+    :param max_requests_per_second: The budget every deferred wait on this connection in one triggerer
+        process shares (extra ``max_requests_per_second``); None for no limit.
     """
 
     conn_id: str
@@ -46,6 +48,7 @@ class ConnSettings:
     login: str | None = None
     secret: str | None = field(default=None, repr=False)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    max_requests_per_second: float | None = None
 
 
 def origin_of(url: str) -> str:
@@ -143,6 +146,22 @@ def _as_seconds(value: Any, name: str, default: float, conn_id: str) -> float:
     return seconds
 
 
+def _as_rate(value: Any, conn_id: str) -> float | None:
+    """Read extra ``max_requests_per_second``: empty for no limit, else a positive number."""
+    if value is None or value == "":
+        return None
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        rate = -1.0
+    if not rate > 0 or rate == float("inf"):
+        raise SovConnectionConfigError(
+            f"Connection {conn_id!r}: extra 'max_requests_per_second' must be a positive number, got {value!r}.",
+            hint="e.g. 20; leave it empty for no limit.",
+        )
+    return rate
+
+
 def settings_from_connection(conn: Connection, *, default_host: str, require_secret: bool) -> ConnSettings:
     """
     Turn an Airflow connection into :class:`ConnSettings`, or say exactly what is wrong with it.
@@ -190,6 +209,7 @@ def settings_from_connection(conn: Connection, *, default_host: str, require_sec
         login=conn.login or None,
         secret=secret,
         extra=dict(extra),
+        max_requests_per_second=_as_rate(extra.get("max_requests_per_second"), conn_id),
     )
     if secret:
         mask(secret)

@@ -8,7 +8,6 @@ began. It yields exactly one event, then returns.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -17,12 +16,12 @@ import aiohttp  # noqa: F401
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_sov._shared.http import RetryPolicy, transient
+from airflow_provider_sov._shared.poller import ConnectionPoller
 from airflow_provider_sov.exceptions import SovError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from airflow_provider_sov._shared.hook import ApiHook
     from airflow_provider_sov._shared.jobs import JobSpec
 
 #: Retries within one poll (transient HTTP failures), before the poll counts as failed.
@@ -105,15 +104,16 @@ class JobTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until final or past the deadline; yield exactly one event, then return."""
-        hook = self.spec.api.hook_class()(self.conn_id, retry_policy=self.retry_policy)
-        try:
-            event = await self.poll(hook)
-        finally:
-            await hook.aclose()
+        event = await self.poll()
         yield TriggerEvent({**event, "kind": self.spec.kind, "ref": self.ref})
 
-    async def poll(self, hook: ApiHook) -> dict[str, Any]:
-        """Return the whole wait: poll until final or the deadline; return the one event."""
+    async def poll(self) -> dict[str, Any]:
+        """
+        Return the whole wait: readings until final or the deadline; return the one event.
+
+        The readings come from the connection's shared poll loop (:mod:`.poller`): one request per
+        job however many waits watch it, within the connection's request budget.
+        """
         spec, ref = self.spec, self.ref
         key, name = spec.key_of(ref), spec.name(ref)
         job_id: str | None = ref.get("job_id")
@@ -132,22 +132,32 @@ class JobTrigger(BaseTrigger):
         if time.time() >= self.deadline:
             return timed_out()
         errors = 0
-        while True:
-            try:
-                reading = await spec.aread(hook, ref)
-            except SovError as exc:
-                errors += 1
-                if not transient(exc) or errors >= self.max_errors:
-                    return error_event(key, job_id, exc)
-                self.log.warning("%s: poll failed (%d/%d): %s", name, errors, self.max_errors, exc)
-            else:
-                errors, last_status = 0, reading.status
-                job_id = reading.job_id or job_id
-                self.log.info("%s", reading.progress_line(name))
-                if reading.terminal:
-                    return {"status": "terminal", "key": key, "job_id": job_id, "reading": reading.to_json()}
-                del reading  # keep nothing of the response across the sleep: less for the GC to carry
-            remaining = self.deadline - time.time()
-            if remaining <= 0:
-                return timed_out()
-            await asyncio.sleep(min(self.poll_interval, remaining))
+        async with ConnectionPoller.watch(
+            spec,
+            ref,
+            self.conn_id,
+            interval=self.poll_interval,
+            deadline=self.deadline,
+            policy=self.retry_policy,
+        ) as watch:
+            while True:
+                outcome = await watch.next()
+                if isinstance(outcome, SovError):
+                    errors += 1
+                    if not transient(outcome) or errors >= self.max_errors:
+                        return error_event(key, job_id, outcome)
+                    self.log.warning("%s: poll failed (%d/%d): %s", name, errors, self.max_errors, outcome)
+                else:
+                    errors, last_status = 0, outcome.status
+                    job_id = outcome.job_id or job_id
+                    self.log.info("%s", outcome.progress_line(name))
+                    if outcome.terminal:
+                        return {
+                            "status": "terminal",
+                            "key": key,
+                            "job_id": job_id,
+                            "reading": outcome.to_json(),
+                        }
+                del outcome  # keep nothing of the response until the next reading: less for the GC to carry
+                if time.time() >= self.deadline:
+                    return timed_out()

@@ -201,11 +201,12 @@ class BrokerSessionHook(ApiHook):
         fresh = route.name not in SESSION_ROUTES and not self._session_started
         if fresh and key is not None and not self._adopt(key, 0):
             self.establish_session()
+        used = self._epoch  # the session this request goes with (another request may renew it meanwhile)
         try:
             return super().request(route, **kwargs)
         except SovAuthError as error:
             key = self._renewal(error, route, settings, key)
-            if not self._adopt(key, self._epoch):
+            if not self._adopt(key, used):
                 self.establish_session()
             return super().request(route, **kwargs)
 
@@ -217,11 +218,12 @@ class BrokerSessionHook(ApiHook):
             async with _SESSIONS.lock(key):
                 if not self._adopt(key, 0):
                     await self.aestablish_session()
+        used = self._epoch  # the session this request goes with: one hook may send many at once
         try:
             return await super().arequest(route, **kwargs)
         except SovAuthError as error:
             key = self._renewal(error, route, settings, key)
             async with _SESSIONS.lock(key):
-                if not self._adopt(key, self._epoch):
+                if not self._adopt(key, used):
                     await self.aestablish_session()
             return await super().arequest(route, **kwargs)

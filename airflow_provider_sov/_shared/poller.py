@@ -1,0 +1,266 @@
+"""
+One poll loop per API connection in a triggerer process, shared by every wait on that connection.
+
+A triggerer runs thousands of waits on one event loop. Each wait (a :class:`~.trigger.JobTrigger`)
+subscribes here with a :class:`Watch` and receives readings; one :class:`ConnectionPoller` per
+(API, connection, retry policy) keeps one timer (the job due soonest), reads each distinct job once
+however many waits watch it, and hands every watcher the same reading (or the same error: an error
+reaches only the waits on the job it concerns). With the connection extra
+``max_requests_per_second`` it spaces the requests of every wait in the process to that budget,
+most overdue job first, so no wait starves; a 429 pauses the whole loop for its ``Retry-After``
+instead of each wait backing off alone.
+
+A wait's own rules (its deadline, the errors it tolerates, the one event it sends) stay in its
+trigger; this module only decides when to read what. Cancelling a wait removes its watch and
+nothing else; the loop ends with its last watch. Nothing here outlives the process: after a
+triggerer restart each trigger subscribes again from its own kwargs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import heapq
+import itertools
+import time
+from contextlib import asynccontextmanager, suppress
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow_provider_sov._shared.http import RetryPolicy
+from airflow_provider_sov.exceptions import SovError, SovRateLimitError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping
+
+    from airflow_provider_sov._shared.hook import ApiHook
+    from airflow_provider_sov._shared.jobs import Api, JobSpec, Reading
+
+#: A job as the poller knows it: its kind and the key its events are matched on.
+JobKey = tuple[str, str]
+
+
+class Watch:
+    """
+    One wait's subscription: the job it watches, how often it wants a reading, and the latest one.
+
+    :param spec: The job's kind.
+    :param ref: The job's ref.
+    :param interval: Seconds between readings this wait wants.
+    :param deadline: Absolute UNIX time of the wait's deadline: the last reading is due then.
+    """
+
+    __slots__ = ("deadline", "due", "interval", "job", "outcome", "ref", "spec", "waiter")
+
+    def __init__(self, spec: JobSpec, ref: Mapping[str, Any], interval: float, deadline: float) -> None:
+        self.spec, self.ref = spec, ref
+        self.job: JobKey = (spec.kind, spec.key_of(ref))
+        self.interval, self.deadline = interval, deadline
+        self.due = time.time()  # the first reading at once
+        self.outcome: Reading | SovError | None = None
+        self.waiter: asyncio.Future[None] | None = None
+
+    def deliver(self, outcome: Reading | SovError, now: float) -> None:
+        """Hand over a reading (or the error that stood in for one); the next is due an interval on."""
+        self.outcome = outcome
+        self.due = min(now + self.interval, self.deadline) if self.deadline > now else now + self.interval
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def next(self) -> Reading | SovError:
+        """Return the next reading, or the error a poll of this job ended with."""
+        if self.outcome is None:
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        outcome, self.outcome = self.outcome, None
+        assert outcome is not None
+        return outcome
+
+
+@dataclasses.dataclass(frozen=True)
+class _LoopPolicy(RetryPolicy):
+    """The waits' retry policy, telling the loop of every 429 it waits out (so all requests pause)."""
+
+    on_rate_limit: Any = dataclasses.field(default=None, compare=False, repr=False)
+
+    def wait_seconds(self, attempt_number: int, error: BaseException | None) -> float:
+        seconds = super().wait_seconds(attempt_number, error)
+        if isinstance(error, SovRateLimitError) and self.on_rate_limit is not None:
+            self.on_rate_limit(seconds)
+        return seconds
+
+
+class ConnectionPoller:
+    """
+    The poll loop of one API connection in this process (see the module's description).
+
+    Use :meth:`watch`; a poller starts with its first watch and stops after its last.
+    """
+
+    _running: ClassVar[dict[tuple[Any, ...], ConnectionPoller]] = {}
+
+    def __init__(self, api: Api, conn_id: str, policy: RetryPolicy, name: tuple[Any, ...]) -> None:
+        self.api, self.conn_id, self.name = api, conn_id, name
+        fields = {f.name: getattr(policy, f.name) for f in dataclasses.fields(policy)}
+        self.policy = _LoopPolicy(**{**fields, "on_rate_limit": self.pause})
+        self.watches: dict[JobKey, set[Watch]] = {}
+        self.heap: list[tuple[float, int, JobKey]] = []
+        self.due: dict[JobKey, float] = {}
+        self.in_flight: set[JobKey] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.order = itertools.count()
+        self.wake = asyncio.Event()
+        self.paused_until = 0.0
+        self.next_slot = 0.0
+        self.rate: float | None = None
+        self.loop_task: asyncio.Task[None] | None = None
+        #: Requests sent, for tests and benchmarks.
+        self.requests = 0
+
+    # --- Subscribing ---------------------------------------------------------------------------------
+
+    @classmethod
+    @asynccontextmanager
+    async def watch(
+        cls,
+        spec: JobSpec,
+        ref: Mapping[str, Any],
+        conn_id: str,
+        *,
+        interval: float,
+        deadline: float,
+        policy: RetryPolicy,
+    ) -> AsyncIterator[Watch]:
+        """Watch one job on ``conn_id`` until the block ends (a cancelled wait ends it too)."""
+        name = (asyncio.get_running_loop(), spec.api.hook, conn_id, policy)
+        poller = cls._running.get(name)
+        if poller is None:
+            poller = cls._running[name] = cls(spec.api, conn_id, policy, name)
+        watch = Watch(spec, ref, interval, deadline)
+        poller.add(watch)
+        try:
+            yield watch
+        finally:
+            poller.remove(watch)
+
+    @classmethod
+    def running(cls, api: Api, conn_id: str) -> list[ConnectionPoller]:
+        """Return this event loop's pollers for a connection (for tests and benchmarks)."""
+        loop = asyncio.get_running_loop()
+        return [
+            p
+            for (lp, hook, conn, _), p in cls._running.items()
+            if (lp, hook, conn) == (loop, api.hook, conn_id)
+        ]
+
+    def add(self, watch: Watch) -> None:
+        self.watches.setdefault(watch.job, set()).add(watch)
+        self.schedule(watch.job)
+        if self.loop_task is None:
+            self.loop_task = asyncio.get_running_loop().create_task(self.run(), name=f"poll {self.conn_id}")
+
+    def remove(self, watch: Watch) -> None:
+        watchers = self.watches.get(watch.job)
+        if watchers is not None:
+            watchers.discard(watch)
+            if not watchers:
+                del self.watches[watch.job]
+                self.due.pop(watch.job, None)
+        if not self.watches:
+            self.wake.set()  # the loop sees it has nothing left and ends
+
+    def schedule(self, job: JobKey) -> None:
+        """(Re)queue ``job`` for when its soonest watcher is due (not while it is being read)."""
+        watchers = self.watches.get(job)
+        if not watchers or job in self.in_flight:
+            return
+        due = min(w.due for w in watchers)
+        if self.due.get(job) == due:
+            return
+        self.due[job] = due
+        heapq.heappush(self.heap, (due, next(self.order), job))
+        if self.heap[0][2] == job:
+            self.wake.set()
+
+    def pause(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` (a 429 said so): every wait on the connection slows, none alone."""
+        self.paused_until = max(self.paused_until, time.time() + seconds)
+
+    # --- The loop ------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        hook = self.api.hook_class()(self.conn_id, retry_policy=self.policy)
+        cancelled = False
+        try:
+            await self.read_budget(hook)
+            started = 0
+            while True:
+                if not self.watches:
+                    break  # and, with no await before it, out of the registry: no new watch joins
+                now = time.time()
+                while self.heap and self.due.get(self.heap[0][2]) != self.heap[0][0]:
+                    heapq.heappop(self.heap)  # stale: re-queued later, read already, or no longer watched
+                start = max(self.heap[0][0] if self.heap else now + 3600.0, self.paused_until, self.next_slot)
+                if start > now:
+                    self.wake.clear()
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), start - now)
+                    continue
+                _, _, job = heapq.heappop(self.heap)
+                del self.due[job]
+                self.in_flight.add(job)
+                if self.rate:
+                    self.next_slot = max(now, self.next_slot) + 1.0 / self.rate
+                task = asyncio.get_running_loop().create_task(self.read(hook, job))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+                started += 1
+                if started % 100 == 0:
+                    await asyncio.sleep(0)  # thousands due at once: let the loop breathe between them
+        except asyncio.CancelledError:
+            cancelled = True  # the process is stopping: its waits are cancelled too, and resume elsewhere
+            raise
+        finally:
+            if self._running.get(self.name) is self:
+                del self._running[self.name]
+            if not cancelled:
+                stopped = SovError(
+                    f"The poll loop of connection {self.conn_id!r} stopped before this wait ended.",
+                    hint="Clear the task to wait again; it reattaches to the same job.",
+                )
+                for watchers in list(self.watches.values()):
+                    for watch in watchers:
+                        watch.deliver(stopped, time.time())  # no wait is left waiting for a loop that is gone
+            for task in list(self.tasks):
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+            await hook.aclose()
+
+    async def read_budget(self, hook: ApiHook) -> None:
+        """Read the connection's request budget (a bad or missing connection fails each wait instead)."""
+        try:
+            self.rate = (await hook.asettings()).max_requests_per_second
+        except SovError:
+            self.rate = None  # the first read fails the same way, with the same message, for every wait
+
+    async def read(self, hook: ApiHook, job: JobKey) -> None:
+        """Read one job's status and hand the outcome to every wait watching it."""
+        watchers = self.watches.get(job)
+        if not watchers:
+            self.in_flight.discard(job)
+            return
+        some = next(iter(watchers))
+        outcome: Reading | SovError
+        try:
+            self.requests += 1
+            outcome = await some.spec.aread(hook, some.ref)
+        except SovError as exc:
+            outcome = exc
+        finally:
+            self.in_flight.discard(job)
+        now = time.time()
+        for watch in list(self.watches.get(job, ())):
+            watch.deliver(outcome, now)
+        self.schedule(job)

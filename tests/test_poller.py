@@ -1,0 +1,185 @@
+"""
+The shared poll loop: waits on one connection share one loop, one request per job, one budget.
+
+Real triggers against the emulator over HTTP; every status read is recorded as it is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from airflow_provider_sov._shared.jobs import JobSpec
+from airflow_provider_sov._shared.poller import ConnectionPoller
+from airflow_provider_sov.exceptions import SovConnectionConfigError
+from airflow_provider_sov.hooks.sov import SovHook
+from airflow_provider_sov.hooks.sov_jobs import SOV_FIXER
+from airflow_provider_sov.triggers.sov import SovUpdateTrigger
+from tests.conftest import finish
+from tests.harness import collect_events, eventually
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from airflow_provider_sov._shared.jobs import Reading
+
+SOV = "s-no-ping-hggcsk"
+
+
+@pytest.fixture
+def reads(monkeypatch) -> list[tuple[float, str]]:
+    """Every status read as it is sent: (monotonic time, job key). The hook's retries are inside one."""
+    seen: list[tuple[float, str]] = []
+    real = JobSpec.aread
+
+    async def recording(self: JobSpec, hook: Any, ref: Mapping[str, Any]) -> Reading:
+        seen.append((time.monotonic(), self.key_of(ref)))
+        return await real(self, hook, ref)
+
+    monkeypatch.setattr(JobSpec, "aread", recording)
+    return seen
+
+
+@pytest.fixture
+def started(hook, corrections_csv, sov_emulator):
+    """Start ``n`` updates; return their SUD IDs (the emulator's counters start from zero after)."""
+
+    def start(n: int) -> list[str]:
+        ids = []
+        for _ in range(n):
+            sud_id = hook.initiate_update(SOV)
+            hook.add_locations(sud_id, corrections_csv)
+            hook.start_update(sud_id)
+            ids.append(sud_id)
+        sov_emulator.reset_counts()
+        return ids
+
+    return start
+
+
+def waiting(sud_id: str, *, poll: float, seconds: float = 30, **kwargs: Any) -> asyncio.Task[list[Any]]:
+    trigger = SovUpdateTrigger(sud_id, deadline=time.time() + seconds, poll_interval=poll, **kwargs)
+    return asyncio.create_task(collect_events(trigger))
+
+
+async def test_waits_on_one_job_share_its_requests_and_each_gets_the_reading(started, sov_emulator, reads):
+    a, b = started(2)
+    tasks = [waiting(a, poll=0.2) for _ in range(20)] + [waiting(b, poll=0.2) for _ in range(5)]
+    await asyncio.sleep(1.0)
+    finish(sov_emulator)
+    results = await asyncio.gather(*tasks)
+    for sud_id, events in zip([a] * 20 + [b] * 5, results, strict=True):
+        (event,) = events
+        assert event.payload["status"] == "terminal" and event.payload["reading"]["succeeded"] is True
+        assert event.payload["key"] == sud_id and event.payload["ref"] == {"job_id": sud_id}
+    per_job = Counter(key for _, key in reads)
+    # About 1.2 s at one read per 0.2 s: 6-8 reads per job; 25 waits reading alone would make 150.
+    assert per_job[a] <= 9 and per_job[b] <= 9, per_job
+    assert sov_emulator.count("update_status") == per_job[a] + per_job[b]
+
+
+async def test_one_cancelled_wait_leaves_the_others_waiting(started, sov_emulator, reads):
+    (a,) = started(1)
+    leaving, staying = waiting(a, poll=0.05), waiting(a, poll=0.05)
+    await asyncio.sleep(0.3)
+    leaving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    before = len(reads)
+    await asyncio.sleep(0.3)
+    assert len(reads) > before  # still polled for the wait that stayed
+    finish(sov_emulator)
+    (event,) = await staying
+    assert event.payload["status"] == "terminal"
+    # The loop ends (and closes its session) once it runs after its last wait left.
+    assert await eventually(lambda: ConnectionPoller.running(SOV_FIXER, "sovfixer_default") == [])
+
+
+async def test_a_poll_error_reaches_only_the_waits_on_that_job(started, sov_emulator, reads):
+    (a,) = started(1)
+    unknown = f"{SOV}-r099"  # no such update: 404, which ends a wait at once
+    on_a = [waiting(a, poll=0.05) for _ in range(3)]
+    on_unknown = [waiting(unknown, poll=0.05) for _ in range(3)]
+    for events in await asyncio.gather(*on_unknown):
+        (event,) = events
+        assert event.payload["status"] == "error" and event.payload["http_status"] == 404
+        assert unknown in event.payload["message"]
+    assert not any(t.done() for t in on_a)  # the waits on a heard nothing of it
+    finish(sov_emulator)
+    for events in await asyncio.gather(*on_a):
+        assert [e.payload["status"] for e in events] == ["terminal"]
+    assert Counter(key for _, key in reads)[unknown] == 1  # one read answered all three
+
+
+async def test_a_429_pauses_every_wait_on_the_connection(started, sov_emulator, reads):
+    a, b = started(2)
+    sov_emulator.inject("update_status", "status", status=429, retry_after="0.6", times=1, path_contains=a)
+    tasks = [waiting(a, poll=0.05), waiting(b, poll=0.05)]
+    await asyncio.sleep(1.2)
+    finish(sov_emulator)
+    await asyncio.gather(*tasks)
+    times_b = [t for t, key in reads if key == b]
+    gaps = [later - earlier for earlier, later in pairwise(times_b)]
+    # b polls every 0.05 s, except while the loop waits out a's Retry-After: b waits with it.
+    assert max(gaps) >= 0.5, gaps
+
+
+async def test_the_connection_budget_spaces_every_waits_requests(started, sov_emulator, reads, monkeypatch):
+    conn = {
+        "conn_type": "sovfixer",
+        "host": sov_emulator.url,
+        "password": sov_emulator.token,
+        "extra": {"max_requests_per_second": 20},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SOV_BUDGET", json.dumps(conn))
+    jobs = started(30)
+    tasks = [waiting(sud_id, poll=0.5, sovfixer_conn_id="sov_budget") for sud_id in jobs]  # 60 reads/s wanted
+    await asyncio.sleep(3.0)
+    finish(sov_emulator)
+    await asyncio.gather(*tasks)
+    during = sorted(t for t, _ in reads)
+    start = during[0]
+    during = [t for t in during if t < start + 3.0]
+    per_second = Counter(int(t - start) for t in during)
+    assert max(per_second.values()) <= 21, per_second  # never above the budget (one of slack)
+    assert len(during) >= 50  # and close to it: 20/s for 3 s
+    for sud_id in jobs:  # fair: most overdue first, so every wait is read at least every 2 s
+        times = [t for t, key in reads if key == sud_id and t < start + 3.0]
+        assert times and times[0] - start <= 2.0
+        assert all(later - earlier <= 2.0 for earlier, later in pairwise(times)), sud_id
+
+
+@pytest.mark.parametrize("value", ["fast", 0, -5])
+def test_a_bad_budget_names_the_extra(sov_emulator, monkeypatch, value):
+    conn = {
+        "conn_type": "sovfixer",
+        "host": sov_emulator.url,
+        "password": "t",
+        "extra": {"max_requests_per_second": value},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SOV_BAD_BUDGET", json.dumps(conn))
+    with pytest.raises(
+        SovConnectionConfigError, match="extra 'max_requests_per_second' must be a positive number"
+    ):
+        _ = SovHook("sov_bad_budget").settings
+
+
+def test_the_budget_is_read_from_the_connection_form_or_plain_extra(sov_emulator, monkeypatch):
+    from airflow_provider_sov import get_provider_info
+
+    forms = {c["connection-type"]: c["conn-fields"] for c in get_provider_info()["connection-types"]}
+    assert all("max_requests_per_second" in fields for fields in forms.values())
+    for conn_id, extra in (
+        ("sov_form", {"extra__sovfixer__max_requests_per_second": "20"}),
+        ("sov_plain", {}),
+    ):
+        conn = {"conn_type": "sovfixer", "host": sov_emulator.url, "password": "t", "extra": extra}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+    assert SovHook("sov_form").settings.max_requests_per_second == 20.0
+    assert SovHook("sov_plain").settings.max_requests_per_second is None
