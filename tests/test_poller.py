@@ -139,10 +139,12 @@ async def test_the_connection_budget_spaces_every_waits_requests(started, sov_em
     }
     monkeypatch.setenv("AIRFLOW_CONN_SOV_BUDGET", json.dumps(conn))
     jobs = started(30)
+    sov_emulator.rate_limit = 25  # a throttled API: 429 above 25 requests in any second
     tasks = [waiting(sud_id, poll=0.5, sovfixer_conn_id="sov_budget") for sud_id in jobs]  # 60 reads/s wanted
     await asyncio.sleep(3.0)
     finish(sov_emulator)
     await asyncio.gather(*tasks)
+    assert sov_emulator.throttled == 0  # under the budget the API never had to say no
     during = sorted(t for t, _ in reads)
     start = during[0]
     during = [t for t in during if t < start + 3.0]
@@ -153,6 +155,19 @@ async def test_the_connection_budget_spaces_every_waits_requests(started, sov_em
         times = [t for t, key in reads if key == sud_id and t < start + 3.0]
         assert times and times[0] - start <= 2.0
         assert all(later - earlier <= 2.0 for earlier, later in pairwise(times)), sud_id
+
+
+async def test_without_a_budget_a_throttling_api_slows_the_loop_and_every_wait_ends(started, sov_emulator):
+    jobs = started(30)
+    sov_emulator.rate_limit = 25
+    tasks = [waiting(sud_id, poll=0.2) for sud_id in jobs]  # 150 reads/s wanted, no budget
+    await asyncio.sleep(2.0)
+    finish(sov_emulator)
+    for events in await asyncio.gather(*tasks):
+        assert [e.payload["status"] for e in events] == ["terminal"]  # 429s paused the loop, failed nothing
+    # The first 429s pause the whole loop for the API's Retry-After (15 requests refused here); waits
+    # backing off one by one keep knocking (65 refused in the same run without the shared pause).
+    assert 0 < sov_emulator.throttled <= 35, sov_emulator.throttled
 
 
 @pytest.mark.parametrize("value", ["fast", 0, -5])

@@ -82,6 +82,8 @@ class EmulatorServer:
     :param pickup_seconds: How long a requested E, F, A or BOC file reads ``invalid`` once picked
         up (after a fifth of that in the queue, reading ``waiting``).
     :param ssl_context: Serve the APIs over HTTPS with this context (the storage stays HTTP).
+    :param rate_limit: Answer 429 (``Retry-After: 1``, DRF's throttling message) to API requests
+        beyond this many in any one second, as a throttled API does; :attr:`throttled` counts them.
 
     The DATA Act Broker is served at :attr:`url` (``x-session-id`` or login) and, as through the
     Treasury proxy, at :attr:`proxy_url`; its signed file URLs point at :attr:`storage_url`, a
@@ -102,8 +104,12 @@ class EmulatorServer:
         generation_seconds: float = 30.0,
         pickup_seconds: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
+        rate_limit: float | None = None,
     ) -> None:
         self.token = token
+        self.rate_limit = rate_limit
+        self.throttled = 0
+        self._recent: deque[float] = deque()
         self.host = host
         self.port = port
         self.clock = Clock(realtime)
@@ -282,6 +288,18 @@ class EmulatorServer:
                     return fault
         return None
 
+    def _over_rate_limit(self) -> bool:
+        """Whether this request is one too many for the last second (then it is counted as throttled)."""
+        now = time.monotonic()
+        with self.lock:
+            while self._recent and self._recent[0] <= now - 1.0:
+                self._recent.popleft()
+            if len(self._recent) >= (self.rate_limit or 0):
+                self.throttled += 1
+                return True
+            self._recent.append(now)
+            return False
+
     @web.middleware
     async def _middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -295,6 +313,12 @@ class EmulatorServer:
             denied = self.broker.check_storage(request)
             if denied is not None:
                 return denied
+        elif self.rate_limit is not None and self._over_rate_limit():
+            return web.json_response(
+                {"detail": "Request was throttled. Expected available in 1 second."},
+                status=429,
+                headers={"Retry-After": "1"},
+            )
         # Both faults are taken on arrival: a request held by a latency fault must not, once it
         # wakes, take a fault injected meanwhile for a later request.
         before = self._take_fault(route, BEFORE_KINDS, request.path)
