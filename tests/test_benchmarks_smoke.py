@@ -59,6 +59,22 @@ def test_trigger_scale_benchmark_ends_every_wait_without_errors():
     assert "ratio, CPU per poll SovUpdateTrigger (ours) / peer at N=10" in out
 
 
+def test_trigger_scale_coalesces_waits_on_one_job_and_keeps_to_a_budget():
+    out = run(
+        "trigger_scale.py", "--counts", "12", "--kinds", "sov", "peer", "--waits-per-job", "4",
+        "--job-seconds", "2", "--poll", "0.5",
+    )  # fmt: skip
+    ours, peer = rows(out, "SovUpdateTrigger", "HttpSensorTrigger")
+    assert float(ours[6]) <= 1.2 < float(peer[6]), out  # requests per job per interval: shared vs 4 each
+    out = run(
+        "trigger_scale.py", "--budget-series", "--budget-waits", "20", "--budget", "10", "--api-limit", "13",
+        "--job-seconds", "3", "--poll", "0.5",
+    )  # fmt: skip
+    budgeted, unlimited = rows(out, "10/s", "none")
+    assert budgeted[4] == "0" and int(unlimited[4]) > 0, out  # 429s seen: none under the budget
+    assert budgeted[-1] == unlimited[-1] == "0", out  # and every wait ended well either way
+
+
 @pytest.mark.airflow_cli
 @pytest.mark.timeout(600)
 def test_worker_time_and_latency_benchmarks_run_their_waits_to_success(stack, monkeypatch):

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from airflow_provider_sov._shared.hook import ApiHook
     from airflow_provider_sov._shared.jobs import Api, JobSpec, Reading
 
+#: How far behind the clock the budget's slots may fall and still be caught up (seconds): enough
+#: for a busy loop's late wake-ups, too little to burst much above the budget in any one second.
+SLOT_SLACK = 0.1
 #: A job as the poller knows it: its kind and the key its events are matched on.
 JobKey = tuple[str, str]
 
@@ -108,6 +111,8 @@ class ConnectionPoller:
         self.watches: dict[JobKey, set[Watch]] = {}
         self.heap: list[tuple[float, int, JobKey]] = []
         self.due: dict[JobKey, float] = {}
+        #: Each watched job's latest reading and when it was read (errors are not kept: a new wait reads).
+        self.last: dict[JobKey, tuple[float, Reading]] = {}
         self.in_flight: set[JobKey] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.order = itertools.count()
@@ -156,7 +161,12 @@ class ConnectionPoller:
         ]
 
     def add(self, watch: Watch) -> None:
-        self.watches.setdefault(watch.job, set()).add(watch)
+        """Start watching; a job read less than this wait's interval ago hands it that reading at once."""
+        watchers = self.watches.setdefault(watch.job, set())
+        watchers.add(watch)
+        last = self.last.get(watch.job)
+        if last is not None and time.time() - last[0] < watch.interval:
+            watch.deliver(last[1], last[0])  # the job's latest reading: no second request for it
         self.schedule(watch.job)
         if self.loop_task is None:
             self.loop_task = asyncio.get_running_loop().create_task(self.run(), name=f"poll {self.conn_id}")
@@ -168,6 +178,7 @@ class ConnectionPoller:
             if not watchers:
                 del self.watches[watch.job]
                 self.due.pop(watch.job, None)
+                self.last.pop(watch.job, None)
         if not self.watches:
             self.wake.set()  # the loop sees it has nothing left and ends
 
@@ -212,7 +223,9 @@ class ConnectionPoller:
                 del self.due[job]
                 self.in_flight.add(job)
                 if self.rate:
-                    self.next_slot = max(now, self.next_slot) + 1.0 / self.rate
+                    # Slots follow each other, not the clock: a loop that woke a little late sends the
+                    # next request sooner, so the budget is used in full (never more than SLOT_SLACK ahead).
+                    self.next_slot = max(now - SLOT_SLACK, self.next_slot) + 1.0 / self.rate
                 task = asyncio.get_running_loop().create_task(self.read(hook, job))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
@@ -261,6 +274,11 @@ class ConnectionPoller:
         finally:
             self.in_flight.discard(job)
         now = time.time()
+        if job in self.watches:
+            if isinstance(outcome, SovError):
+                self.last.pop(job, None)
+            else:
+                self.last[job] = (now, outcome)
         for watch in list(self.watches.get(job, ())):
             watch.deliver(outcome, now)
         self.schedule(job)
