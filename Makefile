@@ -42,7 +42,7 @@ unit: $(STAMP)
 reliability: $(STAMP)
 	$(BIN)/pytest tests/reliability -q
 
-## bench: the figures performance claims rest on, each beside a peer's (about 20 minutes)
+## bench: the figures performance claims rest on, each beside a peer's (about 25 minutes)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 

@@ -1,5 +1,5 @@
 """
-Every benchmark at full size, one after another: what ``make bench`` runs (about 20 minutes on
+Every benchmark at full size, one after another: what ``make bench`` runs (about 25 minutes on
 2 cores). The worker-time and latency waits share one real Airflow, started once, so the two
 minutes of the 120 s update also cover the latency waits.
 
@@ -43,6 +43,8 @@ def main() -> int:
         print(worker_time.report(stack, meter, slots, job_seconds=120.0), flush=True)
     section("trigger_scale.py")
     failed |= trigger_scale.main([])
+    section("trigger_scale.py --budget-series")
+    failed |= trigger_scale.main(["--budget-series"])
     print(f"\nall benchmarks: {(time.monotonic() - began) / 60:.1f} minutes")
     return failed
 
