@@ -121,8 +121,6 @@ class ConnectionPoller:
         self.next_slot = 0.0
         self.rate: float | None = None
         self.loop_task: asyncio.Task[None] | None = None
-        #: Requests sent, for tests and benchmarks.
-        self.requests = 0
 
     # --- Subscribing ---------------------------------------------------------------------------------
 
@@ -267,7 +265,6 @@ class ConnectionPoller:
         some = next(iter(watchers))
         outcome: Reading | SovError
         try:
-            self.requests += 1
             outcome = await some.spec.aread(hook, some.ref)
         except SovError as exc:
             outcome = exc
