@@ -132,34 +132,31 @@ def _as_bool_or_path(value: Any, conn_id: str) -> bool | str:
     )
 
 
-def _as_seconds(value: Any, name: str, default: float, conn_id: str) -> float:
+def _positive(
+    value: Any, name: str, conn_id: str, what: str = "number", hint: str | None = None
+) -> float | None:
+    """Read a numeric extra: None when empty, else a positive finite number (or say what is wrong)."""
     if value is None or value == "":
-        return default
+        return None
     try:
-        seconds = float(value)
+        number = float(value)
     except (TypeError, ValueError):
-        seconds = -1.0
-    if seconds <= 0:
+        number = -1.0
+    if not 0 < number < float("inf"):
         raise SovConnectionConfigError(
-            f"Connection {conn_id!r}: extra {name!r} must be a positive number of seconds, got {value!r}."
+            f"Connection {conn_id!r}: extra {name!r} must be a positive {what}, got {value!r}.", hint=hint
         )
-    return seconds
+    return number
+
+
+def _as_seconds(value: Any, name: str, default: float, conn_id: str) -> float:
+    seconds = _positive(value, name, conn_id, "number of seconds")
+    return default if seconds is None else seconds
 
 
 def _as_rate(value: Any, conn_id: str) -> float | None:
     """Read extra ``max_requests_per_second``: empty for no limit, else a positive number."""
-    if value is None or value == "":
-        return None
-    try:
-        rate = float(value)
-    except (TypeError, ValueError):
-        rate = -1.0
-    if not rate > 0 or rate == float("inf"):
-        raise SovConnectionConfigError(
-            f"Connection {conn_id!r}: extra 'max_requests_per_second' must be a positive number, got {value!r}.",
-            hint="e.g. 20; leave it empty for no limit.",
-        )
-    return rate
+    return _positive(value, "max_requests_per_second", conn_id, hint="e.g. 20; leave it empty for no limit.")
 
 
 def settings_from_connection(conn: Connection, *, default_host: str, require_secret: bool) -> ConnSettings:
