@@ -214,9 +214,8 @@ class ConnectionPoller:
                 start = max(self.heap[0][0] if self.heap else now + 3600.0, self.paused_until, self.next_slot)
                 if start > now:
                     self.wake.clear()
-                    with suppress(TimeoutError):  # a timer, not a task per sleep (as wait_for makes)
-                        async with asyncio.timeout(start - now):
-                            await self.wake.wait()
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), start - now)
                     continue
                 _, _, job = heapq.heappop(self.heap)
                 del self.due[job]
