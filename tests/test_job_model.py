@@ -60,6 +60,8 @@ TOY = JobSpec(
     ),
     outcome=toy_outcome,
     name=lambda ref: f"toy {ref['job_id']}",
+    task_fields=("toy_id",),
+    task_ref=lambda values, started, options: {"job_id": values["toy_id"]},
 )
 
 
@@ -69,14 +71,11 @@ class ToyTrigger(JobTrigger):
 
 class ToySensor(JobSensor):
     spec = TOY
-    template_fields = ("toy_id",)
+    template_fields = TOY.task_fields
 
     def __init__(self, *, toy_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.toy_id = toy_id
-
-    def job_ref(self, context: Any) -> dict[str, Any]:
-        return {"job_id": self.toy_id}
 
 
 @pytest.fixture

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 #: The keys every operator and sensor result carries, whatever the API (see the README's table).
 RESULT_KEYS = ("kind", "job_id", "status", "succeeded", "message", "files")
+#: How long after a wait's own deadline Airflow's deferral timeout fires, as a backstop only. A wait
+#: the scheduler starts in the triggerer takes its deadline back from that timeout (minus this).
+DEFERRAL_GRACE = 300.0
 
 
 def job_result(
@@ -161,6 +164,12 @@ class JobSpec:
         task read no status); for a final reading that failed (and that ``options`` do not accept)
         it raises the typed failure instead.
     :param name: ``ref`` -> what messages call this job (``SUD s-...-r001``).
+    :param task_fields: The task arguments that name one job: a sensor's templated fields
+        (``sud_id``; ``submission_id``, ``file_type``, ``job_id``).
+    :param task_ref: ``(those arguments rendered, when the wait began, the task's options)`` -> the
+        ref; it checks them (:class:`~airflow_provider_sov.exceptions.SovInputError`). A sensor calls
+        it on a worker; a trigger the scheduler started calls it in the triggerer, after Airflow
+        rendered the same arguments there.
     :param key: ``ref`` -> the stable string a trigger event is matched on (default: :attr:`name`).
     :param poll_interval: Default seconds between polls.
     :param timeout: Default seconds a wait lasts in all.
@@ -175,6 +184,8 @@ class JobSpec:
     classify: Callable[[Mapping[str, Any], Mapping[str, Any]], Reading]
     outcome: Callable[[Reading | None, Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
     name: Callable[[Mapping[str, Any]], str]
+    task_fields: tuple[str, ...]
+    task_ref: Callable[[Mapping[str, Any], float, Mapping[str, Any]], dict[str, Any]]
     key: Callable[[Mapping[str, Any]], str] | None = None
     poll_interval: float = 15.0
     timeout: float = 2 * 60 * 60.0

@@ -4,6 +4,11 @@ The one polling trigger: every job trigger of both APIs is a :class:`JobTrigger`
 It only reads, so running twice at once (as Airflow may) is harmless. Its kwargs are the job's ref
 plus the wait's settings, all plain JSON; the deadline is the absolute time fixed when the wait
 began. It yields exactly one event, then returns.
+
+A wait the scheduler starts in the triggerer (a sensor's ``start_from_trigger``) is created from
+the task's own arguments instead of a ref: Airflow renders them in the triggerer before
+:meth:`JobTrigger.run`, which then makes the ref with the spec's ``task_ref`` and takes the deadline
+from Airflow's deferral timeout (fixed in the metadata DB when the scheduler deferred the task).
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 # Imported with the module (in the triggerer's startup), never lazily on the event loop.
 import aiohttp  # noqa: F401
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
 from airflow_provider_sov._shared.http import RetryPolicy, transient
+from airflow_provider_sov._shared.jobs import DEFERRAL_GRACE, Reading
 from airflow_provider_sov._shared.poller import ConnectionPoller
 from airflow_provider_sov.exceptions import SovError
 
@@ -57,10 +63,16 @@ class JobTrigger(BaseTrigger):
     spec's ref (e.g. ``job_id``) and its connection argument (e.g. ``sovfixer_conn_id``).
 
     :param deadline: Absolute UNIX time after which the wait times out; fixed when the wait began.
+        None when the scheduler started the wait: its other kwargs are then the task's arguments that
+        name the job (the spec's ``task_fields``), rendered by Airflow before :meth:`run`, and the
+        deadline is Airflow's deferral timeout less :data:`DEFERRAL_GRACE`.
     :param poll_interval: Seconds between polls.
     :param timeout: The configured timeout in seconds, reported in a timeout event.
     :param wait_started: UNIX time the wait began, to report the time waited.
     :param max_errors: Failed polls in a row tolerated before giving up.
+    :param end_from_trigger: End the task here when its job succeeded: a ``TaskSuccessEvent`` with
+        the task's result as its ``return_value`` XCom. Anything else resumes the task as usual.
+    :param options: The task's options for the spec (``accept_partial``, ``invalid_grace``).
     """
 
     spec: ClassVar[JobSpec]
@@ -69,43 +81,133 @@ class JobTrigger(BaseTrigger):
     def __init__(
         self,
         *,
-        deadline: float,
+        deadline: float | None = None,
         poll_interval: float = 15.0,
         timeout: float | None = None,
         wait_started: float | None = None,
         max_errors: int = 5,
+        end_from_trigger: bool = False,
+        options: dict[str, Any] | None = None,
         **fields: Any,
     ) -> None:
         super().__init__()
         api = self.spec.api
         self.conn_id = str(fields.pop(api.conn_name_attr, None) or api.default_conn_name)
+        self.poll_interval = float(poll_interval)
+        self.max_errors = int(max_errors)
+        self.end_from_trigger = bool(end_from_trigger)
+        self.options = dict(options or {})
+        self.ref: dict[str, Any] | None
+        if deadline is None:  # started by the scheduler: Airflow renders these before run()
+            if timeout is None:
+                raise TypeError(
+                    f"{type(self).__name__} needs a deadline, or a timeout when the scheduler starts it"
+                )
+            if unknown := set(fields) - set(self.spec.task_fields):
+                raise TypeError(f"{type(self).__name__} got unexpected arguments {sorted(unknown)}")
+            for name in self.spec.task_fields:
+                setattr(self, name, fields.get(name))
+            self.ref, self.deadline, self.timeout = None, None, float(timeout)
+            self.wait_started = float(wait_started) if wait_started is not None else None
+            return
         self.ref = fields
         self.spec.status_call(self.ref)  # a bad ref fails here, not on the triggerer's first poll
         self.deadline = float(deadline)
-        self.poll_interval = float(poll_interval)
         self.wait_started = float(wait_started if wait_started is not None else time.time())
         self.timeout = float(timeout if timeout is not None else self.deadline - self.wait_started)
-        self.max_errors = int(max_errors)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return classpath and plain-JSON kwargs; the deadline travels as an absolute time."""
+        if self.ref is None:
+            named = {name: getattr(self, name) for name in self.spec.task_fields}
+        else:
+            named = {**self.ref, "deadline": self.deadline}
+        ending = {"end_from_trigger": True, "options": self.options} if self.end_from_trigger else {}
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
-                **self.ref,
+                **named,
                 self.spec.api.conn_name_attr: self.conn_id,
-                "deadline": self.deadline,
                 "poll_interval": self.poll_interval,
                 "timeout": self.timeout,
                 "wait_started": self.wait_started,
                 "max_errors": self.max_errors,
+                **ending,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until final or past the deadline; yield exactly one event, then return."""
+        if self.ref is None:
+            try:
+                self.begin()
+            except SovError as exc:  # the task, resumed, raises the same error from the same arguments
+                yield TriggerEvent({**error_event("", None, exc), "kind": self.spec.kind, "ref": None})
+                return
         event = await self.poll()
+        if self.end_from_trigger and event["status"] == "terminal":
+            result = self.task_result(event)
+            if result is not None and await self.push_result(result):
+                yield TaskSuccessEvent()
+                return
         yield TriggerEvent({**event, "kind": self.spec.kind, "ref": self.ref})
+
+    def begin(self) -> None:
+        """
+        Fix the ref and the deadline of a wait the scheduler started, from the task's rendered
+        arguments and Airflow's deferral timeout (absolute, in the metadata DB: a restart keeps it).
+        """
+        values = {name: getattr(self, name) for name in self.spec.task_fields}
+        timeout_after = getattr(self, "timeout_after", None)
+        if timeout_after is not None:
+            self.deadline = timeout_after.timestamp() - DEFERRAL_GRACE
+        else:  # not from a task's start arguments (e.g. created by hand): the wait begins now
+            self.deadline = (self.wait_started or time.time()) + self.timeout
+        self.wait_started = self.deadline - self.timeout
+        self.ref = self.spec.task_ref(values, self.wait_started, self.options)
+        self.spec.status_call(self.ref)
+
+    async def push_result(self, result: dict[str, Any]) -> bool:
+        """
+        Store ``result`` as the task's ``return_value`` XCom through the Task SDK, as a worker does.
+
+        Not as the event's ``xcoms``: Airflow 3.3 stores those JSON-encoded twice, so a downstream
+        task would get a string, not the result. Return False when it cannot be stored here (no task
+        instance, or the call failed): the task then resumes on a worker and returns it from there.
+        """
+        ti = self.task_instance
+        if ti is None:
+            return False
+        from airflow.sdk.execution_time.xcom import XCom  # the configured XCom backend
+
+        try:
+            await XCom.aset(
+                key="return_value",
+                value=result,
+                dag_id=ti.dag_id,
+                task_id=ti.task_id,
+                run_id=ti.run_id,
+                map_index=ti.map_index,
+            )
+        except Exception as exc:  # any failure: the worker can still return the result
+            self.log.warning(
+                "Could not store the result in XCom here (%s); the task resumes on a worker.", exc
+            )
+            return False
+        return True
+
+    def task_result(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """
+        Return the task's result for a final event, exactly as the task would make it from the same
+        event; None when that raises (a failed job): the task then resumes on a worker to raise it.
+        """
+        assert self.ref is not None
+        reading = Reading.from_json(event["reading"])
+        try:
+            return self.spec.result(reading, self.ref, {**self.options, "log": self.log})
+        except SovError as exc:
+            self.log.info("%s; the task resumes on a worker to fail with this error.", exc.message)
+            return None
 
     async def poll(self) -> dict[str, Any]:
         """
@@ -114,7 +216,9 @@ class JobTrigger(BaseTrigger):
         The readings come from the connection's shared poll loop (:mod:`.poller`): one request per
         job however many waits watch it, within the connection's request budget.
         """
-        spec, ref = self.spec, self.ref
+        spec, ref, wait_started = self.spec, self.ref, self.wait_started
+        # Set by __init__, or by begin() for a wait the scheduler started.
+        assert ref is not None and self.deadline is not None and wait_started is not None
         key, name = spec.key_of(ref), spec.name(ref)
         job_id: str | None = ref.get("job_id")
         last_status: str | None = None
@@ -126,7 +230,7 @@ class JobTrigger(BaseTrigger):
                 "job_id": job_id,
                 "last_status": last_status,
                 "timeout": self.timeout,
-                "waited": time.time() - self.wait_started,
+                "waited": time.time() - wait_started,
             }
 
         if time.time() >= self.deadline:

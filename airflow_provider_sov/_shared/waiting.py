@@ -11,28 +11,27 @@ given a :class:`~airflow_provider_sov._shared.jobs.JobSpec`: neither knows which
 from __future__ import annotations
 
 import time
-from abc import abstractmethod
+import warnings
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_provider_sov import exceptions
-from airflow_provider_sov._shared.jobs import Reading
+from airflow_provider_sov._shared.jobs import DEFERRAL_GRACE, Reading
 from airflow_provider_sov.exceptions import SovError, SovInputError, SovTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from airflow.sdk import Context
+    from airflow.triggers.base import StartTriggerArgs
 
     from airflow_provider_sov._shared.hook import ApiHook
     from airflow_provider_sov._shared.jobs import JobSpec
 
 #: The only trigger-event statuses a task accepts.
 EVENT_STATUSES = frozenset({"terminal", "timeout", "error"})
-#: How long after our own deadline Airflow's deferral timeout fires, as a backstop only.
-DEFERRAL_GRACE = 300.0
 
 
 def default_deferrable() -> bool:
@@ -187,6 +186,8 @@ class JobWaitMixin:
 
     #: The kind this task waits on (operators that start more than one kind pass the spec in).
     spec: ClassVar[JobSpec]
+    #: A sensor may end a successful wait in the triggerer; an operator has work left on the worker.
+    end_from_trigger: bool = False
     deferrable: bool
     timeout: float
     poll_interval: float
@@ -196,6 +197,14 @@ class JobWaitMixin:
     def wait_settings(self) -> tuple[float, float]:
         """Return ``(timeout, poll_interval)`` in seconds, as the task was configured."""
         return self.timeout, self.poll_interval
+
+    def options(self) -> dict[str, Any]:
+        """Return the task's options for its spec's ``task_ref`` and ``outcome``: plain JSON, for trigger kwargs."""
+        return {}
+
+    def outcome_options(self) -> dict[str, Any]:
+        """Return what the spec's outcome takes: :meth:`options` and this task's log."""
+        return {**self.options(), "log": self.log}
 
     def hook_for(self, spec: JobSpec) -> ApiHook:
         """Return the hook for ``spec``'s API on this task's connection (created on first use, then kept)."""
@@ -254,6 +263,7 @@ class JobWaitMixin:
         """Hand the wait to the spec's trigger with an absolute deadline fixed now."""
         conn_attr = spec.api.conn_name_attr
         now = time.time()
+        ending = {"end_from_trigger": True, "options": self.options()} if self.end_from_trigger else {}
         trigger = spec.trigger_class()(
             **ref,
             **{conn_attr: getattr(self, conn_attr)},
@@ -261,6 +271,7 @@ class JobWaitMixin:
             poll_interval=poll_interval,
             timeout=timeout,
             wait_started=now,
+            **ending,
         )
         self.log.info("Deferring the wait for %s (timeout %.0fs).", spec.name(ref), timeout)
         self.defer(
@@ -296,6 +307,28 @@ class JobWaitMixin:
         return reading if reading.terminal else self.wait_for_job(spec, ref, reading)
 
 
+def triggerer_renders_templates() -> bool:
+    """Whether this Airflow renders a task's templated fields in the triggerer (3.3 and later)."""
+    from airflow.triggers.base import BaseTrigger
+
+    return hasattr(BaseTrigger, "render_template_fields")
+
+
+class _StartTriggerArgs:
+    """
+    A sensor's ``start_trigger_args``, built from its arguments when Airflow reads them.
+
+    On the class it is None: Airflow reads a mapped task's start arguments from the class, and it
+    cannot start a mapped task in the triggerer (each task's arguments are known only once it is
+    expanded), so a mapped sensor starts on a worker and defers from there.
+    """
+
+    def __get__(self, task: JobSensor | None, owner: type | None = None) -> StartTriggerArgs | None:
+        if task is None or not task.__dict__.get("start_from_trigger"):
+            return None
+        return task.start_args()
+
+
 class JobSensor(JobWaitMixin, BaseSensorOperator):
     """
     Wait for one job of the kind :attr:`spec` names; the base of every sensor of both APIs.
@@ -305,18 +338,36 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
     :class:`~airflow_provider_sov.exceptions.SovJobFailedError`; a timeout raises
     :class:`~airflow_provider_sov.exceptions.SovTimeoutError` in every mode.
 
-    A subclass sets :attr:`spec` and says what it waits on in :meth:`job_ref`; its connection
-    argument is the spec's API's ``conn_name_attr`` (e.g. ``sovfixer_conn_id``).
+    **Waits that use no worker.** ``start_from_trigger=True`` lets the scheduler hand the wait to
+    the triggerer without starting the task on a worker: the triggerer renders the templated IDs
+    and fixes the deadline when the scheduler deferred the task (kept across triggerer restarts).
+    ``end_from_trigger=True`` ends a wait whose job succeeded in the triggerer, with the same result
+    in XCom (``return_value``). A failed job, a timeout or an error still resumes the task on a
+    worker for a moment, which raises the same typed error as ever (so retries, callbacks and the
+    message are unchanged). Both default to False: start in the triggerer needs Airflow 3.3 (older
+    versions start on a worker, with one warning) and is not available to mapped tasks or to IDs
+    given as XComArgs (they start on a worker and say so in the log); end in the triggerer records
+    no asset events, so a sensor with ``outlets`` refuses it. Either implies ``deferrable=True``.
+
+    A subclass sets :attr:`spec`; the spec names the task arguments that name the job and turns
+    them into its ref. Its connection argument is the spec's API's ``conn_name_attr``
+    (e.g. ``sovfixer_conn_id``).
 
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
+    :param start_from_trigger: Start the wait in the triggerer, no worker at all (default False).
+    :param end_from_trigger: End a successful wait in the triggerer (default False).
     :param poke_interval: Seconds between polls (default: the kind's).
     :param timeout: Seconds to wait in all, in every mode (default: the kind's).
     """
+
+    start_trigger_args = _StartTriggerArgs()
 
     def __init__(
         self,
         *,
         deferrable: bool | None = None,
+        start_from_trigger: bool = False,
+        end_from_trigger: bool = False,
         poke_interval: timedelta | float | None = None,
         timeout: timedelta | float | None = None,
         **kwargs: Any,
@@ -327,15 +378,70 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
             poke_interval=poke, timeout=self.spec.timeout if timeout is None else timeout, **kwargs
         )
         setattr(self, self.spec.api.conn_name_attr, conn_id)
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        in_triggerer = bool(start_from_trigger or end_from_trigger)
+        if in_triggerer and deferrable is False:
+            raise SovInputError(
+                f"{self.task_id}: start_from_trigger and end_from_trigger wait in the triggerer, but "
+                "deferrable=False waits on a worker.",
+                hint="Drop deferrable=False (either option implies deferrable=True), or drop both options.",
+            )
+        if end_from_trigger and self.outlets:
+            raise SovInputError(
+                f"{self.task_id}: end_from_trigger ends the task in the triggerer, where Airflow records no "
+                "asset events, so its outlets would never be updated.",
+                hint="Drop end_from_trigger, or move the outlets to a downstream task.",
+            )
+        self.deferrable = in_triggerer or (default_deferrable() if deferrable is None else deferrable)
+        self.end_from_trigger = bool(end_from_trigger)
+        if start_from_trigger and not triggerer_renders_templates():
+            warnings.warn(
+                f"{self.task_id}: start_from_trigger needs Airflow 3.3 or later, where the triggerer renders "
+                "the task's templated fields. This task starts on a worker and defers from there.",
+                UserWarning,
+                stacklevel=2,
+            )
+            start_from_trigger = False
+        self.start_from_trigger = bool(start_from_trigger)
 
-    @abstractmethod
+    def task_values(self) -> dict[str, Any]:
+        """Return the arguments that name the job (the spec's ``task_fields``), as they are now."""
+        return {name: getattr(self, name, None) for name in self.spec.task_fields}
+
+    def wait_began(self, context: Context) -> float:
+        """Return when this wait began (a kind whose readings depend on it overrides this)."""
+        return time.time()
+
     def job_ref(self, context: Context) -> dict[str, Any]:
         """Return what this sensor waits on, from its rendered fields (checked before any call)."""
+        return self.spec.task_ref(self.task_values(), self.wait_began(context), self.options())
 
-    def outcome_options(self) -> dict[str, Any]:
-        """Return options the spec's outcome takes (e.g. ``accept_partial``)."""
-        return {}
+    def start_args(self) -> StartTriggerArgs | None:
+        """
+        Return how the scheduler starts this wait in the triggerer: the spec's trigger with the task's
+        own (unrendered) arguments and settings, and Airflow's deferral timeout, from which the trigger
+        takes its deadline. None when an argument is not a value or a template (an XComArg is
+        resolved on a worker).
+        """
+        values = self.task_values()
+        if not all(value is None or isinstance(value, str | int) for value in values.values()):
+            return None
+        from airflow.triggers.base import StartTriggerArgs
+
+        timeout, poll_interval = self.wait_settings()
+        conn_attr = self.spec.api.conn_name_attr
+        return StartTriggerArgs(
+            trigger_cls=self.spec.trigger,
+            trigger_kwargs={
+                **values,
+                conn_attr: getattr(self, conn_attr),
+                "poll_interval": poll_interval,
+                "timeout": timeout,
+                "end_from_trigger": self.end_from_trigger,
+                "options": self.options(),
+            },
+            next_method="execute_complete",
+            timeout=timedelta(seconds=timeout + DEFERRAL_GRACE),
+        )
 
     def wait_settings(self) -> tuple[float, float]:
         return as_seconds(self.timeout, "timeout") or 0.0, positive_seconds(
@@ -354,8 +460,26 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
+        if self.start_from_trigger:
+            self.log.warning("start_from_trigger: %s", self._why_on_a_worker(context))
         ref = self.job_ref(context)
         return self.spec.result(self.wait_for_job(self.spec, ref), ref, self.outcome_options())
+
+    def _why_on_a_worker(self, context: Context) -> str:
+        """Say why a wait meant to start in the triggerer is running on a worker, and what to do."""
+        fields = ", ".join(self.spec.task_fields)
+        if self.start_args() is None:
+            return (
+                f"this task started on a worker because {fields} holds a value Airflow resolves on a "
+                "worker (an XComArg); pass a Jinja template instead, e.g. "
+                "\"{{ ti.xcom_pull(task_ids='...', key='job_id') }}\", to start in the triggerer."
+            )
+        if getattr(context.get("ti"), "map_index", -1) not in (-1, None):
+            return (
+                "this mapped task started on a worker: Airflow starts mapped tasks in the triggerer only "
+                "once their arguments are known, which it does not support yet. It defers from here."
+            )
+        return "this task started on a worker (e.g. under `airflow dags test`); it defers from here."
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: accept only a known event for this job."""

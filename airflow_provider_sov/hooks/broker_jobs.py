@@ -151,6 +151,10 @@ GENERATION = JobSpec(
     classify=classify,
     outcome=outcome,
     name=lambda ref: target_of(ref).label,
+    task_fields=("submission_id", "file_type", "job_id"),
+    task_ref=lambda values, started, options: generation_ref(
+        target_of(values), started, options.get("invalid_grace", DEFAULT_INVALID_GRACE)
+    ),
     key=lambda ref: target_of(ref).key,
     poll_interval=DEFAULT_POLL_INTERVAL,
     timeout=DEFAULT_TIMEOUT,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sov._shared.jobs import Api, JobSpec, Reading
+from airflow_provider_sov._shared.routes import check_id
 from airflow_provider_sov.exceptions import SovJobFailedError
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ def _status_call(kind: str, ref: Mapping[str, Any]) -> StatusCall:
     return status_call(kind, ref.get("job_id"))
 
 
-def _spec(kind: str, label: str, trigger: str) -> JobSpec:
+def _spec(kind: str, label: str, trigger: str, field: str) -> JobSpec:
     return JobSpec(
         kind=kind,
         label=label,
@@ -140,6 +141,8 @@ def _spec(kind: str, label: str, trigger: str) -> JobSpec:
         classify=classify,
         outcome=lambda reading, ref, options: outcome(reading, ref, {"label": label, **options}),
         name=lambda ref: f"{label} {ref.get('job_id')}",
+        task_fields=(field,),
+        task_ref=lambda values, started, options: {"job_id": check_id(values.get(field), field)},
         key=lambda ref: str(ref.get("job_id")),
         poll_interval=DEFAULT_POLL_INTERVAL,
         timeout=DEFAULT_TIMEOUT,
@@ -147,8 +150,8 @@ def _spec(kind: str, label: str, trigger: str) -> JobSpec:
 
 
 #: An update job (SUD): initiate, add locations, start, wait.
-UPDATE = _spec("update", "SUD", "SovUpdateTrigger")
+UPDATE = _spec("update", "SUD", "SovUpdateTrigger", "sud_id")
 #: A new SOV's parse job.
-PARSE = _spec("parse", "SOV", "SovParseTrigger")
+PARSE = _spec("parse", "SOV", "SovParseTrigger", "sov_id")
 #: An output request (``get_or_create_output``).
-OUTPUT = _spec("output", "output request", "SovOutputTrigger")
+OUTPUT = _spec("output", "output request", "SovOutputTrigger", "request_id")

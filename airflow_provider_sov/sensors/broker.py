@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sov._shared.jobs import keep_arguments, templated
 from airflow_provider_sov._shared.waiting import JobSensor, as_seconds
-from airflow_provider_sov.hooks.broker_jobs import DEFAULT_INVALID_GRACE, GENERATION, generation_ref
+from airflow_provider_sov.hooks.broker_jobs import DEFAULT_INVALID_GRACE, GENERATION
 from airflow_provider_sov.hooks.broker_rules import GenerationTarget
 
 if TYPE_CHECKING:
@@ -35,6 +35,9 @@ class DFileGenerationSensor(JobSensor):
     :param job_id: A detached generation's job ID (templated).
     :param data_act_broker_conn_id: The Airflow connection (default ``data_act_broker_default``).
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
+    :param start_from_trigger: Let the scheduler start the wait in the triggerer, no worker at all
+        (default False; see :class:`~airflow_provider_sov._shared.waiting.JobSensor`).
+    :param end_from_trigger: End a successful wait in the triggerer, its result in XCom (default False).
     :param poke_interval: Seconds between polls (default 30; the Broker asks for 10 or more).
     :param timeout: Seconds to wait in all, in every mode (default 6 hours).
     :param invalid_grace: Seconds during which ``invalid`` is not yet final (default 120).
@@ -44,7 +47,7 @@ class DFileGenerationSensor(JobSensor):
     submission_id: int | str | None
     file_type: str | None
     job_id: int | str | None
-    template_fields: Sequence[str] = ("submission_id", "file_type", "job_id")
+    template_fields: Sequence[str] = GENERATION.task_fields  # submission_id, file_type, job_id
     ui_color = "#eef6ec"
 
     def __init__(
@@ -56,20 +59,19 @@ class DFileGenerationSensor(JobSensor):
         invalid_grace: timedelta | float = DEFAULT_INVALID_GRACE,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        keep_arguments(self, locals())
+        # First: Airflow reads the start arguments (which carry it) after each __init__.
         self.invalid_grace = as_seconds(invalid_grace, "invalid_grace") or 0.0
+        super().__init__(**kwargs)
+        keep_arguments(self, {"submission_id": submission_id, "file_type": file_type, "job_id": job_id})
         if not templated(submission_id, file_type, job_id):
             GenerationTarget.of(submission_id, file_type, job_id)
         self._wait_started: float | None = None
 
-    def job_ref(self, context: Context) -> dict[str, Any]:
-        """Return what this sensor waits on, once its fields are rendered; ``invalid`` is judged from when it began."""
-        target = GenerationTarget.of(self.submission_id, self.file_type, self.job_id)
-        return generation_ref(target, self._grace_from(context), self.invalid_grace)
+    def options(self) -> dict[str, Any]:
+        return {"invalid_grace": self.invalid_grace}
 
-    def _grace_from(self, context: Context) -> float:
-        """When this wait began: the first poke, or the first reschedule in reschedule mode."""
+    def wait_began(self, context: Context) -> float:
+        """When this wait began (``invalid`` is judged from then): the first poke, or the first reschedule."""
         if self.reschedule:
             first = context["ti"].get_first_reschedule_date(context)
             if first is not None:

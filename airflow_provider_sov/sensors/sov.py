@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sov._shared.routes import check_id
 from airflow_provider_sov._shared.waiting import JobSensor
 from airflow_provider_sov.hooks.sov_jobs import OUTPUT, PARSE, UPDATE
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-    from airflow.sdk import Context
 
 
 class SovJobSensor(JobSensor):
@@ -25,6 +22,9 @@ class SovJobSensor(JobSensor):
 
     :param sovfixer_conn_id: The Airflow connection (default ``sovfixer_default``).
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
+    :param start_from_trigger: Let the scheduler start the wait in the triggerer, no worker at all
+        (default False; see :class:`~airflow_provider_sov._shared.waiting.JobSensor`).
+    :param end_from_trigger: End a successful wait in the triggerer, its result in XCom (default False).
     :param accept_partial: Treat a ``PARTIAL_PARSE`` result as usable (with a warning).
     :param poke_interval: Seconds between polls (default 15).
     :param timeout: Seconds to wait in all, in every mode (default 2 hours).
@@ -33,21 +33,18 @@ class SovJobSensor(JobSensor):
     ui_color = "#e8f1fb"
 
     def __init__(self, *, job_id: str, accept_partial: bool = False, **kwargs: Any) -> None:
+        self.accept_partial = accept_partial  # first: Airflow reads the start arguments after each __init__
         super().__init__(**kwargs)
         setattr(self, self.id_field, job_id)
-        self.accept_partial = accept_partial
 
     @property
     def id_field(self) -> str:
         """Return the argument that holds the ID to wait on: the one templated field."""
-        (field,) = self.template_fields
-        return str(field)
+        (field,) = self.spec.task_fields
+        return field
 
-    def job_ref(self, context: Context) -> dict[str, Any]:
-        return {"job_id": check_id(getattr(self, self.id_field), self.id_field)}
-
-    def outcome_options(self) -> dict[str, Any]:
-        return {"accept_partial": self.accept_partial, "log": self.log}
+    def options(self) -> dict[str, Any]:
+        return {"accept_partial": self.accept_partial}
 
 
 class SovUpdateSensor(SovJobSensor):
@@ -58,7 +55,7 @@ class SovUpdateSensor(SovJobSensor):
     """
 
     spec = UPDATE
-    template_fields: Sequence[str] = ("sud_id",)
+    template_fields: Sequence[str] = UPDATE.task_fields  # ("sud_id",)
 
     def __init__(self, *, sud_id: str, **kwargs: Any) -> None:  # named, so that .expand(sud_id=...) maps it
         super().__init__(job_id=sud_id, **kwargs)
@@ -72,7 +69,7 @@ class SovParseSensor(SovJobSensor):
     """
 
     spec = PARSE
-    template_fields: Sequence[str] = ("sov_id",)
+    template_fields: Sequence[str] = PARSE.task_fields  # ("sov_id",)
 
     def __init__(self, *, sov_id: str, **kwargs: Any) -> None:  # named, so that .expand(sov_id=...) maps it
         super().__init__(job_id=sov_id, **kwargs)
@@ -86,7 +83,7 @@ class SovOutputSensor(SovJobSensor):
     """
 
     spec = OUTPUT
-    template_fields: Sequence[str] = ("request_id",)
+    template_fields: Sequence[str] = OUTPUT.task_fields  # ("request_id",)
 
     def __init__(
         self, *, request_id: str, **kwargs: Any

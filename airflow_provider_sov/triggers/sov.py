@@ -23,12 +23,15 @@ class SovJobTrigger(JobTrigger):
     """
     Poll one SOV Fixer job (see :class:`~airflow_provider_sov._shared.trigger.JobTrigger`).
 
-    :param job_id: The ID to poll: SUD ID, SOV ID or output request ID, by kind.
+    :param job_id: The ID to poll: SUD ID, SOV ID or output request ID, by kind. A wait the
+        scheduler started has none yet: it has the sensor's argument instead (``sud_id``...).
     :param sovfixer_conn_id: The Airflow connection.
     """
 
-    def __init__(self, job_id: str, **kwargs: Any) -> None:
-        super().__init__(job_id=job_id, **kwargs)
+    def __init__(self, job_id: str | None = None, **kwargs: Any) -> None:
+        if job_id is not None:
+            kwargs["job_id"] = job_id
+        super().__init__(**kwargs)
 
 
 class SovUpdateTrigger(SovJobTrigger):

@@ -6,6 +6,7 @@ import pendulum
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 
 from airflow_provider_sov.operators.sov import SovUpdateOperator
+from airflow_provider_sov.sensors.sov import SovUpdateSensor
 from airflow_provider_sov.triggers.sov import SovHistoryTrigger
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -77,3 +78,38 @@ with DAG(dag_id="e2e_download_kill", schedule=None, start_date=START, catchup=Fa
         retries=1,
         retry_delay=pendulum.duration(seconds=1),
     )
+
+
+with DAG(
+    dag_id="e2e_triggerer_waits",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"sud_id": "", "mapped": []},
+) as triggerer_waits_dag:
+    # The same job waited on three ways: started and ended by the triggerer (no worker at all),
+    # deferred from a worker as before (the XComs must match), and mapped over several jobs.
+    in_triggerer = SovUpdateSensor(
+        task_id="in_triggerer",
+        sud_id="{{ params.sud_id }}",
+        start_from_trigger=True,
+        end_from_trigger=True,
+        poke_interval=1,
+        timeout=600,
+    )
+    SovUpdateSensor(task_id="on_worker", sud_id="{{ params.sud_id }}", deferrable=True, poke_interval=1)
+
+    @task
+    def downstream(result: dict) -> list[str]:
+        # What a downstream task sees of the result: the same dict the worker-ended wait gives.
+        return [type(result).__name__, result["job_id"]]
+
+    downstream(in_triggerer.output)
+
+    @task
+    def mapped_ids(params=None) -> list[str]:
+        return list(params["mapped"])
+
+    SovUpdateSensor.partial(
+        task_id="mapped", start_from_trigger=True, end_from_trigger=True, poke_interval=1
+    ).expand(sud_id=mapped_ids())
