@@ -276,3 +276,96 @@ def test_d_files_example_through_the_real_triggerer_without_leaking_a_secret(sta
     texts += [str(row) for row in query(stack.home, "select kwargs from trigger")]
     leaks = [s for s in secrets for text in texts if s in text]
     assert leaks == []
+
+
+# --- waits started and ended in the triggerer ----------------------------------------------------------
+
+
+def task_row(stack, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict:
+    """A task instance as the metadata DB keeps it: where it ran, and its deferral timeout."""
+    columns = ("state", "queued_dttm", "pid", "hostname", "trigger_timeout", "try_number")
+    (row,) = query(
+        stack.home,
+        f"select {', '.join(columns)} from task_instance where dag_id=? and run_id=? and task_id=? and map_index=?",
+        dag_id,
+        run_id,
+        task_id,
+        map_index,
+    )
+    return dict(zip(columns, row, strict=True))
+
+
+def worker_starts(stack, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> int:
+    """How many times a worker started the task instance (each start is a ``running`` audit event)."""
+    sql = "select count(*) from log where event='running' and dag_id=? and run_id=? and task_id=? and map_index=?"
+    return query(stack.home, sql, dag_id, run_id, task_id, map_index)[0][0]
+
+
+def task_logs(stack, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict[str, str]:
+    folder = stack.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+    if map_index >= 0:
+        folder = folder / f"map_index={map_index}"
+    return {p.name: p.read_text() for p in sorted(folder.glob("attempt=*"))}
+
+
+def test_sensors_started_and_ended_in_the_triggerer(stack):
+    sov = stack.emulator.sov
+    sud_id = sov.add_running_update(12)
+    sov.script_next("update", "FAILED_TO_PROCESS", "row 7 has no street address")
+    failing = sov.add_running_update(10)
+    mapped = [sov.add_running_update(25 + i) for i in range(3)]  # still running when the mapped tasks start
+    run_id = stack.trigger("e2e_triggerer_waits", {"sud_id": sud_id, "failing": failing, "mapped": mapped})
+    stack.wait_run("e2e_triggerer_waits", run_id, timeout=300)
+    dag = "e2e_triggerer_waits"
+
+    # Started and ended in the triggerer: no worker ever ran it, and its result is the worker's.
+    row = task_row(stack, dag, run_id, "in_triggerer")
+    assert row["state"] == "success" and row["try_number"] == 1
+    assert (row["queued_dttm"], row["pid"], row["hostname"]) == (None, None, "")
+    assert worker_starts(stack, dag, run_id, "in_triggerer") == 0
+    logs = task_logs(stack, dag, run_id, "in_triggerer")
+    assert [name for name in logs if ".trigger." not in name] == []  # no worker log at all
+    assert "COMPLETE 100%" in "".join(logs.values())
+    assert xcom(stack.home, dag, "in_triggerer", run_id) == xcom(stack.home, dag, "on_worker", run_id)
+    assert xcom(stack.home, dag, "in_triggerer", run_id)["job_id"] == sud_id
+    assert xcom(stack.home, dag, "downstream", run_id) == ["dict", sud_id]  # what a downstream task sees
+
+    # A failed job: the task resumes on a worker once, to fail with the typed error and message.
+    row = task_row(stack, dag, run_id, "fails")
+    assert row["state"] == "failed" and worker_starts(stack, dag, run_id, "fails") == 1
+    worker_log = "".join(
+        text for name, text in task_logs(stack, dag, run_id, "fails").items() if ".trigger." not in name
+    )
+    assert "SovJobFailedError" in worker_log and "row 7 has no street address" in worker_log
+
+    # Mapped: Airflow starts each on a worker (said in its log), and each ends in the triggerer.
+    for index, job in enumerate(mapped):
+        assert task_row(stack, dag, run_id, "mapped", index)["state"] == "success"
+        assert worker_starts(stack, dag, run_id, "mapped", index) == 1
+        assert xcom(stack.home, dag, "mapped", run_id, map_index=index)["job_id"] == job
+        text = "".join(task_logs(stack, dag, run_id, "mapped", index).values())
+        assert "this mapped task started on a worker" in text
+
+
+def test_a_wait_in_the_triggerer_survives_a_kill_9_of_the_triggerer_with_its_deadline(stack):
+    dag = "e2e_triggerer_restart"
+    sud_id = stack.emulator.sov.add_running_update(30)
+    run_id = stack.trigger(dag, {"sud_id": sud_id})
+
+    def polling() -> bool:
+        return "IN_PROGRESS" in "".join(task_logs(stack, dag, run_id, "wait").values())
+
+    stack.wait_for(polling, 120, "the wait to poll in the triggerer")
+    before = task_row(stack, dag, run_id, "wait")
+    stack.restart_triggerer()
+    assert stack.wait_run(dag, run_id, timeout=240) == "success"
+    after = task_row(stack, dag, run_id, "wait")
+    assert after["trigger_timeout"] == before["trigger_timeout"]
+    assert worker_starts(stack, dag, run_id, "wait") == 0 and after["queued_dttm"] is None
+    logs = task_logs(stack, dag, run_id, "wait")
+    started = [
+        line for text in logs.values() for line in text.splitlines() if "Started by the scheduler" in line
+    ]
+    deadlines = {json.loads(line)["event"].split(" until ")[1] for line in started}
+    assert len(logs) == 2 and len(started) == 2 and len(deadlines) == 1  # two triggerers, one deadline
+    assert xcom(stack.home, dag, "wait", run_id)["job_id"] == sud_id

@@ -166,6 +166,12 @@ class JobTrigger(BaseTrigger):
         self.wait_started = self.deadline - self.timeout
         self.ref = self.spec.task_ref(values, self.wait_started, self.options)
         self.spec.status_call(self.ref)
+        self.log.info(
+            "Started by the scheduler: waiting for %s until %s (timeout %.0fs).",
+            self.spec.name(self.ref),
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.deadline)),
+            self.timeout,
+        )
 
     async def push_result(self, result: dict[str, Any]) -> bool:
         """

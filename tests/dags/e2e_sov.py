@@ -85,10 +85,11 @@ with DAG(
     schedule=None,
     start_date=START,
     catchup=False,
-    params={"sud_id": "", "mapped": []},
+    params={"sud_id": "", "failing": "", "mapped": []},
 ) as triggerer_waits_dag:
     # The same job waited on three ways: started and ended by the triggerer (no worker at all),
-    # deferred from a worker as before (the XComs must match), and mapped over several jobs.
+    # deferred from a worker as before (the XComs must match), and mapped over several jobs; and a
+    # job that fails, waited on in the triggerer.
     in_triggerer = SovUpdateSensor(
         task_id="in_triggerer",
         sud_id="{{ params.sud_id }}",
@@ -98,6 +99,13 @@ with DAG(
         timeout=600,
     )
     SovUpdateSensor(task_id="on_worker", sud_id="{{ params.sud_id }}", deferrable=True, poke_interval=1)
+    SovUpdateSensor(
+        task_id="fails",
+        sud_id="{{ params.failing }}",
+        start_from_trigger=True,
+        end_from_trigger=True,
+        poke_interval=1,
+    )
 
     @task
     def downstream(result: dict) -> list[str]:
@@ -113,3 +121,17 @@ with DAG(
     SovUpdateSensor.partial(
         task_id="mapped", start_from_trigger=True, end_from_trigger=True, poke_interval=1
     ).expand(sud_id=mapped_ids())
+
+
+with DAG(
+    dag_id="e2e_triggerer_restart", schedule=None, start_date=START, catchup=False, params={"sud_id": ""}
+) as triggerer_restart_dag:
+    # The test kills the triggerer while this wait runs in it; the next triggerer must finish it.
+    SovUpdateSensor(
+        task_id="wait",
+        sud_id="{{ params.sud_id }}",
+        start_from_trigger=True,
+        end_from_trigger=True,
+        poke_interval=1,
+        timeout=900,
+    )
