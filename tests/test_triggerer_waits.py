@@ -7,6 +7,7 @@ hands back. Real triggers over real HTTP to the emulator; the real-Airflow runs 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import time
@@ -26,7 +27,7 @@ from airflow_provider_sov.sensors.sov import SovOutputSensor, SovParseSensor, So
 from airflow_provider_sov.triggers.broker import DFileGenerationTrigger
 from airflow_provider_sov.triggers.sov import SovUpdateTrigger
 from tests.conftest import finish
-from tests.harness import collect_events, make_context
+from tests.harness import collect_events, eventually, make_context
 
 SOV = "s-no-ping-hggcsk"
 SENSORS = [
@@ -223,7 +224,11 @@ def xcom_store(monkeypatch) -> list[dict[str, Any]]:
     async def aset(**kwargs: Any) -> None:
         stored.append(kwargs)
 
+    async def aget_one(**kwargs: Any) -> None:
+        stored.append({"read": kwargs})  # the warm-up: a read of the result not stored yet
+
     monkeypatch.setattr(XCom, "aset", aset)
+    monkeypatch.setattr(XCom, "aget_one", aget_one)
     return stored
 
 
@@ -239,7 +244,8 @@ async def test_a_successful_job_ends_the_task_with_the_result_the_worker_would_r
     ended = on_task(from_scheduler(sensor(start_from_trigger=True, end_from_trigger=True), job=sud))
     (event,) = await collect_events(ended)
     assert isinstance(event, TaskSuccessEvent) and event.xcoms is None
-    (pushed,) = xcom_store
+    warm_up, pushed = xcom_store  # the Task SDK's API warmed up first, then the result stored
+    assert warm_up["read"]["key"] == "return_value"
     assert {k: pushed[k] for k in ("key", "dag_id", "task_id", "run_id", "map_index")} == {
         "key": "return_value",
         "dag_id": "d",
@@ -260,7 +266,7 @@ async def test_a_failed_job_resumes_the_task_to_raise_the_typed_error(sud, sov_e
     ended = on_task(from_scheduler(sensor(start_from_trigger=True, end_from_trigger=True), job=sud_id))
     (event,) = await collect_events(ended)
     assert not isinstance(event, TaskSuccessEvent) and event.payload["status"] == "terminal"
-    assert xcom_store == []
+    assert [x for x in xcom_store if "read" not in x] == []
     with pytest.raises(SovJobFailedError, match="row 7 has no address"):
         sensor(sud_id=sud_id).execute_complete(make_context(), event=event.payload)
 
@@ -289,5 +295,21 @@ async def test_a_wait_deferred_from_a_worker_can_end_in_the_triggerer_too(sud, s
     finish(sov_emulator)
     trigger = on_task(SovUpdateTrigger(**json.loads(json.dumps(deferred.value.trigger.serialize()[1]))))
     (event,) = await collect_events(trigger)
-    assert isinstance(event, TaskSuccessEvent) and xcom_store[0]["value"]["job_id"] == sud
+    assert isinstance(event, TaskSuccessEvent) and xcom_store[-1]["value"]["job_id"] == sud
     assert time.time() < trigger.deadline
+
+
+async def test_the_task_api_warms_up_once_per_loop_before_any_job_ends(
+    sov_connection, sov_emulator, xcom_store
+):
+    sud_ids = [sov_emulator.sov.add_running_update(3600, sov_id=SOV) for _ in range(3)]
+    task = sensor(start_from_trigger=True, end_from_trigger=True)
+    triggers = [on_task(from_scheduler(task, job=sud_id)) for sud_id in sud_ids]
+    runs = [asyncio.create_task(collect_events(t)) for t in triggers]
+    assert await eventually(lambda: sov_emulator.count("update_status") >= 3)
+    assert [x for x in xcom_store if "read" in x] == [xcom_store[0]] and len(xcom_store) == 1
+    finish(sov_emulator)
+    for run in runs:
+        (event,) = await run
+        assert isinstance(event, TaskSuccessEvent)
+    assert len(xcom_store) == 4  # one warm-up read, three results

@@ -13,6 +13,7 @@ from Airflow's deferral timeout (fixed in the metadata DB when the scheduler def
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 
 #: Retries within one poll (transient HTTP failures), before the poll counts as failed.
 TRIGGER_RETRY_POLICY = RetryPolicy(attempts=3, min_wait=1.0, max_wait=10.0)
+#: The triggerer's first Task SDK request builds its execution API (seconds); one harmless request
+#: per event loop, made when a wait that may store a result begins, takes that off the result's path.
+_warm_up: asyncio.Task[None] | None = None
 
 
 def error_event(key: str, job_id: str | None, error: BaseException) -> dict[str, Any]:
@@ -144,6 +148,8 @@ class JobTrigger(BaseTrigger):
             except SovError as exc:  # the task, resumed, raises the same error from the same arguments
                 yield TriggerEvent({**error_event("", None, exc), "kind": self.spec.kind, "ref": None})
                 return
+        if self.end_from_trigger and self.task_instance is not None:
+            self.warm_up_task_api()
         event = await self.poll()
         if self.end_from_trigger and event["status"] == "terminal":
             result = self.task_result(event)
@@ -172,6 +178,35 @@ class JobTrigger(BaseTrigger):
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.deadline)),
             self.timeout,
         )
+
+    def warm_up_task_api(self) -> None:
+        """
+        Read this task's own (not yet stored) result in the background, once per event loop: the
+        triggerer builds its execution API on the first Task SDK request (about 4 s here), and a
+        result stored without this would wait for that at the moment the job finished.
+        """
+        global _warm_up
+        loop = asyncio.get_running_loop()
+        if _warm_up is not None and _warm_up.get_loop() is loop:
+            return
+        ti = self.task_instance
+        assert ti is not None
+
+        async def read() -> None:
+            from airflow.sdk.execution_time.xcom import XCom
+
+            try:
+                await XCom.aget_one(
+                    key="return_value",
+                    dag_id=ti.dag_id,
+                    task_id=ti.task_id,
+                    run_id=ti.run_id,
+                    map_index=ti.map_index,
+                )
+            except Exception as exc:  # only a head start: storing the result later reports any failure
+                self.log.debug("Warming up the Task SDK's API failed: %s", exc)
+
+        _warm_up = loop.create_task(read(), name="airflow-provider-sov: warm up the Task SDK API")
 
     async def push_result(self, result: dict[str, Any]) -> bool:
         """
