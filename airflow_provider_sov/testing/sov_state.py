@@ -140,6 +140,11 @@ class SovFixerState:
                 Outcome(result_status, text, kw.get("duration"), kw.get("request_status"))
             )
 
+    def set_job_seconds(self, sov_id: str, seconds: float) -> None:
+        """Make every job created from now on for ``sov_id`` run ``seconds`` (unless scripted)."""
+        with self.server.lock:
+            self.durations[sov_id] = seconds
+
     def add_running_update(self, seconds: float, sov_id: str | None = None) -> str:
         """
         Start an update that finishes ``seconds`` from now (for load and latency runs); return its
