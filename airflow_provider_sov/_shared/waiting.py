@@ -476,8 +476,8 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
             )
         if getattr(context.get("ti"), "map_index", -1) not in (-1, None):
             return (
-                "this mapped task started on a worker: Airflow starts mapped tasks in the triggerer only "
-                "once their arguments are known, which it does not support yet. It defers from here."
+                "this mapped task started on a worker: Airflow cannot start a mapped task in the triggerer "
+                "yet (its arguments are known only once it is expanded). It defers from here."
             )
         return "this task started on a worker (e.g. under `airflow dags test`); it defers from here."
 
