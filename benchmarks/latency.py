@@ -75,6 +75,10 @@ def seen_complete(stack: AirflowStack, dag_id: str, run_id: str) -> float | None
     return None
 
 
+def ratio(ours: float, peer: float) -> str:
+    return f"{ours / max(peer, 1e-9):.2f}"
+
+
 def report(stack: AirflowStack, runs: list[tuple[str, str | float, str]], job_seconds: float) -> str:
     """Wait for the runs to end; the table and the verdict."""
     for kind, _, run_id in runs:
@@ -116,11 +120,17 @@ def report(stack: AirflowStack, runs: list[tuple[str, str | float, str]], job_se
         lines.append(line)
     worst = max(total[OURS])
     ok = worst <= POLL + 1 and all(s == "success" for s in states)
+    # A job that ended before its wait deferred was never seen by a trigger: no split for it.
+    split = after_seen[OURS] and after_seen[PEER]
     lines += [
-        f"ratio, seen -> success median, start+end in triggerer / deferred from a worker: "
-        f"{statistics.median(after_seen[OURS]) / max(statistics.median(after_seen[PEER]), 1e-9):.2f}",
-        f"ratio, seen -> success worst (ours) / Airflow's floor worst: "
-        f"{max(after_seen[OURS]) / max(max(total[FLOOR]), 1e-9):.2f}",
+        "ratio, seen -> success median, start+end in triggerer / deferred from a worker: "
+        + (
+            ratio(statistics.median(after_seen[OURS]), statistics.median(after_seen[PEER]))
+            if split
+            else "n/a"
+        ),
+        "ratio, seen -> success worst (ours) / Airflow's floor worst: "
+        + (ratio(max(after_seen[OURS]), max(total[FLOOR])) if after_seen[OURS] else "n/a"),
         f"ratio, worst latency (start+end in triggerer) / poll interval: {worst / POLL:.2f}",
         "",
         f"goal start+end in triggerer <= poll interval + 1 s ({POLL + 1:g} s): "
