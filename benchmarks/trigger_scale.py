@@ -204,7 +204,15 @@ def child(kind: str, poll: float, cap: float) -> None:
     make_trigger(kind, "warm-up" if kind != "broker" else 1, poll, time.time())
     print("ready", flush=True)
     job = json.loads(sys.stdin.readline())
-    result = asyncio.run(run_triggers(kind, job["ids"], job["ends"], poll, cap, job.get("record", False)))
+    waits = run_triggers(kind, job["ids"], job["ends"], poll, cap, job.get("record", False))
+    if profile := job.get("profile"):  # --profile: where the time went, for pstats
+        import cProfile
+
+        with cProfile.Profile() as profiler:
+            result = asyncio.run(waits)
+        profiler.dump_stats(Path(profile) / f"{kind}-{len(job['ids'])}.prof")
+    else:
+        result = asyncio.run(waits)
     print(json.dumps(result), flush=True)
 
 
@@ -259,6 +267,7 @@ def one_run(pipe: Any, env: dict[str, str], kind: str, n: int, args: argparse.Na
         seeded = pipe.recv()
         seeded["ids"] = [job for job in seeded["ids"] for _ in range(per_job)][:n]  # neighbours share a job
         seeded["record"] = args.budget_series
+        seeded["profile"] = args.profile
         pipe.send(("counts",))
         counted = pipe.recv()
         before, refused = counted.get(ROUTES[kind], 0), counted.get("429", 0)
@@ -321,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-waits", type=int, default=200)
     parser.add_argument("--budget", type=float, default=20.0, help="max_requests_per_second")
     parser.add_argument("--api-limit", type=float, default=25.0, help="the emulator's 429 threshold")
+    parser.add_argument(
+        "--profile", metavar="DIR", help="write each run's cProfile statistics to DIR (slows the run)"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
