@@ -169,6 +169,28 @@ def test_trusted_hosts_are_read_as_origins(monkeypatch, trusted, origins):
     assert SovHook("sov_trust").settings.trusted_origins == origins
 
 
+@pytest.mark.parametrize(
+    ("host", "url", "gets_the_token"),
+    [
+        ("http://127.0.0.1:8765/gw/", "http://127.0.0.1:8765/gw/api/v1/sov/x", True),
+        ("http://127.0.0.1:8765/gw/", "http://127.0.0.1:8765/other/path", True),  # outside the prefix
+        ("http://127.0.0.1:8765/gw/", "http://127.0.0.1:8765/gw", True),
+        ("http://127.0.0.1:8765", "http://127.0.0.1:8765/api/v1/sov/x", True),
+        ("http://127.0.0.1:8765", "http://127.0.0.1:8765.evil.example/x", False),
+        ("http://127.0.0.1:8765", "http://127.0.0.1:87650/x", False),
+        ("http://127.0.0.1:8765", "http://127.0.0.1:8765@evil.example/x", False),
+        ("http://127.0.0.1:8765", "https://127.0.0.1:8765/x", False),
+        ("http://127.0.0.1:8765", "http://localhost:8765/x", False),
+    ],
+)
+def test_credentials_go_only_to_the_connections_origin(monkeypatch, host, url, gets_the_token):
+    from airflow_provider_sov._shared.connection import trusted
+
+    conn = {"conn_type": "sovfixer", "host": host, "password": "t"}
+    monkeypatch.setenv("AIRFLOW_CONN_SOV_TRUST", json.dumps(conn))
+    assert trusted(url, SovHook("sov_trust").settings) is gets_the_token
+
+
 def test_a_bad_trusted_host_is_a_clear_config_error(monkeypatch):
     conn = {"conn_type": "sovfixer", "password": "t", "extra": {"trusted_hosts": "ftp://files.example"}}
     monkeypatch.setenv("AIRFLOW_CONN_SOV_TRUST", json.dumps(conn))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -50,6 +51,11 @@ class ConnSettings:
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     max_requests_per_second: float | None = None
 
+    @cached_property
+    def host(self) -> str:
+        """Return ``host:port`` of :attr:`base_url`, as messages name it (read once, then kept)."""
+        return urlsplit(self.base_url).netloc
+
 
 def origin_of(url: str) -> str:
     """Return ``scheme://host:port`` of ``url`` with the default port made explicit."""
@@ -61,7 +67,12 @@ def origin_of(url: str) -> str:
 
 def trusted(url: str, settings: ConnSettings) -> bool:
     """Whether credentials may go to ``url``: the connection's own origin, or one it lists as trusted."""
-    origin = origin_of(url)
+    if url.startswith(settings.base_url + "/"):  # under the connection's own base: its origin, unparsed
+        return True
+    try:
+        origin = origin_of(url)
+    except ValueError:  # a port that is no port: not a host credentials go to
+        return False
     return origin == settings.origin or origin in settings.trusted_origins
 
 

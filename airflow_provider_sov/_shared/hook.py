@@ -183,8 +183,7 @@ class ApiHook(BaseHook):
     def _call(
         self, route: Route, settings: ConnSettings, job_id: str | int | None, action: str | None
     ) -> Call:
-        host = urlsplit(settings.base_url).netloc
-        return Call(route=route, conn_id=self.conn_id, job_id=job_id, action=action, host=host)
+        return Call(route=route, conn_id=self.conn_id, job_id=job_id, action=action, host=settings.host)
 
     # --- Sync -----------------------------------------------------------------------------------
 

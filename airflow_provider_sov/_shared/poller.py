@@ -23,7 +23,7 @@ import dataclasses
 import heapq
 import itertools
 import time
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_sov._shared.http import RetryPolicy
@@ -116,7 +116,8 @@ class ConnectionPoller:
         self.in_flight: set[JobKey] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.order = itertools.count()
-        self.wake = asyncio.Event()
+        #: What the loop sleeps on until its next read is due; set early by :meth:`wake`.
+        self.sleeping: asyncio.Future[None] | None = None
         self.paused_until = 0.0
         self.next_slot = 0.0
         self.rate: float | None = None
@@ -178,7 +179,7 @@ class ConnectionPoller:
                 self.due.pop(watch.job, None)
                 self.last.pop(watch.job, None)
         if not self.watches:
-            self.wake.set()  # the loop sees it has nothing left and ends
+            self.wake()  # the loop sees it has nothing left and ends
 
     def schedule(self, job: JobKey) -> None:
         """(Re)queue ``job`` for when its soonest watcher is due (not while it is being read)."""
@@ -191,7 +192,26 @@ class ConnectionPoller:
         self.due[job] = due
         heapq.heappush(self.heap, (due, next(self.order), job))
         if self.heap[0][2] == job:
-            self.wake.set()
+            self.wake()
+
+    def wake(self) -> None:
+        """Wake the loop if it sleeps: a job became due sooner, or the last watch left."""
+        if self.sleeping is not None and not self.sleeping.done():
+            self.sleeping.set_result(None)
+
+    async def sleep(self, seconds: float) -> None:
+        """
+        Sleep ``seconds`` or until :meth:`wake`: one future and one timer, no task per sleep (the
+        loop sleeps between most reads, so this is on every poll's path).
+        """
+        loop = asyncio.get_running_loop()
+        self.sleeping = loop.create_future()
+        timer = loop.call_later(seconds, self.wake)
+        try:
+            await self.sleeping
+        finally:
+            timer.cancel()
+            self.sleeping = None
 
     def pause(self, seconds: float) -> None:
         """Send nothing for ``seconds`` (a 429 said so): every wait on the connection slows, none alone."""
@@ -213,9 +233,7 @@ class ConnectionPoller:
                     heapq.heappop(self.heap)  # stale: re-queued later, read already, or no longer watched
                 start = max(self.heap[0][0] if self.heap else now + 3600.0, self.paused_until, self.next_slot)
                 if start > now:
-                    self.wake.clear()
-                    with suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), start - now)
+                    await self.sleep(start - now)
                     continue
                 _, _, job = heapq.heappop(self.heap)
                 del self.due[job]
