@@ -313,3 +313,12 @@ async def test_the_task_api_warms_up_once_per_loop_before_any_job_ends(
         (event,) = await run
         assert isinstance(event, TaskSuccessEvent)
     assert len(xcom_store) == 4  # one warm-up read, three results
+
+
+async def test_a_sensor_that_pushes_no_xcom_ends_in_the_triggerer_without_storing_one(
+    sud, sov_emulator, xcom_store
+):
+    finish(sov_emulator)
+    task = sensor(start_from_trigger=True, end_from_trigger=True, do_xcom_push=False)
+    (event,) = await collect_events(on_task(from_scheduler(task, job=sud)))
+    assert isinstance(event, TaskSuccessEvent) and xcom_store == []  # no result, and no warm-up read

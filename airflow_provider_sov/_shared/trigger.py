@@ -77,6 +77,7 @@ class JobTrigger(BaseTrigger):
     :param end_from_trigger: End the task here when its job succeeded: a ``TaskSuccessEvent`` with
         the task's result as its ``return_value`` XCom. Anything else resumes the task as usual.
     :param options: The task's options for the spec (``accept_partial``, ``invalid_grace``).
+    :param xcom_push: Whether a wait it ends stores the result (the task's ``do_xcom_push``).
     """
 
     spec: ClassVar[JobSpec]
@@ -92,6 +93,7 @@ class JobTrigger(BaseTrigger):
         max_errors: int = 5,
         end_from_trigger: bool = False,
         options: dict[str, Any] | None = None,
+        xcom_push: bool = True,
         **fields: Any,
     ) -> None:
         super().__init__()
@@ -101,6 +103,7 @@ class JobTrigger(BaseTrigger):
         self.max_errors = int(max_errors)
         self.end_from_trigger = bool(end_from_trigger)
         self.options = dict(options or {})
+        self.xcom_push = bool(xcom_push)
         self.ref: dict[str, Any] | None
         if deadline is None:  # started by the scheduler: Airflow renders these before run()
             if timeout is None:
@@ -126,7 +129,11 @@ class JobTrigger(BaseTrigger):
             named = {name: getattr(self, name) for name in self.spec.task_fields}
         else:
             named = {**self.ref, "deadline": self.deadline}
-        ending = {"end_from_trigger": True, "options": self.options} if self.end_from_trigger else {}
+        ending = (
+            {"end_from_trigger": True, "options": self.options, "xcom_push": self.xcom_push}
+            if self.end_from_trigger
+            else {}
+        )
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
@@ -148,12 +155,12 @@ class JobTrigger(BaseTrigger):
             except SovError as exc:  # the task, resumed, raises the same error from the same arguments
                 yield TriggerEvent({**error_event("", None, exc), "kind": self.spec.kind, "ref": None})
                 return
-        if self.end_from_trigger and self.task_instance is not None:
+        if self.end_from_trigger and self.xcom_push and self.task_instance is not None:
             self.warm_up_task_api()
         event = await self.poll()
         if self.end_from_trigger and event["status"] == "terminal":
             result = self.task_result(event)
-            if result is not None and await self.push_result(result):
+            if result is not None and (not self.xcom_push or await self.push_result(result)):
                 yield TaskSuccessEvent()
                 return
         yield TriggerEvent({**event, "kind": self.spec.kind, "ref": self.ref})

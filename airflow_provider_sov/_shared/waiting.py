@@ -206,6 +206,16 @@ class JobWaitMixin:
         """Return what the spec's outcome takes: :meth:`options` and this task's log."""
         return {**self.options(), "log": self.log}
 
+    def ending_kwargs(self) -> dict[str, Any]:
+        """Return the trigger kwargs that let it end a successful wait itself (none without ``end_from_trigger``)."""
+        if not self.end_from_trigger:
+            return {}
+        return {
+            "end_from_trigger": True,
+            "options": self.options(),
+            "xcom_push": bool(getattr(self, "do_xcom_push", True)),
+        }
+
     def hook_for(self, spec: JobSpec) -> ApiHook:
         """Return the hook for ``spec``'s API on this task's connection (created on first use, then kept)."""
         hooks = self.__dict__.setdefault("_job_hooks", {})
@@ -263,7 +273,6 @@ class JobWaitMixin:
         """Hand the wait to the spec's trigger with an absolute deadline fixed now."""
         conn_attr = spec.api.conn_name_attr
         now = time.time()
-        ending = {"end_from_trigger": True, "options": self.options()} if self.end_from_trigger else {}
         trigger = spec.trigger_class()(
             **ref,
             **{conn_attr: getattr(self, conn_attr)},
@@ -271,7 +280,7 @@ class JobWaitMixin:
             poll_interval=poll_interval,
             timeout=timeout,
             wait_started=now,
-            **ending,
+            **self.ending_kwargs(),
         )
         self.log.info("Deferring the wait for %s (timeout %.0fs).", spec.name(ref), timeout)
         self.defer(
@@ -436,8 +445,8 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
                 conn_attr: getattr(self, conn_attr),
                 "poll_interval": poll_interval,
                 "timeout": timeout,
-                "end_from_trigger": self.end_from_trigger,
                 "options": self.options(),
+                **self.ending_kwargs(),
             },
             next_method="execute_complete",
             timeout=timedelta(seconds=timeout + DEFERRAL_GRACE),
