@@ -111,28 +111,36 @@ def wait_parsed(stack: AirflowStack, *dag_ids: str) -> None:
         )
 
 
-def provider_seconds(stack: AirflowStack, dag_id: str, run_id: str, task_id: str = "wait") -> float:
+def log_events(
+    stack: AirflowStack, dag_id: str, run_id: str, files: str, task_id: str = "wait"
+) -> Iterator[tuple[str, float]]:
     """
-    Seconds the task spent in our code, from its log: each run of the task from the end of
-    Airflow's "Pre Execute" group to the deferral or to the "Post Execute" group.
+    Each record of the task's log files named like ``files`` (``attempt=*.log`` for the worker's,
+    ``*trigger*`` for the triggerer's), in order: its event text and its time (UNIX seconds).
     """
     folder = stack.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
-    total, state, began = 0.0, "", 0.0
-    for log in sorted(folder.glob("attempt=*.log")):
+    for log in sorted(folder.glob(files)):
         for line in log.read_text().splitlines():
             try:
                 record = json.loads(line)
             except ValueError:
                 continue
-            event = str(record.get("event", ""))
             at = dt.datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
-            if event == "::group::Pre Execute":
-                state = "pre"
-            elif event == "::endgroup::" and state == "pre":
-                state, began = "ours", at
-            elif state == "ours" and (
-                event.startswith("Deferring the wait") or event == "::group::Post Execute"
-            ):
-                total += at - began
-                state = ""
+            yield str(record.get("event", "")), at
+
+
+def provider_seconds(stack: AirflowStack, dag_id: str, run_id: str, task_id: str = "wait") -> float:
+    """
+    Seconds the task spent in our code, from its log: each run of the task from the end of
+    Airflow's "Pre Execute" group to the deferral or to the "Post Execute" group.
+    """
+    total, state, began = 0.0, "", 0.0
+    for event, at in log_events(stack, dag_id, run_id, "attempt=*.log", task_id):
+        if event == "::group::Pre Execute":
+            state = "pre"
+        elif event == "::endgroup::" and state == "pre":
+            state, began = "ours", at
+        elif state == "ours" and (event.startswith("Deferring the wait") or event == "::group::Post Execute"):
+            total += at - began
+            state = ""
     return total

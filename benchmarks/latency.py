@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import statistics
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _airflow import airflow_stack, task_instance, wait_parsed
+from _airflow import airflow_stack, log_events, task_instance, wait_parsed
 from _measure import table
 
 if TYPE_CHECKING:
@@ -63,16 +62,9 @@ def start(stack: AirflowStack, waits: int, job_seconds: float) -> list[tuple[str
 
 def seen_complete(stack: AirflowStack, dag_id: str, run_id: str) -> float | None:
     """When the trigger logged the reading that saw the job COMPLETE (UNIX time), from its log."""
-    folder = stack.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / "task_id=wait"
-    for log in sorted(folder.glob("*trigger*")):
-        for line in log.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if ": COMPLETE" in str(record.get("event", "")):
-                return dt.datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
-    return None
+    return next(
+        (at for event, at in log_events(stack, dag_id, run_id, "*trigger*") if ": COMPLETE" in event), None
+    )
 
 
 def ratio(ours: float, peer: float) -> str:
