@@ -80,6 +80,9 @@ with DAG(dag_id="e2e_download_kill", schedule=None, start_date=START, catchup=Fa
     )
 
 
+#: A wait started and ended in the triggerer, polling every second.
+IN_TRIGGERER = {"start_from_trigger": True, "end_from_trigger": True, "poke_interval": 1}
+
 with DAG(
     dag_id="e2e_triggerer_waits",
     schedule=None,
@@ -91,21 +94,10 @@ with DAG(
     # deferred from a worker as before (the XComs must match), and mapped over several jobs; and a
     # job that fails, waited on in the triggerer.
     in_triggerer = SovUpdateSensor(
-        task_id="in_triggerer",
-        sud_id="{{ params.sud_id }}",
-        start_from_trigger=True,
-        end_from_trigger=True,
-        poke_interval=1,
-        timeout=600,
+        task_id="in_triggerer", sud_id="{{ params.sud_id }}", timeout=600, **IN_TRIGGERER
     )
     SovUpdateSensor(task_id="on_worker", sud_id="{{ params.sud_id }}", deferrable=True, poke_interval=1)
-    SovUpdateSensor(
-        task_id="fails",
-        sud_id="{{ params.failing }}",
-        start_from_trigger=True,
-        end_from_trigger=True,
-        poke_interval=1,
-    )
+    SovUpdateSensor(task_id="fails", sud_id="{{ params.failing }}", **IN_TRIGGERER)
 
     @task
     def downstream(result: dict) -> list[str]:
@@ -118,20 +110,11 @@ with DAG(
     def mapped_ids(params=None) -> list[str]:
         return list(params["mapped"])
 
-    SovUpdateSensor.partial(
-        task_id="mapped", start_from_trigger=True, end_from_trigger=True, poke_interval=1
-    ).expand(sud_id=mapped_ids())
+    SovUpdateSensor.partial(task_id="mapped", **IN_TRIGGERER).expand(sud_id=mapped_ids())
 
 
 with DAG(
     dag_id="e2e_triggerer_restart", schedule=None, start_date=START, catchup=False, params={"sud_id": ""}
 ) as triggerer_restart_dag:
     # The test kills the triggerer while this wait runs in it; the next triggerer must finish it.
-    SovUpdateSensor(
-        task_id="wait",
-        sud_id="{{ params.sud_id }}",
-        start_from_trigger=True,
-        end_from_trigger=True,
-        poke_interval=1,
-        timeout=900,
-    )
+    SovUpdateSensor(task_id="wait", sud_id="{{ params.sud_id }}", timeout=900, **IN_TRIGGERER)
