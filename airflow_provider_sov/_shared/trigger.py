@@ -177,8 +177,7 @@ class JobTrigger(BaseTrigger):
         else:  # not from a task's start arguments (e.g. created by hand): the wait begins now
             self.deadline = (self.wait_started or time.time()) + self.timeout
         self.wait_started = self.deadline - self.timeout
-        self.ref = self.spec.task_ref(values, self.wait_started, self.options)
-        self.spec.status_call(self.ref)
+        self.ref = self.spec.task_ref(values, self.wait_started, self.options)  # checks the IDs
         self.log.info(
             "Started by the scheduler: waiting for %s until %s (timeout %.0fs).",
             self.spec.name(self.ref),
