@@ -129,11 +129,9 @@ class JobTrigger(BaseTrigger):
             named = {name: getattr(self, name) for name in self.spec.task_fields}
         else:
             named = {**self.ref, "deadline": self.deadline}
-        ending = (
-            {"end_from_trigger": True, "options": self.options, "xcom_push": self.xcom_push}
-            if self.end_from_trigger
-            else {}
-        )
+        settings: dict[str, Any] = {"options": self.options} if self.options else {}
+        if self.end_from_trigger:
+            settings.update(end_from_trigger=True, xcom_push=self.xcom_push)
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
@@ -143,7 +141,7 @@ class JobTrigger(BaseTrigger):
                 "timeout": self.timeout,
                 "wait_started": self.wait_started,
                 "max_errors": self.max_errors,
-                **ending,
+                **settings,
             },
         )
 

@@ -206,15 +206,15 @@ class JobWaitMixin:
         """Return what the spec's outcome takes: :meth:`options` and this task's log."""
         return {**self.options(), "log": self.log}
 
-    def ending_kwargs(self) -> dict[str, Any]:
-        """Return the trigger kwargs that let it end a successful wait itself (none without ``end_from_trigger``)."""
-        if not self.end_from_trigger:
-            return {}
-        return {
-            "end_from_trigger": True,
-            "options": self.options(),
-            "xcom_push": bool(getattr(self, "do_xcom_push", True)),
-        }
+    def trigger_settings(self) -> dict[str, Any]:
+        """
+        Return the trigger kwargs that carry the task's own settings: its options (when it has any),
+        and, with ``end_from_trigger``, what lets the trigger end a successful wait itself.
+        """
+        settings: dict[str, Any] = {"options": options} if (options := self.options()) else {}
+        if self.end_from_trigger:
+            settings.update(end_from_trigger=True, xcom_push=bool(getattr(self, "do_xcom_push", True)))
+        return settings
 
     def hook_for(self, spec: JobSpec) -> ApiHook:
         """Return the hook for ``spec``'s API on this task's connection (created on first use, then kept)."""
@@ -280,7 +280,7 @@ class JobWaitMixin:
             poll_interval=poll_interval,
             timeout=timeout,
             wait_started=now,
-            **self.ending_kwargs(),
+            **self.trigger_settings(),
         )
         self.log.info("Deferring the wait for %s (timeout %.0fs).", spec.name(ref), timeout)
         self.defer(
@@ -445,8 +445,7 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
                 conn_attr: getattr(self, conn_attr),
                 "poll_interval": poll_interval,
                 "timeout": timeout,
-                "options": self.options(),
-                **self.ending_kwargs(),
+                **self.trigger_settings(),
             },
             next_method="execute_complete",
             timeout=timedelta(seconds=timeout + DEFERRAL_GRACE),
