@@ -217,3 +217,26 @@ def test_the_budget_is_read_from_the_connection_form_or_plain_extra(sov_emulator
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
     assert SovHook("sov_form").settings.max_requests_per_second == 20.0
     assert SovHook("sov_plain").settings.max_requests_per_second is None
+
+
+def test_the_loop_closes_its_session_when_the_event_loop_ends_as_the_last_wait_leaves(
+    sov_connection, sov_emulator, monkeypatch
+):
+    # asyncio.run (as `airflow dags test` and a stopping triggerer do) cancels the loop while it is
+    # cleaning up after its last wait: the session must be closed all the same.
+    from airflow_provider_sov._shared.hook import ApiHook
+
+    closed: list[bool] = []
+    real_close = ApiHook.aclose
+
+    async def recording_close(self: ApiHook) -> None:
+        await real_close(self)
+        closed.append(True)
+
+    monkeypatch.setattr(ApiHook, "aclose", recording_close)
+    sud_id = sov_emulator.sov.add_running_update(1)
+    finish(sov_emulator)
+    trigger = SovUpdateTrigger(sud_id, deadline=time.time() + 30, poll_interval=0.05)
+    (event,) = asyncio.run(collect_events(trigger))
+    assert event.payload["status"] == "terminal"
+    assert closed == [True]

@@ -148,6 +148,10 @@ class ConnectionPoller:
             yield watch
         finally:
             poller.remove(watch)
+            if not poller.watches and poller.loop_task is not None:
+                # The last wait out sees the loop end and its HTTP session closed before its event
+                # goes out; an event loop stopping right after it would otherwise leave it open.
+                await asyncio.wait({poller.loop_task})
 
     @classmethod
     def running(cls, api: Api, conn_id: str) -> list[ConnectionPoller]:
@@ -179,6 +183,8 @@ class ConnectionPoller:
                 self.due.pop(watch.job, None)
                 self.last.pop(watch.job, None)
         if not self.watches:
+            if self._running.get(self.name) is self:
+                del self._running[self.name]  # a wait that comes now starts a new loop: this one ends
             self.wake()  # the loop sees it has nothing left and ends
 
     def schedule(self, job: JobKey) -> None:
@@ -227,7 +233,7 @@ class ConnectionPoller:
             started = 0
             while True:
                 if not self.watches:
-                    break  # and, with no await before it, out of the registry: no new watch joins
+                    break  # the last watch left and took the loop out of the registry: no new one joins
                 now = time.time()
                 while self.heap and self.due.get(self.heap[0][2]) != self.heap[0][0]:
                     heapq.heappop(self.heap)  # stale: re-queued later, read already, or no longer watched
