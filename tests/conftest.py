@@ -244,3 +244,27 @@ def pytest_collection_modifyitems(session, config, items):
         return 1 if "stack" in getattr(item, "fixturenames", ()) else 0
 
     items.sort(key=rank)  # stable: the order within each group is kept
+
+
+# --- A real S3 API (moto in server mode) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """One S3 server for the session; each test makes its own bucket."""
+    from airflow_provider_sov.testing.s3 import S3Server
+
+    with S3Server(log=tmp_path_factory.mktemp("s3") / "moto.log") as server:
+        yield server
+
+
+@pytest.fixture
+def s3_bucket(s3_server, monkeypatch, request) -> str:
+    """A new, empty bucket on ``s3_server``, and ``aws_default`` pointed at the server."""
+    import re
+    import uuid
+
+    for key, value in s3_server.connection_env().items():
+        monkeypatch.setenv(key, value)
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-")
+    return s3_server.make_bucket(f"{name}-{uuid.uuid4().hex[:8]}")

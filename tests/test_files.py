@@ -84,7 +84,8 @@ def test_the_target_is_never_partial_during_or_after_a_failed_download(tmp_path,
     with pytest.raises(ConnectionResetError):
         write_stream(chunks(), folder, "f.json", overwrite=True)
     assert seen == [old, old, old] and current() == old
-    assert sorted(p.name for p in folder.iterdir()) == (["f.json"] if old is not None else [])
+    left = sorted(p.name for p in folder.iterdir()) if folder.exists() else []  # no folders in object stores
+    assert left == (["f.json"] if old is not None else [])
 
 
 def test_the_hash_of_a_large_stream_is_exact_and_its_worker_ends(tmp_path):

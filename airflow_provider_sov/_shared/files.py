@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover - not on Windows, where Airflow does not
     fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from airflow.sdk import ObjectStoragePath
 
@@ -166,13 +166,15 @@ def write_stream(
     """
     Write ``chunks`` to ``destination/filename`` so that the file appears whole or not at all.
 
-    The bytes go to a hidden temporary name beside the target, hashed and counted as they pass;
-    the count is checked against ``expected_size`` and only then is the file renamed into place.
-    Any failure removes the temporary file. Memory use does not grow with the file.
+    The bytes are hashed and counted as they pass; the count is checked against ``expected_size``
+    and only then does the file appear. Memory use does not grow with the file.
 
-    A process killed mid-write (``kill -9``, a lost worker) cannot clean up: its temporary file
-    stays. Local temporary files are therefore held under an exclusive lock while written, and the
-    next download of the same name removes any that no live process holds.
+    - **Local disk**: the bytes go to a hidden temporary name beside the target, renamed into place
+      once checked; any failure removes it. A process killed mid-write (``kill -9``, a lost worker)
+      cannot clean up, so the temporary file is held under an exclusive lock while written, and the
+      next download of the same name removes any that no live process holds.
+    - **Object storage**: no temporary object and no rename (a copy of the whole object there); the
+      object's own upload is committed once checked, or aborted (:mod:`~._shared.objects`).
 
     :param chunks: The body, in chunks (e.g. ``response.iter_content``).
     :param destination: Folder: local path, ``file://``, or an ``ObjectStoragePath`` / URL.
@@ -189,37 +191,72 @@ def write_stream(
             f"Not downloading {context}: {uri_of(target)} already exists.",
             hint="Pass overwrite=True to replace it, or choose another destination.",
         )
+    if isinstance(folder, Path):
+        size, sha256 = _write_local(chunks, folder, folder / name, expected_size, context)
+    else:
+        size, sha256 = _write_object(chunks, folder / name, expected_size, context)
+    return DownloadedFile(filename=name, uri=uri_of(target), size=size, sha256=sha256)
+
+
+def _write_local(
+    chunks: Iterable[bytes], folder: Path, target: Path, expected_size: int | None, context: str
+) -> tuple[int, str]:
+    """To a hidden, locked temporary file beside ``target``, renamed into place once checked."""
     folder.mkdir(parents=True, exist_ok=True)
-    prefix = f".{name[:150]}."
+    prefix = f".{target.name[:150]}."
     temp = folder / f"{prefix}{uuid.uuid4().hex[:12]}{PART_SUFFIX}"
     digest = BackgroundSha256()
-    size = 0
     try:
         with _open_temp(temp) as handle:
-            if isinstance(folder, Path):
-                remove_abandoned_parts(folder, prefix)
-            for chunk in chunks:
-                if chunk:
-                    handle.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-            if expected_size is not None and size != expected_size:
-                raise SovDownloadError(
-                    f"Download of {context} was incomplete: got {size} of {expected_size} bytes; "
-                    "nothing was saved.",
-                    hint="Run the task again; the file is fetched from the start.",
-                )
+            remove_abandoned_parts(folder, prefix)
+            size = _copy(chunks, handle.write, digest)
+            _check_size(size, expected_size, context)
             sha256 = digest.hexdigest()  # every byte hashed before the file takes its name
-            if isinstance(temp, Path) and isinstance(target, Path):
-                handle.flush()
-                os.replace(temp, target)  # still locked: no sweeper can take it first
-        if not isinstance(temp, Path):
-            temp.rename(target)  # both on the same object store
+            handle.flush()
+            os.replace(temp, target)  # still locked: no sweeper can take it first
     except BaseException:
         digest.close()
         _remove_quietly(temp)
         raise
-    return DownloadedFile(filename=name, uri=uri_of(target), size=size, sha256=sha256)
+    return size, sha256
+
+
+def _write_object(
+    chunks: Iterable[bytes], target: ObjectStoragePath, expected_size: int | None, context: str
+) -> tuple[int, str]:
+    """Straight to the object's own key, committed only once whole and checked (see ``objects``)."""
+    from airflow_provider_sov._shared.objects import object_writer
+
+    digest = BackgroundSha256()
+    writer = object_writer(target)
+    try:
+        size = _copy(chunks, writer.write, digest)
+        _check_size(size, expected_size, context)
+        sha256 = digest.hexdigest()
+        writer.commit(size)
+    except BaseException:
+        digest.close()
+        writer.abort()
+        raise
+    return size, sha256
+
+
+def _copy(chunks: Iterable[bytes], write: Callable[[bytes], Any], digest: BackgroundSha256) -> int:
+    size = 0
+    for chunk in chunks:
+        if chunk:
+            write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
+    return size
+
+
+def _check_size(size: int, expected_size: int | None, context: str) -> None:
+    if expected_size is not None and size != expected_size:
+        raise SovDownloadError(
+            f"Download of {context} was incomplete: got {size} of {expected_size} bytes; nothing was saved.",
+            hint="Run the task again; the file is fetched from the start.",
+        )
 
 
 class BackgroundSha256:
@@ -263,10 +300,8 @@ class BackgroundSha256:
         return self._hex
 
 
-def _open_temp(temp: Path | ObjectStoragePath) -> BinaryIO:
-    """Open a new temporary file for writing; a local one under an exclusive lock until closed."""
-    if not isinstance(temp, Path):
-        return temp.open("wb")
+def _open_temp(temp: Path) -> BinaryIO:
+    """Open a new temporary file for writing, under an exclusive lock until closed."""
     handle = temp.open("xb")
     if fcntl is not None:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -297,7 +332,7 @@ def remove_abandoned_parts(folder: Path, prefix: str = ".") -> list[Path]:
     return removed
 
 
-def _remove_quietly(path: Path | ObjectStoragePath) -> None:
+def _remove_quietly(path: Path) -> None:
     try:
         if path.exists():
             path.unlink()

@@ -1,0 +1,258 @@
+"""
+Writing one object to object storage so that it appears whole and checked, or not at all.
+
+On an object store, "write a hidden temporary object, then rename it" is a copy of the whole object
+and a delete, and the temporary object can be listed by anyone while it is written. So nothing here
+renames: the bytes go straight to the object's own key, through an upload the store keeps invisible
+until it is committed.
+
+- **S3** (``s3://``, through ``s3fs``): a multipart upload. Each part is sent with its SHA-256, which
+  S3 checks on receipt; before the upload is completed, the parts S3 holds are listed and their sizes
+  and digests (SHA-256, or the ETag: the MD5 of what S3 received) compared with what was sent. A failed check, an incomplete download or any error
+  aborts the upload, and nothing is left behind. Memory is bounded by two parts (one being sent, one
+  filling). An upload a killed worker left unfinished for the same key is aborted by the next write.
+- **Any other fsspec store** (``gs://``, ``abfs://``, ``memory://``, ...): fsspec's own uncommitted
+  file (``autocommit=False``): committed only when the whole body was written and checked,
+  discarded otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow_provider_sov.exceptions import SovDownloadError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from airflow.sdk import ObjectStoragePath
+
+#: Bytes per part of a multipart upload (S3's minimum is 5 MiB for every part but the last).
+PART_SIZE = 8 * 1024 * 1024
+
+
+class ObjectWriter(Protocol):
+    """What :func:`~airflow_provider_sov._shared.files.write_stream` needs of a remote target."""
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def commit(self, size: int) -> None:
+        """Make the object appear, after checking the store holds ``size`` bytes as sent."""
+
+    def abort(self) -> None:
+        """Leave nothing behind; safe to call after a failed :meth:`commit`."""
+
+
+def object_writer(target: ObjectStoragePath, *, part_size: int = PART_SIZE) -> ObjectWriter:
+    """Return the writer for ``target``: a checked multipart upload on S3, else fsspec's transaction."""
+    fs = target.fs
+    if getattr(target, "protocol", "") in ("s3", "s3a") and hasattr(fs, "_call_s3"):
+        return S3MultipartWriter(fs, str(target.path), part_size=part_size)
+    return TransactionalWriter(fs, str(target.path))
+
+
+class TransactionalWriter:
+    """fsspec's ``autocommit=False`` file: the object exists only after :meth:`commit`."""
+
+    def __init__(self, fs: Any, path: str) -> None:
+        from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
+
+        if isinstance(fs, MemoryFileSystem):  # its open() shows the file at once, autocommit or not
+            self._handle = MemoryFile(fs, fs._strip_protocol(path))
+        else:
+            self._handle = fs.open(path, "wb", autocommit=False)
+
+    def write(self, chunk: bytes) -> None:
+        self._handle.write(chunk)
+
+    def commit(self, size: int) -> None:
+        self._handle.close()
+        self._handle.commit()
+
+    def abort(self) -> None:
+        self._handle.discard()
+
+
+class S3MultipartWriter:
+    """
+    One object written as an S3 multipart upload, checked part by part and as a whole before it is
+    completed. Parts are sent on s3fs's own event loop, one at a time, while the next part fills.
+    """
+
+    def __init__(self, fs: Any, path: str, *, part_size: int = PART_SIZE) -> None:
+        if part_size < 5 * 1024 * 1024:
+            raise ValueError("S3 parts must be at least 5 MiB (all but the last).")
+        self._fs = fs
+        self.bucket, self.key, _ = fs.split_path(path)
+        self._part_size = part_size
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._sent: list[dict[str, Any]] = []  # PartNumber, Size, MD5, SHA256, ETag: what was sent
+        self._in_flight: Future[Any] | None = None
+        self._finished = False
+
+    # -- the writer -------------------------------------------------------------------------------
+
+    def write(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        while len(self._buffer) >= self._part_size:
+            part = bytes(self._buffer[: self._part_size])
+            del self._buffer[: self._part_size]
+            self._send(part)
+
+    def commit(self, size: int) -> None:
+        if self._upload_id is None:  # smaller than one part: one checked PUT
+            body = bytes(self._buffer)
+            self._call(
+                "put_object",
+                Bucket=self.bucket,
+                Key=self.key,
+                Body=body,
+                ChecksumSHA256=_sha256_b64(body),
+            )
+            self._finished = True
+            self._check_written(size)
+            return
+        if self._buffer:
+            self._send(bytes(self._buffer))
+            self._buffer.clear()
+        self._wait_in_flight()
+        self._check_parts(size)
+        self._call(
+            "complete_multipart_upload",
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self._upload_id,
+            MultipartUpload={
+                "Parts": [
+                    {"PartNumber": p["PartNumber"], "ETag": p["ETag"], "ChecksumSHA256": p["SHA256"]}
+                    for p in self._sent
+                ]
+            },
+        )
+        self._finished = True
+        self._check_written(size)
+
+    def abort(self) -> None:
+        if self._finished:  # completed, then found wrong: the object must go
+            self._call("delete_object", Bucket=self.bucket, Key=self.key)
+            return
+        if self._in_flight is not None:
+            self._in_flight.exception()  # let a part being sent land before the upload goes
+            self._in_flight = None
+        if self._upload_id is not None:
+            self._call("abort_multipart_upload", Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
+            self._upload_id = None
+
+    # -- parts ------------------------------------------------------------------------------------
+
+    def _begin(self) -> str:
+        self._abort_abandoned()
+        started = self._call(
+            "create_multipart_upload", Bucket=self.bucket, Key=self.key, ChecksumAlgorithm="SHA256"
+        )
+        return str(started["UploadId"])
+
+    def _send(self, part: bytes) -> None:
+        if self._upload_id is None:
+            self._upload_id = self._begin()
+        self._wait_in_flight()
+        number = len(self._sent) + 1
+        checksum = _sha256_b64(part)
+        self._sent.append(
+            {
+                "PartNumber": number,
+                "Size": len(part),
+                "MD5": hashlib.md5(part).hexdigest(),
+                "SHA256": checksum,
+            }
+        )
+        coro = self._fs._call_s3(
+            "upload_part",
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=part,
+            ChecksumSHA256=checksum,
+        )
+        self._in_flight = asyncio.run_coroutine_threadsafe(coro, self._fs.loop)
+
+    def _wait_in_flight(self) -> None:
+        if self._in_flight is None:
+            return
+        response = self._in_flight.result()
+        self._in_flight = None
+        self._sent[-1]["ETag"] = response["ETag"]
+
+    def _check_parts(self, size: int) -> None:
+        """
+        Compare the parts S3 holds with those sent: the same numbers, each of the same size and the
+        same digest (its SHA-256 where the store reports one, else its ETag, the MD5 of the bytes it
+        received), and as many bytes in all as were counted.
+        """
+        held: list[dict[str, Any]] = []
+        marker = 0
+        while True:
+            page = self._call(
+                "list_parts",
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self._upload_id,
+                PartNumberMarker=marker,
+            )
+            held.extend(page.get("Parts", []))
+            if not page.get("IsTruncated"):
+                break
+            marker = int(page["NextPartNumberMarker"])
+        wrong = [n for n, (h, s) in enumerate(zip(held, self._sent, strict=False), 1) if not _same_part(h, s)]
+        if wrong or len(held) != len(self._sent) or sum(p["Size"] for p in held) != size:
+            first = f", first at part {wrong[0]}" if wrong else ""
+            raise SovDownloadError(
+                f"s3://{self.bucket}/{self.key}: the parts S3 holds do not match the {size} bytes sent "
+                f"({len(held)} parts held, {len(self._sent)} sent{first}); the upload was aborted and "
+                "nothing was saved.",
+                hint="Run the task again; the file is fetched and uploaded from the start.",
+            )
+
+    def _check_written(self, size: int) -> None:
+        head = self._call("head_object", Bucket=self.bucket, Key=self.key)
+        if int(head["ContentLength"]) != size:
+            raise SovDownloadError(
+                f"s3://{self.bucket}/{self.key} holds {head['ContentLength']} bytes, not the {size} "
+                "written; it was removed.",
+                hint="Run the task again; the file is fetched and uploaded from the start.",
+            )
+
+    def _abort_abandoned(self) -> None:
+        """
+        Abort unfinished uploads of this very key: an earlier try killed mid-upload left them (Airflow
+        runs one try of a task at a time), and they would otherwise be billed forever, unseen.
+        """
+        listed = self._call("list_multipart_uploads", Bucket=self.bucket, Prefix=self.key)
+        for upload in listed.get("Uploads", []):
+            if upload["Key"] == self.key:
+                self._call(
+                    "abort_multipart_upload", Bucket=self.bucket, Key=self.key, UploadId=upload["UploadId"]
+                )
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        return self._fs.call_s3(method, **kwargs)
+
+
+def _same_part(held: dict[str, Any], sent: dict[str, Any]) -> bool:
+    if held["PartNumber"] != sent["PartNumber"] or held["Size"] != sent["Size"]:
+        return False
+    if held.get("ChecksumSHA256"):
+        return bool(held["ChecksumSHA256"] == sent["SHA256"])
+    etag = str(held.get("ETag", "")).strip('"')
+    if len(etag) == 32:  # a plain part's ETag is the MD5 of the bytes the store received
+        return etag == sent["MD5"]
+    return etag == str(sent.get("ETag", "")).strip('"')  # e.g. KMS-encrypted: at least the part sent
+
+
+def _sha256_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
