@@ -229,7 +229,13 @@ def stack(tmp_path_factory):
 
 #: Files whose tests run a real Airflow (scheduler, triggerer, ``airflow dags test``) or a
 #: benchmark script: ``make check`` leaves them out (``-m "not slow"``), ``make test`` runs them.
-SLOW_FILES = {"test_airflow_e2e.py", "test_benchmarks_smoke.py", "test_restarts.py", "test_secrets.py"}
+SLOW_FILES = {
+    "test_airflow_e2e.py",
+    "test_benchmarks_smoke.py",
+    "test_restarts.py",
+    "test_secrets.py",
+    "test_distributed.py",
+}
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -128,7 +128,9 @@ def query(home: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
 class AirflowStack:
     """Airflow's long-running processes in their own session each, so a kill takes their children too."""
 
-    SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+    SERVICES: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "triggerer")
+    #: What a query raises while the database is busy (asked again, not failed).
+    BUSY: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
 
     def __init__(self, root: Path, emulator: EmulatorServer, dags: Path) -> None:
         self.root = root
@@ -151,12 +153,22 @@ class AirflowStack:
         )
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, service: str) -> None:
-        log = (self.root / f"{service}.log").open("ab")
-        self.procs[service] = subprocess.Popen(
-            [AIRFLOW, service],
-            env=self.env,
-            cwd=self.root,
+    def start(
+        self,
+        service: str,
+        *,
+        name: str | None = None,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        """Start ``airflow <service> <args>`` as ``name`` (default: the service), logging to ``<name>.log``."""
+        name = name or service
+        log = (self.root / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            [AIRFLOW, *service.split(), *args],
+            env={**self.env, **(env or {})},
+            cwd=cwd or self.root,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -210,13 +222,18 @@ class AirflowStack:
             raise RuntimeError(done.stderr[-3000:])
         return done.stdout.strip().splitlines()[-1]
 
-    def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
+    def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` (``?`` placeholders) on this Airflow's metadata DB."""
+        return query(self.home, sql, *params)
+
+    def trigger(self, dag_id: str, conf: dict[str, Any], logical_date: str | None = None) -> str:
         self.wait_for(
-            lambda: query(self.home, "select 1 from dag where dag_id=?", dag_id), 120, f"DAG {dag_id} parsed"
+            lambda: self.query("select 1 from dag where dag_id=?", dag_id), 120, f"DAG {dag_id} parsed"
         )
         run_id = f"e2e__{dag_id}__{time.time_ns()}"
+        when = ["--logical-date", logical_date] if logical_date else []
         done = subprocess.run(
-            [AIRFLOW, "dags", "trigger", dag_id, "--run-id", run_id, "--conf", json.dumps(conf)],
+            [AIRFLOW, "dags", "trigger", dag_id, "--run-id", run_id, "--conf", json.dumps(conf), *when],
             env=self.env,
             capture_output=True,
             text=True,
@@ -227,7 +244,7 @@ class AirflowStack:
         return run_id
 
     def run_state(self, dag_id: str, run_id: str) -> str | None:
-        rows = query(self.home, "select state from dag_run where dag_id=? and run_id=?", dag_id, run_id)
+        rows = self.query("select state from dag_run where dag_id=? and run_id=?", dag_id, run_id)
         return rows[0][0] if rows else None
 
     def wait_run(self, dag_id: str, run_id: str, timeout: float = 240) -> str:
@@ -242,7 +259,7 @@ class AirflowStack:
             try:
                 if check():
                     return
-            except sqlite3.OperationalError:
+            except self.BUSY:
                 pass  # the DB is being written; ask again
             time.sleep(1)
         logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.root.glob("*.log")))

@@ -1,0 +1,97 @@
+"""
+Load a CSV file into a Postgres table with ``COPY``, idempotently per logical date.
+
+Shared by the warehouse example DAGs (``sov_warehouse_refresh``, ``broker_d1_warehouse``). Uses the
+Postgres provider's hook (``apache-airflow-providers-postgres``), imported only when a task runs.
+
+The file is streamed from wherever it was written (a local path or an object-storage URI such as
+``s3://aws_default@bucket/key``) into a temporary staging table, then, in one transaction, the
+rows of the same logical date (and key) are deleted from the target table and the staged rows
+inserted. A rerun of the same date replaces its rows; a failure leaves the table as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+_NAME = re.compile(r"[^a-z0-9_]+")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
+
+
+def column_name(header: str) -> str:
+    """A CSV header as a safe Postgres column name: ``"Total Insured Value"`` -> ``total_insured_value``."""
+    name = _NAME.sub("_", header.strip().lower()).strip("_") or "column"
+    return f"c_{name}" if name[0].isdigit() else name
+
+
+def load_csv(
+    uri: str,
+    *,
+    conn_id: str,
+    table: str,
+    logical_date: str,
+    key: dict[str, Any],
+) -> int:
+    """
+    Replace the rows of ``logical_date`` and ``key`` in ``table`` with the rows of the CSV at ``uri``.
+
+    :param uri: The file: local path or object-storage URI (as in a task's ``files``).
+    :param conn_id: A Postgres connection.
+    :param table: Target table, created (all CSV columns as text) if missing.
+    :param logical_date: The run's date (``{{ ds }}``): the unit a rerun replaces.
+    :param key: Further columns naming the data (e.g. ``{"sov_id": ...}``), stored on every row.
+    :return: The number of rows loaded.
+    """
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+    from airflow.sdk import ObjectStoragePath
+
+    for name in (table, *key):
+        if not _IDENTIFIER.fullmatch(name):
+            raise ValueError(
+                f"{name!r} is not a plain table or column name (letters, digits, _; schema.table)."
+            )
+    source = ObjectStoragePath(uri) if "://" in uri else None
+    with source.open("rb") if source else open(uri, "rb") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        header = next(csv.reader(text))
+        columns = [column_name(h) for h in header]
+        if len(set(columns)) != len(columns):
+            raise ValueError(f"{uri}: two CSV columns share a name once made safe for Postgres: {header}")
+        text.seek(0)
+        keys = ", ".join(f'"{k}"' for k in key)
+        data = ", ".join(f'"{c}"' for c in columns)
+        where = " AND ".join(["logical_date = %s", *(f'"{k}" = %s' for k in key)])
+        conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
+        try:
+            with conn, conn.cursor() as cursor:  # one transaction: commit on success, roll back on error
+                cursor.execute(
+                    f"CREATE TABLE IF NOT EXISTS {table} (logical_date date NOT NULL, "
+                    + ", ".join([*(f'"{k}" text NOT NULL' for k in key), *(f'"{c}" text' for c in columns)])
+                    + ")"
+                )
+                cursor.execute(
+                    f"CREATE TEMP TABLE staging ({', '.join(f'{chr(34)}{c}{chr(34)} text' for c in columns)}) ON COMMIT DROP"
+                )
+                _copy_in(cursor, "COPY staging FROM STDIN WITH (FORMAT csv, HEADER true)", text)
+                cursor.execute(f"DELETE FROM {table} WHERE {where}", [logical_date, *key.values()])
+                cursor.execute(
+                    f"INSERT INTO {table} (logical_date, {keys}, {data}) "
+                    f"SELECT %s, {', '.join('%s' for _ in key)}, {data} FROM staging",
+                    [logical_date, *key.values()],
+                )
+                return int(cursor.rowcount)
+        finally:
+            conn.close()
+
+
+def _copy_in(cursor: Any, statement: str, text: io.TextIOBase) -> None:
+    """Stream ``text`` into ``COPY ... FROM STDIN`` (psycopg 3 or psycopg2, whichever the hook uses)."""
+    if hasattr(cursor, "copy_expert"):  # psycopg2
+        cursor.copy_expert(statement, text)
+        return
+    with cursor.copy(statement) as copy:  # psycopg 3
+        while chunk := text.read(1 << 16):
+            copy.write(chunk)

@@ -1,0 +1,368 @@
+"""
+End to end on the distributed stack (Celery executor, Postgres, two workers sharing no disk, two
+triggerers, files on a real S3 API): what a team running Airflow that way would check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+
+import pytest
+
+from airflow_provider_sov.testing.distributed import TRIGGERERS, WAREHOUSE_CONN_ID
+from tests.distributed.findings import DISTRIBUTED, history_watchers
+
+pytestmark = [pytest.mark.airflow_cli, pytest.mark.timeout(900)]
+
+#: Every update the tests of this module made, by SUD ID (the event-driven test checks each ran once).
+COMPLETED: set[str] = set()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def updates_of(emulator, *, sov_id: str | None = None, client_ref: str | None = None) -> list:
+    with emulator.lock:
+        return [
+            j
+            for j in emulator.sov.jobs.values()
+            if j.kind == "update"
+            and (sov_id is None or j.sov_id == sov_id)
+            and (client_ref is None or j.client_ref == client_ref)
+        ]
+
+
+def stored(stack, uri: str) -> bytes:
+    """The bytes of an object the tasks reported, read with the test's own S3 client."""
+    bucket, _, key = uri.split("@", 1)[1].partition("/")
+    return stack.s3.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def test_mapped_updates_and_d_files_land_whole_in_s3(dist):
+    emulator, s3 = dist.emulator, dist.s3
+    bucket = s3.make_bucket("mapped-and-d-files")
+    sov_ids = [emulator.sov.add_sov(f"s-no-ping-m{i:03d}") for i in range(50)]
+    mapped = dist.trigger(
+        "sov_update_mapped", {"sov_ids": sov_ids, "destination": f"s3://aws_default@{bucket}/mapped"}
+    )
+    conf = {"submission_id": 1001, "start": "01/01/2026", "end": "03/31/2026"}
+    d_files = dist.trigger("broker_d_files", {**conf, "destination": f"s3://aws_default@{bucket}/broker"})
+    mapped_state = dist.wait_run("sov_update_mapped", mapped, 600)
+    d_state = dist.wait_run("broker_d_files", d_files, 600)
+
+    expected: dict[str, bytes] = {}
+    jobs_per_task = []
+    workers = set()
+    for index, sov_id in enumerate(sov_ids):
+        result = dist.xcom("sov_update_mapped", "refresh", mapped, map_index=index)
+        jobs_per_task.append(len(updates_of(emulator, sov_id=sov_id)))
+        COMPLETED.add(result["job_id"])
+        workers.add(dist.worker_of("sov_update_mapped", mapped, "refresh", index))
+        for f in result["files"]:
+            expected[f["uri"]] = emulator.sov.file_bytes(result["job_id"], f["filename"])
+    for task_id in ("generate_d1", "generate_d2", "generate_e", "generate_f"):
+        result = dist.xcom("broker_d_files", task_id, d_files)
+        (saved,) = result["files"]
+        expected[saved["uri"]] = emulator.broker.file_bytes(int(result["job_id"]))
+    identical = [stored(dist, uri) == data for uri, data in expected.items()]
+    keys = s3.keys(bucket)
+    stray = sorted(set(keys) - {uri.split("@", 1)[1].partition("/")[2] for uri in expected})
+    unfinished = s3.unfinished_uploads(bucket)
+    DISTRIBUTED.row(
+        "Distributed run",
+        case="sov_update_mapped (50 SOVs) and broker_d_files, to s3://",
+        run=f"{mapped_state}, {d_state}",
+        jobs=f"{sum(jobs_per_task)} updates for 50 mapped tasks, 4 generations",
+        files=f"{sum(identical)} of {len(identical)} byte-identical in the bucket",
+        **{"stray objects": len(stray) + len(unfinished)},
+        note=f"tasks ran on {', '.join(sorted(w or '?' for w in workers))}",
+    )
+    assert (mapped_state, d_state) == ("success", "success")
+    assert jobs_per_task == [1] * 50
+    assert len(expected) == 54 and all(identical)
+    assert stray == [] and unfinished == []
+    assert workers == {"worker-1", "worker-2"}  # the load was shared
+
+
+def test_a_task_on_the_other_worker_reads_the_files_through_xcom_and_asset_events(dist):
+    emulator, s3 = dist.emulator, dist.s3
+    bucket = s3.make_bucket("read-back")
+    sov_id = emulator.sov.add_sov("s-no-ping-readback")
+    run = dist.trigger("dist_read_back", {"sov_id": sov_id, "destination": f"s3://aws_default@{bucket}/out"})
+    state = dist.wait_run("dist_read_back", run, 300)
+    result = dist.xcom("dist_read_back", "update", run)
+    COMPLETED.add(result["job_id"])
+    truth = {
+        f["uri"]: sha256(emulator.sov.file_bytes(result["job_id"], f["filename"])) for f in result["files"]
+    }
+    via_xcom = dist.xcom("dist_read_back", "read_back", run)
+
+    def event_run() -> str | None:
+        rows = dist.query("select run_id from dag_run where dag_id='dist_read_events' and state='success'")
+        return rows[0][0] if rows else None
+
+    dist.wait_for(event_run, 180, "the run on the asset event")
+    via_events = dist.xcom("dist_read_events", "read_events", event_run())
+    where = (
+        dist.worker_of("dist_read_back", run, "update"),
+        dist.worker_of("dist_read_back", run, "read_back"),
+    )
+    DISTRIBUTED.row(
+        "Distributed run",
+        case="a task on the other worker reads the files (XCom URIs, asset events)",
+        run=state,
+        jobs=f"{len(updates_of(emulator, client_ref=run))} update",
+        files=f"{len(truth)} files; read back identical: XCom {via_xcom == truth}, asset events {via_events == truth}",
+        **{"stray objects": len(s3.unfinished_uploads(bucket))},
+        note=f"written on {where[0]}, read on {where[1]}",
+    )
+    assert state == "success" and len(truth) == 2
+    assert where == ("worker-1", "worker-2")
+    assert via_xcom == truth and via_events == truth
+
+
+def test_kill_9_of_the_triggerer_holding_the_waits(dist):
+    """The other triggerer takes the waits over; each completes once, with its deadline unchanged."""
+    emulator, s3 = dist.emulator, dist.s3
+    bucket = s3.make_bucket("triggerer-kill")
+    sov_ids = [emulator.sov.add_sov(f"s-no-ping-tk{i:02d}") for i in range(8)]
+    for sov_id in sov_ids:
+        emulator.sov.set_job_seconds(sov_id, 3600)  # until the test lets them finish, after the kill
+    run = dist.trigger(
+        "sov_update_mapped", {"sov_ids": sov_ids, "destination": f"s3://aws_default@{bucket}/w"}
+    )
+
+    def waits() -> dict[int, tuple[int | None, str]]:
+        """trigger ID -> (triggerer job ID, trigger kwargs) of this run's deferred tasks."""
+        rows = dist.query(
+            "select t.id, t.triggerer_id, t.kwargs from task_instance ti join trigger t on t.id = ti.trigger_id "
+            "where ti.dag_id='sov_update_mapped' and ti.run_id=? and ti.state='deferred'",
+            run,
+        )
+        return {trigger_id: (triggerer, str(kwargs)) for trigger_id, triggerer, kwargs in rows}
+
+    dist.wait_for(
+        lambda: len(waits()) == 8 and all(t for t, _ in waits().values()), 300, "8 waits in triggerers"
+    )
+    before = waits()
+    holders = [t for t, _ in before.values()]
+    victim_job = max(set(holders), key=holders.count)
+    victim = triggerer_name(dist, victim_job)
+    taken_over = holders.count(victim_job)
+    os.killpg(dist.procs.pop(victim).pid, signal.SIGKILL)
+    dist.wait_for(
+        lambda: all(t not in (None, victim_job) for t, _ in waits().values()),
+        180,
+        "the other triggerer to take over",
+    )
+    after = waits()
+    for sov_id in sov_ids:
+        for job in updates_of(emulator, sov_id=sov_id):
+            emulator.sov.finish_now(job.job_id)
+    state = dist.wait_run("sov_update_mapped", run, 300)
+    tries = [
+        t
+        for (t,) in dist.query(
+            "select try_number from task_instance where dag_id='sov_update_mapped' and run_id=? and task_id='refresh' order by map_index",
+            run,
+        )
+    ]
+    jobs = [len(updates_of(emulator, sov_id=s)) for s in sov_ids]
+    for index in range(8):
+        COMPLETED.add(dist.xcom("sov_update_mapped", "refresh", run, map_index=index)["job_id"])
+    dist.start_triggerer(victim)  # back to two for the tests that follow
+    DISTRIBUTED.row(
+        "Distributed run",
+        case="kill -9 of the triggerer holding the waits",
+        run=f"{state}; tries {sorted(set(tries))}",
+        jobs=f"{sum(jobs)} updates for 8 tasks",
+        files=f"{len(s3.keys(bucket))} objects",
+        **{"stray objects": len(s3.unfinished_uploads(bucket))},
+        note=f"{taken_over} of 8 waits taken over by the other triggerer; trigger rows and deadlines "
+        + (
+            "unchanged"
+            if set(after) == set(before) and all(after[t][1] == before[t][1] for t in before)
+            else "CHANGED"
+        ),
+    )
+    assert taken_over >= 4
+    assert set(after) == set(before) and all(
+        after[t][1] == before[t][1] for t in before
+    )  # deadlines in kwargs
+    assert state == "success" and tries == [1] * 8 and jobs == [1] * 8
+    assert len(s3.keys(bucket)) == 8 and s3.unfinished_uploads(bucket) == []
+
+
+def triggerer_name(stack, job_id: int) -> str:
+    """Which of the stack's triggerers runs as job ``job_id`` (each reports its own name as hostname)."""
+    ((name,),) = stack.query("select hostname from job where id=?", job_id)
+    assert name in TRIGGERERS, name
+    return str(name)
+
+
+def test_kill_9_of_a_celery_worker_mid_download(dist):
+    """Airflow's retry reattaches to the same update; the object is whole and nothing partial is left."""
+    emulator, s3 = dist.emulator, dist.s3
+    bucket = s3.make_bucket("worker-kill")
+    sov_id = emulator.sov.add_sov("s-no-ping-workerkill", buildings=48_000)  # a JSON output of about 26 MB
+    # Outlast Airflow's window in which the executor's late "success" for the deferring workload
+    # fails a task already resumed (apache/airflow#67287, #72716), which would spend the retry.
+    emulator.sov.set_job_seconds(sov_id, 15)
+    # The first download stalls half way (13 MB: past the first 8 MiB part), long enough to be killed there.
+    stall = emulator.inject("download", "truncate", delay=150, times=1, path_contains=f"/output/{sov_id}-r")
+    run = dist.trigger(
+        "dist_download_kill", {"sov_id": sov_id, "destination": f"s3://aws_default@{bucket}/out"}
+    )
+    dist.wait_for(lambda: stall.hits == 1 and s3.unfinished_uploads(bucket), 300, "the upload to be part way")
+    worker = dist.worker_of("dist_download_kill", run, "update")
+    assert worker is not None
+    os.killpg(dist.procs.pop(worker).pid, signal.SIGKILL)  # the worker, its task supervisor and the task
+    state = dist.wait_run("dist_download_kill", run, 600)
+    dist.start_worker(worker)  # back to two for the tests that follow
+    ((tries, retried_on),) = dist.query(
+        "select try_number, hostname from task_instance where dag_id='dist_download_kill' and run_id=?", run
+    )
+    jobs = updates_of(emulator, client_ref=run)
+    result = dist.xcom("dist_download_kill", "update", run)
+    COMPLETED.add(result["job_id"])
+    (saved,) = result["files"]
+    identical = stored(dist, saved["uri"]) == emulator.sov.file_bytes(result["job_id"], saved["filename"])
+    keys, unfinished = s3.keys(bucket), s3.unfinished_uploads(bucket)
+    DISTRIBUTED.row(
+        "Distributed run",
+        case="kill -9 of the Celery worker mid-download (multipart upload begun)",
+        run=f"{state} on try {tries}",
+        jobs=f"{len(jobs)} update",
+        files=f"{saved['size']:,} bytes, byte-identical: {identical}",
+        **{"stray objects": len(keys) - 1 + len(unfinished)},
+        note=f"killed {worker}; retried on {retried_on}; the killed try's upload aborted",
+    )
+    assert state == "success" and tries == 2 and len(jobs) == 1
+    assert identical and saved["size"] > 20_000_000
+    assert keys == [f"out/{saved['filename']}"] and unfinished == []
+
+
+def test_warehouse_refresh_and_d1_load_into_postgres_once_per_logical_date(dist):
+    import csv
+    import io
+
+    emulator, s3 = dist.emulator, dist.s3
+    bucket = s3.make_bucket("warehouse")
+    day, month = "2026-03-04T00:00:00+00:00", "2026-02-01T00:00:00+00:00"
+    sov_run = dist.trigger(
+        "sov_warehouse_refresh",
+        {
+            "sov_id": "s-no-ping-hggcsk",
+            "destination": f"s3://aws_default@{bucket}/sov",
+            "conn_id": WAREHOUSE_CONN_ID,
+        },
+        logical_date=day,
+    )
+    d1_run = dist.trigger(
+        "broker_d1_warehouse",
+        {
+            "submission_id": 1001,
+            "destination": f"s3://aws_default@{bucket}/broker",
+            "conn_id": WAREHOUSE_CONN_ID,
+        },
+        logical_date=month,
+    )
+    states = [
+        dist.wait_run("sov_warehouse_refresh", sov_run, 300),
+        dist.wait_run("broker_d1_warehouse", d1_run, 300),
+    ]
+
+    def table(name: str, **key: str) -> list[tuple]:
+        where = " and ".join(f"{k} = ?" for k in key)
+        return dist.sql("warehouse", f"select * from {name} where {where} order by 3", *key.values())
+
+    def csv_rows(uri: str) -> list[tuple]:
+        rows = list(csv.reader(io.StringIO(stored(dist, uri).decode("utf-8-sig"))))[1:]
+        return sorted(tuple(r) for r in rows)
+
+    sov_loaded = dist.xcom("sov_warehouse_refresh", "load", sov_run)
+    COMPLETED.add(sov_loaded["sud_id"])
+    d1_loaded = dist.xcom("broker_d1_warehouse", "load", d1_run)
+    sov_rows = table("sov_buildings", logical_date="2026-03-04", sov_id="s-no-ping-hggcsk")
+    d1_rows = table("d1_awards", logical_date="2026-02-01", submission_id="1001")
+    same = [
+        sorted(r[2:] for r in sov_rows) == csv_rows(sov_loaded["file"]),
+        sorted(r[2:] for r in d1_rows) == csv_rows(d1_loaded["file"]),
+    ]
+
+    # A rerun of the same day (its load task cleared) replaces that day's rows: none doubled.
+    for dag_id, run in (("sov_warehouse_refresh", sov_run), ("broker_d1_warehouse", d1_run)):
+        dist.python(
+            "from airflow.models.taskinstance import TaskInstance, clear_task_instances\n"
+            "from airflow.utils.session import create_session\n"
+            "with create_session() as s:\n"
+            f"    tis = s.query(TaskInstance).filter_by(dag_id={dag_id!r}, run_id={run!r}, task_id='load').all()\n"
+            "    clear_task_instances(tis, s)\n"
+            "print(len(tis))\n"
+        )
+    for dag_id, run in (("sov_warehouse_refresh", sov_run), ("broker_d1_warehouse", d1_run)):
+        dist.wait_for(
+            lambda dag_id=dag_id, run=run: (
+                dist.query(
+                    "select try_number from task_instance where dag_id=? and run_id=? and task_id='load' and state='success'",
+                    dag_id,
+                    run,
+                )
+                == [(2,)]
+            ),
+            300,
+            f"the rerun of {dag_id}.load",
+        )
+    again = [
+        table("sov_buildings", logical_date="2026-03-04", sov_id="s-no-ping-hggcsk"),
+        table("d1_awards", logical_date="2026-02-01", submission_id="1001"),
+    ]
+    DISTRIBUTED.row(
+        "Distributed run",
+        case="warehouse refresh (SOV CSV) and D1 load into Postgres with COPY",
+        run=", ".join(states),
+        jobs=f"{len(updates_of(emulator, client_ref=f'sov_warehouse_refresh/{sov_run}'))} update, 1 D1 generation",
+        files=f"{len(sov_rows)} + {len(d1_rows)} rows = the files' rows: {all(same)}",
+        **{"stray objects": len(s3.unfinished_uploads(bucket))},
+        note=f"rerun of the day: {len(again[0])} + {len(again[1])} rows (none doubled)",
+    )
+    assert states == ["success", "success"]
+    assert len(sov_rows) == sov_loaded["rows"] > 0 and len(d1_rows) == d1_loaded["rows"] > 0
+    assert all(same)
+    assert again == [sov_rows, d1_rows]
+
+
+def test_the_event_driven_example_runs_once_per_completed_update_with_two_triggerers(dist):
+    """Every update the tests above completed reaches the event-driven example in exactly one run."""
+    assert len(COMPLETED) >= 60, "run with the tests above: they make the updates"
+    assert len(history_watchers(dist)) == 1  # one watcher, in one of the two triggerers
+
+    def seen() -> list[str]:
+        ids = []
+        for (run,) in dist.query(
+            "select run_id from dag_run where dag_id='sov_event_driven' and state='success'"
+        ):
+            ids += [u["id"] for u in dist.xcom("sov_event_driven", "completed_updates", run)]
+        return ids
+
+    dist.wait_for(lambda: set(seen()) >= COMPLETED, 300, "every completed update to trigger the example")
+    time.sleep(35)  # one more poll of the watcher (30 s): nothing may come back
+    ids = seen()
+    runs = dist.query("select state, count(*) from dag_run where dag_id='sov_event_driven' group by state")
+    duplicates = len(ids) - len(set(ids))
+    DISTRIBUTED.row(
+        "Distributed run",
+        case="the event-driven example, with two triggerers",
+        run=", ".join(f"{n} {s}" for s, n in runs),
+        jobs=f"{len(COMPLETED)} completed updates of the tests above",
+        files=f"{len(set(ids) & COMPLETED)} of them seen, {duplicates} twice",
+        **{"stray objects": 0},
+        note="every update triggers exactly one run" if duplicates == 0 else "DUPLICATES",
+    )
+    assert duplicates == 0
+    assert set(ids) >= COMPLETED
+    assert [s for s, _ in runs] == ["success"]
