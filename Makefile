@@ -4,7 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint unit reliability bench emulator clean
+# The oldest Airflow the package declares (pyproject: apache-airflow>=X), tested in a venv of its own.
+AIRFLOW_FLOOR := $(shell sed -n 's/^ *"apache-airflow>=\([0-9.]*\)".*/\1/p' pyproject.toml)
+FLOOR       := .venv-floor
+FLOOR_STAMP := $(FLOOR)/.installed
+
+.PHONY: demo test check lint unit distributed floor reliability bench emulator clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.11")'
@@ -17,8 +22,35 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m airflow_provider_sov.testing.demo --destination out
 
-## test: lint, type-check and run the whole suite
-test: lint unit
+## test: lint, type-check and run the whole suite: three independent groups side by side (2 cores):
+#   the suite on one machine, the distributed stack (Celery, Postgres, two triggerers, S3), and
+#   the declared Airflow floor. Each group's output is printed whole at the end.
+test: lint $(FLOOR_STAMP)
+	@rm -rf .test && mkdir -p .test
+	@( $(MAKE) --no-print-directory distributed > .test/distributed.log 2>&1; echo $$? > .test/distributed.rc ) & \
+	( $(MAKE) --no-print-directory floor > .test/floor.log 2>&1; echo $$? > .test/floor.rc ) & \
+	$(BIN)/pytest --ignore=tests/distributed; rest=$$?; wait; \
+	for group in distributed floor; do echo "=== make $$group (exit $$(cat .test/$$group.rc)) ==="; \
+	    cat .test/$$group.log; done; \
+	test $$rest -eq 0 && test "$$(cat .test/distributed.rc)" -eq 0 && test "$$(cat .test/floor.rc)" -eq 0
+
+## distributed: the end-to-end tests on Celery, Postgres, Redis, two workers, two triggerers and S3
+distributed: $(STAMP)
+	$(BIN)/pytest -p no:cacheprovider --basetemp=.test/tmp-distributed tests/distributed
+
+## floor: the unit tests and a real-triggerer end-to-end test on the oldest declared Airflow
+floor: $(FLOOR_STAMP)
+	$(FLOOR)/bin/python -c 'from importlib.metadata import version; from packaging.version import Version as V; \
+	    a = version("apache-airflow"); assert V(a) == V("$(AIRFLOW_FLOOR)"), a; print("Airflow", a, "(the declared floor)")'
+	$(FLOOR)/bin/pytest -q -p no:cacheprovider --basetemp=.test/tmp-floor -m "not slow" --ignore=tests/distributed
+	$(FLOOR)/bin/pytest -q -p no:cacheprovider --basetemp=.test/tmp-floor-e2e \
+	    tests/test_airflow_e2e.py::test_sensors_started_and_ended_in_the_triggerer
+
+$(FLOOR_STAMP): pyproject.toml $(STAMP)
+	@test -n "$(AIRFLOW_FLOOR)" || { echo "no apache-airflow>=X.Y floor found in pyproject.toml"; exit 1; }
+	$(PYTHON) -m venv $(FLOOR)
+	$(BIN)/uv pip install --quiet --python $(FLOOR)/bin/python -e '.[test]' 'apache-airflow==$(AIRFLOW_FLOOR)'
+	@touch $(FLOOR_STAMP)
 
 ## check: the inner loop: lint, types and every test but the real-Airflow and benchmark ones
 #   Two independent halves run side by side (2 cores): the reliability matrices, and the rest.
@@ -26,7 +58,7 @@ check: lint
 	@mkdir -p .check
 	@( $(BIN)/pytest -q -m "not slow" -p no:cacheprovider --basetemp=.check/tmp tests/reliability \
 	    > .check/reliability.log 2>&1; echo $$? > .check/reliability.rc ) & \
-	$(BIN)/pytest -q -m "not slow" --ignore=tests/reliability; rest=$$?; wait; \
+	$(BIN)/pytest -q -m "not slow" --ignore=tests/reliability --ignore=tests/distributed; rest=$$?; wait; \
 	echo "--- tests/reliability ---"; cat .check/reliability.log; \
 	test $$rest -eq 0 && test "$$(cat .check/reliability.rc)" -eq 0
 
@@ -51,4 +83,4 @@ emulator: $(STAMP)
 	$(BIN)/python -m airflow_provider_sov.testing --port $${PORT:-8765}
 
 clean:
-	rm -rf $(VENV) out .demo .check .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(FLOOR) out .demo .check .test .pytest_cache .mypy_cache .ruff_cache
