@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import download
 import import_cost
 import latency
+import s3_write
 import trigger_scale
 import upload
 import worker_time
@@ -35,6 +36,8 @@ def main() -> int:
     failed |= download.main([])
     section("upload.py")
     failed |= upload.main([])
+    section("s3_write.py")
+    failed |= s3_write.main([])
     section("worker_time.py and latency.py (one Airflow)")
     with tempfile.TemporaryDirectory() as tmp, airflow_stack(Path(tmp)) as stack, SlotMeter() as meter:
         slots = worker_time.start(stack, job_seconds=120.0)

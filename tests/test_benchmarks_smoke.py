@@ -99,3 +99,11 @@ def test_worker_time_and_latency_benchmarks_run_their_waits_to_success(stack, mo
     assert float(lines["SovUpdateSensor, poke"][-3]) > 0, slot_report
     waits = rows(latency_report, "wait 1")
     assert len(waits) == 3 and all("success" in w for w in waits), latency_report
+
+
+def test_s3_write_benchmark_checks_every_stored_object():
+    out = run("s3_write.py", "--size-mib", "16", "--runs", "1")
+    table = rows(out, "ours, stream", "s3fs put_file", "ours, download")
+    assert len(table) == 3 and all(r[-1] == "yes" for r in table), out  # every object's sha256 matched
+    assert "ratio, time ours / s3fs put_file (median)" in out and "goal <= 64 MiB" in out
+    assert "unfinished multipart uploads left: 0" in out
