@@ -214,6 +214,7 @@ def stack(tmp_path_factory):
     One real Airflow for every test that needs one, on the emulator in real time. Those tests run
     last (see below), so its services do not slow the rest of the suite.
     """
+    from airflow_provider_sov.testing.postgres import PostgresServer
     from airflow_provider_sov.testing.server import EmulatorServer
     from airflow_provider_sov.testing.stack import AirflowStack
 
@@ -222,9 +223,12 @@ def stack(tmp_path_factory):
         EmulatorServer(
             token=STACK_TOKEN, realtime=True, job_seconds=4, generation_seconds=3, pickup_seconds=1
         ) as emulator,
-        AirflowStack(root, emulator, dags_folder(root)) as running,
+        PostgresServer(root / "pg", "warehouse") as warehouse,  # for the warehouse example DAGs
     ):
-        yield running
+        stack = AirflowStack(root, emulator, dags_folder(root))
+        stack.env.update(warehouse.connection_env())
+        with stack as running:
+            yield running
 
 
 #: Files whose tests run a real Airflow (scheduler, triggerer, ``airflow dags test``) or a

@@ -25,11 +25,12 @@ def test_redis_that_cannot_start_is_named(parts, monkeypatch):
         parts._start_redis()
 
 
-def test_postgres_that_cannot_start_is_named(parts):
-    parts.pgdata.parent.mkdir(parents=True, exist_ok=True)
-    parts.pgdata.write_text("not a folder")  # where its data folder must go
-    with pytest.raises(ComponentFailed, match=r"Postgres \(pgserver\) did not start in .*/pg"):
-        parts._start_postgres()
+def test_postgres_that_cannot_start_is_named(tmp_path):
+    from airflow_provider_sov.testing.postgres import PostgresFailed, PostgresServer
+
+    (tmp_path / "pg").write_text("not a folder")  # where its data folder must go
+    with pytest.raises(PostgresFailed, match=r"Postgres \(pgserver\) did not start in .*/pg"):
+        PostgresServer(tmp_path / "pg", "warehouse").start()
 
 
 def test_redis_starts_and_answers(parts):

