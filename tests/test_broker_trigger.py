@@ -104,6 +104,7 @@ async def test_cancellation_propagates_and_releases_the_session(d1, broker_emula
     assert await eventually(lambda: hook_module._POOL._entries() == {})
 
 
+@pytest.mark.loop_timing
 async def test_run_never_blocks_the_event_loop(d1, broker_emulator):
     """A loop-stall detector: no step of run() may hold the loop for 50 ms, log-in included."""
 
