@@ -18,9 +18,9 @@ until it is committed.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_sov.exceptions import SovDownloadError
@@ -79,7 +79,8 @@ class TransactionalWriter:
 class S3MultipartWriter:
     """
     One object written as an S3 multipart upload, checked part by part and as a whole before it is
-    completed. Parts are sent on s3fs's own event loop, one at a time, while the next part fills.
+    completed. A part is hashed and sent on a thread of its own while the next part fills, so the
+    download feeding it never waits for S3 unless S3 is the slower of the two.
     """
 
     def __init__(self, fs: Any, path: str, *, part_size: int = PART_SIZE) -> None:
@@ -88,38 +89,43 @@ class S3MultipartWriter:
         self._fs = fs
         self.bucket, self.key, _ = fs.split_path(path)
         self._part_size = part_size
-        self._buffer = bytearray()
+        self._chunks: list[bytes] = []
+        self._filled = 0
         self._upload_id: str | None = None
         self._sent: list[dict[str, Any]] = []  # PartNumber, Size, MD5, SHA256, ETag: what was sent
-        self._in_flight: Future[Any] | None = None
+        self._sender: ThreadPoolExecutor | None = None
+        self._in_flight: Future[dict[str, Any]] | None = None
         self._finished = False
 
     # -- the writer -------------------------------------------------------------------------------
 
     def write(self, chunk: bytes) -> None:
-        self._buffer += chunk
-        while len(self._buffer) >= self._part_size:
-            part = bytes(self._buffer[: self._part_size])
-            del self._buffer[: self._part_size]
-            self._send(part)
+        self._chunks.append(chunk)
+        self._filled += len(chunk)
+        if self._filled >= self._part_size:
+            data = b"".join(self._chunks)
+            while len(data) >= self._part_size:
+                part, data = (data, b"") if len(data) == self._part_size else self._split(data)
+                self._send(part)
+            self._chunks, self._filled = ([data] if data else []), len(data)
+
+    def _split(self, data: bytes) -> tuple[bytes, bytes]:
+        return data[: self._part_size], data[self._part_size :]
 
     def commit(self, size: int) -> None:
+        rest = b"".join(self._chunks)
+        self._chunks, self._filled = [], 0
         if self._upload_id is None:  # smaller than one part: one checked PUT
-            body = bytes(self._buffer)
             self._call(
-                "put_object",
-                Bucket=self.bucket,
-                Key=self.key,
-                Body=body,
-                ChecksumSHA256=_sha256_b64(body),
+                "put_object", Bucket=self.bucket, Key=self.key, Body=rest, ChecksumSHA256=_sha256_b64(rest)
             )
             self._finished = True
             self._check_written(size)
             return
-        if self._buffer:
-            self._send(bytes(self._buffer))
-            self._buffer.clear()
+        if rest:
+            self._send(rest)
         self._wait_in_flight()
+        self._stop_sender()
         self._check_parts(size)
         self._call(
             "complete_multipart_upload",
@@ -137,12 +143,13 @@ class S3MultipartWriter:
         self._check_written(size)
 
     def abort(self) -> None:
-        if self._finished:  # completed, then found wrong: the object must go
-            self._call("delete_object", Bucket=self.bucket, Key=self.key)
-            return
         if self._in_flight is not None:
             self._in_flight.exception()  # let a part being sent land before the upload goes
             self._in_flight = None
+        self._stop_sender()
+        if self._finished:  # completed, then found wrong: the object must go
+            self._call("delete_object", Bucket=self.bucket, Key=self.key)
+            return
         if self._upload_id is not None:
             self._call("abort_multipart_upload", Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
             self._upload_id = None
@@ -157,20 +164,17 @@ class S3MultipartWriter:
         return str(started["UploadId"])
 
     def _send(self, part: bytes) -> None:
+        """Hand ``part`` to the sending thread, once the part before it has landed (two at most)."""
         if self._upload_id is None:
             self._upload_id = self._begin()
+            self._sender = ThreadPoolExecutor(1, thread_name_prefix="s3-part")
         self._wait_in_flight()
-        number = len(self._sent) + 1
+        assert self._sender is not None
+        self._in_flight = self._sender.submit(self._upload_part, len(self._sent) + 1, part)
+
+    def _upload_part(self, number: int, part: bytes) -> dict[str, Any]:
         checksum = _sha256_b64(part)
-        self._sent.append(
-            {
-                "PartNumber": number,
-                "Size": len(part),
-                "MD5": hashlib.md5(part).hexdigest(),
-                "SHA256": checksum,
-            }
-        )
-        coro = self._fs._call_s3(
+        response = self._call(
             "upload_part",
             Bucket=self.bucket,
             Key=self.key,
@@ -179,14 +183,24 @@ class S3MultipartWriter:
             Body=part,
             ChecksumSHA256=checksum,
         )
-        self._in_flight = asyncio.run_coroutine_threadsafe(coro, self._fs.loop)
+        md5 = hashlib.md5(part).hexdigest()
+        return {
+            "PartNumber": number,
+            "Size": len(part),
+            "MD5": md5,
+            "SHA256": checksum,
+            "ETag": response["ETag"],
+        }
 
     def _wait_in_flight(self) -> None:
-        if self._in_flight is None:
-            return
-        response = self._in_flight.result()
-        self._in_flight = None
-        self._sent[-1]["ETag"] = response["ETag"]
+        if self._in_flight is not None:
+            sent, self._in_flight = self._in_flight, None
+            self._sent.append(sent.result())
+
+    def _stop_sender(self) -> None:
+        if self._sender is not None:
+            self._sender.shutdown(wait=True)
+            self._sender = None
 
     def _check_parts(self, size: int) -> None:
         """
