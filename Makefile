@@ -79,7 +79,7 @@ unit: $(STAMP)
 reliability: $(STAMP)
 	$(BIN)/pytest tests/reliability -q
 
-## bench: the figures performance claims rest on, each beside a peer's (about 25 minutes)
+## bench: the figures performance claims rest on, each beside a peer's (about 30 minutes)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 

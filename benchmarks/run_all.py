@@ -1,5 +1,5 @@
 """
-Every benchmark at full size, one after another: what ``make bench`` runs (about 25 minutes on
+Every benchmark at full size, one after another: what ``make bench`` runs (about 30 minutes on
 2 cores). The worker-time and latency waits share one real Airflow, started once, so the two
 minutes of the 120 s update also cover the latency waits.
 
