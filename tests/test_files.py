@@ -157,3 +157,17 @@ def test_download_to_object_storage_from_emulator(hook, sov_emulator, memory_sto
     saved = hook.download_output(output, "memory://sov-downloads/run-1")
     data = ObjectStoragePath(saved.uri).read_bytes()
     assert data == sov_emulator.sov.file_bytes(SOV, saved.filename)
+
+
+def test_an_object_store_holding_other_than_was_written_loses_the_object(memory_store, monkeypatch):
+    """After the commit the store's own size is checked; a mismatch removes the object and says so."""
+    from airflow.sdk import ObjectStoragePath
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    from airflow_provider_sov.exceptions import SovDownloadError
+
+    folder = ObjectStoragePath("memory://sov-test/checked/")
+    monkeypatch.setattr(MemoryFileSystem, "size", lambda self, path: 2)  # the store reports 2 bytes
+    with pytest.raises(SovDownloadError, match=r"holds 2 bytes, not the 3 written; it was removed"):
+        write_stream([b"abc"], folder, "f.json")
+    assert not (folder / "f.json").exists()

@@ -7,6 +7,7 @@ Every download in the project goes through :func:`write_stream`.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import unicodedata
@@ -236,7 +237,11 @@ def _write_object(
         writer.commit(size)
     except BaseException:
         digest.close()
-        writer.abort()
+        try:
+            writer.abort()
+        except Exception as e:  # the first error is the one to report; an unfinished upload is
+            # aborted by the next write of this key (or the bucket's lifecycle rule)
+            logging.getLogger(__name__).warning("Could not abort the upload to %s: %s", target, e)
         raise
     return size, sha256
 

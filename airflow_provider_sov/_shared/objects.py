@@ -60,10 +60,12 @@ class TransactionalWriter:
     def __init__(self, fs: Any, path: str) -> None:
         from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
 
+        self._fs, self._path = fs, path
         if isinstance(fs, MemoryFileSystem):  # its open() shows the file at once, autocommit or not
             self._handle = MemoryFile(fs, fs._strip_protocol(path))
         else:
             self._handle = fs.open(path, "wb", autocommit=False)
+        self._committed = False
 
     def write(self, chunk: bytes) -> None:
         self._handle.write(chunk)
@@ -71,9 +73,19 @@ class TransactionalWriter:
     def commit(self, size: int) -> None:
         self._handle.close()
         self._handle.commit()
+        self._committed = True
+        stored = self._fs.size(self._path)
+        if stored != size:
+            raise SovDownloadError(
+                f"{self._path} holds {stored} bytes, not the {size} written; it was removed.",
+                hint="Run the task again; the file is fetched from the start.",
+            )
 
     def abort(self) -> None:
-        self._handle.discard()
+        if self._committed:  # committed, then found wrong: the object must go
+            self._fs.rm(self._path)
+        else:
+            self._handle.discard()
 
 
 class S3MultipartWriter:
