@@ -190,22 +190,12 @@ def dags_folder(tmp: Path) -> Path:
 
 
 def xcom(home: Path, dag_id: str, task_id: str, run_id: str, key: str = "return_value", map_index: int = -1):
-    """One XCom value of a real Airflow's metadata DB, decoded."""
-    import json
+    """One XCom value of a real Airflow's SQLite metadata DB (an ``airflow dags test`` home), decoded."""
+    import functools
 
-    from airflow_provider_sov.testing.stack import query
+    from airflow_provider_sov.testing.stack import query, read_xcom
 
-    rows = query(
-        home,
-        "select value from xcom where dag_id=? and task_id=? and run_id=? and key=? and map_index=?",
-        dag_id,
-        task_id,
-        run_id,
-        key,
-        map_index,
-    )
-    assert rows, f"no XCom {key!r} for {dag_id}.{task_id}[{map_index}]"
-    return json.loads(rows[0][0])
+    return read_xcom(functools.partial(query, home), dag_id, task_id, run_id, key, map_index)
 
 
 @pytest.fixture(scope="session")

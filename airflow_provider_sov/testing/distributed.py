@@ -225,24 +225,6 @@ class DistributedStack(AirflowStack):
     def sql(self, database: str, sql: str, *params: object) -> list[tuple[Any, ...]]:
         return self.pg.sql(database, sql, *params)
 
-    def xcom(
-        self, dag_id: str, task_id: str, run_id: str, key: str = "return_value", map_index: int = -1
-    ) -> Any:
-        import json
-
-        rows = self.query(
-            "select value from xcom where dag_id=? and task_id=? and run_id=? and key=? and map_index=?",
-            dag_id,
-            task_id,
-            run_id,
-            key,
-            map_index,
-        )
-        if not rows:
-            raise AssertionError(f"no XCom {key!r} for {dag_id}.{task_id}[{map_index}] in {run_id}")
-        value = rows[0][0]
-        return json.loads(value) if isinstance(value, str) else value
-
     def worker_of(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str | None:
         """Which worker ran (or runs) a task instance's latest try."""
         rows = self.query(

@@ -125,6 +125,29 @@ def query(home: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
         return db.execute(sql, params).fetchall()
 
 
+def read_xcom(
+    rows_of: Callable[..., list[tuple[Any, ...]]],
+    dag_id: str,
+    task_id: str,
+    run_id: str,
+    key: str = "return_value",
+    map_index: int = -1,
+) -> Any:
+    """One XCom value of a metadata DB, decoded; ``rows_of`` runs a query there (``?`` placeholders)."""
+    rows = rows_of(
+        "select value from xcom where dag_id=? and task_id=? and run_id=? and key=? and map_index=?",
+        dag_id,
+        task_id,
+        run_id,
+        key,
+        map_index,
+    )
+    if not rows:
+        raise AssertionError(f"no XCom {key!r} for {dag_id}.{task_id}[{map_index}] in {run_id}")
+    value = rows[0][0]
+    return json.loads(value) if isinstance(value, (str, bytes)) else value  # SQLite: text; Postgres: JSON
+
+
 class AirflowStack:
     """Airflow's long-running processes in their own session each, so a kill takes their children too."""
 
@@ -225,6 +248,12 @@ class AirflowStack:
     def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
         """Rows of ``sql`` (``?`` placeholders) on this Airflow's metadata DB."""
         return query(self.home, sql, *params)
+
+    def xcom(
+        self, dag_id: str, task_id: str, run_id: str, key: str = "return_value", map_index: int = -1
+    ) -> Any:
+        """One XCom value of a task instance, decoded."""
+        return read_xcom(self.query, dag_id, task_id, run_id, key, map_index)
 
     def trigger(self, dag_id: str, conf: dict[str, Any], logical_date: str | None = None) -> str:
         self.wait_for(
