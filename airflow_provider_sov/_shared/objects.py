@@ -54,6 +54,15 @@ def object_writer(target: ObjectStoragePath, *, part_size: int = PART_SIZE) -> O
     return TransactionalWriter(fs, str(target.path))
 
 
+def check_stored(where: str, stored: int, size: int) -> None:
+    """After a commit: the store must hold as many bytes as were written (the caller then aborts)."""
+    if stored != size:
+        raise SovDownloadError(
+            f"{where} holds {stored} bytes, not the {size} written; it was removed.",
+            hint="Run the task again; the file is fetched from the start.",
+        )
+
+
 class TransactionalWriter:
     """fsspec's ``autocommit=False`` file: the object exists only after :meth:`commit`."""
 
@@ -74,12 +83,7 @@ class TransactionalWriter:
         self._handle.close()
         self._handle.commit()
         self._committed = True
-        stored = self._fs.size(self._path)
-        if stored != size:
-            raise SovDownloadError(
-                f"{self._path} holds {stored} bytes, not the {size} written; it was removed.",
-                hint="Run the task again; the file is fetched from the start.",
-            )
+        check_stored(self._path, self._fs.size(self._path), size)
 
     def abort(self) -> None:
         if self._committed:  # committed, then found wrong: the object must go
@@ -117,12 +121,9 @@ class S3MultipartWriter:
         if self._filled >= self._part_size:
             data = b"".join(self._chunks)
             while len(data) >= self._part_size:
-                part, data = (data, b"") if len(data) == self._part_size else self._split(data)
+                part, data = data[: self._part_size], data[self._part_size :]  # whole: no copy
                 self._send(part)
             self._chunks, self._filled = ([data] if data else []), len(data)
-
-    def _split(self, data: bytes) -> tuple[bytes, bytes]:
-        return data[: self._part_size], data[self._part_size :]
 
     def commit(self, size: int) -> None:
         rest = b"".join(self._chunks)
@@ -246,12 +247,7 @@ class S3MultipartWriter:
 
     def _check_written(self, size: int) -> None:
         head = self._call("head_object", Bucket=self.bucket, Key=self.key)
-        if int(head["ContentLength"]) != size:
-            raise SovDownloadError(
-                f"s3://{self.bucket}/{self.key} holds {head['ContentLength']} bytes, not the {size} "
-                "written; it was removed.",
-                hint="Run the task again; the file is fetched and uploaded from the start.",
-            )
+        check_stored(f"s3://{self.bucket}/{self.key}", int(head["ContentLength"]), size)
 
     def _abort_abandoned(self) -> None:
         """
