@@ -110,16 +110,16 @@ def succeeded(kind: str, payload: Any) -> bool:
 
 def record_reads() -> dict[str, list[float]]:
     """Record when each job's status is read (the budget series): job key -> times."""
-    from airflow_provider_sov._shared.jobs import JobSpec
+    from airflow_provider_sov._shared.jobs import JobKind
 
     reads: dict[str, list[float]] = {}
-    real = JobSpec.aread
+    real = JobKind.aread
 
     async def recording(self: Any, hook: Any, ref: Any) -> Any:
-        reads.setdefault(self.key_of(ref), []).append(time.time())
+        reads.setdefault(ref.key, []).append(time.time())
         return await real(self, hook, ref)
 
-    JobSpec.aread = recording  # type: ignore[method-assign]
+    JobKind.aread = recording  # type: ignore[method-assign]
     return reads
 
 

@@ -135,13 +135,9 @@ def run_task(task: Any, context: dict[str, Any], *, between: Any = None) -> Any:
             step = functools.partial(task.execute, context)
 
 
-async def aread_body(hook: Any, call: Any) -> Any:
-    """The status body a status call answers, read on the async path (what triggers use)."""
-    return await hook.arequest(call.route, **call.kwargs())
-
-
 async def sov_status_body(hook: Any, kind: str, job_id: str) -> Any:
-    """An SOV Fixer job's status body on the async path (``kind``: update, parse, output)."""
-    from airflow_provider_sov.hooks.sov import status_call
+    """An SOV Fixer job's status body on the async path (``kind``: update, parse, output): what triggers read."""
+    from airflow_provider_sov.hooks import sov_jobs
 
-    return await aread_body(hook, status_call(kind, job_id))
+    job_kind = {"update": sov_jobs.UPDATE, "parse": sov_jobs.PARSE, "output": sov_jobs.OUTPUT}[kind]
+    return await job_kind.aread_status(hook, job_kind.ref_from_json({"job_id": job_id}))

@@ -20,10 +20,8 @@ from airflow_provider_sov.exceptions import (
     SovTransportError,
 )
 from airflow_provider_sov.hooks.broker import ROUTES, DataActBrokerHook, GenerationTarget
-from airflow_provider_sov.hooks.broker_rules import status_call
 from airflow_provider_sov.testing import broker_app
 from tests.conftest import BROKER_AUTH_MODES, use_broker
-from tests.harness import aread_body
 
 D1 = {"start": "10/01/2025", "end": "12/31/2025"}
 CREDENTIAL_HEADERS = {"authorization", "x-session-id", "client_id", "client_secret", "cookie"}
@@ -99,9 +97,9 @@ def test_an_expired_session_is_renewed_once(monkeypatch, broker_emulator, policy
 async def test_an_expired_session_is_renewed_once_in_async_reads(monkeypatch, broker_emulator, policy):
     hook = hook_for(monkeypatch, broker_emulator, "login", policy)
     try:
-        await aread_body(hook, status_call(GenerationTarget.of(1001, "D1")))
+        await hook.aread_status(GenerationTarget.of(1001, "D1"))
         broker_emulator.broker.expire_sessions()
-        assert (await aread_body(hook, status_call(GenerationTarget.of(1001, "D1"))))["status"] == "invalid"
+        assert (await hook.aread_status(GenerationTarget.of(1001, "D1")))["status"] == "invalid"
         assert broker_emulator.count("login") == 2
     finally:
         await hook.aclose()

@@ -10,7 +10,7 @@ import requests
 
 from airflow_provider_sov._shared.http import server_message
 from airflow_provider_sov.exceptions import SovBadRequestError, SovError, SovJobFailedError
-from airflow_provider_sov.hooks.broker import GenerationTarget
+from airflow_provider_sov.hooks.broker import DataActBrokerHook, GenerationTarget
 from airflow_provider_sov.sensors.broker import DFileGenerationSensor
 from airflow_provider_sov.testing import broker_app
 from tests.conftest import use_broker
@@ -62,7 +62,9 @@ def test_server_message_drops_every_debug_field():
         b'{"message": "Login Required", "errorType": "<class \'x\'>", "wrappedType": "<class \'y\'>",'
         b' "wrappedMessage": "inner", "trace": ["<FrameSummary file a.py, line 1 in f>"]}'
     )
-    assert server_message(body) == "Login Required"
+    assert DataActBrokerHook().read_error(body) == ("Login Required", True)
+    # The debug fields are the Broker's own: another API's field of the same name is the user's.
+    assert "errorType: <class 'x'>" in server_message(body)
 
 
 # --- 7. Bodies and texts as the Broker's source gives them ---------------------------------------

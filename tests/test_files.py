@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_sov._shared.files import safe_filename, write_stream
 from airflow_provider_sov.exceptions import SovDownloadError, SovFileExistsError
-from airflow_provider_sov.hooks.sov_jobs import classify
+from airflow_provider_sov.hooks.sov_jobs import SovJobRef, classify
 
 SOV = "s-no-ping-hggcsk"
 
@@ -140,7 +140,7 @@ def test_object_storage_destination(memory_store):
 @pytest.mark.parametrize("hostile", ["../../x.json", "/etc/passwd", "a/b", "", "CON", "x" * 300, "a\x00b"])
 def test_hostile_server_names_land_inside_destination(hook, sov_emulator, tmp_path, hostile):
     sov_emulator.inject("parse_status", "hostile_filename", value=hostile)
-    output = classify(hook.get_parse_status(SOV), {"job_id": SOV}).extras["outputs"][0]
+    output = classify(hook.get_parse_status(SOV), SovJobRef(SOV)).extras["outputs"][0]
     assert output["filename"] == hostile
     dest = tmp_path / "dest"
     saved = hook.download_output(output, dest)
@@ -153,7 +153,7 @@ def test_hostile_server_names_land_inside_destination(hook, sov_emulator, tmp_pa
 def test_download_to_object_storage_from_emulator(hook, sov_emulator, memory_store):
     from airflow.sdk import ObjectStoragePath
 
-    output = classify(hook.get_parse_status(SOV), {"job_id": SOV}).extras["outputs"][0]
+    output = classify(hook.get_parse_status(SOV), SovJobRef(SOV)).extras["outputs"][0]
     saved = hook.download_output(output, "memory://sov-downloads/run-1")
     data = ObjectStoragePath(saved.uri).read_bytes()
     assert data == sov_emulator.sov.file_bytes(SOV, saved.filename)

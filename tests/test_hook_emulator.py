@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from airflow_provider_sov.hooks.sov import SovHook
-from airflow_provider_sov.hooks.sov_jobs import classify
+from airflow_provider_sov.hooks.sov_jobs import SovJobRef, classify
 from tests.conftest import finish
 from tests.harness import sov_status_body
 
@@ -32,18 +32,18 @@ def test_update_lifecycle_and_download(hook, sov_emulator, corrections_csv, tmp_
     sud_id = run_update(hook, sov_emulator, corrections_csv, ["json", "xlsx"])
     assert sud_id == f"{SOV}-r001"
 
-    first = classify(hook.get_update_status(sud_id), {"job_id": sud_id})
+    first = classify(hook.get_update_status(sud_id), SovJobRef(sud_id))
     assert first.status == "PENDING" and not first.terminal and first.extras["outputs"] == []
 
     sov_emulator.advance(5)
-    middle = classify(hook.get_update_status(sud_id), {"job_id": sud_id})
+    middle = classify(hook.get_update_status(sud_id), SovJobRef(sud_id))
     percent, _, health = middle.detail.partition(
         "% - "
     )  # the progress line's "35% - Reading locations file."
     assert middle.status == "IN_PROGRESS" and 0 < float(percent) < 100 and health
 
     finish(sov_emulator)
-    done = classify(hook.get_update_status(sud_id), {"job_id": sud_id})
+    done = classify(hook.get_update_status(sud_id), SovJobRef(sud_id))
     assert done.succeeded and done.extras["result_status"] == "SUCCESS"
     names = sorted(o["filename"] for o in done.extras["outputs"])
     assert names[0].startswith("Acme Corp ") and names[0].endswith(".json")
@@ -67,7 +67,7 @@ def test_failed_update_carries_result(hook, sov_emulator, corrections_csv):
     sov_emulator.sov.script_next("update", "FAILED_TO_PROCESS", "row 3: geocoder unavailable")
     sud_id = run_update(hook, sov_emulator, corrections_csv)
     finish(sov_emulator)
-    status = classify(hook.get_update_status(sud_id), {"job_id": sud_id})
+    status = classify(hook.get_update_status(sud_id), SovJobRef(sud_id))
     assert status.terminal and not status.succeeded
     assert (status.status, status.extras["result_status"], status.message) == (
         "FAILED",
@@ -102,11 +102,11 @@ def test_parse_new_sov(hook, sov_emulator, tmp_path):
         workbook, output_formats=["json", "csv"], extra_data={"insured_name": "Harbor"}, client_ref="r-1"
     )
     assert sov_id.startswith("s-no-ping-")
-    assert classify(hook.get_parse_status(sov_id), {"job_id": sov_id}).status == "PENDING"
+    assert classify(hook.get_parse_status(sov_id), SovJobRef(sov_id)).status == "PENDING"
     sov_emulator.advance(sov_emulator.job_seconds * 0.8)
-    assert classify(hook.get_parse_status(sov_id), {"job_id": sov_id}).status == "ENRICHING"
+    assert classify(hook.get_parse_status(sov_id), SovJobRef(sov_id)).status == "ENRICHING"
     finish(sov_emulator)
-    done = classify(hook.get_parse_status(sov_id), {"job_id": sov_id})
+    done = classify(hook.get_parse_status(sov_id), SovJobRef(sov_id))
     assert done.succeeded
     assert sorted(o["filename"].rsplit(".", 1)[1] for o in done.extras["outputs"]) == ["csv", "json"]
     assert all(o["filename"].startswith("Harbor ") for o in done.extras["outputs"])
@@ -121,13 +121,13 @@ def test_output_formats(hook, sov_emulator):
 def test_get_or_create_output_cached_and_generated(hook, sov_emulator, tmp_path):
     cached = hook.get_or_create_output(SOV, "JSON")
     assert cached["request"]["id"].startswith("immediately-done-")
-    assert classify(cached, {"job_id": cached["request"]["id"]}).succeeded
+    assert classify(cached, SovJobRef(cached["request"]["id"])).succeeded
 
     fresh = hook.get_or_create_output(SOV, "xlsx", revision=0)
     request_id = fresh["request"]["id"]
     assert fresh["request"]["status"] == "PENDING" and "result" not in fresh
     finish(sov_emulator)
-    done = classify(hook.get_output_request(request_id), {"job_id": request_id})
+    done = classify(hook.get_output_request(request_id), SovJobRef(request_id))
     assert done.succeeded and done.extras["outputs"][0]["filename"].endswith(".xlsx")
     saved = hook.download_output(done.extras["outputs"][0], tmp_path)
     assert saved.size == len(sov_emulator.sov.file_bytes(SOV, saved.filename))
@@ -159,7 +159,7 @@ def test_history_feed_pages_overlap_and_dedupe(hook, sov_emulator, corrections_c
 def test_relative_output_urls_resolve_against_connection_host(sov_connection, sov_emulator, policy, tmp_path):
     sov_emulator.relative_urls = True
     hook = SovHook(retry_policy=policy)
-    status = classify(hook.get_parse_status(SOV), {"job_id": SOV})
+    status = classify(hook.get_parse_status(SOV), SovJobRef(SOV))
     assert status.extras["outputs"][0]["url"].startswith("/api/v1/")
     saved = hook.download_output(status.extras["outputs"][0], tmp_path)
     assert (tmp_path / saved.filename).read_bytes() == sov_emulator.sov.file_bytes(SOV, saved.filename)

@@ -1,7 +1,7 @@
 """
 The one job model: a new job kind is a spec, and one rule decides which errors are worth a re-poll.
 
-The toy kind below lives only in this file: a status route added to the emulator and a spec of a
+The toy kind below lives only in this file: a status route added to the emulator and a kind of a
 few lines. It is waited on in every mode by the shared sensor and trigger, untouched.
 """
 
@@ -15,13 +15,13 @@ import pytest
 from aiohttp import web
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_provider_sov._shared.jobs import RESULT_KEYS, JobSpec, Reading, StatusCall
-from airflow_provider_sov._shared.routes import Route
+from airflow_provider_sov._shared.jobs import RESULT_KEYS, JobKind, Reading
+from airflow_provider_sov._shared.routes import Route, check_id
+from airflow_provider_sov._shared.sensor import JobSensor
 from airflow_provider_sov._shared.trigger import JobTrigger
-from airflow_provider_sov._shared.waiting import JobSensor
 from airflow_provider_sov.exceptions import SovError, SovJobFailedError
 from airflow_provider_sov.hooks.sov import SovHook
-from airflow_provider_sov.hooks.sov_jobs import SOV_FIXER
+from airflow_provider_sov.hooks.sov_jobs import SOV_FIXER, SovJobRef
 from airflow_provider_sov.testing.server import EmulatorServer
 from airflow_provider_sov.triggers.broker import DFileGenerationTrigger
 from airflow_provider_sov.triggers.sov import SovUpdateTrigger
@@ -31,46 +31,60 @@ from tests.harness import collect_events, make_context, run_task
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-# --- A toy job kind: a route on the emulator and a spec ------------------------------------------
+# --- A toy job kind: a route on the emulator and a kind ------------------------------------------
 
 TOY_ROUTE = Route("toy_status", "GET", "/api/v1/toy/{toy_id}", idempotent=True, what="toy")
 
 
-def toy_outcome(
-    reading: Reading | None, ref: Mapping[str, Any], options: Mapping[str, Any]
-) -> dict[str, Any]:
-    if reading is not None and reading.terminal and not reading.succeeded:
-        raise SovJobFailedError(f"toy {reading.job_id} broke: {reading.message}", job_id=reading.job_id)
-    return {"cups": (reading.extras.get("cups") if reading else None)}
+class ToyKind(JobKind[SovJobRef, SovHook]):
+    """A kind of a few lines: its ref is SOV Fixer's, its status route is the toy's."""
+
+    name = "toy"
+    label = "toy"
+    api = SOV_FIXER
+    task_fields = ("toy_id",)
+
+    def ref_from_task(
+        self, values: Mapping[str, Any], started: float, options: Mapping[str, Any]
+    ) -> SovJobRef:
+        return SovJobRef(check_id(values.get("toy_id"), "toy_id"))
+
+    def ref_from_json(self, data: Mapping[str, Any]) -> SovJobRef:
+        return SovJobRef(check_id(data.get("job_id"), "toy_id"))
+
+    def read_status(self, hook: SovHook, ref: SovJobRef) -> Mapping[str, Any]:
+        return hook.job_status(TOY_ROUTE, ref.id)
+
+    async def aread_status(self, hook: SovHook, ref: SovJobRef) -> Mapping[str, Any]:
+        return await hook.ajob_status(TOY_ROUTE, ref.id)
+
+    def classify(self, body: Mapping[str, Any], ref: SovJobRef) -> Reading:
+        return Reading(
+            job_id=ref.id,
+            status=body["state"],
+            terminal=body["state"] in ("served", "spilt"),
+            succeeded=body["state"] == "served",
+            message=body.get("note"),
+            extras={"cups": body.get("cups")},
+        )
+
+    def outcome(
+        self, reading: Reading | None, ref: SovJobRef, options: Mapping[str, Any], log: Any
+    ) -> dict[str, Any]:
+        if reading is not None and reading.terminal and not reading.succeeded:
+            raise SovJobFailedError(f"toy {reading.job_id} broke: {reading.message}", job_id=reading.job_id)
+        return {"cups": (reading.extras.get("cups") if reading else None)}
 
 
-TOY = JobSpec(
-    kind="toy",
-    label="toy",
-    api=SOV_FIXER,
-    trigger="tests.test_job_model.ToyTrigger",
-    status_call=lambda ref: StatusCall(TOY_ROUTE, ids={"toy_id": ref["job_id"]}, job_id=ref["job_id"]),
-    classify=lambda body, ref: Reading(
-        job_id=ref["job_id"],
-        status=body["state"],
-        terminal=body["state"] in ("served", "spilt"),
-        succeeded=body["state"] == "served",
-        message=body.get("note"),
-        extras={"cups": body.get("cups")},
-    ),
-    outcome=toy_outcome,
-    name=lambda ref: f"toy {ref['job_id']}",
-    task_fields=("toy_id",),
-    task_ref=lambda values, started, options: {"job_id": values["toy_id"]},
-)
+TOY = ToyKind()
 
 
 class ToyTrigger(JobTrigger):
-    spec = TOY
+    kind = TOY
 
 
-class ToySensor(JobSensor):
-    spec = TOY
+class ToySensor(JobSensor[SovHook]):
+    kind = TOY
     template_fields = TOY.task_fields
 
     def __init__(self, *, toy_id: str, **kwargs: Any) -> None:
@@ -101,7 +115,7 @@ def toy_server(monkeypatch) -> Iterator[tuple[EmulatorServer, dict[str, list[str
 
 
 @pytest.mark.parametrize("mode", SENSOR_MODES)
-def test_a_new_kind_is_a_spec_waited_on_in_every_mode(toy_server, mode):
+def test_a_new_kind_is_a_kind_class_waited_on_in_every_mode(toy_server, mode):
     server, script = toy_server
     script["t-1"] = ["brewing", "brewing", "brewing", "served"]
     task = ToySensor(task_id="toy", toy_id="t-1", poke_interval=0.05, timeout=30, **mode)
@@ -142,7 +156,7 @@ def test_a_new_kind_defers_to_its_own_trigger_with_plain_json(toy_server):
     with pytest.raises(TaskDeferred) as info:
         ToySensor(task_id="toy", toy_id="t-4", deferrable=True, timeout=60).execute(make_context())
     classpath, kwargs = info.value.trigger.serialize()
-    assert classpath == "tests.test_job_model.ToyTrigger"
+    assert classpath == f"{ToyTrigger.__module__}.ToyTrigger"
     assert kwargs["job_id"] == "t-4" and kwargs["sovfixer_conn_id"] == "sovfixer_default"
     assert time.time() + 55 < kwargs["deadline"] <= time.time() + 60
 
@@ -154,13 +168,13 @@ def test_a_new_kind_defers_to_its_own_trigger_with_plain_json(toy_server):
 def polls(monkeypatch) -> list[str]:
     """Every status read a trigger makes (one per poll; the hook's own retries are inside one)."""
     seen: list[str] = []
-    real = JobSpec.aread
+    real = JobKind.aread
 
-    async def counting(self: JobSpec, hook: Any, ref: Mapping[str, Any]) -> Reading:
-        seen.append(self.kind)
+    async def counting(self: JobKind, hook: Any, ref: Any) -> Reading:
+        seen.append(self.name)
         return await real(self, hook, ref)
 
-    monkeypatch.setattr(JobSpec, "aread", counting)
+    monkeypatch.setattr(JobKind, "aread", counting)
     return seen
 
 

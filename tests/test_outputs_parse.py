@@ -14,6 +14,7 @@ from airflow_provider_sov.exceptions import (
 )
 from airflow_provider_sov.operators.sov import SovGetOrCreateOutputOperator, SovParseOperator
 from airflow_provider_sov.sensors.sov import SovOutputSensor, SovParseSensor
+from airflow_provider_sov.triggers import trigger_for
 from airflow_provider_sov.triggers.sov import SovOutputTrigger, SovParseTrigger
 from tests.conftest import OPERATOR_MODES, SENSOR_MODES
 from tests.harness import MemoryStateStore, make_context, run_task
@@ -74,7 +75,7 @@ def test_trigger_kinds_serialise_and_are_registered(trigger_class):
     classpath, kwargs = trigger.serialize()
     assert classpath.endswith(trigger_class.__name__) and json.loads(json.dumps(kwargs)) == kwargs
     assert trigger_class(**kwargs).serialize() == (classpath, kwargs)
-    assert trigger_class.spec.trigger_class() is trigger_class
+    assert trigger_for(trigger_class.kind) is trigger_class
 
 
 # --- Get or create output --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_sov._shared.jobs import JobSpec
+from airflow_provider_sov._shared.jobs import JobKind
 from airflow_provider_sov._shared.poller import SLOT_SLACK, ConnectionPoller
 from airflow_provider_sov.exceptions import SovConnectionConfigError
 from airflow_provider_sov.hooks.sov import SovHook
@@ -25,8 +25,6 @@ from tests.conftest import finish
 from tests.harness import collect_events, eventually
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from airflow_provider_sov._shared.jobs import Reading
 
 SOV = "s-no-ping-hggcsk"
@@ -36,13 +34,13 @@ SOV = "s-no-ping-hggcsk"
 def reads(monkeypatch) -> list[tuple[float, str]]:
     """Every status read as it is sent: (monotonic time, job key). The hook's retries are inside one."""
     seen: list[tuple[float, str]] = []
-    real = JobSpec.aread
+    real = JobKind.aread
 
-    async def recording(self: JobSpec, hook: Any, ref: Mapping[str, Any]) -> Reading:
-        seen.append((time.monotonic(), self.key_of(ref)))
+    async def recording(self: JobKind, hook: Any, ref: Any) -> Reading:
+        seen.append((time.monotonic(), ref.key))
         return await real(self, hook, ref)
 
-    monkeypatch.setattr(JobSpec, "aread", recording)
+    monkeypatch.setattr(JobKind, "aread", recording)
     return seen
 
 
@@ -90,7 +88,7 @@ async def test_a_wait_joining_a_job_read_moments_ago_gets_that_reading_without_a
     assert await eventually(lambda: len(reads) == 1)
     joined = SovUpdateTrigger(a, deadline=time.time() + 30, poll_interval=1.0)
     async with ConnectionPoller.watch(
-        joined.spec,
+        joined.kind,
         joined.ref,
         joined.conn_id,
         interval=1.0,

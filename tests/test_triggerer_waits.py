@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 from airflow.triggers.base import TaskSuccessEvent
 
-from airflow_provider_sov._shared import waiting
-from airflow_provider_sov._shared.jobs import DEFERRAL_GRACE, JobSpec
+from airflow_provider_sov._shared import sensor as sensor_base
+from airflow_provider_sov._shared.jobs import DEFERRAL_GRACE, JobKind
 from airflow_provider_sov.exceptions import SovInputError, SovJobFailedError
 from airflow_provider_sov.hooks.broker_jobs import GENERATION
 from airflow_provider_sov.sensors.broker import DFileGenerationSensor
 from airflow_provider_sov.sensors.sov import SovOutputSensor, SovParseSensor, SovUpdateSensor
+from airflow_provider_sov.triggers import trigger_for
 from airflow_provider_sov.triggers.broker import DFileGenerationTrigger
 from airflow_provider_sov.triggers.sov import SovUpdateTrigger
 from tests.conftest import finish
@@ -75,12 +76,16 @@ def sensor(**kwargs: Any) -> SovUpdateSensor:
 def test_each_sensor_hands_the_scheduler_its_trigger_with_its_unrendered_fields(cls, fields):
     task = cls(task_id="wait", start_from_trigger=True, timeout=600, poke_interval=30, **fields)
     args = task.start_trigger_args
-    spec: JobSpec = cls.spec
+    kind: JobKind = cls.kind
+    trigger = trigger_for(kind)
     assert task.deferrable is True and task.start_from_trigger is True
-    assert args.trigger_cls == spec.trigger and args.next_method == "execute_complete"
+    assert (
+        args.trigger_cls == f"{trigger.__module__}.{trigger.__name__}"
+        and args.next_method == "execute_complete"
+    )
     assert args.timeout == dt.timedelta(seconds=600 + DEFERRAL_GRACE)
     kwargs = args.trigger_kwargs
-    assert {k: kwargs[k] for k in spec.task_fields} == {k: fields.get(k) for k in spec.task_fields}
+    assert {k: kwargs[k] for k in kind.task_fields} == {k: fields.get(k) for k in kind.task_fields}
     assert kwargs["timeout"] == 600 and kwargs["poll_interval"] == 30 and "deadline" not in kwargs
     assert json.loads(json.dumps(kwargs)) == kwargs
     assert cls.start_trigger_args is None  # what a mapped task gets: it starts on a worker
@@ -126,7 +131,7 @@ def test_end_from_trigger_refuses_outlets_it_could_not_update():
 
 
 def test_an_airflow_that_cannot_render_in_the_triggerer_falls_back_with_one_warning(monkeypatch):
-    monkeypatch.setattr(waiting, "triggerer_renders_templates", lambda: False)
+    monkeypatch.setattr(sensor_base, "triggerer_renders_templates", lambda: False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         task = sensor(start_from_trigger=True, end_from_trigger=True)
@@ -146,7 +151,7 @@ async def test_the_trigger_polls_the_rendered_id_until_the_deadline_airflow_fixe
     finish(sov_emulator)
     (event,) = await collect_events(trigger)
     assert event.payload["status"] == "terminal" and event.payload["job_id"] == sud
-    assert trigger.ref == {"job_id": sud}
+    assert trigger.ref is not None and trigger.ref.to_json() == {"job_id": sud}
     assert trigger.deadline == pytest.approx(trigger.timeout_after.timestamp() - DEFERRAL_GRACE)
     assert trigger.wait_started == pytest.approx(trigger.deadline - 60)
 
@@ -189,14 +194,12 @@ def test_a_broker_wait_judges_invalid_from_when_the_scheduler_deferred_it():
     trigger = from_scheduler(task, job="1001")
     assert isinstance(trigger, DFileGenerationTrigger)
     trigger.begin()
-    assert trigger.ref == GENERATION.task_ref(
+    assert trigger.ref == GENERATION.ref_from_task(
         {"submission_id": "1001", "file_type": "D1", "job_id": None},
         trigger.wait_started,
         {"invalid_grace": 45},
     )
-    assert (
-        trigger.ref["requested_at"] == trigger.deadline - task.timeout and trigger.ref["invalid_grace"] == 45
-    )
+    assert trigger.ref.requested_at == trigger.deadline - task.timeout and trigger.ref.invalid_grace == 45
 
 
 def test_the_trigger_kwargs_survive_a_round_trip_in_either_form():

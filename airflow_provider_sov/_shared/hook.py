@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_sov._shared.auth import Auth
 from airflow_provider_sov._shared.connection import ConnSettings, settings_from_connection, trusted
 from airflow_provider_sov._shared.files import CHUNK_SIZE, DownloadedFile, write_stream
 from airflow_provider_sov._shared.http import (
@@ -25,6 +26,7 @@ from airflow_provider_sov._shared.http import (
     gave_up,
     mark_retryable,
     parse_retry_after,
+    read_error_body,
     transport_error,
 )
 from airflow_provider_sov._shared.routes import Route
@@ -36,7 +38,7 @@ from airflow_provider_sov._shared.transport import (
     short_reason,
     tls_failure,
 )
-from airflow_provider_sov.exceptions import SovConnectionConfigError, SovDownloadError, SovError
+from airflow_provider_sov.exceptions import SovAuthError, SovConnectionConfigError, SovDownloadError, SovError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -57,6 +59,8 @@ class ApiHook(BaseHook):
     Base of :class:`~airflow_provider_sov.hooks.sov.SovHook` and the Broker hook.
 
     :param conn_id: The Airflow connection to use; the subclass names the default.
+    :param auth: How requests carry the connection's credentials (:mod:`.auth`); the subclass
+        gives its API's.
     :param retry_policy: How transient failures are retried (defaults suit production).
     :param timeout: ``(connect, read)`` seconds, overriding the connection's extras.
     """
@@ -73,11 +77,13 @@ class ApiHook(BaseHook):
         self,
         conn_id: str | None = None,
         *,
+        auth: Auth | None = None,
         retry_policy: RetryPolicy | None = None,
         timeout: tuple[float, float] | None = None,
     ) -> None:
         super().__init__()
         self.conn_id = conn_id or self.default_conn_name
+        self.auth = auth or Auth()
         self.retry_policy = retry_policy or RetryPolicy()
         self._timeout = timeout
         self._settings: ConnSettings | None = None
@@ -132,18 +138,22 @@ class ApiHook(BaseHook):
             self._settings = self._settings_from(conn)
         return self._settings
 
-    def auth_headers(self, settings: ConnSettings) -> dict[str, str]:
-        """Return headers that carry the credentials; sent only to the connection's origin."""
-        return {}
+    def read_error(self, body: bytes | str | None) -> tuple[str, bool]:
+        """
+        Return an error answer's text for the user, and whether it was the API's own JSON object
+        (see :func:`~.http.read_error_body`): the per-API seam, for fields an API adds that are
+        not for the user.
+        """
+        return read_error_body(body)
 
     def _headers_for(self, url: str, settings: ConnSettings) -> dict[str, str]:
         if trusted(url, settings):
-            return self.auth_headers(settings)
+            return self.auth.headers(settings)
         return {}
 
     def _withheld_from(self, url: str, settings: ConnSettings) -> str | None:
         """The host of ``url`` when the connection's credentials were kept from it (it is not trusted)."""
-        if trusted(url, settings) or not self.auth_headers(settings):
+        if trusted(url, settings) or not self.auth.headers(settings):
             return None
         return urlsplit(url).netloc
 
@@ -204,7 +214,20 @@ class ApiHook(BaseHook):
         """Return the pooled session (Airflow's hook interface)."""
         return self.session
 
-    def request(
+    def request(self, route: Route, **kwargs: Any) -> Any:
+        """
+        Send ``route`` (see :meth:`send`) with the auth's session handling: prepared first and, after
+        a 401 a new session can cure, sent once more.
+        """
+        used = self.auth.prepare(self, route)
+        try:
+            return self.send(route, **kwargs)
+        except SovAuthError as error:
+            if not self.auth.renew(self, error, route, used):
+                raise
+            return self.send(route, **kwargs)
+
+    def send(
         self,
         route: Route,
         *,
@@ -218,7 +241,8 @@ class ApiHook(BaseHook):
         idempotent: bool | None = None,
     ) -> Any:
         """
-        Send ``route`` with retries and return its decoded JSON body.
+        Send ``route`` with retries and return its decoded JSON body (auth objects send their own
+        session calls with this; everything else goes through :meth:`request`).
 
         :param json: A JSON body.
         :param form: Form fields, sent ``application/x-www-form-urlencoded`` (as the vendor's client
@@ -302,6 +326,7 @@ class ApiHook(BaseHook):
                     call,
                     retry_after,
                     withheld=self._withheld_from(url, settings) if credentials else None,
+                    read=self.read_error,
                 )
             return response
         raise SovError(f"{call.doing} failed: more than {MAX_REDIRECTS} redirects.", job_id=call.job_id)
@@ -376,9 +401,19 @@ class ApiHook(BaseHook):
 
     # --- Async ----------------------------------------------------------------------------------
 
-    async def arequest(self, route: Route, *, params: Any = None, json: Any = None, **where: Any) -> Any:
+    async def arequest(self, route: Route, **kwargs: Any) -> Any:
+        """Do what :meth:`request` does, on the async path for triggers."""
+        used = await self.auth.aprepare(self, route)
+        try:
+            return await self.asend(route, **kwargs)
+        except SovAuthError as error:
+            if not await self.auth.arenew(self, error, route, used):
+                raise
+            return await self.asend(route, **kwargs)
+
+    async def asend(self, route: Route, *, params: Any = None, json: Any = None, **where: Any) -> Any:
         """
-        Do what :meth:`request` does, on the async path for triggers: same URLs, retries and error mapping.
+        Do what :meth:`send` does, on the async path for triggers: same URLs, retries and error mapping.
 
         :param where: ``ids``, ``job_id`` and ``action``, as for :meth:`request`.
         """
@@ -436,6 +471,7 @@ class ApiHook(BaseHook):
                             call,
                             retry_after,
                             withheld=self._withheld_from(url, settings),
+                            read=self.read_error,
                         )
                     return await response.read()
             except aiohttp.ClientConnectorCertificateError as exc:

@@ -42,20 +42,18 @@ T = TypeVar("T")
 #: HTTP statuses worth another try: rate limiting and the gateway/server family.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
-#: Fields the Broker adds to every error body in its debug mode (always on): the exception's type
-#: and the server's stack trace. Neither is for the user; its ``message`` is.
-DEBUG_FIELDS = frozenset({"errorType", "trace", "wrappedType", "wrappedMessage"})
-
 
 def server_message(body: bytes | str | None) -> str:
     """Return the server's error text: JSON values (strings or lists of strings) joined, or raw text."""
     return read_error_body(body)[0]
 
 
-def read_error_body(body: bytes | str | None) -> tuple[str, bool]:
+def read_error_body(body: bytes | str | None, ignored: frozenset[str] = frozenset()) -> tuple[str, bool]:
     """
     Return the server's error text (see :func:`server_message`) and whether the body was a JSON
     object: an API's own answer about a resource, rather than a web server's page about a route.
+
+    :param ignored: Keys of the JSON object that are not for the user (an API's debug fields).
     """
     if not body:
         return "", False
@@ -68,7 +66,7 @@ def read_error_body(body: bytes | str | None) -> tuple[str, bool]:
         return str(data)[:1000], False
     parts = []
     for key, value in data.items():
-        if key in DEBUG_FIELDS:
+        if key in ignored:
             continue
         if isinstance(value, list):
             value = "; ".join(str(v) for v in value)
@@ -179,14 +177,16 @@ def error_for_status(
     retry_after: float | None = None,
     *,
     withheld: str | None = None,
+    read: Callable[[bytes | str | None], tuple[str, bool]] = read_error_body,
 ) -> SovError:
     """
     Map an HTTP error answer to a typed error, with the server's message verbatim.
 
     :param withheld: The host the connection's credentials were withheld from (not the connection's
         own); a 401 or 403 then says so, and how to trust that host.
+    :param read: How this API's error bodies read (the hook's :meth:`~.hook.ApiHook.read_error`).
     """
-    message, resource = read_error_body(body)
+    message, resource = read(body)
     cls = _STATUS_CLASSES.get(status) or (SovServerError if status >= 500 else SovApiError)
     where = f" from {call.host}" if call.host else ""
     error = cls(

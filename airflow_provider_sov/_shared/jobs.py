@@ -1,34 +1,42 @@
 """
-The one job model: every job either API runs is read, judged and reported the same way.
+The one job model: every job either API runs is named, read, judged and reported the same way.
 
-A job kind (an SOV update, an output request, a parse, a D-file generation) is a :class:`JobSpec`:
-the call that reads its status, how a status body becomes a :class:`Reading`, how a final reading
-becomes a result (or a failure), the trigger that polls it and the words messages use. The wait
-(:mod:`.waiting`), the trigger (:mod:`.trigger`) and the download path (:mod:`.downloads`) take a
-spec and know nothing else about the API. A new kind, or a third API, is a new spec.
+- A **ref** (:class:`JobRef`) names one job: a small frozen dataclass, checked when it is built
+  (from a task's arguments, or from the plain JSON it travels as in trigger kwargs, events and the
+  task's state), never again per poll.
+- A **kind** (:class:`JobKind`) is one sort of job: how its status is read (sync and async, on its
+  hook's own typed methods), how a status body becomes a :class:`Reading`, how a final reading
+  becomes the task's result (or its typed failure), and how its ref is built. A kind's
+  :attr:`~JobKind.steps` name what creating one takes (:mod:`.steps` runs them).
+- An **API** (:class:`Api`) is what a kind's tasks need to talk to it: the connection argument,
+  the default connection and the hook class (imported only when a task runs).
 
-A job is named by its *ref*: a small plain-JSON dict the spec understands (``{"job_id": ...}`` for
-SOV Fixer; submission and file type, or a detached job, for the Broker). It travels in trigger
-kwargs and events unchanged.
+The wait (:mod:`.waiting`), the trigger (:mod:`.trigger`) and the download path
+(:mod:`.downloads`) take a kind and know nothing else about the API. A new kind is a new
+:class:`JobKind` subclass (and a ref class where the API's IDs differ), and a trigger class that
+names it (:class:`~.trigger.JobTrigger`): a kind never imports its hook or its trigger, which import it.
 """
 
 from __future__ import annotations
 
-import importlib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
     from airflow_provider_sov._shared.hook import ApiHook
-    from airflow_provider_sov._shared.routes import Route
+    from airflow_provider_sov.exceptions import SovError
 
 #: The keys every operator and sensor result carries, whatever the API (see the README's table).
 RESULT_KEYS = ("kind", "job_id", "status", "succeeded", "message", "files")
 #: How long after a wait's own deadline Airflow's deferral timeout fires, as a backstop only. A wait
 #: the scheduler starts in the triggerer takes its deadline back from that timeout (minus this).
 DEFERRAL_GRACE = 300.0
+
+HookT = TypeVar("HookT", bound="ApiHook")
+RefT = TypeVar("RefT", bound="JobRef")
 
 
 def job_result(
@@ -43,7 +51,7 @@ def job_result(
     """
     Build the one result shape every task returns: the common keys, then the kind's own extras.
 
-    :param kind: The job kind (``update``, ``parse``, ``output``, ``d_file``).
+    :param kind: The job kind (``update``, ``parse``, ``output``, ``generation``).
     :param job_id: The API's own ID of the job, as a string; None only when no job exists yet.
     :param status: The API's status word at the last reading; None when the task read none.
     :param succeeded: Whether the job succeeded; None while it has not finished.
@@ -115,115 +123,166 @@ class Reading:
 
 
 @dataclass(frozen=True)
-class StatusCall:
-    """The request that reads a job's status: a route and what fills it."""
-
-    route: Route
-    ids: Mapping[str, str] | None = None
-    params: Mapping[str, Any] | None = None
-    job_id: str | int | None = None
-    action: str | None = None
-
-    def kwargs(self) -> dict[str, Any]:
-        return {"ids": self.ids, "params": self.params, "job_id": self.job_id, "action": self.action}
-
-
-@dataclass(frozen=True)
-class Api:
+class Step:
     """
-    One API as tasks name it at DAG-parse time; its hook is imported only when a task runs.
+    One named step of creating a job (:mod:`.steps` runs them).
 
-    :param name: How messages name the API (``SOV Fixer``).
-    :param hook: Import path of its hook class.
-    :param conn_name_attr: The task argument naming the connection (``sovfixer_conn_id``).
-    :param default_conn_name: The connection used when a task names none.
+    :param name: What the task's state records once the step is done (``initiated``, ``started``).
+    :param doing: How the log names the step (``start the update``).
+    :param guarded: The call creates work and its answer can be lost: mark it sent before sending.
+    :param done_if: After a sent mark of an earlier try, this error from the server means the earlier
+        call went through (e.g. the 409 a second start gets).
     """
 
     name: str
-    hook: str
+    doing: str
+    guarded: bool = False
+    done_if: type[SovError] | None = None
+
+
+class JobRef(ABC):
+    """
+    What names one job; each API subclasses it (a frozen dataclass) with its own checked fields.
+
+    A ref is built only by its kind (:meth:`JobKind.ref_from_task`, :meth:`JobKind.ref_from_json`),
+    which check every ID once; afterwards it is trusted as it is.
+    """
+
+    @property
+    @abstractmethod
+    def key(self) -> str:
+        """The stable string a trigger event for this job is matched on."""
+
+    @property
+    @abstractmethod
+    def job_id(self) -> str | None:
+        """The API's own ID of the job, once there is one (the result's ``job_id``)."""
+
+    @abstractmethod
+    def to_json(self) -> dict[str, Any]:
+        """Return the ref as plain JSON: the trigger's kwargs, the event's ``ref``, the task's state."""
+
+
+class Api(ABC, Generic[HookT]):
+    """
+    One API as tasks name it at DAG-parse time; its hook is imported only when a task runs.
+
+    :attr name: How messages name the API (``SOV Fixer``).
+    :attr conn_name_attr: The task argument naming the connection (``sovfixer_conn_id``).
+    :attr default_conn_name: The connection used when a task names none.
+    """
+
+    name: str
     conn_name_attr: str
     default_conn_name: str
 
-    def hook_class(self) -> type[ApiHook]:
-        """Return the hook class (imported on first use)."""
-        return _import(self.hook)
+    @abstractmethod
+    def hook_class(self) -> type[HookT]:
+        """Return the API's hook class (its module is imported on first use)."""
+
+    def __repr__(self) -> str:
+        return f"<Api {self.name}>"
 
 
-@dataclass(frozen=True)
-class JobSpec:
+class JobKind(ABC, Generic[RefT, HookT]):
     """
     One job kind, declared once for sensors, operators and triggers.
 
-    :param kind: The kind's name in results and events (``update``, ``parse``, ``output``, ``d_file``).
-    :param label: How messages name its jobs (``SUD``, ``SOV``, ``output request``, ``D-file generation``).
-    :param api: Its API: the name of the task's connection argument, and the hook (imported when used).
-    :param trigger: Import path of the trigger class that polls it (imported only to defer).
-    :param status_call: ``ref`` -> the :class:`StatusCall` that reads its status (checks the ref).
-    :param classify: ``(body, ref)`` -> :class:`Reading`.
-    :param outcome: ``(reading, ref, options)`` -> the result's extras (``reading`` is None when the
-        task read no status); for a final reading that failed (and that ``options`` do not accept)
-        it raises the typed failure instead.
-    :param name: ``ref`` -> what messages call this job (``SUD s-...-r001``).
-    :param task_fields: The task arguments that name one job: a sensor's templated fields
-        (``sud_id``; ``submission_id``, ``file_type``, ``job_id``).
-    :param task_ref: ``(those arguments rendered, when the wait began, the task's options)`` -> the
-        ref; it checks them (:class:`~airflow_provider_sov.exceptions.SovInputError`). A sensor calls
-        it on a worker; a trigger the scheduler started calls it in the triggerer, after Airflow
-        rendered the same arguments there.
-    :param key: ``ref`` -> the stable string a trigger event is matched on (default: :attr:`name`).
-    :param poll_interval: Default seconds between polls.
-    :param timeout: Default seconds a wait lasts in all.
-    :param min_poll_interval: The API asks clients not to poll more often (a shorter one warns).
+    :attr name: The kind's name in results and events (``update``, ``parse``, ``output``, ``generation``).
+    :attr label: How messages name its jobs (``SUD``, ``SOV``, ``output request``, ``D-file generation``).
+    :attr api: Its API.
+    :attr task_fields: The task arguments that name one job: a sensor's templated fields.
+    :attr steps: The named steps that create a job of this kind, in order (none: one call).
+    :attr poll_interval: Default seconds between polls.
+    :attr timeout: Default seconds a wait lasts in all.
+    :attr min_poll_interval: The API asks clients not to poll more often (a shorter one warns).
     """
 
-    kind: str
+    name: str
     label: str
-    api: Api
-    trigger: str
-    status_call: Callable[[Mapping[str, Any]], StatusCall]
-    classify: Callable[[Mapping[str, Any], Mapping[str, Any]], Reading]
-    outcome: Callable[[Reading | None, Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
-    name: Callable[[Mapping[str, Any]], str]
+    api: Api[HookT]
     task_fields: tuple[str, ...]
-    task_ref: Callable[[Mapping[str, Any], float, Mapping[str, Any]], dict[str, Any]]
-    key: Callable[[Mapping[str, Any]], str] | None = None
+    steps: tuple[Step, ...] = ()
     poll_interval: float = 15.0
     timeout: float = 2 * 60 * 60.0
     min_poll_interval: float = 0.0
 
-    def key_of(self, ref: Mapping[str, Any]) -> str:
-        """Return the string an event for this job is matched on."""
-        return (self.key or self.name)(ref)
+    def __repr__(self) -> str:
+        return f"<JobKind {self.name}>"
 
-    def read(self, hook: ApiHook, ref: Mapping[str, Any]) -> Reading:
+    # --- Refs -----------------------------------------------------------------------------------
+
+    @abstractmethod
+    def ref_from_task(self, values: Mapping[str, Any], started: float, options: Mapping[str, Any]) -> RefT:
+        """
+        Return the ref named by a task's (rendered) :attr:`task_fields`; raise
+        :class:`~airflow_provider_sov.exceptions.SovInputError` for a bad ID, before any call.
+
+        :param started: When the wait began (a kind whose readings depend on it keeps it).
+        :param options: The task's :meth:`~.waiting.JobWaitMixin.options`.
+        """
+
+    @abstractmethod
+    def ref_from_json(self, data: Mapping[str, Any]) -> RefT:
+        """Return the ref that :meth:`JobRef.to_json` gave, checked again (it crossed a process)."""
+
+    def describe(self, ref: RefT) -> str:
+        """Return what messages call this job (``SUD s-...-r001``)."""
+        return f"{self.label} {ref.key}"
+
+    # --- Reading its status -----------------------------------------------------------------------
+
+    @abstractmethod
+    def read_status(self, hook: HookT, ref: RefT) -> Mapping[str, Any]:
+        """Return the job's status body (sync, for operators and poking sensors)."""
+
+    @abstractmethod
+    async def aread_status(self, hook: HookT, ref: RefT) -> Mapping[str, Any]:
+        """Return the job's status body (async, for triggers)."""
+
+    @abstractmethod
+    def classify(self, body: Mapping[str, Any], ref: RefT) -> Reading:
+        """Return what a status body says: status, final or not, succeeded, message, extras."""
+
+    def read(self, hook: HookT, ref: RefT) -> Reading:
         """Read and classify the job's status (sync)."""
-        call = self.status_call(ref)
-        return self.classify(hook.request(call.route, **call.kwargs()), ref)
+        return self.classify(self.read_status(hook, ref), ref)
 
-    async def aread(self, hook: ApiHook, ref: Mapping[str, Any]) -> Reading:
+    async def aread(self, hook: HookT, ref: RefT) -> Reading:
         """Read and classify the job's status (async, for triggers)."""
-        call = self.status_call(ref)
-        return self.classify(await hook.arequest(call.route, **call.kwargs()), ref)
+        return self.classify(await self.aread_status(hook, ref), ref)
+
+    # --- The outcome ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def outcome(
+        self, reading: Reading | None, ref: RefT, options: Mapping[str, Any], log: Any
+    ) -> dict[str, Any]:
+        """
+        Return the result's extras for ``reading`` (None: the task read no status); for a final
+        reading that failed (and that ``options`` do not accept) raise the typed failure instead.
+        """
 
     def result(
         self,
         reading: Reading | None,
-        ref: Mapping[str, Any],
+        ref: RefT,
         options: Mapping[str, Any] | None = None,
         files: list[dict[str, Any]] | None = None,
+        log: Any = None,
     ) -> dict[str, Any]:
         """
         Return the task's result for ``reading``: a final one that failed raises the typed failure (unless
         ``options`` accept it); one that is not final, or none at all (a task that started the job
         and did not read it), gives ``succeeded`` null.
         """
-        extras = self.outcome(reading, ref, options or {})
+        extras = self.outcome(reading, ref, options or {}, log)
         if reading is None:
-            return job_result(self.kind, ref.get("job_id"), None, None, None, files, **extras)
+            return job_result(self.name, ref.job_id, None, None, None, files, **extras)
         succeeded = reading.succeeded if reading.terminal else None
         return job_result(
-            self.kind,
-            reading.job_id or ref.get("job_id"),
+            self.name,
+            reading.job_id or ref.job_id,
             reading.status,
             succeeded,
             reading.message,
@@ -231,27 +290,7 @@ class JobSpec:
             **extras,
         )
 
-    def trigger_class(self) -> type:
-        """Return the trigger class (imported now: only a task about to defer needs it)."""
-        return _import(self.trigger)
-
-
-def _import(path: str) -> Any:
-    """Return the class a dotted path names, importing its module (once: Python keeps it)."""
-    module, _, name = path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
-
 
 def templated(*values: Any) -> bool:
     """Return whether any value is still a Jinja template (then it is checked once rendered, at run time)."""
     return any(isinstance(v, str) and "{{" in v for v in values)
-
-
-def keep_arguments(task: Any, arguments: Mapping[str, Any]) -> None:
-    """
-    Keep a task constructor's own arguments as attributes of the same names (templated fields
-    must be attributes): call ``keep_arguments(self, locals())`` after ``super().__init__``.
-    """
-    for name, value in arguments.items():
-        if name not in ("self", "kwargs", "__class__"):
-            setattr(task, name, value)

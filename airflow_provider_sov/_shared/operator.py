@@ -2,21 +2,23 @@
 The one shape of an operator that starts a job: create or reattach, record, wait, finish.
 
 Every job-starting operator of both APIs is a :class:`JobOperator`: it says how to start its job
-(:meth:`JobOperator.start_job`) and which files to write once the job succeeded
-(:meth:`JobOperator.files_to_fetch`); recording the job, pushing its ID, waiting in every mode,
-resuming from the trigger, judging the outcome and writing the files are done here, once.
+(:meth:`JobOperator.start_job`, with a :class:`~.steps.StepRunner` where that takes several steps)
+and which files to write once the job succeeded (:meth:`JobOperator.files_to_fetch`); recording the
+job, pushing its ID, waiting in every mode, resuming from the trigger, judging the outcome and
+writing the files are done here, once.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_sov._shared.downloads import download_and_record
+from airflow_provider_sov._shared.jobs import HookT
 from airflow_provider_sov._shared.lineage import LineageMixin
-from airflow_provider_sov._shared.task_state import JOB, StateStore
+from airflow_provider_sov._shared.task_state import JOB, StateStore, saved_ref
 from airflow_provider_sov._shared.waiting import (
     JobWaitMixin,
     as_seconds,
@@ -24,21 +26,21 @@ from airflow_provider_sov._shared.waiting import (
     poll_seconds,
     pop_conn_id,
 )
-from airflow_provider_sov.exceptions import SovError, SovInputError
+from airflow_provider_sov.exceptions import SovInputError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from datetime import timedelta
 
     from airflow.sdk import Context
 
     from airflow_provider_sov._shared.downloads import FileToFetch
-    from airflow_provider_sov._shared.jobs import Reading
+    from airflow_provider_sov._shared.jobs import JobRef, Reading
+    from airflow_provider_sov._shared.steps import StepRunner
 
 
-class JobOperator(LineageMixin, JobWaitMixin, BaseOperator):
+class JobOperator(LineageMixin, JobWaitMixin[HookT], BaseOperator):
     """
-    Start one job of the kind :attr:`spec` names, optionally wait for it and write its files.
+    Start one job of the kind :attr:`kind` names, optionally wait for it and write its files.
 
     Before it waits, the job's ref is saved in the task's state store and its ID pushed to XCom
     under ``job_id``; a retried task reattaches to it (see :meth:`start_job`). The result is the
@@ -71,9 +73,9 @@ class JobOperator(LineageMixin, JobWaitMixin, BaseOperator):
         overwrite: bool = False,
         **kwargs: Any,
     ) -> None:
-        conn_id = pop_conn_id(self.spec, kwargs)
+        conn_id = pop_conn_id(self.kind, kwargs)
         super().__init__(**kwargs)
-        setattr(self, self.spec.api.conn_name_attr, conn_id)
+        setattr(self, self.kind.api.conn_name_attr, conn_id)
         self.wait_for_completion = (
             self.waits_by_default if wait_for_completion is None else wait_for_completion
         )
@@ -82,63 +84,63 @@ class JobOperator(LineageMixin, JobWaitMixin, BaseOperator):
                 f"Task {self.task_id!r}: {type(self).__name__} does not wait; wait with a sensor instead."
             )
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = poll_seconds(self.spec, poll_interval, self.log)
-        self.timeout = as_seconds(self.spec.timeout if timeout is None else timeout, "timeout") or 0.0
+        self.poll_interval = poll_seconds(self.kind, poll_interval, self.log)
+        self.timeout = as_seconds(self.kind.timeout if timeout is None else timeout, "timeout") or 0.0
         self.destination = destination
         self.overwrite = overwrite
 
     # --- What a subclass says ------------------------------------------------------------------------
 
     @abstractmethod
-    def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
+    def start_job(self, context: Context, store: StateStore) -> tuple[JobRef, Reading | None]:
         """
         Create the job, or find the one an earlier try created (in ``store``); return its ref and,
         when the answer said it, a first reading (a cached output is final at once).
         """
 
-    def outcome_options(self) -> dict[str, Any]:
-        """Return options the spec's outcome takes (e.g. ``accept_partial``)."""
-        return {}
-
-    def files_to_fetch(
-        self, result: dict[str, Any], ref: Mapping[str, Any], reading: Reading
-    ) -> list[FileToFetch]:
+    def files_to_fetch(self, result: dict[str, Any], ref: JobRef, reading: Reading) -> list[FileToFetch]:
         """Return the files to write once the job succeeded (none unless a destination is set)."""
         return []
 
-    def file_meta(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+    def file_meta(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         """Return what asset events for the written files carry besides the files."""
         return {}
 
-    def result_extras(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+    def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         """Return what this task adds to the result (e.g. the ``sov_id`` it updated)."""
         return {}
 
-    def earlier_job(self, store: StateStore, say: str = "") -> dict[str, Any] | None:
+    # --- What a subclass uses ------------------------------------------------------------------------
+
+    def steps(self, context: Context, store: StateStore) -> StepRunner[Any]:
+        """Return the runner of this task's kind's creation steps, recording into ``store``."""
+        from airflow_provider_sov._shared.steps import StepRunner  # only a running task needs it
+
+        return StepRunner(self.kind, store, self.log, partial(self.record_job, context, store))
+
+    def earlier_job(self, store: StateStore, say: str = "") -> JobRef | None:
         """
         Return the job an earlier try of this task started (its ref), if there is one; ``say`` is logged
-        then, with the job's ID for its ``%s``.
+        then, with the job's name for its ``%s``.
         """
-        earlier = store.get(JOB)
-        if not (isinstance(earlier, dict) and earlier.get("job_id")):
-            return None
-        if say:
-            self.log.info(say, earlier["job_id"])
+        earlier = saved_ref(self.kind, store)
+        if earlier is not None and say:
+            self.log.info(say, self.kind.describe(earlier))
         return earlier
 
     def record_job(
-        self, context: Context, store: StateStore, ref: Mapping[str, Any], first: Reading | None = None
+        self, context: Context, store: StateStore, ref: JobRef, first: Reading | None = None
     ) -> None:
         """
         Save the job's ref for a retry and push its ID to XCom (``job_id``): before any wait. A
         task that recorded its job early (before uploading, say) is not recorded twice.
         """
-        recorded = (id(context["ti"]), dict(ref))
+        recorded = (id(context["ti"]), ref)
         if self.__dict__.get("_recorded_job") == recorded:
             return
         self.__dict__["_recorded_job"] = recorded
-        store.set(JOB, dict(ref))
-        job_id = (first.job_id if first is not None else "") or ref.get("job_id")
+        store.set(JOB, ref.to_json())
+        job_id = (first.job_id if first is not None else "") or ref.job_id
         if job_id:
             context["ti"].xcom_push(key="job_id", value=str(job_id))
 
@@ -150,28 +152,22 @@ class JobOperator(LineageMixin, JobWaitMixin, BaseOperator):
         self.record_job(context, store, ref, first)
         if not self.wait_for_completion:
             return self.finish(context, ref, first)
-        return self.finish(context, ref, self.wait_for_job(self.spec, ref, first))
+        return self.finish(context, ref, self.wait_for_job(self.kind, ref, first, context=context))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: accept only a known event for the job this task started."""
-        ref = StateStore(context, self.log).get(JOB)
-        if not isinstance(ref, dict):
-            ref = event.get("ref") if isinstance(event, dict) else None
-        if not isinstance(ref, dict):
-            raise SovError(
-                f"Task {self.task_id!r} resumed without knowing its {self.spec.label}: neither the task "
-                "state store nor the trigger event names it.",
-                hint="Run the task again.",
-            )
-        return self.finish(context, ref, self.reading_from_event(self.spec, ref, event))
+        ref, reading = self.resume(context, event)
+        return self.finish(context, ref, reading)
 
-    def finish(self, context: Context, ref: Mapping[str, Any], reading: Reading | None) -> dict[str, Any]:
+    def finish(self, context: Context, ref: JobRef, reading: Reading | None) -> dict[str, Any]:
         """Judge the reading (a failed job raises), write the files of a finished one, build the result."""
-        result = self.spec.result(reading, ref, self.outcome_options())
+        result = self.kind.result(reading, ref, self.options(), log=self.log)
         result.update(self.result_extras(result, ref))
         if reading is not None and reading.terminal:
             files = self.files_to_fetch(result, ref, reading)
             if files:
+                from airflow_provider_sov._shared.downloads import download_and_record  # a running task's
+
                 result["files"] = download_and_record(
                     context, self, files, overwrite=self.overwrite, meta=self.file_meta(result, ref)
                 )

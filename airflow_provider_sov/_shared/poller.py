@@ -30,10 +30,10 @@ from airflow_provider_sov._shared.http import RetryPolicy
 from airflow_provider_sov.exceptions import SovError, SovRateLimitError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator
 
     from airflow_provider_sov._shared.hook import ApiHook
-    from airflow_provider_sov._shared.jobs import Api, JobSpec, Reading
+    from airflow_provider_sov._shared.jobs import Api, JobKind, JobRef, Reading
 
 #: How far behind the clock the budget's slots may fall and still be caught up (seconds): enough
 #: for a busy loop's late wake-ups, too little to burst much above the budget in any one second.
@@ -46,17 +46,17 @@ class Watch:
     """
     One wait's subscription: the job it watches, how often it wants a reading, and the latest one.
 
-    :param spec: The job's kind.
+    :param kind: The job's kind.
     :param ref: The job's ref.
     :param interval: Seconds between readings this wait wants.
     :param deadline: Absolute UNIX time of the wait's deadline: the last reading is due then.
     """
 
-    __slots__ = ("deadline", "due", "interval", "job", "outcome", "ref", "spec", "waiter")
+    __slots__ = ("deadline", "due", "interval", "job", "kind", "outcome", "ref", "waiter")
 
-    def __init__(self, spec: JobSpec, ref: Mapping[str, Any], interval: float, deadline: float) -> None:
-        self.spec, self.ref = spec, ref
-        self.job: JobKey = (spec.kind, spec.key_of(ref))
+    def __init__(self, kind: JobKind[Any, Any], ref: JobRef, interval: float, deadline: float) -> None:
+        self.kind, self.ref = kind, ref
+        self.job: JobKey = (kind.name, ref.key)
         self.interval, self.deadline = interval, deadline
         self.due = time.time()  # the first reading at once
         self.outcome: Reading | SovError | None = None
@@ -104,7 +104,7 @@ class ConnectionPoller:
 
     _running: ClassVar[dict[tuple[Any, ...], ConnectionPoller]] = {}
 
-    def __init__(self, api: Api, conn_id: str, policy: RetryPolicy, name: tuple[Any, ...]) -> None:
+    def __init__(self, api: Api[Any], conn_id: str, policy: RetryPolicy, name: tuple[Any, ...]) -> None:
         self.api, self.conn_id, self.name = api, conn_id, name
         fields = {f.name: getattr(policy, f.name) for f in dataclasses.fields(policy)}
         self.policy = _LoopPolicy(**{**fields, "on_rate_limit": self.pause})
@@ -129,8 +129,8 @@ class ConnectionPoller:
     @asynccontextmanager
     async def watch(
         cls,
-        spec: JobSpec,
-        ref: Mapping[str, Any],
+        kind: JobKind[Any, Any],
+        ref: JobRef,
         conn_id: str,
         *,
         interval: float,
@@ -138,11 +138,11 @@ class ConnectionPoller:
         policy: RetryPolicy,
     ) -> AsyncIterator[Watch]:
         """Watch one job on ``conn_id`` until the block ends (a cancelled wait ends it too)."""
-        name = (asyncio.get_running_loop(), spec.api.hook, conn_id, policy)
+        name = (asyncio.get_running_loop(), kind.api, conn_id, policy)
         poller = cls._running.get(name)
         if poller is None:
-            poller = cls._running[name] = cls(spec.api, conn_id, policy, name)
-        watch = Watch(spec, ref, interval, deadline)
+            poller = cls._running[name] = cls(kind.api, conn_id, policy, name)
+        watch = Watch(kind, ref, interval, deadline)
         poller.add(watch)
         try:
             yield watch
@@ -154,14 +154,10 @@ class ConnectionPoller:
                 await asyncio.wait({poller.loop_task})
 
     @classmethod
-    def running(cls, api: Api, conn_id: str) -> list[ConnectionPoller]:
+    def running(cls, api: Api[Any], conn_id: str) -> list[ConnectionPoller]:
         """Return this event loop's pollers for a connection (for tests and benchmarks)."""
         loop = asyncio.get_running_loop()
-        return [
-            p
-            for (lp, hook, conn, _), p in cls._running.items()
-            if (lp, hook, conn) == (loop, api.hook, conn_id)
-        ]
+        return [p for (lp, a, conn, _), p in cls._running.items() if (lp, a, conn) == (loop, api, conn_id)]
 
     def add(self, watch: Watch) -> None:
         """Start watching; a job read less than this wait's interval ago hands it that reading at once."""
@@ -289,7 +285,7 @@ class ConnectionPoller:
         some = next(iter(watchers))
         outcome: Reading | SovError
         try:
-            outcome = await some.spec.aread(hook, some.ref)
+            outcome = await some.kind.aread(hook, some.ref)
         except SovError as exc:
             outcome = exc
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import KW_ONLY, dataclass
+from string import Formatter
 from urllib.parse import quote
 
 from airflow_provider_sov.exceptions import SovInputError
@@ -59,6 +60,14 @@ class Route:
     idempotent: bool
     what: str = ""
     action: str = ""
+
+    @property
+    def id_name(self) -> str:
+        """Return the one ID the template takes (``sud_id`` for ``/api/v1/sov/update/{sud_id}``)."""
+        names = [name for _, name, _, _ in Formatter().parse(self.template) if name]
+        if len(names) != 1:
+            raise ValueError(f"route {self.name} takes {len(names)} IDs, not one")
+        return names[0]
 
     def path(self, **ids: str) -> str:
         """Fill the template with URL-quoted IDs (already checked by :func:`check_id`)."""

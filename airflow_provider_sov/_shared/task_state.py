@@ -1,18 +1,24 @@
-"""What a task remembers across its own retries: the job it started, its steps, the files it wrote."""
+"""What a task remembers across its own retries: the job it started, its steps, its wait, its files."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_sov.exceptions import SovInputError
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: The job this task created or attached to: its spec's ref (plain JSON).
+    from airflow_provider_sov._shared.jobs import JobKind, RefT
+
+#: The job this task created or attached to: its kind's ref, as plain JSON.
 JOB = "job"
 #: The last step a multi-step task finished (``initiated``, ``locations_added``, ``started``).
 STEP = "step"
-#: Set just before a creating call whose answer could be lost (e.g. starting an update).
+#: Set just before a guarded creating call whose answer could be lost: ``{"step", "job"}``.
 SENT = "sent"
+#: The wait this task began: ``{"key", "deadline", "wait_started"}``, so a resumed task keeps its deadline.
+WAIT = "wait"
 #: Files written whole by an earlier try: ``{slot: {"filename", "uri", "size", "sha256", ...}}``.
 DOWNLOADED = "downloaded"
 
@@ -36,6 +42,17 @@ class StateStore:
     def set(self, key: str, value: Any) -> None:
         if self._store is not None:
             self._store.set(key, value)
+
+
+def saved_ref(kind: JobKind[RefT, Any], store: StateStore) -> RefT | None:
+    """Return the job this task recorded (:data:`JOB`) as ``kind``'s ref; None if none, or not one of ``kind``."""
+    saved = store.get(JOB)
+    if not isinstance(saved, dict):
+        return None
+    try:
+        return kind.ref_from_json(saved)
+    except SovInputError:
+        return None
 
 
 def still_there(entry: dict[str, Any]) -> bool:

@@ -1,5 +1,5 @@
 """
-The one polling trigger: every job trigger of both APIs is a :class:`JobTrigger` with a spec.
+The one polling trigger: every job trigger of both APIs is a :class:`JobTrigger` naming its kind.
 
 It only reads, so running twice at once (as Airflow may) is harmless. Its kwargs are the job's ref
 plus the wait's settings, all plain JSON; the deadline is the absolute time fixed when the wait
@@ -7,7 +7,7 @@ began. It yields exactly one event, then returns.
 
 A wait the scheduler starts in the triggerer (a sensor's ``start_from_trigger``) is created from
 the task's own arguments instead of a ref: Airflow renders them in the triggerer before
-:meth:`JobTrigger.run`, which then makes the ref with the spec's ``task_ref`` and takes the deadline
+:meth:`JobTrigger.run`, which then makes the ref with the kind's ``ref_from_task`` and takes the deadline
 from Airflow's deferral timeout (fixed in the metadata DB when the scheduler deferred the task).
 """
 
@@ -29,7 +29,7 @@ from airflow_provider_sov.exceptions import SovError
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from airflow_provider_sov._shared.jobs import JobSpec
+    from airflow_provider_sov._shared.jobs import JobKind, JobRef
 
 #: Retries within one poll (transient HTTP failures), before the poll counts as failed.
 TRIGGER_RETRY_POLICY = RetryPolicy(attempts=3, min_wait=1.0, max_wait=10.0)
@@ -63,12 +63,13 @@ class JobTrigger(BaseTrigger):
     Transient failures (the same ones the hook retries: 429, 5xx, resets, timeouts, garbled
     bodies) are retried by the hook within each poll, and up to ``max_errors`` failed polls in a
     row are tolerated before it gives up. Any other error (401, 404, 409, a 400, a TLS failure)
-    ends the wait at once with that error. A subclass sets :attr:`spec`; its other kwargs are the
-    spec's ref (e.g. ``job_id``) and its connection argument (e.g. ``sovfixer_conn_id``).
+    ends the wait at once with that error. A subclass sets :attr:`kind` (which makes it the trigger
+    waits of that kind defer to); its other kwargs are the kind's ref as JSON (e.g. ``job_id``) and its
+    connection argument (e.g. ``sovfixer_conn_id``).
 
     :param deadline: Absolute UNIX time after which the wait times out; fixed when the wait began.
         None when the scheduler started the wait: its other kwargs are then the task's arguments that
-        name the job (the spec's ``task_fields``), rendered by Airflow before :meth:`run`, and the
+        name the job (the kind's ``task_fields``), rendered by Airflow before :meth:`run`, and the
         deadline is Airflow's deferral timeout less :data:`DEFERRAL_GRACE`.
     :param poll_interval: Seconds between polls.
     :param timeout: The configured timeout in seconds, reported in a timeout event.
@@ -76,12 +77,19 @@ class JobTrigger(BaseTrigger):
     :param max_errors: Failed polls in a row tolerated before giving up.
     :param end_from_trigger: End the task here when its job succeeded: a ``TaskSuccessEvent`` with
         the task's result as its ``return_value`` XCom. Anything else resumes the task as usual.
-    :param options: The task's options for the spec (``accept_partial``, ``invalid_grace``).
+    :param options: The task's options for the kind (``accept_partial``, ``invalid_grace``).
     :param xcom_push: Whether a wait it ends stores the result (the task's ``do_xcom_push``).
     """
 
-    spec: ClassVar[JobSpec]
+    kind: ClassVar[JobKind[Any, Any]]
     retry_policy: ClassVar[RetryPolicy] = TRIGGER_RETRY_POLICY
+    #: The trigger class of each kind: a subclass that sets ``kind`` is the one its waits defer to.
+    by_kind: ClassVar[dict[JobKind[Any, Any], type[JobTrigger]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            JobTrigger.by_kind[cls.kind] = cls
 
     def __init__(
         self,
@@ -97,28 +105,27 @@ class JobTrigger(BaseTrigger):
         **fields: Any,
     ) -> None:
         super().__init__()
-        api = self.spec.api
+        api = self.kind.api
         self.conn_id = str(fields.pop(api.conn_name_attr, None) or api.default_conn_name)
         self.poll_interval = float(poll_interval)
         self.max_errors = int(max_errors)
         self.end_from_trigger = bool(end_from_trigger)
         self.options = dict(options or {})
         self.xcom_push = bool(xcom_push)
-        self.ref: dict[str, Any] | None
+        self.ref: JobRef | None
         if deadline is None:  # started by the scheduler: Airflow renders these before run()
             if timeout is None:
                 raise TypeError(
                     f"{type(self).__name__} needs a deadline, or a timeout when the scheduler starts it"
                 )
-            if unknown := set(fields) - set(self.spec.task_fields):
+            if unknown := set(fields) - set(self.kind.task_fields):
                 raise TypeError(f"{type(self).__name__} got unexpected arguments {sorted(unknown)}")
-            for name in self.spec.task_fields:
+            for name in self.kind.task_fields:
                 setattr(self, name, fields.get(name))
             self.ref, self.deadline, self.timeout = None, None, float(timeout)
             self.wait_started = float(wait_started) if wait_started is not None else None
             return
-        self.ref = fields
-        self.spec.status_call(self.ref)  # a bad ref fails here, not on the triggerer's first poll
+        self.ref = self.kind.ref_from_json(fields)  # a bad ref fails here, not on the triggerer's first poll
         self.deadline = float(deadline)
         self.wait_started = float(wait_started if wait_started is not None else time.time())
         self.timeout = float(timeout if timeout is not None else self.deadline - self.wait_started)
@@ -126,9 +133,9 @@ class JobTrigger(BaseTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return classpath and plain-JSON kwargs; the deadline travels as an absolute time."""
         if self.ref is None:
-            named = {name: getattr(self, name) for name in self.spec.task_fields}
+            named = {name: getattr(self, name) for name in self.kind.task_fields}
         else:
-            named = {**self.ref, "deadline": self.deadline}
+            named = {**self.ref.to_json(), "deadline": self.deadline}
         settings: dict[str, Any] = {"options": self.options} if self.options else {}
         if self.end_from_trigger:
             settings.update(end_from_trigger=True, xcom_push=self.xcom_push)
@@ -136,7 +143,7 @@ class JobTrigger(BaseTrigger):
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 **named,
-                self.spec.api.conn_name_attr: self.conn_id,
+                self.kind.api.conn_name_attr: self.conn_id,
                 "poll_interval": self.poll_interval,
                 "timeout": self.timeout,
                 "wait_started": self.wait_started,
@@ -151,7 +158,7 @@ class JobTrigger(BaseTrigger):
             try:
                 self.begin()
             except SovError as exc:  # the task, resumed, raises the same error from the same arguments
-                yield TriggerEvent({**error_event("", None, exc), "kind": self.spec.kind, "ref": None})
+                yield TriggerEvent({**error_event("", None, exc), "kind": self.kind.name, "ref": None})
                 return
         if self.end_from_trigger and self.xcom_push and self.task_instance is not None:
             self.warm_up_task_api()
@@ -161,24 +168,25 @@ class JobTrigger(BaseTrigger):
             if result is not None and (not self.xcom_push or await self.push_result(result)):
                 yield TaskSuccessEvent()
                 return
-        yield TriggerEvent({**event, "kind": self.spec.kind, "ref": self.ref})
+        assert self.ref is not None
+        yield TriggerEvent({**event, "kind": self.kind.name, "ref": self.ref.to_json()})
 
     def begin(self) -> None:
         """
         Fix the ref and the deadline of a wait the scheduler started, from the task's rendered
         arguments and Airflow's deferral timeout (absolute, in the metadata DB: a restart keeps it).
         """
-        values = {name: getattr(self, name) for name in self.spec.task_fields}
+        values = {name: getattr(self, name) for name in self.kind.task_fields}
         timeout_after = getattr(self, "timeout_after", None)
         if timeout_after is not None:
             self.deadline = timeout_after.timestamp() - DEFERRAL_GRACE
         else:  # not from a task's start arguments (e.g. created by hand): the wait begins now
             self.deadline = (self.wait_started or time.time()) + self.timeout
         self.wait_started = self.deadline - self.timeout
-        self.ref = self.spec.task_ref(values, self.wait_started, self.options)  # checks the IDs
+        self.ref = self.kind.ref_from_task(values, self.wait_started, self.options)  # checks the IDs
         self.log.info(
             "Started by the scheduler: waiting for %s until %s (timeout %.0fs).",
-            self.spec.name(self.ref),
+            self.kind.describe(self.ref),
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.deadline)),
             self.timeout,
         )
@@ -249,7 +257,7 @@ class JobTrigger(BaseTrigger):
         assert self.ref is not None
         reading = Reading.from_json(event["reading"])
         try:
-            return self.spec.result(reading, self.ref, {**self.options, "log": self.log})
+            return self.kind.result(reading, self.ref, self.options, log=self.log)
         except SovError as exc:
             self.log.info("%s; the task resumes on a worker to fail with this error.", exc.message)
             return None
@@ -261,11 +269,11 @@ class JobTrigger(BaseTrigger):
         The readings come from the connection's shared poll loop (:mod:`.poller`): one request per
         job however many waits watch it, within the connection's request budget.
         """
-        spec, ref, wait_started = self.spec, self.ref, self.wait_started
+        kind, ref, wait_started = self.kind, self.ref, self.wait_started
         # Set by __init__, or by begin() for a wait the scheduler started.
         assert ref is not None and self.deadline is not None and wait_started is not None
-        key, name = spec.key_of(ref), spec.name(ref)
-        job_id: str | None = ref.get("job_id")
+        key, name = ref.key, kind.describe(ref)
+        job_id: str | None = ref.job_id
         last_status: str | None = None
 
         def timed_out() -> dict[str, Any]:
@@ -282,7 +290,7 @@ class JobTrigger(BaseTrigger):
             return timed_out()
         errors = 0
         async with ConnectionPoller.watch(
-            spec,
+            kind,
             ref,
             self.conn_id,
             interval=self.poll_interval,

@@ -4,31 +4,35 @@ One way to wait, for every job kind of both APIs: check once, then defer or poll
 The deadline is an absolute wall-clock time computed once, when the wait starts, and carried in
 the trigger's kwargs, so a triggerer restart neither extends nor resets it. Trigger events are
 plain JSON with a ``status`` from :data:`EVENT_STATUSES`; anything else fails the task loudly.
-Every sensor is a :class:`JobSensor` and every operator that waits uses :class:`JobWaitMixin`,
-given a :class:`~airflow_provider_sov._shared.jobs.JobSpec`: neither knows which API it talks to.
+Every sensor (:class:`~.sensor.JobSensor`) and every operator that waits uses
+:class:`JobWaitMixin`, given a :class:`~airflow_provider_sov._shared.jobs.JobKind`: neither knows
+which API it talks to. A task resumed after a deferral recovers its job and its deadline in one
+place (:meth:`JobWaitMixin.resume`).
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk import conf
 
 from airflow_provider_sov import exceptions
-from airflow_provider_sov._shared.jobs import DEFERRAL_GRACE, Reading
+from airflow_provider_sov._shared.jobs import DEFERRAL_GRACE, HookT, Reading
+from airflow_provider_sov._shared.task_state import WAIT, StateStore, saved_ref
 from airflow_provider_sov.exceptions import SovError, SovInputError, SovTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from airflow.sdk import Context
-    from airflow.triggers.base import StartTriggerArgs
 
     from airflow_provider_sov._shared.hook import ApiHook
-    from airflow_provider_sov._shared.jobs import JobSpec
+    from airflow_provider_sov._shared.jobs import Api, JobKind, JobRef
+    from airflow_provider_sov._shared.trigger import JobTrigger
+
+H = TypeVar("H", bound="ApiHook")
 
 #: The only trigger-event statuses a task accepts.
 EVENT_STATUSES = frozenset({"terminal", "timeout", "error"})
@@ -57,15 +61,15 @@ def positive_seconds(value: timedelta | float | int, name: str) -> float:
     return seconds
 
 
-def poll_seconds(spec: JobSpec, value: timedelta | float | None, log: Any) -> float:
-    """Return a poll interval for ``spec`` (its default when None); below the API's floor it warns."""
-    seconds = positive_seconds(spec.poll_interval if value is None else value, "poll_interval")
-    if seconds < spec.min_poll_interval:
+def poll_seconds(kind: JobKind[Any, Any], value: timedelta | float | None, log: Any) -> float:
+    """Return a poll interval for ``kind`` (its default when None); below the API's floor it warns."""
+    seconds = positive_seconds(kind.poll_interval if value is None else value, "poll_interval")
+    if seconds < kind.min_poll_interval:
         log.warning(
             "poll_interval %.1fs is below the %gs the %s API asks clients to keep to.",
             seconds,
-            spec.min_poll_interval,
-            spec.api.name,
+            kind.min_poll_interval,
+            kind.api.name,
         )
     return seconds
 
@@ -144,15 +148,15 @@ def poll_in_process(
     started: float,
     timeout: float,
     poll_interval: float,
+    deadline: float,
 ) -> Reading:
     """
-    Poll ``read`` in the task's own process until terminal or the deadline (poke-style waits).
+    Poll ``read`` in the task's own process until terminal or ``deadline`` (poke-style waits).
 
-    ``first`` is the reading taken before deciding whether to defer; the deadline is ``started``
-    plus ``timeout``, the same one a deferred wait would carry.
+    ``first`` is the reading taken before deciding whether to defer; ``deadline`` is the one a
+    deferred wait would carry (``started`` plus ``timeout`` when the wait began).
     """
     reading = first
-    deadline = started + timeout
     while not reading.terminal:
         remaining = deadline - time.time()
         if remaining <= 0:
@@ -168,24 +172,31 @@ def poll_in_process(
     return reading
 
 
-def pop_conn_id(spec: JobSpec, kwargs: dict[str, Any]) -> str:
-    """Take a task's connection argument (named by the spec's API) out of ``kwargs``; default it."""
-    return str(kwargs.pop(spec.api.conn_name_attr, None) or spec.api.default_conn_name)
+def pop_conn_id(kind: JobKind[Any, Any], kwargs: dict[str, Any]) -> str:
+    """Take a task's connection argument (named by the kind's API) out of ``kwargs``; default it."""
+    return str(kwargs.pop(kind.api.conn_name_attr, None) or kind.api.default_conn_name)
 
 
-class JobWaitMixin:
+def trigger_for(kind: JobKind[Any, Any]) -> type[JobTrigger]:
+    """Return the trigger class that polls ``kind`` (imported now: only a wait about to defer needs it)."""
+    from airflow_provider_sov.triggers import trigger_for as find
+
+    return find(kind)
+
+
+class JobWaitMixin(Generic[HookT]):
     """
     How any task waits on one job of any kind, in every mode; used by every sensor and operator.
 
     The deferrable path checks once before deferring (a finished job never defers), then hands the
-    spec's trigger an absolute deadline; the in-process path polls until the same deadline. Both
-    end in a final :class:`Reading`, which the spec turns into the result, so they cannot disagree.
-    The task sets ``deferrable``, ``timeout`` and ``poll_interval`` (seconds) and its connection
-    argument (the spec's API's ``conn_name_attr``).
+    kind's trigger an absolute deadline, fixed once and kept in the task's state; the in-process
+    path polls until the same deadline. Both end in a final :class:`Reading`, which the kind turns
+    into the result, so they cannot disagree. The task sets ``deferrable``, ``timeout`` and
+    ``poll_interval`` (seconds) and its connection argument (the kind's API's ``conn_name_attr``).
     """
 
-    #: The kind this task waits on (operators that start more than one kind pass the spec in).
-    spec: ClassVar[JobSpec]
+    #: The kind this task waits on (an operator that starts another kind passes that one in).
+    kind: JobKind[Any, HookT]
     #: A sensor may end a successful wait in the triggerer; an operator has work left on the worker.
     end_from_trigger: bool = False
     deferrable: bool
@@ -193,54 +204,47 @@ class JobWaitMixin:
     poll_interval: float
     log: Any
     defer: Any
-
-    def wait_settings(self) -> tuple[float, float]:
-        """Return ``(timeout, poll_interval)`` in seconds, as the task was configured."""
-        return self.timeout, self.poll_interval
+    task_id: str
 
     def options(self) -> dict[str, Any]:
-        """Return the task's options for its spec's ``task_ref`` and ``outcome``: plain JSON, for trigger kwargs."""
+        """
+        Return the task's options for its kind's refs and outcome (``accept_partial``,
+        ``invalid_grace``): plain JSON, carried in the trigger's kwargs.
+        """
         return {}
 
-    def outcome_options(self) -> dict[str, Any]:
-        """Return what the spec's outcome takes: :meth:`options` and this task's log."""
-        return {**self.options(), "log": self.log}
-
-    def trigger_settings(self) -> dict[str, Any]:
-        """
-        Return the trigger kwargs that carry the task's own settings: its options (when it has any),
-        and, with ``end_from_trigger``, what lets the trigger end a successful wait itself.
-        """
-        settings: dict[str, Any] = {"options": options} if (options := self.options()) else {}
-        if self.end_from_trigger:
-            settings.update(end_from_trigger=True, xcom_push=bool(getattr(self, "do_xcom_push", True)))
-        return settings
-
-    def hook_for(self, spec: JobSpec) -> ApiHook:
-        """Return the hook for ``spec``'s API on this task's connection (created on first use, then kept)."""
+    def hook_for(self, api: Api[H]) -> H:
+        """Return the hook of ``api`` on this task's connection (created on first use, then kept)."""
         hooks = self.__dict__.setdefault("_job_hooks", {})
-        conn_id = getattr(self, spec.api.conn_name_attr)
-        if (spec.api, conn_id) not in hooks:
-            hooks[(spec.api, conn_id)] = spec.api.hook_class()(conn_id)
-        return hooks[(spec.api, conn_id)]
+        conn_id = getattr(self, api.conn_name_attr)
+        if (api, conn_id) not in hooks:
+            hooks[(api, conn_id)] = api.hook_class()(conn_id)
+        hook: H = hooks[(api, conn_id)]
+        return hook
 
     @property
-    def hook(self) -> Any:
-        """Return the hook of this task's own kind (:attr:`spec`)."""
-        return self.hook_for(self.spec)
+    def hook(self) -> HookT:
+        """Return the hook of this task's API (:attr:`kind`), typed as that API's hook."""
+        return self.hook_for(self.kind.api)
 
-    def read_job(self, spec: JobSpec, ref: Mapping[str, Any]) -> Reading:
+    def read_job(self, kind: JobKind[Any, Any], ref: JobRef) -> Reading:
         """Read the job's status once, logging one progress line."""
-        reading = spec.read(self.hook_for(spec), ref)
-        self.log.info("%s", reading.progress_line(spec.name(ref)))
+        reading = kind.read(self.hook_for(kind.api), ref)
+        self.log.info("%s", reading.progress_line(kind.describe(ref)))
         return reading
+
+    def task_ref(self, context: Context) -> JobRef | None:
+        """Return the job the task's own arguments name, if they name one (a sensor's do)."""
+        return None
 
     def wait_for_job(
         self,
-        spec: JobSpec,
-        ref: Mapping[str, Any],
+        kind: JobKind[Any, Any],
+        ref: JobRef,
         first: Reading | None = None,
         *,
+        context: Context | None = None,
+        deadline: tuple[float, float] | None = None,
         method_name: str = "execute_complete",
     ) -> Reading:
         """
@@ -248,248 +252,116 @@ class JobWaitMixin:
 
         :param first: A reading taken just now (e.g. the answer that created the job); without it
             the status is read once before deciding whether to wait at all.
+        :param context: The task's context: the wait's deadline is kept in its state store, so a task
+            resumed without its trigger's event waits until the same deadline.
+        :param deadline: ``(deadline, wait_started)`` of a wait that began earlier (resumed); default now.
         """
         started = time.time()
-        reading = first if first is not None else self.read_job(spec, ref)
+        reading = first if first is not None else self.read_job(kind, ref)
         if reading.terminal:
             return reading
-        timeout, poll_interval = self.wait_settings()
-        if self.deferrable:
-            self.defer_for_job(
-                spec, ref, timeout=timeout, poll_interval=poll_interval, method_name=method_name
+        until, wait_started = deadline or (deadline_after(self.timeout), started)
+        if context is not None and deadline is None:
+            StateStore(context, self.log).set(
+                WAIT, {"key": ref.key, "ref": ref.to_json(), "deadline": until, "wait_started": wait_started}
             )
+        if self.deferrable and until > time.time():  # past its deadline, it times out here and now
+            self.defer_for_job(kind, ref, deadline=until, wait_started=wait_started, method_name=method_name)
         return poll_in_process(
-            lambda: self.read_job(spec, ref),
+            lambda: self.read_job(kind, ref),
             reading,
-            name=spec.name(ref),
-            started=started,
-            timeout=timeout,
-            poll_interval=poll_interval,
+            name=kind.describe(ref),
+            started=wait_started,
+            timeout=self.timeout,
+            poll_interval=self.poll_interval,
+            deadline=until,
         )
 
+    def wait_kwargs(self) -> dict[str, Any]:
+        """
+        Return the trigger kwargs that carry the task's settings: the connection, the poll interval and
+        timeout, its options (when it has any) and, with ``end_from_trigger``, what lets the trigger
+        end a successful wait itself.
+        """
+        conn_attr = self.kind.api.conn_name_attr
+        kwargs: dict[str, Any] = {
+            conn_attr: getattr(self, conn_attr),
+            "poll_interval": self.poll_interval,
+            "timeout": self.timeout,
+        }
+        if options := self.options():
+            kwargs["options"] = options
+        if self.end_from_trigger:
+            kwargs.update(end_from_trigger=True, xcom_push=bool(getattr(self, "do_xcom_push", True)))
+        return kwargs
+
     def defer_for_job(
-        self, spec: JobSpec, ref: Mapping[str, Any], *, timeout: float, poll_interval: float, method_name: str
+        self, kind: JobKind[Any, Any], ref: JobRef, *, deadline: float, wait_started: float, method_name: str
     ) -> NoReturn:
-        """Hand the wait to the spec's trigger with an absolute deadline fixed now."""
-        conn_attr = spec.api.conn_name_attr
-        now = time.time()
-        trigger = spec.trigger_class()(
-            **ref,
-            **{conn_attr: getattr(self, conn_attr)},
-            deadline=deadline_after(timeout),
-            poll_interval=poll_interval,
-            timeout=timeout,
-            wait_started=now,
-            **self.trigger_settings(),
+        """Hand the wait to the kind's trigger with its absolute deadline."""
+        trigger = trigger_for(kind)(
+            **ref.to_json(), **self.wait_kwargs(), deadline=deadline, wait_started=wait_started
         )
-        self.log.info("Deferring the wait for %s (timeout %.0fs).", spec.name(ref), timeout)
+        self.log.info("Deferring the wait for %s (timeout %.0fs).", kind.describe(ref), self.timeout)
         self.defer(
-            trigger=trigger, method_name=method_name, timeout=timedelta(seconds=timeout + DEFERRAL_GRACE)
+            trigger=trigger,
+            method_name=method_name,
+            timeout=timedelta(seconds=max(0.0, deadline - time.time()) + DEFERRAL_GRACE),
         )
         raise AssertionError("unreachable")  # pragma: no cover - defer() always raises
 
-    def reading_from_event(self, spec: JobSpec, ref: Mapping[str, Any], event: Any) -> Reading:
+    def resume(self, context: Context, event: Any) -> tuple[JobRef, Reading]:
         """
-        Validate a trigger event for this job and return the final reading it carries (or raise).
+        Return the job a task resumed after its trigger waits on, and its final reading: the one way
+        every ``execute_complete`` recovers them.
 
-        A task resumed with no event at all (Airflow can resume a deferred task without its
-        trigger's event) knows its job all the same: it reads the status once and carries on from
-        there, finishing a final job or waiting again for one still running. It fails, saying
-        why, only when the status cannot be read.
+        The job is the one in the task's state (the job it started, else the wait it began), else the
+        event's ``ref``, else the one its own arguments name. A known event gives the reading (an
+        unknown or missing-status event fails loudly). Airflow can resume a deferred task without its
+        trigger's event: then the status is read once, and a job still running is waited on again
+        until the deadline the wait began with, never a new one.
         """
+        kind, store = self.kind, StateStore(context, self.log)
+        wait = store.get(WAIT) if isinstance(store.get(WAIT), dict) else {}
+        ref = saved_ref(kind, store)
+        if ref is None and isinstance(wait.get("ref"), dict):
+            ref = kind.ref_from_json(wait["ref"])
+        if ref is None and isinstance(event, dict) and isinstance(event.get("ref"), dict):
+            ref = kind.ref_from_json(event["ref"])
+        if ref is None:
+            ref = self.task_ref(context)
+        if ref is None:
+            raise SovError(
+                f"Task {self.task_id!r} resumed without knowing its {kind.label}: neither the task "
+                "state store nor the trigger event names it.",
+                hint="Run the task again.",
+            )
         if event is not None:
-            return check_event(event, spec.key_of(ref), spec.name(ref))
-        name = spec.name(ref)
+            return ref, check_event(event, ref.key, kind.describe(ref))
+        return ref, self._reread(kind, ref, wait if wait.get("key") == ref.key else {})
+
+    def _reread(self, kind: JobKind[Any, Any], ref: JobRef, wait: Mapping[str, Any]) -> Reading:
+        """Resumed with no event: read the status once; wait on a running job until the same deadline."""
+        name = kind.describe(ref)
         self.log.warning("Resumed without the trigger's event; reading the status of %s once.", name)
         try:
-            reading = self.read_job(spec, ref)
+            reading = self.read_job(kind, ref)
         except SovError as exc:
             raise type(exc)(
                 f"The task resumed without hearing how the wait for {name} ended, and could not read its "
                 f"status: {exc.message}",
                 action=exc.action,
-                job_id=exc.job_id or spec.key_of(ref),
+                job_id=exc.job_id or ref.key,
                 http_status=exc.http_status,
                 server_message=exc.server_message,
                 hint="Clear the task to run it again: it reattaches to the same job.",
             ) from None
-        return reading if reading.terminal else self.wait_for_job(spec, ref, reading)
-
-
-def triggerer_renders_templates() -> bool:
-    """Whether this Airflow renders a task's templated fields in the triggerer (3.3 and later)."""
-    from airflow.triggers.base import BaseTrigger
-
-    return hasattr(BaseTrigger, "render_template_fields")
-
-
-class _StartTriggerArgs:
-    """
-    A sensor's ``start_trigger_args``, built from its arguments when Airflow reads them.
-
-    On the class it is None: Airflow reads a mapped task's start arguments from the class, and it
-    cannot start a mapped task in the triggerer (each task's arguments are known only once it is
-    expanded), so a mapped sensor starts on a worker and defers from there.
-    """
-
-    def __get__(self, task: JobSensor | None, owner: type | None = None) -> StartTriggerArgs | None:
-        if task is None or not task.__dict__.get("start_from_trigger"):
-            return None
-        return task.start_args()
-
-
-class JobSensor(JobWaitMixin, BaseSensorOperator):
-    """
-    Wait for one job of the kind :attr:`spec` names; the base of every sensor of both APIs.
-
-    Returns (pushes to XCom) the job's result: ``kind``, ``job_id``, ``status``, ``succeeded``,
-    ``message``, ``files`` (empty: sensors write none) and the kind's extras. A failed job raises
-    :class:`~airflow_provider_sov.exceptions.SovJobFailedError`; a timeout raises
-    :class:`~airflow_provider_sov.exceptions.SovTimeoutError` in every mode.
-
-    **Waits that use no worker.** ``start_from_trigger=True`` lets the scheduler hand the wait to
-    the triggerer without starting the task on a worker: the triggerer renders the templated IDs
-    and fixes the deadline when the scheduler deferred the task (kept across triggerer restarts).
-    ``end_from_trigger=True`` ends a wait whose job succeeded in the triggerer, with the same result
-    in XCom (``return_value``). A failed job, a timeout or an error still resumes the task on a
-    worker for a moment, which raises the same typed error as ever (so retries, callbacks and the
-    message are unchanged). Both default to False: start in the triggerer needs Airflow 3.3 (older
-    versions start on a worker, with one warning) and is not available to mapped tasks or to IDs
-    given as XComArgs (they start on a worker and say so in the log); end in the triggerer records
-    no asset events, so a sensor with ``outlets`` refuses it. Either implies ``deferrable=True``.
-
-    A subclass sets :attr:`spec`; the spec names the task arguments that name the job and turns
-    them into its ref. Its connection argument is the spec's API's ``conn_name_attr``
-    (e.g. ``sovfixer_conn_id``).
-
-    :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
-    :param start_from_trigger: Start the wait in the triggerer, no worker at all (default False).
-    :param end_from_trigger: End a successful wait in the triggerer (default False).
-    :param poke_interval: Seconds between polls (default: the kind's).
-    :param timeout: Seconds to wait in all, in every mode (default: the kind's).
-    """
-
-    start_trigger_args = _StartTriggerArgs()
-
-    def __init__(
-        self,
-        *,
-        deferrable: bool | None = None,
-        start_from_trigger: bool = False,
-        end_from_trigger: bool = False,
-        poke_interval: timedelta | float | None = None,
-        timeout: timedelta | float | None = None,
-        **kwargs: Any,
-    ) -> None:
-        conn_id = pop_conn_id(self.spec, kwargs)
-        poke = poll_seconds(self.spec, poke_interval, self.log)
-        super().__init__(
-            poke_interval=poke, timeout=self.spec.timeout if timeout is None else timeout, **kwargs
-        )
-        setattr(self, self.spec.api.conn_name_attr, conn_id)
-        in_triggerer = bool(start_from_trigger or end_from_trigger)
-        if in_triggerer and deferrable is False:
-            raise SovInputError(
-                f"{self.task_id}: start_from_trigger and end_from_trigger wait in the triggerer, but "
-                "deferrable=False waits on a worker.",
-                hint="Drop deferrable=False (either option implies deferrable=True), or drop both options.",
-            )
-        if end_from_trigger and self.outlets:
-            raise SovInputError(
-                f"{self.task_id}: end_from_trigger ends the task in the triggerer, where Airflow records no "
-                "asset events, so its outlets would never be updated.",
-                hint="Drop end_from_trigger, or move the outlets to a downstream task.",
-            )
-        self.deferrable = in_triggerer or (default_deferrable() if deferrable is None else deferrable)
-        self.end_from_trigger = bool(end_from_trigger)
-        if start_from_trigger and not triggerer_renders_templates():
-            warnings.warn(
-                f"{self.task_id}: start_from_trigger needs Airflow 3.3 or later, where the triggerer renders "
-                "the task's templated fields. This task starts on a worker and defers from there.",
-                UserWarning,
-                stacklevel=2,
-            )
-            start_from_trigger = False
-        self.start_from_trigger = bool(start_from_trigger)
-
-    def task_values(self) -> dict[str, Any]:
-        """Return the arguments that name the job (the spec's ``task_fields``), as they are now."""
-        return {name: getattr(self, name, None) for name in self.spec.task_fields}
-
-    def wait_began(self, context: Context) -> float:
-        """Return when this wait began (a kind whose readings depend on it overrides this)."""
-        return time.time()
-
-    def job_ref(self, context: Context) -> dict[str, Any]:
-        """Return what this sensor waits on, from its rendered fields (checked before any call)."""
-        return self.spec.task_ref(self.task_values(), self.wait_began(context), self.options())
-
-    def start_args(self) -> StartTriggerArgs | None:
-        """
-        Return how the scheduler starts this wait in the triggerer: the spec's trigger with the task's
-        own (unrendered) arguments and settings, and Airflow's deferral timeout, from which the trigger
-        takes its deadline. None when an argument is not a value or a template (an XComArg is
-        resolved on a worker).
-        """
-        values = self.task_values()
-        if not all(value is None or isinstance(value, str | int) for value in values.values()):
-            return None
-        from airflow.triggers.base import StartTriggerArgs
-
-        timeout, poll_interval = self.wait_settings()
-        conn_attr = self.spec.api.conn_name_attr
-        return StartTriggerArgs(
-            trigger_cls=self.spec.trigger,
-            trigger_kwargs={
-                **values,
-                conn_attr: getattr(self, conn_attr),
-                "poll_interval": poll_interval,
-                "timeout": timeout,
-                **self.trigger_settings(),
-            },
-            next_method="execute_complete",
-            timeout=timedelta(seconds=timeout + DEFERRAL_GRACE),
-        )
-
-    def wait_settings(self) -> tuple[float, float]:
-        return as_seconds(self.timeout, "timeout") or 0.0, positive_seconds(
-            self.poke_interval, "poke_interval"
-        )
-
-    def poke(self, context: Context) -> PokeReturnValue | bool:
-        ref = self.job_ref(context)
-        reading = self.read_job(self.spec, ref)
-        if not reading.terminal:
-            return False
-        return PokeReturnValue(
-            is_done=True, xcom_value=self.spec.result(reading, ref, self.outcome_options())
-        )
-
-    def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        if self.start_from_trigger:
-            self.log.warning("start_from_trigger: %s", self._why_on_a_worker(context))
-        ref = self.job_ref(context)
-        return self.spec.result(self.wait_for_job(self.spec, ref), ref, self.outcome_options())
-
-    def _why_on_a_worker(self, context: Context) -> str:
-        """Say why a wait meant to start in the triggerer is running on a worker, and what to do."""
-        fields = ", ".join(self.spec.task_fields)
-        if self.start_args() is None:
-            return (
-                f"this task started on a worker because {fields} holds a value Airflow resolves on a "
-                "worker (an XComArg); pass a Jinja template instead, e.g. "
-                "\"{{ ti.xcom_pull(task_ids='...', key='job_id') }}\", to start in the triggerer."
-            )
-        if getattr(context.get("ti"), "map_index", -1) not in (-1, None):
-            return (
-                "this mapped task started on a worker: Airflow cannot start a mapped task in the triggerer "
-                "yet (its arguments are known only once it is expanded). It defers from here."
-            )
-        return "this task started on a worker (e.g. under `airflow dags test`); it defers from here."
-
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        """Resume after the trigger: accept only a known event for this job."""
-        ref = self.job_ref(context)
-        return self.spec.result(self.reading_from_event(self.spec, ref, event), ref, self.outcome_options())
+        if reading.terminal:
+            return reading
+        if "deadline" in wait:
+            deadline = (float(wait["deadline"]), float(wait.get("wait_started") or time.time()))
+            self.log.info("Waiting again for %s until the wait's own deadline.", name)
+        else:
+            deadline = None
+            self.log.warning("The deadline of the wait for %s was not kept; its timeout starts again.", name)
+        return self.wait_for_job(kind, ref, reading, deadline=deadline)

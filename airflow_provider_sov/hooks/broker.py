@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sov._shared.http import require_keys
+from airflow_provider_sov._shared.hook import ApiHook
+from airflow_provider_sov._shared.http import read_error_body, require_keys
 from airflow_provider_sov.exceptions import SovAuthError, SovBadRequestError, SovError, SovPrerequisiteError
-from airflow_provider_sov.hooks.broker_jobs import DATA_ACT_BROKER
+from airflow_provider_sov.hooks import broker_rules
 from airflow_provider_sov.hooks.broker_rules import (
     D_FILE_TYPES,
     DEFAULT_HOST,
@@ -20,9 +21,9 @@ from airflow_provider_sov.hooks.broker_rules import (
     GenerationRequest,
     GenerationTarget,
     generation_request,
-    status_call,
+    status_request,
 )
-from airflow_provider_sov.hooks.broker_session import _SESSIONS, BrokerSessionHook
+from airflow_provider_sov.hooks.broker_session import _SESSIONS, BrokerAuth
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -32,8 +33,12 @@ if TYPE_CHECKING:
 
 __all__ = ["ROUTES", "_SESSIONS", "DataActBrokerHook", "GenerationTarget", "generation_request"]
 
+#: Fields the Broker adds to every error body in its debug mode (always on): the exception's type
+#: and the server's stack trace. Neither is for the user; its ``message`` is.
+DEBUG_FIELDS = frozenset({"errorType", "trace", "wrappedType", "wrappedMessage"})
 
-class DataActBrokerHook(BrokerSessionHook):
+
+class DataActBrokerHook(ApiHook):
     """
     Talk to the DATA Act Broker, authenticating one of three ways chosen from the connection.
 
@@ -51,15 +56,28 @@ class DataActBrokerHook(BrokerSessionHook):
     :param data_act_broker_conn_id: The Airflow connection to use.
     """
 
-    conn_name_attr = DATA_ACT_BROKER.conn_name_attr
-    default_conn_name = DATA_ACT_BROKER.default_conn_name
+    conn_name_attr = broker_rules.CONN_NAME_ATTR
+    default_conn_name = broker_rules.DEFAULT_CONN_NAME
     conn_type = "data_act_broker"
-    hook_name = DATA_ACT_BROKER.name
+    hook_name = broker_rules.API_NAME
     default_host = DEFAULT_HOST
+    auth: BrokerAuth
 
     def __init__(self, data_act_broker_conn_id: str = default_conn_name, **kwargs: Any) -> None:
-        super().__init__(data_act_broker_conn_id, **kwargs)
+        super().__init__(data_act_broker_conn_id, auth=BrokerAuth(), **kwargs)
         self.data_act_broker_conn_id = self.conn_id
+
+    def auth_mode(self) -> str:
+        """Return the authentication mode this connection uses (see the class docstring)."""
+        return self.auth.mode(self.settings)
+
+    def establish_session(self) -> None:
+        """Start a session now where the mode allows it (log in, or ``/v1/active_user`` via the proxy)."""
+        self.auth.establish(self)
+
+    def read_error(self, body: bytes | str | None) -> tuple[str, bool]:
+        """The Broker's error text, without the debug fields it adds to every error body."""
+        return read_error_body(body, DEBUG_FIELDS)
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the credentials: ``/v1/active_user`` via the proxy, else ``/v1/session``."""
@@ -153,8 +171,13 @@ class DataActBrokerHook(BrokerSessionHook):
 
     def read_status(self, target: GenerationTarget) -> dict[str, Any]:
         """Return the status body of a generation (signed ``url`` included while ``finished``)."""
-        call = status_call(target)
-        return dict(self.request(call.route, **call.kwargs()))
+        route, where = status_request(target)
+        return dict(self.request(route, **where))
+
+    async def aread_status(self, target: GenerationTarget) -> dict[str, Any]:
+        """Do what :meth:`read_status` does, on the async path, for triggers."""
+        route, where = status_request(target)
+        return dict(await self.arequest(route, **where))
 
     def check_generation_status(self, submission_id: int | str, file_type: str) -> dict[str, Any]:
         """``GET /v1/check_generation_status`` for a submission's file."""
@@ -184,10 +207,10 @@ class DataActBrokerHook(BrokerSessionHook):
 
     def file_url(self, target: GenerationTarget) -> str:
         """Return a freshly signed URL (valid about 60 seconds) of a finished generation's file."""
-        call = status_call(target, url=True)
-        body = self.request(call.route, **call.kwargs())
+        route, where = status_request(target, url=True)
+        body = self.request(route, **where)
         return _signed_url(
-            require_keys(body, ("url",), self._call(call.route, self.settings, call.job_id, None))["url"],
+            require_keys(body, ("url",), self._call(route, self.settings, where["job_id"], None))["url"],
             target,
         )
 

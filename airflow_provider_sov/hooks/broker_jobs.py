@@ -1,5 +1,5 @@
 """
-The DATA Act Broker's file generation as a spec of the one job model.
+The DATA Act Broker's file generation as a kind of the one job model.
 
 A generation is named by its target (a file type within a submission, or a detached job) plus,
 when this task requested it, ``requested_at`` and ``invalid_grace``: the Broker reports ``invalid``
@@ -10,23 +10,34 @@ grace has passed.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sov._shared.jobs import Api, JobSpec, Reading
+from airflow_provider_sov._shared.jobs import Api, JobKind, JobRef, Reading
 from airflow_provider_sov.exceptions import SovJobFailedError
-from airflow_provider_sov.hooks.broker_rules import GenerationTarget, status_call
+from airflow_provider_sov.hooks import broker_rules
+from airflow_provider_sov.hooks.broker_rules import GenerationTarget
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-#: The Broker as tasks name it; :class:`~airflow_provider_sov.hooks.broker.DataActBrokerHook` takes
-#: its names from here.
-DATA_ACT_BROKER = Api(
-    name="DATA Act Broker",
-    hook="airflow_provider_sov.hooks.broker.DataActBrokerHook",
-    conn_name_attr="data_act_broker_conn_id",
-    default_conn_name="data_act_broker_default",
-)
+    from airflow_provider_sov.hooks.broker import DataActBrokerHook
+
+
+class DataActBrokerApi(Api["DataActBrokerHook"]):
+    """The Broker as tasks name it; :class:`~airflow_provider_sov.hooks.broker.DataActBrokerHook` talks to it."""
+
+    name = broker_rules.API_NAME
+    conn_name_attr = broker_rules.CONN_NAME_ATTR
+    default_conn_name = broker_rules.DEFAULT_CONN_NAME
+
+    def hook_class(self) -> type[DataActBrokerHook]:
+        from airflow_provider_sov.hooks.broker import DataActBrokerHook  # loaded when a task runs
+
+        return DataActBrokerHook
+
+
+DATA_ACT_BROKER = DataActBrokerApi()
 
 #: Seconds between polls unless told otherwise (the Broker asks for 10 or more).
 DEFAULT_POLL_INTERVAL = 30.0
@@ -41,25 +52,44 @@ DEFAULT_INVALID_GRACE = 120.0
 NO_SUCH_JOB = "No generation job found with the specified ID"
 
 
-def target_of(ref: Mapping[str, Any]) -> GenerationTarget:
-    """Return the generation a ref names (checked)."""
-    return GenerationTarget.of(ref.get("submission_id"), ref.get("file_type"), ref.get("job_id"))
+@dataclass(frozen=True)
+class GenerationRef(JobRef):
+    """
+    One generation to wait on: its target, and when this task requested it (or began waiting).
+
+    :param target: The file type within a submission, or the detached job (checked).
+    :param requested_at: UNIX time the generation was requested; None when nothing was requested
+        by this task (then ``invalid`` is final at once).
+    :param invalid_grace: Seconds after ``requested_at`` during which ``invalid`` is not final.
+    """
+
+    target: GenerationTarget
+    requested_at: float | None = None
+    invalid_grace: float = DEFAULT_INVALID_GRACE
+
+    @property
+    def key(self) -> str:
+        return self.target.key
+
+    @property
+    def job_id(self) -> str | None:
+        return None if self.target.job_id is None else str(self.target.job_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.target.to_kwargs(),
+            "requested_at": self.requested_at,
+            "invalid_grace": self.invalid_grace,
+        }
 
 
-def generation_ref(
-    target: GenerationTarget, requested_at: float | None = None, invalid_grace: float = DEFAULT_INVALID_GRACE
-) -> dict[str, Any]:
-    """Return the ref of a wait on ``target``; ``requested_at`` when this task requested it (or began waiting)."""
-    return {**target.to_kwargs(), "requested_at": requested_at, "invalid_grace": invalid_grace}
-
-
-def classify(body: Mapping[str, Any], ref: Mapping[str, Any]) -> Reading:
+def classify(body: Mapping[str, Any], ref: GenerationRef) -> Reading:
     """
     Read a status body. ``invalid`` is final only ``invalid_grace`` seconds after ``requested_at``;
     without ``requested_at`` (nothing was requested by this task) it is final at once. The signed
     ``url`` is kept out of the result (it is a credential) and only carried in-process.
     """
-    target = target_of(ref)
+    target = ref.target
     status = str(body.get("status") or "unknown").strip().lower()
     message = str(body.get("message") or "") or None
     note = ""
@@ -67,10 +97,8 @@ def classify(body: Mapping[str, Any], ref: Mapping[str, Any]) -> Reading:
     if status == "invalid" and message == NO_SUCH_JOB:
         terminal = True  # no grace: no job will ever appear under that ID
     elif status == "invalid":
-        requested_at = ref.get("requested_at")
-        grace = float(ref.get("invalid_grace", DEFAULT_INVALID_GRACE) or 0)
-        since = None if requested_at is None else time.time() - float(requested_at)
-        terminal = since is None or since >= grace
+        since = None if ref.requested_at is None else time.time() - ref.requested_at
+        terminal = since is None or since >= ref.invalid_grace
         if not terminal:
             note = f"(requested {since:.0f}s ago; not picked up yet, still waiting)"
     elif status not in GENERATION_STATUSES:
@@ -94,9 +122,9 @@ def classify(body: Mapping[str, Any], ref: Mapping[str, Any]) -> Reading:
     )
 
 
-def outcome(reading: Reading | None, ref: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+def outcome(reading: Reading | None, ref: GenerationRef) -> dict[str, Any]:
     """Return the extras of a generation's result, or :class:`SovJobFailedError` saying what to do."""
-    target = target_of(ref)
+    target = ref.target
     if reading is None:
         return {
             "submission_id": target.submission_id,
@@ -141,22 +169,52 @@ def outcome(reading: Reading | None, ref: Mapping[str, Any], options: Mapping[st
     )
 
 
+class GenerationKind(JobKind[GenerationRef, "DataActBrokerHook"]):
+    """A file generation (D1, D2, E, F within a submission; D1, D2, A, BOC detached)."""
+
+    name = "generation"
+    label = "D-file generation"
+    api = DATA_ACT_BROKER
+    task_fields = ("submission_id", "file_type", "job_id")
+    poll_interval = DEFAULT_POLL_INTERVAL
+    timeout = DEFAULT_TIMEOUT
+    min_poll_interval = 10.0  # the Broker asks clients to poll no more often
+
+    def ref_from_task(
+        self, values: Mapping[str, Any], started: float, options: Mapping[str, Any]
+    ) -> GenerationRef:
+        target = GenerationTarget.of(
+            values.get("submission_id"), values.get("file_type"), values.get("job_id")
+        )
+        grace = options.get("invalid_grace", DEFAULT_INVALID_GRACE)
+        return GenerationRef(target, started, float(grace))
+
+    def ref_from_json(self, data: Mapping[str, Any]) -> GenerationRef:
+        target = GenerationTarget.of(data.get("submission_id"), data.get("file_type"), data.get("job_id"))
+        requested_at, grace = data.get("requested_at"), data.get("invalid_grace")
+        return GenerationRef(
+            target,
+            None if requested_at is None else float(requested_at),
+            DEFAULT_INVALID_GRACE if grace is None else float(grace),
+        )
+
+    def describe(self, ref: GenerationRef) -> str:
+        return ref.target.label
+
+    def read_status(self, hook: DataActBrokerHook, ref: GenerationRef) -> Mapping[str, Any]:
+        return hook.read_status(ref.target)
+
+    async def aread_status(self, hook: DataActBrokerHook, ref: GenerationRef) -> Mapping[str, Any]:
+        return await hook.aread_status(ref.target)
+
+    def classify(self, body: Mapping[str, Any], ref: GenerationRef) -> Reading:
+        return classify(body, ref)
+
+    def outcome(
+        self, reading: Reading | None, ref: GenerationRef, options: Mapping[str, Any], log: Any
+    ) -> dict[str, Any]:
+        return outcome(reading, ref)
+
+
 #: A file generation (D1, D2, E, F within a submission; D1, D2, A, BOC detached).
-GENERATION = JobSpec(
-    kind="generation",
-    label="D-file generation",
-    api=DATA_ACT_BROKER,
-    trigger="airflow_provider_sov.triggers.broker.DFileGenerationTrigger",
-    status_call=lambda ref: status_call(target_of(ref)),
-    classify=classify,
-    outcome=outcome,
-    name=lambda ref: target_of(ref).label,
-    task_fields=("submission_id", "file_type", "job_id"),
-    task_ref=lambda values, started, options: generation_ref(
-        target_of(values), started, options.get("invalid_grace", DEFAULT_INVALID_GRACE)
-    ),
-    key=lambda ref: target_of(ref).key,
-    poll_interval=DEFAULT_POLL_INTERVAL,
-    timeout=DEFAULT_TIMEOUT,
-    min_poll_interval=10.0,  # the Broker asks clients to poll no more often
-)
+GENERATION = GenerationKind()

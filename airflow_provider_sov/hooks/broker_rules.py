@@ -7,10 +7,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_sov._shared.jobs import StatusCall
 from airflow_provider_sov._shared.routes import Route
 from airflow_provider_sov.exceptions import SovInputError
 
+#: How messages name the API, the task argument naming its connection, and its default connection.
+API_NAME = "DATA Act Broker"
+CONN_NAME_ATTR = "data_act_broker_conn_id"
+DEFAULT_CONN_NAME = "data_act_broker_default"
 DEFAULT_HOST = "https://broker-api.usaspending.gov"
 PROXY_HOST = "https://api.fiscal.treasury.gov/ap/exp/v1/data-act-broker"
 PROXY_HOST_MARK = "api.fiscal.treasury.gov"
@@ -268,8 +271,11 @@ def generation_request(
     return GenerationRequest("generate_detached_file" if detached else "generate_file", body)
 
 
-def status_call(target: GenerationTarget, *, url: bool = False) -> StatusCall:
-    """Return the status read (or, with ``url``, the file-URL read) of ``target``."""
+def status_request(target: GenerationTarget, *, url: bool = False) -> tuple[Route, dict[str, Any]]:
+    """
+    Return the route that reads ``target``'s status (or, with ``url``, its file's signed URL) and
+    the keyword arguments the hook sends it with (``params``, ``job_id``, ``action``).
+    """
     if target.job_id is not None:
         name = "get_detached_file_url" if url else "check_detached_generation_status"
         params: dict[str, Any] = {"job_id": target.job_id}
@@ -281,4 +287,4 @@ def status_call(target: GenerationTarget, *, url: bool = False) -> StatusCall:
         job_id = target.submission_id
     what = "file URL" if url else "status"
     action = f"read {target.file_type} {what}" if target.file_type else f"read {what}"
-    return StatusCall(ROUTES[name], params=params, job_id=job_id, action=action)
+    return ROUTES[name], {"params": params, "job_id": job_id, "action": action}

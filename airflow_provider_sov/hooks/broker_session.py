@@ -1,5 +1,6 @@
 """
-DATA Act Broker sessions: the three ways in (proxy, session ID, login), shared per account per process.
+DATA Act Broker authentication: the three ways in (proxy, session ID, login), as an auth object
+(:class:`BrokerAuth`) the Broker hook is given; sessions are shared per account per process.
 
 A triggerer runs many waits on one connection: they log in (or call ``/v1/active_user``) once,
 not once per wait, and after a 401 the first hook to renew the session renews it for all.
@@ -11,13 +12,14 @@ import asyncio
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sov._shared.hook import ApiHook
+from airflow_provider_sov._shared.auth import Auth
 from airflow_provider_sov._shared.http import require_keys
 from airflow_provider_sov.exceptions import SovAuthError, SovConnectionConfigError
 from airflow_provider_sov.hooks.broker_rules import AUTH_MODES, PROXY_HOST_MARK, ROUTES, SESSION_ROUTES
 
 if TYPE_CHECKING:
     from airflow_provider_sov._shared.connection import ConnSettings
+    from airflow_provider_sov._shared.hook import ApiHook
     from airflow_provider_sov._shared.routes import Route
 
 
@@ -57,18 +59,21 @@ class _SessionCache:
 _SESSIONS = _SessionCache()
 
 
-class BrokerSessionHook(ApiHook):
-    """Authenticate to the Broker: the base of :class:`~airflow_provider_sov.hooks.broker.DataActBrokerHook`."""
+class BrokerAuth(Auth):
+    """
+    How the Broker hook's requests authenticate; one per hook (it holds the session it uses).
 
-    def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
-        super().__init__(conn_id, **kwargs)
+    The mode is the connection extra ``auth_mode`` (see
+    :class:`~airflow_provider_sov.hooks.broker.DataActBrokerHook`).
+    """
+
+    def __init__(self) -> None:
         self._session_id: str | None = None
         self._session_started = False
         self._epoch = 0  # of the shared session this hook uses (0: none yet)
 
-    def auth_mode(self, settings: ConnSettings | None = None) -> str:
-        """Return the authentication mode this connection uses (see the class docstring)."""
-        settings = settings or self.settings
+    def mode(self, settings: ConnSettings) -> str:
+        """Return the authentication mode the connection uses."""
         mode = str(settings.extra.get("auth_mode") or "").strip().lower()
         if mode in ("", "auto"):
             if PROXY_HOST_MARK in settings.base_url:
@@ -79,18 +84,18 @@ class BrokerSessionHook(ApiHook):
                 mode = "session"
         if mode not in AUTH_MODES:
             raise SovConnectionConfigError(
-                f"Connection {self.conn_id!r}: auth_mode {mode!r} is not one of auto, {', '.join(AUTH_MODES)}."
+                f"Connection {settings.conn_id!r}: auth_mode {mode!r} is not one of auto, {', '.join(AUTH_MODES)}."
             )
         if mode in ("proxy", "login") and not settings.login:
             what = "client_id" if mode == "proxy" else "user name"
             raise SovConnectionConfigError(
-                f"Connection {self.conn_id!r} uses auth_mode {mode!r} but has no Login.",
+                f"Connection {settings.conn_id!r} uses auth_mode {mode!r} but has no Login.",
                 hint=f"Put the {what} in the connection's Login field.",
             )
         return mode
 
-    def auth_headers(self, settings: ConnSettings) -> dict[str, str]:
-        mode = self.auth_mode(settings)
+    def headers(self, settings: ConnSettings) -> dict[str, str]:
+        mode = self.mode(settings)
         headers: dict[str, str] = {}
         if mode == "proxy":
             headers = {"client_id": settings.login or "", "client_secret": settings.secret or ""}
@@ -102,13 +107,12 @@ class BrokerSessionHook(ApiHook):
             headers = {"x-session-id": self._session_id}
         return headers
 
-    def _login_body(self, settings: ConnSettings) -> dict[str, Any]:
-        return {"username": settings.login, "password": settings.secret}
+    # --- Starting a session -----------------------------------------------------------------------
 
-    def _accept_session(self, body: Any, settings: ConnSettings) -> None:
+    def _accept_session(self, body: Any, settings: ConnSettings, hook: ApiHook) -> None:
         route = ROUTES["login"]
         session_id = str(
-            require_keys(body, ("session_id",), self._call(route, settings, None, None))["session_id"]
+            require_keys(body, ("session_id",), hook._call(route, settings, None, None))["session_id"]
         )
         from airflow_provider_sov._shared.connection import mask
 
@@ -117,7 +121,7 @@ class BrokerSessionHook(ApiHook):
 
     def _session_key(self, settings: ConnSettings) -> tuple[str, str, str] | None:
         """Return the account a session belongs to; None for a bare session ID (nothing to start)."""
-        mode = self.auth_mode(settings)
+        mode = self.mode(settings)
         return None if mode == "session" else (settings.base_url, mode, settings.login or "")
 
     def _adopt(self, key: tuple[str, str, str], newer_than: int) -> bool:
@@ -134,41 +138,84 @@ class BrokerSessionHook(ApiHook):
         if key is not None:
             self._epoch = _SESSIONS.put(key, self._session_id)
 
-    def establish_session(self) -> None:
+    def establish(self, hook: ApiHook) -> None:
         """
         Start a session where the mode allows it: log in, or call ``/v1/active_user`` via the proxy.
 
         A bare session ID cannot be renewed here: it comes from an interactive login.
         """
-        settings = self.settings
-        mode = self.auth_mode(settings)
+        settings = hook.settings
+        mode = self.mode(settings)
         self._session_started = True
         if mode == "login":
             self._session_id = None
-            body = ApiHook.request(self, ROUTES["login"], json=self._login_body(settings))
-            self._accept_session(body, settings)
+            body = hook.send(ROUTES["login"], json={"username": settings.login, "password": settings.secret})
+            self._accept_session(body, settings, hook)
         elif mode == "proxy":
-            ApiHook.request(self, ROUTES["active_user"])
+            hook.send(ROUTES["active_user"])
         self._shared(settings)
 
-    async def aestablish_session(self) -> None:
-        """Do what :meth:`establish_session` does, on the async path, for triggers."""
-        settings = await self.asettings()
-        mode = self.auth_mode(settings)
+    async def aestablish(self, hook: ApiHook) -> None:
+        """Do what :meth:`establish` does, on the async path, for triggers."""
+        settings = await hook.asettings()
+        mode = self.mode(settings)
         self._session_started = True
         if mode == "login":
             self._session_id = None
-            body = await ApiHook.arequest(self, ROUTES["login"], json=self._login_body(settings))
-            self._accept_session(body, settings)
+            body = await hook.asend(
+                ROUTES["login"], json={"username": settings.login, "password": settings.secret}
+            )
+            self._accept_session(body, settings, hook)
         elif mode == "proxy":
-            await ApiHook.arequest(self, ROUTES["active_user"])
+            await hook.asend(ROUTES["active_user"])
         self._shared(settings)
 
-    def _renewable(self, error: SovAuthError, route: Route, settings: ConnSettings) -> bool:
-        """Return whether a 401 may be cured by a new session; raise the 'renew it' error where it cannot."""
-        if error.http_status != 401 or route.name in SESSION_ROUTES:
+    # --- Around each request --------------------------------------------------------------------
+
+    def _fresh(self, route: Route) -> bool:
+        return route.name not in SESSION_ROUTES and not self._session_started
+
+    def prepare(self, hook: ApiHook, route: Route) -> int:
+        key = self._session_key(hook.settings)
+        if self._fresh(route) and key is not None and not self._adopt(key, 0):
+            self.establish(hook)
+        return self._epoch  # the session this request goes with (another request may renew it meanwhile)
+
+    async def aprepare(self, hook: ApiHook, route: Route) -> int:
+        key = self._session_key(await hook.asettings())
+        if key is not None and self._fresh(route):
+            async with _SESSIONS.lock(key):
+                if not self._adopt(key, 0):
+                    await self.aestablish(hook)
+        return self._epoch  # the session this request goes with: one hook may send many at once
+
+    def renew(self, hook: ApiHook, error: SovAuthError, route: Route, used: int) -> bool:
+        key = self._renewal(hook, error, route, hook.settings)
+        if key is None:
             return False
-        if self.auth_mode(settings) == "session":
+        if not self._adopt(key, used):
+            self.establish(hook)
+        return True
+
+    async def arenew(self, hook: ApiHook, error: SovAuthError, route: Route, used: int) -> bool:
+        key = self._renewal(hook, error, route, await hook.asettings())
+        if key is None:
+            return False
+        async with _SESSIONS.lock(key):
+            if not self._adopt(key, used):
+                await self.aestablish(hook)
+        return True
+
+    def _renewal(
+        self, hook: ApiHook, error: SovAuthError, route: Route, settings: ConnSettings
+    ) -> tuple[str, str, str] | None:
+        """
+        After ``error``: the account whose session to renew before one retry; None when a new
+        session cannot help. A bare session ID that the Broker refused raises the "renew it" error.
+        """
+        if error.http_status != 401 or route.name in SESSION_ROUTES:
+            return None
+        if self.mode(settings) == "session":
             raise SovAuthError(
                 error.message,
                 action=error.action,
@@ -176,54 +223,11 @@ class BrokerSessionHook(ApiHook):
                 http_status=401,
                 server_message=error.server_message,
                 hint=(
-                    f"The session ID in connection {self.conn_id!r} is unknown or expired (the Broker "
+                    f"The session ID in connection {settings.conn_id!r} is unknown or expired (the Broker "
                     "ends sessions after 30 idle minutes). Log in to the Broker again and put the new "
                     "x-session-id in the connection's Password, or use auth_mode 'proxy' or 'login', "
                     "which renew their sessions themselves."
                 ),
             ) from None
-        return True
-
-    def _renewal(
-        self, error: SovAuthError, route: Route, settings: ConnSettings, key: tuple[str, str, str] | None
-    ) -> tuple[str, str, str]:
-        """After ``error``: the account whose session to renew before one retry; else re-raise."""
-        if not self._renewable(error, route, settings):
-            raise error
-        assert key is not None  # only a bare session ID has none, and it is not renewable
-        self.log.info("The Broker answered 401 to %s; starting a new session and retrying once.", route.name)
-        return key
-
-    def request(self, route: Route, **kwargs: Any) -> Any:
-        """Send ``route`` (see :meth:`ApiHook.request`), starting or renewing the session as needed."""
-        settings = self.settings
-        key = self._session_key(settings)
-        fresh = route.name not in SESSION_ROUTES and not self._session_started
-        if fresh and key is not None and not self._adopt(key, 0):
-            self.establish_session()
-        used = self._epoch  # the session this request goes with (another request may renew it meanwhile)
-        try:
-            return super().request(route, **kwargs)
-        except SovAuthError as error:
-            key = self._renewal(error, route, settings, key)
-            if not self._adopt(key, used):
-                self.establish_session()
-            return super().request(route, **kwargs)
-
-    async def arequest(self, route: Route, **kwargs: Any) -> Any:
-        """Do what :meth:`request` does, on the async path."""
-        settings = await self.asettings()
-        key = self._session_key(settings)
-        if key and route.name not in SESSION_ROUTES and not self._session_started:
-            async with _SESSIONS.lock(key):
-                if not self._adopt(key, 0):
-                    await self.aestablish_session()
-        used = self._epoch  # the session this request goes with: one hook may send many at once
-        try:
-            return await super().arequest(route, **kwargs)
-        except SovAuthError as error:
-            key = self._renewal(error, route, settings, key)
-            async with _SESSIONS.lock(key):
-                if not self._adopt(key, used):
-                    await self.aestablish_session()
-            return await super().arequest(route, **kwargs)
+        hook.log.info("The Broker answered 401 to %s; starting a new session and retrying once.", route.name)
+        return self._session_key(settings)

@@ -7,13 +7,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Unpack
 from urllib.parse import unquote, urlsplit
 
+from airflow_provider_sov._shared.auth import TokenAuth
 from airflow_provider_sov._shared.files import DownloadedFile, as_source, multipart_file
 from airflow_provider_sov._shared.hook import ApiHook
 from airflow_provider_sov._shared.http import malformed_response, require_keys
-from airflow_provider_sov._shared.jobs import StatusCall
-from airflow_provider_sov._shared.routes import Route, check_id
+from airflow_provider_sov._shared.routes import check_id
 from airflow_provider_sov.exceptions import SovInputError
-from airflow_provider_sov.hooks.sov_jobs import SOV_FIXER
+from airflow_provider_sov.hooks import sov_routes
 from airflow_provider_sov.hooks.sov_locations import CsvSummary, check_locations_csv
 from airflow_provider_sov.hooks.sov_rules import (
     DOCUMENT_TYPES,
@@ -32,107 +32,14 @@ from airflow_provider_sov.hooks.sov_rules import (
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-    from airflow_provider_sov._shared.connection import ConnSettings
     from airflow_provider_sov._shared.files import Destination
+    from airflow_provider_sov._shared.routes import Route
 
-DEFAULT_HOST = "https://api.sovfixer.com"
+ROUTES = sov_routes.ROUTES
+DEFAULT_HOST = sov_routes.DEFAULT_HOST
 
 #: The SOV or SUD an output URL belongs to (``/api/v1/sov/{id}/output/{filename}``).
 _OUTPUT_OWNER = re.compile(r"/sov/([^/]+)/output/")
-
-ROUTES = {
-    r.name: r
-    for r in (
-        Route("parse", "POST", "/api/v1/sov", idempotent=False, what="", action="start parse"),
-        Route(
-            "parse_status",
-            "GET",
-            "/api/v1/sov/{sov_id}",
-            idempotent=True,
-            what="SOV",
-            action="read parse status",
-        ),
-        Route(
-            "output_formats",
-            "GET",
-            "/api/v1/output_formats",
-            idempotent=True,
-            what="SOV",
-            action="list output formats",
-        ),
-        Route(
-            "get_or_create_output",
-            "POST",
-            "/api/v1/sov/{id}/get_or_create_output",
-            idempotent=True,
-            what="SOV/SUD",
-        ),
-        Route(
-            "output_request",
-            "GET",
-            "/api/v1/sov/get_or_create_output/{request_id}",
-            idempotent=True,
-            what="output request",
-            action="read output request",
-        ),
-        Route(
-            "initiate_update",
-            "POST",
-            "/api/v1/sov/{sov_id}/initiate_update",
-            idempotent=False,
-            what="SOV",
-            action="initiate update",
-        ),
-        Route(
-            "add_locations",
-            "POST",
-            "/api/v1/sov/update/{sud_id}/add_locations",
-            idempotent=False,
-            what="SUD",
-            action="add locations",
-        ),
-        Route(
-            "start_update",
-            "POST",
-            "/api/v1/sov/update/{sud_id}/start",
-            idempotent=False,
-            what="SUD",
-            action="start update",
-        ),
-        Route(
-            "update_status",
-            "GET",
-            "/api/v1/sov/update/{sud_id}",
-            idempotent=True,
-            what="SUD",
-            action="read update status",
-        ),
-        Route("history", "GET", "/api/v1/sov/history", idempotent=True, action="read history"),
-        Route(
-            "history_item",
-            "GET",
-            "/api/v1/sov/history/{id}",
-            idempotent=True,
-            what="history item",
-            action="read history item",
-        ),
-    )
-}
-
-#: The status route of each job kind: route name, its path parameter, an example ID.
-STATUS_ROUTES = {
-    "update": ("update_status", "sud_id", "s-no-ping-hggcsk-r001"),
-    "parse": ("parse_status", "sov_id", "s-no-ping-hggcsk"),
-    "output": ("output_request", "request_id", "9f4d8c10-3b7e-4a52-bd91-c823f15e4d76"),
-}
-
-
-def status_call(kind: str, job_id: object) -> StatusCall:
-    """Return the request that reads the status of a job of ``kind`` (``update``, ``parse``, ``output``)."""
-    route, name, example = STATUS_ROUTES[kind]
-    checked = check_id(job_id, name, example)
-    params = {"include_progress": "true"} if kind == "parse" else None
-    return StatusCall(ROUTES[route], ids={name: checked}, params=params, job_id=checked)
 
 
 class SovHook(ApiHook):
@@ -150,19 +57,33 @@ class SovHook(ApiHook):
     :param timeout: ``(connect, read)`` seconds, overriding the connection's extras.
     """
 
-    conn_name_attr = SOV_FIXER.conn_name_attr
-    default_conn_name = SOV_FIXER.default_conn_name
+    conn_name_attr = sov_routes.CONN_NAME_ATTR
+    default_conn_name = sov_routes.DEFAULT_CONN_NAME
     conn_type = "sovfixer"
-    hook_name = SOV_FIXER.name
+    hook_name = sov_routes.API_NAME
     default_host = DEFAULT_HOST
     routes = ROUTES
 
     def __init__(self, sovfixer_conn_id: str = default_conn_name, **kwargs: Any) -> None:
-        super().__init__(sovfixer_conn_id, **kwargs)
+        super().__init__(sovfixer_conn_id, auth=TokenAuth("Token"), **kwargs)
         self.sovfixer_conn_id = self.conn_id
 
-    def auth_headers(self, settings: ConnSettings) -> dict[str, str]:
-        return {"Authorization": f"Token {settings.secret}"}
+    # --- Job status (every kind: its route names the kind) ------------------------------------------
+
+    def job_status(
+        self, route: Route, job_id: str, *, params: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """
+        Read a job's status body from its kind's status route (:mod:`.sov_routes`), e.g. an update's
+        from ``update_status``. ``job_id`` is checked by whoever built it (a job kind's ref).
+        """
+        return dict(self.request(route, ids={route.id_name: job_id}, params=params, job_id=job_id))
+
+    async def ajob_status(
+        self, route: Route, job_id: str, *, params: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Do what :meth:`job_status` does, on the async path, for triggers."""
+        return dict(await self.arequest(route, ids={route.id_name: job_id}, params=params, job_id=job_id))
 
     # --- Parse a new SOV --------------------------------------------------------------------------
 
@@ -198,14 +119,10 @@ class SovHook(ApiHook):
         body = self.request(ROUTES["parse"], body=self._upload(path, name, _content_type(name), fields))
         return str(require_keys(body, ("id",), self._call(ROUTES["parse"], self.settings, None, None))["id"])
 
-    def read_status(self, kind: str, job_id: str) -> dict[str, Any]:
-        """Read the status body of a job of ``kind``: ``update`` (SUD), ``parse`` (SOV) or ``output``."""
-        call = status_call(kind, job_id)
-        return dict(self.request(call.route, **call.kwargs()))
-
     def get_parse_status(self, sov_id: str) -> dict[str, Any]:
         """Read a parse job's status body (``request``, and ``result`` once terminal)."""
-        return self.read_status("parse", sov_id)
+        checked = check_id(sov_id, "sov_id", "s-no-ping-hggcsk")
+        return self.job_status(sov_routes.PARSE_STATUS, checked, params={"include_progress": "true"})
 
     # --- Outputs ----------------------------------------------------------------------------------
 
@@ -257,7 +174,8 @@ class SovHook(ApiHook):
 
     def get_output_request(self, request_id: str) -> dict[str, Any]:
         """Read an output request's status body."""
-        return self.read_status("output", request_id)
+        checked = check_id(request_id, "request_id", "9f4d8c10-3b7e-4a52-bd91-c823f15e4d76")
+        return self.job_status(sov_routes.OUTPUT_REQUEST, checked)
 
     # --- Updates ----------------------------------------------------------------------------------
 
@@ -333,7 +251,7 @@ class SovHook(ApiHook):
 
     def get_update_status(self, sud_id: str) -> dict[str, Any]:
         """Read an update job's status body."""
-        return self.read_status("update", sud_id)
+        return self.job_status(sov_routes.UPDATE_STATUS, check_id(sud_id, "sud_id", "s-no-ping-hggcsk-r001"))
 
     # --- History ------------------------------------------------------------------------------------
 

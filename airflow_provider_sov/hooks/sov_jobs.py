@@ -1,30 +1,43 @@
 """
-SOV Fixer's job kinds as specs of the one job model: updates (SUD), parses (SOV), output requests.
+SOV Fixer's job kinds: updates (SUD), parses (SOV) and output requests, and the steps of an update.
 
-How a status body reads (:func:`classify`) and what a final reading means (:func:`outcome`) are
-written once here, for sensors, operators and triggers, sync and async alike.
+Each kind is read from one status route (:mod:`.sov_routes`) through the hook's
+:meth:`~airflow_provider_sov.hooks.sov.SovHook.job_status`; how a status body reads
+(:func:`classify`) and what a final reading means (:func:`outcome`) are written once here, for
+sensors, operators and triggers, sync and async alike.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sov._shared.jobs import Api, JobSpec, Reading
+from airflow_provider_sov._shared.jobs import Api, JobKind, JobRef, Reading, Step
 from airflow_provider_sov._shared.routes import check_id
-from airflow_provider_sov.exceptions import SovJobFailedError
+from airflow_provider_sov.exceptions import SovConflictError, SovJobFailedError
+from airflow_provider_sov.hooks import sov_routes
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from airflow_provider_sov._shared.jobs import StatusCall
+    from airflow_provider_sov._shared.routes import Route
+    from airflow_provider_sov.hooks.sov import SovHook
 
-#: SOV Fixer as tasks name it; :class:`~airflow_provider_sov.hooks.sov.SovHook` takes its names from here.
-SOV_FIXER = Api(
-    name="SOV Fixer",
-    hook="airflow_provider_sov.hooks.sov.SovHook",
-    conn_name_attr="sovfixer_conn_id",
-    default_conn_name="sovfixer_default",
-)
+
+class SovFixerApi(Api["SovHook"]):
+    """SOV Fixer as tasks name it; :class:`~airflow_provider_sov.hooks.sov.SovHook` talks to it."""
+
+    name = sov_routes.API_NAME
+    conn_name_attr = sov_routes.CONN_NAME_ATTR
+    default_conn_name = sov_routes.DEFAULT_CONN_NAME
+
+    def hook_class(self) -> type[SovHook]:
+        from airflow_provider_sov.hooks.sov import SovHook  # the sending half: loaded when a task runs
+
+        return SovHook
+
+
+SOV_FIXER = SovFixerApi()
 
 #: Seconds between polls unless told otherwise.
 DEFAULT_POLL_INTERVAL = 15.0
@@ -39,7 +52,29 @@ RUNNING_STATUSES = frozenset({"PENDING", "IN_PROGRESS", "ENRICHING", "REENRICHIN
 SUCCESS_RESULTS = frozenset({"SUCCESS"})
 
 
-def classify(body: Mapping[str, Any], ref: Mapping[str, Any]) -> Reading:
+@dataclass(frozen=True)
+class SovJobRef(JobRef):
+    """
+    One SOV Fixer job: its ID (a SUD ID, an SOV ID or an output request ID, by kind), checked.
+
+    :param id: The job's ID as the API returned it.
+    """
+
+    id: str
+
+    @property
+    def key(self) -> str:
+        return self.id
+
+    @property
+    def job_id(self) -> str:
+        return self.id
+
+    def to_json(self) -> dict[str, Any]:
+        return {"job_id": self.id}
+
+
+def classify(body: Mapping[str, Any], ref: SovJobRef) -> Reading:
     """
     Read a status body (``{"request": {...}, "result": {...}}``) of any SOV Fixer job kind.
 
@@ -73,7 +108,7 @@ def classify(body: Mapping[str, Any], ref: Mapping[str, Any]) -> Reading:
         if part
     )
     return Reading(
-        job_id=str(ref.get("job_id")),
+        job_id=ref.id,
         status=status,
         terminal=status in TERMINAL_STATUSES,
         succeeded=status == "COMPLETE" and (result_status is None or result_status in SUCCESS_RESULTS),
@@ -83,14 +118,13 @@ def classify(body: Mapping[str, Any], ref: Mapping[str, Any]) -> Reading:
     )
 
 
-def outcome(reading: Reading | None, ref: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+def outcome(reading: Reading | None, label: str, options: Mapping[str, Any], log: Any) -> dict[str, Any]:
     """
     Return the extras of an SOV Fixer result (``result_status``, ``outputs``), or the typed failure.
 
     One rule for every wait mode: ``COMPLETE`` with ``SUCCESS`` (or no result status) succeeds;
-    ``PARTIAL_PARSE`` is used only with the option ``accept_partial`` (with a warning on the
-    option ``log``); anything else fails with the API's status and message. The option ``label``
-    names the kind in messages.
+    ``PARTIAL_PARSE`` is used only with the option ``accept_partial`` (with a warning on ``log``);
+    anything else fails with the API's status and message. ``label`` names the kind in messages.
     """
     if reading is None:
         return {"result_status": None, "outputs": []}
@@ -99,9 +133,8 @@ def outcome(reading: Reading | None, ref: Mapping[str, Any], options: Mapping[st
     extras = {"result_status": result_status, "outputs": outputs}
     if not reading.terminal or reading.succeeded:
         return extras
-    name = f"{options.get('label', 'job')} {reading.job_id}"
+    name = f"{label} {reading.job_id}"
     if result_status == "PARTIAL_PARSE" and options.get("accept_partial"):
-        log = options.get("log")
         if log is not None:
             log.warning(
                 "%s ended PARTIAL_PARSE (%s); accept_partial=True, so its %d output(s) are used.",
@@ -125,33 +158,91 @@ def outcome(reading: Reading | None, ref: Mapping[str, Any], options: Mapping[st
     )
 
 
-def _status_call(kind: str, ref: Mapping[str, Any]) -> StatusCall:
-    from airflow_provider_sov.hooks.sov import status_call  # the routes: needed once a task runs
+class SovJobKind(JobKind[SovJobRef, "SovHook"]):
+    """
+    A kind of SOV Fixer job: named by one ID, read from one status route.
 
-    return status_call(kind, ref.get("job_id"))
+    :param name: The kind's name in results (``update``).
+    :param label: How messages name its jobs (``SUD``).
+    :param field: The task argument that names one job (``sud_id``).
+    :param status_route: The route its status is read from.
+    :param example: An example ID, for the message a bad ID gets.
+    :param status_params: Query parameters the status read sends.
+    :param steps: The steps that create one, in order.
+    """
+
+    api = SOV_FIXER
+    poll_interval = DEFAULT_POLL_INTERVAL
+    timeout = DEFAULT_TIMEOUT
+
+    def __init__(
+        self,
+        name: str,
+        label: str,
+        field: str,
+        status_route: Route,
+        example: str,
+        *,
+        status_params: Mapping[str, str] | None = None,
+        steps: tuple[Step, ...] = (),
+    ) -> None:
+        self.name, self.label, self.field, self.example = name, label, field, example
+        self.task_fields = (field,)
+        self.status_route, self.status_params, self.steps = status_route, status_params, steps
+
+    def ref_from_task(
+        self, values: Mapping[str, Any], started: float, options: Mapping[str, Any]
+    ) -> SovJobRef:
+        return SovJobRef(check_id(values.get(self.field), self.field, self.example))
+
+    def ref_from_json(self, data: Mapping[str, Any]) -> SovJobRef:
+        return SovJobRef(check_id(data.get("job_id"), self.field, self.example))
+
+    def read_status(self, hook: SovHook, ref: SovJobRef) -> Mapping[str, Any]:
+        return hook.job_status(self.status_route, ref.id, params=self.status_params)
+
+    async def aread_status(self, hook: SovHook, ref: SovJobRef) -> Mapping[str, Any]:
+        return await hook.ajob_status(self.status_route, ref.id, params=self.status_params)
+
+    def classify(self, body: Mapping[str, Any], ref: SovJobRef) -> Reading:
+        return classify(body, ref)
+
+    def outcome(
+        self, reading: Reading | None, ref: SovJobRef, options: Mapping[str, Any], log: Any
+    ) -> dict[str, Any]:
+        return outcome(reading, self.label, options, log)
 
 
-def _spec(kind: str, label: str, trigger: str, field: str) -> JobSpec:
-    return JobSpec(
-        kind=kind,
-        label=label,
-        api=SOV_FIXER,
-        trigger=f"airflow_provider_sov.triggers.sov.{trigger}",
-        status_call=lambda ref: _status_call(kind, ref),
-        classify=classify,
-        outcome=lambda reading, ref, options: outcome(reading, ref, {"label": label, **options}),
-        name=lambda ref: f"{label} {ref.get('job_id')}",
-        task_fields=(field,),
-        task_ref=lambda values, started, options: {"job_id": check_id(values.get(field), field)},
-        key=lambda ref: str(ref.get("job_id")),
-        poll_interval=DEFAULT_POLL_INTERVAL,
-        timeout=DEFAULT_TIMEOUT,
-    )
-
+#: The steps of an update: initiate (makes the SUD), add locations, start (guarded: a lost answer
+#: to a start that went through reads 409 on the retry, which is then the step done).
+INITIATED = Step("initiated", "initiate the update")
+LOCATIONS_ADDED = Step("locations_added", "add the locations")
+STARTED = Step("started", "start the update", guarded=True, done_if=SovConflictError)
 
 #: An update job (SUD): initiate, add locations, start, wait.
-UPDATE = _spec("update", "SUD", "SovUpdateTrigger", "sud_id")
-#: A new SOV's parse job.
-PARSE = _spec("parse", "SOV", "SovParseTrigger", "sov_id")
+UPDATE = SovJobKind(
+    "update",
+    "SUD",
+    "sud_id",
+    sov_routes.UPDATE_STATUS,
+    "s-no-ping-hggcsk-r001",
+    steps=(INITIATED, LOCATIONS_ADDED, STARTED),
+)
+#: A new SOV's parse job: upload, wait.
+PARSE = SovJobKind(
+    "parse",
+    "SOV",
+    "sov_id",
+    sov_routes.PARSE_STATUS,
+    "s-no-ping-hggcsk",
+    status_params={"include_progress": "true"},
+    steps=(Step("uploaded", "upload the SOV"),),
+)
 #: An output request (``get_or_create_output``).
-OUTPUT = _spec("output", "output request", "SovOutputTrigger", "request_id")
+OUTPUT = SovJobKind(
+    "output",
+    "output request",
+    "request_id",
+    sov_routes.OUTPUT_REQUEST,
+    "9f4d8c10-3b7e-4a52-bd91-c823f15e4d76",
+)

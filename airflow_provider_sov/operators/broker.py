@@ -5,32 +5,32 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sov._shared.downloads import FileToFetch
 from airflow_provider_sov._shared.files import check_destination
-from airflow_provider_sov._shared.jobs import keep_arguments, templated
+from airflow_provider_sov._shared.jobs import templated
 from airflow_provider_sov._shared.operator import JobOperator
-from airflow_provider_sov._shared.task_state import JOB
 from airflow_provider_sov._shared.waiting import as_seconds
 from airflow_provider_sov.exceptions import SovError, SovInputError, SovResponseError
-from airflow_provider_sov.hooks.broker_jobs import (
-    DEFAULT_INVALID_GRACE,
-    GENERATION,
-    generation_ref,
-    target_of,
+from airflow_provider_sov.hooks.broker_jobs import DEFAULT_INVALID_GRACE, GENERATION, GenerationRef
+from airflow_provider_sov.hooks.broker_rules import (
+    REQUEST_FIELDS,
+    GenerationRequest,
+    GenerationTarget,
+    generation_request,
 )
-from airflow_provider_sov.hooks.broker_rules import REQUEST_FIELDS, GenerationTarget, generation_request
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
     from datetime import timedelta
 
     from airflow.sdk import Context
 
-    from airflow_provider_sov._shared.jobs import Reading
+    from airflow_provider_sov._shared.downloads import FileToFetch
+    from airflow_provider_sov._shared.jobs import JobRef, Reading
     from airflow_provider_sov._shared.task_state import StateStore
+    from airflow_provider_sov.hooks.broker import DataActBrokerHook  # noqa: F401 - the hook type of the base class
 
 
-class GeneratedFileOperator(JobOperator):
+class GeneratedFileOperator(JobOperator["DataActBrokerHook"]):
     """
     What both Broker operators share: the one file of a finished generation, written into
     ``destination`` (as ``filename``, replacing with ``overwrite``).
@@ -40,15 +40,16 @@ class GeneratedFileOperator(JobOperator):
     that now would fail a finished task).
     """
 
-    spec = GENERATION
+    kind = GENERATION
     filename: str | None
 
-    def files_to_fetch(
-        self, result: dict[str, Any], ref: Mapping[str, Any], reading: Reading
-    ) -> list[FileToFetch]:
+    def files_to_fetch(self, result: dict[str, Any], ref: JobRef, reading: Reading) -> list[FileToFetch]:
         if self.destination in (None, ""):
             return []
-        target = target_of(ref)
+        from airflow_provider_sov._shared.downloads import FileToFetch
+
+        assert isinstance(ref, GenerationRef)
+        target = ref.target
 
         def fetch(overwrite: bool) -> Any:
             url = self.hook.finished_file_url(target, reading.private)
@@ -58,7 +59,7 @@ class GeneratedFileOperator(JobOperator):
 
         return [FileToFetch(target.file_type or "file", fetch)]
 
-    def file_meta(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+    def file_meta(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         return {
             k: result[k] for k in ("job_id", "submission_id", "file_type", "start", "end", "generated_at")
         }
@@ -128,7 +129,18 @@ class DFileGenerateOperator(GeneratedFileOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        keep_arguments(self, locals())
+        self.file_type = file_type
+        self.submission_id = submission_id
+        self.start = start
+        self.end = end
+        self.agency_type = agency_type
+        self.file_format = file_format
+        self.cgac_code = cgac_code
+        self.frec_code = frec_code
+        self.year = year
+        self.period = period
+        self.element_numbers = element_numbers
+        self.filename = filename
         self.invalid_grace = as_seconds(invalid_grace, "invalid_grace") or 0.0
         if self.destination is not None and not self.wait_for_completion:
             raise SovInputError(
@@ -137,11 +149,11 @@ class DFileGenerateOperator(GeneratedFileOperator):
         if not templated(*(getattr(self, field) for field in self.template_fields)):
             self._checked()  # a literal mistake fails when the DAG is parsed, not at run time
 
-    def _checked(self) -> Any:
+    def _checked(self) -> GenerationRequest:
         check_destination(self.destination, required=False)
         return generation_request(**{name: getattr(self, name) for name in REQUEST_FIELDS})
 
-    def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
+    def start_job(self, context: Context, store: StateStore) -> tuple[GenerationRef, Reading | None]:
         checked = self._checked()
         earlier = self._reattach(store, checked)
         if earlier is not None:
@@ -158,17 +170,19 @@ class DFileGenerateOperator(GeneratedFileOperator):
             target = GenerationTarget.of(job_id=body["job_id"], file_type=checked.file_type)
         else:
             target = GenerationTarget.of(checked.body["submission_id"], checked.file_type)
-        ref = generation_ref(target, requested_at, self.invalid_grace)
+        ref = GenerationRef(target, requested_at, self.invalid_grace)
         reading = GENERATION.classify(body, ref)
         self.log.info("Requested the %s. %s", target.label, reading.progress_line(target.label))
         return ref, reading
 
-    def _reattach(self, store: StateStore, checked: Any) -> tuple[dict[str, Any], Reading] | None:
+    def _reattach(
+        self, store: StateStore, checked: GenerationRequest
+    ) -> tuple[GenerationRef, Reading] | None:
         """Return the generation an earlier try of this task requested, if it is still usable."""
-        saved = store.get(JOB)
-        if not isinstance(saved, dict):
+        saved = self.earlier_job(store)
+        if not isinstance(saved, GenerationRef):
             return None
-        earlier = target_of(saved)
+        earlier = saved.target
         submission = None if checked.detached else checked.body["submission_id"]
         if earlier.file_type != checked.file_type or earlier.submission_id != submission:
             return None
@@ -203,10 +217,6 @@ class DFileDownloadOperator(GeneratedFileOperator):
 
     can_wait = False
     waits_by_default = False
-    submission_id: int | str | None
-    file_type: str | None
-    job_id: int | str | None
-    filename: str | None
     template_fields: Sequence[str] = ("submission_id", "file_type", "job_id", "destination")
     ui_color = "#eef6ec"
 
@@ -220,17 +230,20 @@ class DFileDownloadOperator(GeneratedFileOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        keep_arguments(self, locals())
+        self.submission_id = submission_id
+        self.file_type = file_type
+        self.job_id = job_id
+        self.filename = filename
         check_destination(self.destination)
         if not templated(submission_id, file_type, job_id, self.destination):
             GenerationTarget.of(submission_id, file_type, job_id)
 
-    def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
+    def start_job(self, context: Context, store: StateStore) -> tuple[GenerationRef, Reading | None]:
         check_destination(self.destination)
-        ref = generation_ref(GenerationTarget.of(self.submission_id, self.file_type, self.job_id))
+        ref = GenerationRef(GenerationTarget.of(self.submission_id, self.file_type, self.job_id))
         reading = self.read_job(GENERATION, ref)
         if not reading.terminal:
-            target = target_of(ref)
+            target = ref.target
             raise SovError(
                 f"The {target.label} is not ready to download: its status is {reading.status!r}.",
                 job_id=target.key,

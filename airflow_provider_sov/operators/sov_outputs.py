@@ -5,20 +5,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_sov._shared.downloads import FileToFetch, download_and_record
 from airflow_provider_sov._shared.files import check_destination, numbered, safe_filename
-from airflow_provider_sov._shared.jobs import job_result, keep_arguments
+from airflow_provider_sov._shared.jobs import job_result
 from airflow_provider_sov._shared.operator import JobOperator
+from airflow_provider_sov._shared.task_state import saved_ref
 from airflow_provider_sov.exceptions import SovBadRequestError, SovError, SovInputError, SovResponseError
-from airflow_provider_sov.hooks.sov_jobs import OUTPUT, UPDATE
+from airflow_provider_sov.hooks.sov_jobs import OUTPUT, UPDATE, SovJobRef
 from airflow_provider_sov.hooks.sov_rules import check_output_format, check_revision
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     from airflow.sdk import Context
 
-    from airflow_provider_sov._shared.jobs import Reading
+    from airflow_provider_sov._shared.downloads import FileToFetch
+    from airflow_provider_sov._shared.jobs import JobRef, Reading
     from airflow_provider_sov._shared.task_state import StateStore
     from airflow_provider_sov.hooks.sov import SovHook
 
@@ -49,6 +50,8 @@ def output_files(
     Return one file to write per output. Two outputs with the same name get distinct names
     (``name (2).ext``) and never overwrite each other; each is recorded under its name.
     """
+    from airflow_provider_sov._shared.downloads import FileToFetch
+
     check_destination(destination)
     taken: set[str] = set()
     files = []
@@ -98,7 +101,7 @@ def update_history(task: Any, hook: SovHook, sud_id: str) -> dict[str, Any] | No
 # --- Operators ----------------------------------------------------------------------------------
 
 
-class SovGetOrCreateOutputOperator(JobOperator):
+class SovGetOrCreateOutputOperator(JobOperator["SovHook"]):
     """
     Get one output of an SOV or update, creating it if needed; optionally download it.
 
@@ -122,12 +125,7 @@ class SovGetOrCreateOutputOperator(JobOperator):
         ``outputs`` (the one output), ``id``, ``output_format`` and ``revision``.
     """
 
-    spec = OUTPUT
-    id: str
-    output_format: str
-    revision: int
-    overwrite_existing: bool
-    validate_format: bool
+    kind = OUTPUT
     template_fields: Sequence[str] = ("id", "output_format", "destination")
 
     def __init__(
@@ -141,23 +139,25 @@ class SovGetOrCreateOutputOperator(JobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        keep_arguments(self, locals())
+        self.id = id
+        self.output_format = output_format
+        self.revision = revision
+        self.overwrite_existing = overwrite_existing
+        self.validate_format = validate_format
 
-    def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
+    def start_job(self, context: Context, store: StateStore) -> tuple[SovJobRef, Reading | None]:
         fmt = check_output_format(self.output_format)
         check_revision(self.revision)
         if not isinstance(self.overwrite_existing, bool):
             raise SovInputError(f"overwrite_existing must be True or False, got {self.overwrite_existing!r}.")
-        earlier = self.earlier_job(store)
-        if earlier:
+        earlier = saved_ref(OUTPUT, store)
+        if earlier is not None:
             reading = self.read_job(OUTPUT, earlier)
             if not (reading.terminal and not reading.succeeded):
-                self.log.info("Reattaching to output request %s from an earlier try.", earlier["job_id"])
+                self.log.info("Reattaching to output request %s from an earlier try.", earlier.key)
                 return earlier, reading
             self.log.warning(
-                "Output request %s from an earlier try ended %s; asking again.",
-                earlier["job_id"],
-                reading.status,
+                "Output request %s from an earlier try ended %s; asking again.", earlier.key, reading.status
             )
         if self.validate_format:
             self._check_format(fmt)
@@ -169,19 +169,17 @@ class SovGetOrCreateOutputOperator(JobOperator):
                 job_id=self.id,
                 hint="Run the task again; if it persists, report it to SOV Fixer's support.",
             )
-        ref = {"job_id": request_id}
+        ref = OUTPUT.ref_from_json({"job_id": request_id})
         reading = OUTPUT.classify(body, ref)
-        self.log.info("%s", reading.progress_line(OUTPUT.name(ref)))
+        self.log.info("%s", reading.progress_line(OUTPUT.describe(ref)))
         return ref, reading
 
-    def result_extras(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+    def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         outputs = result.get("outputs") or [{}]
         fmt = outputs[0].get("output_format") or check_output_format(self.output_format).upper()
         return {"id": self.id, "output_format": fmt, "revision": self.revision}
 
-    def files_to_fetch(
-        self, result: dict[str, Any], ref: Mapping[str, Any], reading: Reading
-    ) -> list[FileToFetch]:
+    def files_to_fetch(self, result: dict[str, Any], ref: JobRef, reading: Reading) -> list[FileToFetch]:
         self.lineage_in(*sov_dataset(self.hook, self.id))
         if not result["outputs"]:
             raise SovResponseError(
@@ -193,7 +191,7 @@ class SovGetOrCreateOutputOperator(JobOperator):
             return []
         return output_files(self.hook, result["outputs"][:1], self.destination, result["job_id"])
 
-    def file_meta(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+    def file_meta(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         return {"id": self.id, "revision": self.revision, "output_format": result["output_format"]}
 
     def _allowed(self) -> list[str]:
@@ -232,7 +230,7 @@ class SovGetOrCreateOutputOperator(JobOperator):
             ) from None
 
 
-class SovDownloadOutputsOperator(JobOperator):
+class SovDownloadOutputsOperator(JobOperator["SovHook"]):
     """
     Download a finished update's outputs (all, or those matching descriptions or extensions).
 
@@ -249,14 +247,9 @@ class SovDownloadOutputsOperator(JobOperator):
     :return: The common result, with the written files in ``files``.
     """
 
-    spec = UPDATE
+    kind = UPDATE
     can_wait = False
     waits_by_default = False
-    sud_id: str | None
-    outputs: Any
-    descriptions: Sequence[str] | None
-    extensions: Sequence[str] | None
-    accept_partial: bool
     template_fields: Sequence[str] = ("destination", "sud_id", "outputs")
 
     def __init__(
@@ -270,7 +263,11 @@ class SovDownloadOutputsOperator(JobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        keep_arguments(self, locals())
+        self.sud_id = sud_id
+        self.outputs = outputs
+        self.descriptions = descriptions
+        self.extensions = extensions
+        self.accept_partial = accept_partial
         if (sud_id is None) == (outputs is None):
             raise SovInputError(f"Task {self.task_id!r}: give exactly one of sud_id or outputs.")
 
@@ -285,6 +282,8 @@ class SovDownloadOutputsOperator(JobOperator):
             raise SovInputError(f"outputs must be a list of outputs with a 'url', got {self.outputs!r}.")
         job_id = str(given.get("job_id") or "outputs")
         chosen = self._chosen(raw, job_id)
+        from airflow_provider_sov._shared.downloads import download_and_record
+
         files = download_and_record(
             context,
             self,
@@ -293,7 +292,7 @@ class SovDownloadOutputsOperator(JobOperator):
             meta={"sud_id": None, "job_id": job_id, "history": None},
         )
         return job_result(
-            UPDATE.kind,
+            UPDATE.name,
             given.get("job_id"),
             given.get("status"),
             given.get("succeeded"),
@@ -303,8 +302,8 @@ class SovDownloadOutputsOperator(JobOperator):
             outputs=raw,
         )
 
-    def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
-        ref = {"job_id": self.sud_id}
+    def start_job(self, context: Context, store: StateStore) -> tuple[SovJobRef, Reading | None]:
+        ref = UPDATE.ref_from_task({"sud_id": self.sud_id}, 0.0, {})
         reading = self.read_job(UPDATE, ref)
         if not reading.terminal:
             raise SovInputError(
@@ -314,17 +313,15 @@ class SovDownloadOutputsOperator(JobOperator):
             )
         return ref, reading
 
-    def outcome_options(self) -> dict[str, Any]:
-        return {"accept_partial": self.accept_partial, "log": self.log}
+    def options(self) -> dict[str, Any]:
+        return {"accept_partial": self.accept_partial}
 
-    def files_to_fetch(
-        self, result: dict[str, Any], ref: Mapping[str, Any], reading: Reading
-    ) -> list[FileToFetch]:
+    def files_to_fetch(self, result: dict[str, Any], ref: JobRef, reading: Reading) -> list[FileToFetch]:
         self.lineage_in(*sov_dataset(self.hook, str(self.sud_id)))
         chosen = self._chosen(result["outputs"], str(self.sud_id))
         return output_files(self.hook, chosen, self.destination, str(self.sud_id))
 
-    def file_meta(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+    def file_meta(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         sud_id = str(self.sud_id)
         return {"sud_id": sud_id, "job_id": sud_id, "history": update_history(self, self.hook, sud_id)}
 

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sov._shared.jobs import keep_arguments
 from airflow_provider_sov._shared.operator import JobOperator
-from airflow_provider_sov.hooks.sov_jobs import PARSE
+from airflow_provider_sov.hooks.sov_jobs import PARSE, SovJobRef
 from airflow_provider_sov.hooks.sov_rules import ParseOptions
 from airflow_provider_sov.operators.sov_outputs import output_files
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     from airflow.sdk import Context
 
     from airflow_provider_sov._shared.downloads import FileToFetch
-    from airflow_provider_sov._shared.jobs import Reading
+    from airflow_provider_sov._shared.jobs import JobRef, Reading
     from airflow_provider_sov._shared.task_state import StateStore
+    from airflow_provider_sov.hooks.sov import SovHook  # noqa: F401 - the hook type of the base class
 
 
-class SovParseOperator(JobOperator):
+class SovParseOperator(JobOperator["SovHook"]):
     """
     Upload a new SOV workbook (streamed), parse it, and optionally download its outputs.
 
@@ -46,17 +46,7 @@ class SovParseOperator(JobOperator):
         as it exists (wire it with ``parse.output["job_id"]``).
     """
 
-    spec = PARSE
-    file: Any
-    document_type: str
-    output_formats: list[str] | None
-    extra_data: dict[str, Any] | None
-    client_ref: str | None
-    callback_url: str | None
-    update_callback_url: str | None
-    integrations: list[str] | None
-    workflow: str | None
-    accept_partial: bool
+    kind = PARSE
     template_fields: Sequence[str] = ("file", "output_formats", "extra_data", "client_ref", "destination")
 
     def __init__(
@@ -75,27 +65,35 @@ class SovParseOperator(JobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        keep_arguments(self, locals())
+        self.file = file
+        self.document_type = document_type
+        self.output_formats = output_formats
+        self.extra_data = extra_data
+        self.client_ref = client_ref
+        self.callback_url = callback_url
+        self.update_callback_url = update_callback_url
+        self.integrations = integrations
+        self.workflow = workflow
+        self.accept_partial = accept_partial
 
-    def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
-        if earlier := self.earlier_job(
-            store, "Reattaching to SOV %s uploaded by an earlier try; not sending again."
-        ):
-            return earlier, None
+    def start_job(self, context: Context, store: StateStore) -> tuple[SovJobRef, Reading | None]:
+        (upload,) = PARSE.steps
+        return self.steps(context, store).create(upload, self.upload), None
+
+    def upload(self) -> SovJobRef:
+        """Upload the workbook and start its parse (the step ``uploaded``); return the new SOV's ref."""
         options = {name: getattr(self, name) for name in ParseOptions.__annotations__}
         sov_id = self.hook.start_parse(self.file, **options)
         self.log.info("Uploaded %s; parsing as SOV %s.", self.file, sov_id)
-        return {"job_id": sov_id}, None
+        return SovJobRef(sov_id)
 
-    def outcome_options(self) -> dict[str, Any]:
-        return {"accept_partial": self.accept_partial, "log": self.log}
+    def options(self) -> dict[str, Any]:
+        return {"accept_partial": self.accept_partial}
 
-    def files_to_fetch(
-        self, result: dict[str, Any], ref: Mapping[str, Any], reading: Reading
-    ) -> list[FileToFetch]:
+    def files_to_fetch(self, result: dict[str, Any], ref: JobRef, reading: Reading) -> list[FileToFetch]:
         if self.destination in (None, ""):
             return []
         return output_files(self.hook, result["outputs"], self.destination, result["job_id"])
 
-    def file_meta(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+    def file_meta(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         return {"sov_id": result["job_id"], "revision": 0}

@@ -8,17 +8,23 @@ tasks does not load them.
 from __future__ import annotations
 
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_sov._shared.jobs import keep_arguments
 from airflow_provider_sov._shared.lineage import LineageMixin, dataset
 from airflow_provider_sov._shared.operator import JobOperator
-from airflow_provider_sov._shared.task_state import JOB, SENT, STEP
 from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError
-from airflow_provider_sov.hooks.sov_jobs import SOV_FIXER, UPDATE
+from airflow_provider_sov.hooks.sov_jobs import (
+    INITIATED,
+    LOCATIONS_ADDED,
+    SOV_FIXER,
+    STARTED,
+    UPDATE,
+    SovJobRef,
+)
 from airflow_provider_sov.hooks.sov_rules import UPDATE_TYPES, StartOptions, check_batch_rows, check_name
 from airflow_provider_sov.operators.sov_outputs import (
     output_files,
@@ -28,21 +34,30 @@ from airflow_provider_sov.operators.sov_outputs import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     from airflow.sdk import Context
 
     from airflow_provider_sov._shared.downloads import FileToFetch
-    from airflow_provider_sov._shared.jobs import Reading
+    from airflow_provider_sov._shared.jobs import JobRef, Reading
     from airflow_provider_sov._shared.task_state import StateStore
     from airflow_provider_sov.hooks.sov import SovHook
     from airflow_provider_sov.hooks.sov_locations import CsvSummary
 
 
 def upload_locations(
-    hook: SovHook, sud_id: str, checked: list[tuple[Any, CsvSummary]], batch_rows: int | None, log: Any
+    hook: SovHook,
+    sud_id: str,
+    checked: list[tuple[Any, CsvSummary]],
+    batch_rows: int | None,
+    log: Any,
+    what: str = "update",
 ) -> list[dict[str, Any]]:
-    """Stream each checked CSV (in batches if asked); return rows sent per file."""
+    """
+    Stream each checked CSV (in batches if asked) to a pending job; return rows sent per file.
+
+    :param what: How messages name the job the locations go to (``update``).
+    """
     from airflow_provider_sov.hooks.sov_locations import split_csv
 
     sent: list[dict[str, Any]] = []
@@ -65,13 +80,13 @@ def upload_locations(
         except (SovConflictError, SovBadRequestError) as exc:
             started = isinstance(exc, SovConflictError)
             raise type(exc)(
-                f"Cannot add {name} to update {sud_id}: the update was already started ({exc.server_message})."
+                f"Cannot add {name} to {what} {sud_id}: the {what} was already started ({exc.server_message})."
                 if started
-                else f"SOV Fixer rejected {name} for update {sud_id}: {exc.server_message}.",
+                else f"SOV Fixer rejected {name} for {what} {sud_id}: {exc.server_message}.",
                 job_id=sud_id,
                 http_status=exc.http_status,
                 server_message=exc.server_message,
-                hint="Locations can only be added before start; initiate a new update for these corrections."
+                hint=f"Locations can only be added before start; initiate a new {what} for these corrections."
                 if started
                 else "Fix the column or row the message names and run the task again.",
             ) from None
@@ -80,38 +95,27 @@ def upload_locations(
     return sent
 
 
-def start_once(task: Any, store: StateStore, sud_id: str, **options: Any) -> None:
-    """
-    Start a pending update exactly once across the task's tries.
-
-    Skipped when an earlier try recorded it started. The mark set before sending lets a retry
-    whose earlier try sent start but lost the answer read the server's 409 as "already started".
-    """
-    job = store.get(JOB)
-    if store.get(STEP) == "started" and isinstance(job, dict) and job.get("job_id") == sud_id:
-        task.log.info("Update %s was started by an earlier try; not starting it again.", sud_id)
-        return
-    sent_before = store.get(SENT) == sud_id
-    store.set(SENT, sud_id)
-    try:
-        task.hook.start_update(sud_id, **options)
-    except SovConflictError:
-        if not sent_before:
-            raise
-        task.log.info("Update %s was already started by an earlier try (the answer was lost).", sud_id)
-    store.set(STEP, "started")
-    task.log.info("Started update %s.", sud_id)
+def initiate(
+    hook: SovHook, log: Any, sov_id: str, update_type: str, callback_url: str | None, client_ref: str | None
+) -> SovJobRef:
+    """Create an update of ``sov_id`` (the step ``initiated``); return its ref."""
+    sud_id = hook.initiate_update(
+        sov_id, update_type=update_type, callback_url=callback_url, client_ref=client_ref
+    )
+    log.info("Initiated update %s of SOV %s (%s).", sud_id, sov_id, update_type)
+    return SovJobRef(sud_id)
 
 
-def _start_options(task: Any) -> dict[str, Any]:
-    """Return what the task starts its update with: its arguments named in :class:`StartOptions`."""
-    return {name: getattr(task, name) for name in StartOptions.__annotations__}
+def start(hook: SovHook, log: Any, ref: SovJobRef, task: Any) -> None:
+    """Start a pending update (the guarded step ``started``) with the task's :class:`StartOptions`."""
+    hook.start_update(ref.id, **{name: getattr(task, name) for name in StartOptions.__annotations__})
+    log.info("Started update %s.", ref.id)
 
 
 # --- Operators ----------------------------------------------------------------------------------
 
 
-class SovInitiateUpdateOperator(JobOperator):
+class SovInitiateUpdateOperator(JobOperator["SovHook"]):
     """
     Create an update job for an SOV; return its SUD ID as ``job_id`` (also pushed to XCom as ``job_id``).
 
@@ -125,13 +129,9 @@ class SovInitiateUpdateOperator(JobOperator):
     :param sovfixer_conn_id: The Airflow connection.
     """
 
-    spec = UPDATE
+    kind = UPDATE
     can_wait = False
     waits_by_default = False
-    sov_id: str
-    update_type: str
-    callback_url: str | None
-    client_ref: str | None
     template_fields: Sequence[str] = ("sov_id", "update_type", "client_ref", "callback_url")
 
     def __init__(
@@ -144,21 +144,19 @@ class SovInitiateUpdateOperator(JobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        keep_arguments(self, locals())
+        self.sov_id = sov_id
+        self.update_type = update_type
+        self.callback_url = callback_url
+        self.client_ref = client_ref
 
-    def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
+    def start_job(self, context: Context, store: StateStore) -> tuple[SovJobRef, Reading | None]:
         update_type = check_name(self.update_type, UPDATE_TYPES, "update_type")
-        if earlier := self.earlier_job(
-            store, "Reattaching to update %s created by an earlier try; no new one."
-        ):
-            return earlier, None
-        sud_id = self.hook.initiate_update(
-            self.sov_id, update_type=update_type, callback_url=self.callback_url, client_ref=self.client_ref
+        create = partial(
+            initiate, self.hook, self.log, self.sov_id, update_type, self.callback_url, self.client_ref
         )
-        self.log.info("Initiated update %s of SOV %s (%s).", sud_id, self.sov_id, update_type)
-        return {"job_id": sud_id}, None
+        return self.steps(context, store).create(INITIATED, create), None
 
-    def result_extras(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+    def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         return {"sov_id": self.sov_id}
 
 
@@ -174,9 +172,6 @@ class SovAddLocationsOperator(LineageMixin, BaseOperator):
         ``uploads``: ``[{"file", "rows", "batches"}]``, one entry per CSV.
     """
 
-    sud_id: str
-    locations: Any
-    sovfixer_conn_id: str
     template_fields: Sequence[str] = ("sud_id", "locations")
 
     def __init__(
@@ -189,8 +184,10 @@ class SovAddLocationsOperator(LineageMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        keep_arguments(self, locals())
+        self.sud_id = sud_id
+        self.locations = locations
         self.batch_rows = check_batch_rows(batch_rows)
+        self.sovfixer_conn_id = sovfixer_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_sov.hooks.sov import SovHook
@@ -201,10 +198,10 @@ class SovAddLocationsOperator(LineageMixin, BaseOperator):
         for entry in sent:
             self.lineage_in(*dataset(entry["file"]))
         self.lineage_out(*sov_dataset(hook, self.sud_id))
-        return {**UPDATE.result(None, {"job_id": self.sud_id}), "uploads": sent}
+        return {**UPDATE.result(None, SovJobRef(self.sud_id)), "uploads": sent}
 
 
-class SovStartUpdateOperator(JobOperator):
+class SovStartUpdateOperator(JobOperator["SovHook"]):
     """
     Start a pending update; optionally wait for it (deferrable) and return its final result.
 
@@ -221,10 +218,8 @@ class SovStartUpdateOperator(JobOperator):
     :param accept_partial: Treat ``PARTIAL_PARSE`` as usable (with a warning).
     """
 
-    spec = UPDATE
+    kind = UPDATE
     waits_by_default = False
-    sud_id: str
-    accept_partial: bool
     template_fields: Sequence[str] = ("sud_id", "extra_data", "output_formats", "metadata")
 
     def __init__(
@@ -240,20 +235,26 @@ class SovStartUpdateOperator(JobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        keep_arguments(self, locals())
+        self.sud_id = sud_id
+        self.extra_data = extra_data
+        self.output_formats = output_formats
+        self.policy_terms = policy_terms
+        self.outputter_name = outputter_name
+        self.metadata = metadata
+        self.accept_partial = accept_partial
 
-    def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
-        ref = {"job_id": self.sud_id}
-        UPDATE.status_call(ref)  # a bad SUD ID fails before anything is sent
-        self.record_job(context, store, ref)
-        start_once(self, store, self.sud_id, **_start_options(self))
+    def start_job(self, context: Context, store: StateStore) -> tuple[SovJobRef, Reading | None]:
+        ref = UPDATE.ref_from_task({"sud_id": self.sud_id}, 0.0, {})  # a bad SUD ID fails before any call
+        steps = self.steps(context, store)
+        steps.attach(ref)
+        steps.run(ref, STARTED, partial(start, self.hook, self.log, ref, self))
         return ref, None
 
-    def outcome_options(self) -> dict[str, Any]:
-        return {"accept_partial": self.accept_partial, "log": self.log}
+    def options(self) -> dict[str, Any]:
+        return {"accept_partial": self.accept_partial}
 
 
-class SovUpdateOperator(JobOperator):
+class SovUpdateOperator(JobOperator["SovHook"]):
     """
     Run a whole SOV update in one task: initiate, add locations, start, wait, download.
 
@@ -279,15 +280,7 @@ class SovUpdateOperator(JobOperator):
         ``outputs`` and the written ``files``.
     """
 
-    spec = UPDATE
-    sov_id: str
-    locations: Any
-    update_type: str
-    callback_url: str | None
-    client_ref: str | None
-    descriptions: Sequence[str] | None
-    extensions: Sequence[str] | None
-    accept_partial: bool
+    kind = UPDATE
     template_fields: Sequence[str] = (
         "sov_id",
         "locations",
@@ -318,57 +311,56 @@ class SovUpdateOperator(JobOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        keep_arguments(self, locals())
+        self.sov_id = sov_id
+        self.locations = locations
+        self.update_type = update_type
+        self.callback_url = callback_url
+        self.client_ref = client_ref
+        self.extra_data = extra_data
+        self.output_formats = output_formats
+        self.policy_terms = policy_terms
+        self.outputter_name = outputter_name
+        self.metadata = metadata
         self.batch_rows = check_batch_rows(batch_rows)
+        self.descriptions = descriptions
+        self.extensions = extensions
+        self.accept_partial = accept_partial
 
-    def start_job(self, context: Context, store: StateStore) -> tuple[dict[str, Any], Reading | None]:
+    def start_job(self, context: Context, store: StateStore) -> tuple[SovJobRef, Reading | None]:
         from airflow_provider_sov.hooks.sov_locations import check_locations
 
         update_type = check_name(self.update_type, UPDATE_TYPES, "update_type")
         checked = check_locations(self.locations) if self.locations is not None else []
-        earlier, step = self.earlier_job(store), store.get(STEP)
-        if earlier:
-            sud_id = str(earlier["job_id"])
-            self.log.info(
-                "Resuming update %s of SOV %s after step %r from an earlier try; no new update is created.",
-                sud_id,
-                self.sov_id,
-                step,
-            )
-        else:
-            sud_id = self.hook.initiate_update(
-                self.sov_id,
-                update_type=update_type,
-                callback_url=self.callback_url,
-                client_ref=self.client_ref,
-            )
-            step = "initiated"
-            self.record_job(context, store, {"job_id": sud_id})
-            store.set(STEP, step)
-            self.log.info("Initiated update %s of SOV %s.", sud_id, self.sov_id)
-        if step == "initiated":
-            if checked:
-                upload_locations(self.hook, sud_id, checked, self.batch_rows, self.log)
-                for path, _ in checked:
-                    self.lineage_in(*dataset(str(path)))
-            store.set(STEP, "locations_added")
-        start_once(self, store, sud_id, **_start_options(self))
-        return {"job_id": sud_id}, None
+        steps = self.steps(context, store)
+        ref = steps.create(
+            INITIATED,
+            partial(
+                initiate, self.hook, self.log, self.sov_id, update_type, self.callback_url, self.client_ref
+            ),
+        )
+        steps.run(ref, LOCATIONS_ADDED, partial(self.add_locations, ref, checked))
+        steps.run(ref, STARTED, partial(start, self.hook, self.log, ref, self))
+        return ref, None
 
-    def outcome_options(self) -> dict[str, Any]:
-        return {"accept_partial": self.accept_partial, "log": self.log}
+    def add_locations(self, ref: SovJobRef, checked: list[tuple[Any, CsvSummary]]) -> None:
+        """Send the checked CSVs to the update (the step ``locations_added``; none: nothing to send)."""
+        if checked:
+            upload_locations(self.hook, ref.id, checked, self.batch_rows, self.log)
+            for path, _ in checked:
+                self.lineage_in(*dataset(str(path)))
 
-    def result_extras(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+    def options(self) -> dict[str, Any]:
+        return {"accept_partial": self.accept_partial}
+
+    def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         return {"sov_id": self.sov_id}
 
-    def files_to_fetch(
-        self, result: dict[str, Any], ref: Mapping[str, Any], reading: Reading
-    ) -> list[FileToFetch]:
+    def files_to_fetch(self, result: dict[str, Any], ref: JobRef, reading: Reading) -> list[FileToFetch]:
         if self.destination in (None, ""):
             return []
         chosen = select_outputs(result["outputs"], self.descriptions, self.extensions)
         return output_files(self.hook, chosen, self.destination, result["job_id"])
 
-    def file_meta(self, result: dict[str, Any], ref: Mapping[str, Any]) -> dict[str, Any]:
+    def file_meta(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         sud_id = result["job_id"]
         return {"sov_id": self.sov_id, "sud_id": sud_id, "history": update_history(self, self.hook, sud_id)}

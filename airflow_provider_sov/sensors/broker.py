@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sov._shared.jobs import keep_arguments, templated
-from airflow_provider_sov._shared.waiting import JobSensor, as_seconds
+from airflow_provider_sov._shared.jobs import templated
+from airflow_provider_sov._shared.sensor import JobSensor
+from airflow_provider_sov._shared.waiting import as_seconds
 from airflow_provider_sov.hooks.broker_jobs import DEFAULT_INVALID_GRACE, GENERATION
 from airflow_provider_sov.hooks.broker_rules import GenerationTarget
 
@@ -16,8 +17,10 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
+    from airflow_provider_sov.hooks.broker import DataActBrokerHook  # noqa: F401 - the hook type of the base class
 
-class DFileGenerationSensor(JobSensor):
+
+class DFileGenerationSensor(JobSensor["DataActBrokerHook"]):
     """
     Wait for a DATA Act Broker file generation to finish; return its result.
 
@@ -43,10 +46,7 @@ class DFileGenerationSensor(JobSensor):
     :param invalid_grace: Seconds during which ``invalid`` is not yet final (default 120).
     """
 
-    spec = GENERATION
-    submission_id: int | str | None
-    file_type: str | None
-    job_id: int | str | None
+    kind = GENERATION
     template_fields: Sequence[str] = GENERATION.task_fields  # submission_id, file_type, job_id
     ui_color = "#eef6ec"
 
@@ -62,7 +62,9 @@ class DFileGenerationSensor(JobSensor):
         # First: Airflow reads the start arguments (which carry it) after each __init__.
         self.invalid_grace = as_seconds(invalid_grace, "invalid_grace") or 0.0
         super().__init__(**kwargs)
-        keep_arguments(self, {"submission_id": submission_id, "file_type": file_type, "job_id": job_id})
+        self.submission_id = submission_id
+        self.file_type = file_type
+        self.job_id = job_id
         if not templated(submission_id, file_type, job_id):
             GenerationTarget.of(submission_id, file_type, job_id)
         self._wait_started: float | None = None

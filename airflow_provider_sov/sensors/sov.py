@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sov._shared.waiting import JobSensor
+from airflow_provider_sov._shared.sensor import JobSensor
 from airflow_provider_sov.hooks.sov_jobs import OUTPUT, PARSE, UPDATE
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from airflow_provider_sov.hooks.sov import SovHook  # noqa: F401 - the hook type of the base class
 
-class SovJobSensor(JobSensor):
+
+class SovJobSensor(JobSensor["SovHook"]):
     """
     Wait for one SOV Fixer job; the base of the per-kind sensors.
 
@@ -32,16 +34,9 @@ class SovJobSensor(JobSensor):
 
     ui_color = "#e8f1fb"
 
-    def __init__(self, *, job_id: str, accept_partial: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, accept_partial: bool = False, **kwargs: Any) -> None:
         self.accept_partial = accept_partial  # first: Airflow reads the start arguments after each __init__
         super().__init__(**kwargs)
-        setattr(self, self.id_field, job_id)
-
-    @property
-    def id_field(self) -> str:
-        """Return the argument that holds the ID to wait on: the one templated field."""
-        (field,) = self.spec.task_fields
-        return field
 
     def options(self) -> dict[str, Any]:
         return {"accept_partial": self.accept_partial}
@@ -54,11 +49,12 @@ class SovUpdateSensor(SovJobSensor):
     :param sud_id: The SUD ID (templated), e.g. ``SovInitiateUpdateOperator``'s ``job_id``.
     """
 
-    spec = UPDATE
+    kind = UPDATE
     template_fields: Sequence[str] = UPDATE.task_fields  # ("sud_id",)
 
     def __init__(self, *, sud_id: str, **kwargs: Any) -> None:  # named, so that .expand(sud_id=...) maps it
-        super().__init__(job_id=sud_id, **kwargs)
+        super().__init__(**kwargs)
+        self.sud_id = sud_id
 
 
 class SovParseSensor(SovJobSensor):
@@ -68,11 +64,12 @@ class SovParseSensor(SovJobSensor):
     :param sov_id: The SOV ID returned by ``SovParseOperator`` (templated).
     """
 
-    spec = PARSE
+    kind = PARSE
     template_fields: Sequence[str] = PARSE.task_fields  # ("sov_id",)
 
     def __init__(self, *, sov_id: str, **kwargs: Any) -> None:  # named, so that .expand(sov_id=...) maps it
-        super().__init__(job_id=sov_id, **kwargs)
+        super().__init__(**kwargs)
+        self.sov_id = sov_id
 
 
 class SovOutputSensor(SovJobSensor):
@@ -82,10 +79,9 @@ class SovOutputSensor(SovJobSensor):
     :param request_id: The output request ID, e.g. ``SovGetOrCreateOutputOperator``'s ``job_id`` (templated).
     """
 
-    spec = OUTPUT
+    kind = OUTPUT
     template_fields: Sequence[str] = OUTPUT.task_fields  # ("request_id",)
 
-    def __init__(
-        self, *, request_id: str, **kwargs: Any
-    ) -> None:  # named, so that .expand(request_id=...) maps it
-        super().__init__(job_id=request_id, **kwargs)
+    def __init__(self, *, request_id: str, **kwargs: Any) -> None:  # .expand(request_id=...) maps it
+        super().__init__(**kwargs)
+        self.request_id = request_id

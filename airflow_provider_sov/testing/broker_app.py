@@ -15,141 +15,56 @@ another port that rejects and records any request carrying a credential.
 from __future__ import annotations
 
 import csv
-import datetime as dt
-import hashlib
-import hmac
 import io
-import json
 import secrets
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from aiohttp import web
 
-from airflow_provider_sov.testing.faults import Seen
-from airflow_provider_sov.testing.wire import serve_bytes
+from airflow_provider_sov.testing.broker_model import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    COLUMNS,
+    DETACHED_FILE_TYPES,
+    PASSWORD,
+    PREREQUISITE,
+    PROXY_PREFIX,
+    QUEUE_SHARE,
+    SEEDED_SUBMISSIONS,
+    SESSION_ID,
+    SLOW_START,
+    SUBMISSION_FILE_TYPES,
+    UNPROCESSABLE,
+    USER,
+    Generation,
+    Submission,
+    _invalid_field,
+    _json_error,
+    _real_date,
+    _real_date_format,
+    _stamp,
+)
+from airflow_provider_sov.testing.broker_sessions import BrokerSessions
 
 if TYPE_CHECKING:
+    from airflow_provider_sov.testing.faults import Seen
     from airflow_provider_sov.testing.server import EmulatorServer
 
-#: Where the emulated Treasury proxy lives on the emulator (``server.url + PROXY_PREFIX``).
-PROXY_PREFIX = "/ap/exp/v1/data-act-broker"
-USER, PASSWORD = "broker-user", "broker-password"
-CLIENT_ID, CLIENT_SECRET = "emulator-client", "emulator-client-secret"
-#: A session ID the emulator accepts from the start (``session`` auth mode).
-SESSION_ID = "emulator-session-0001"
-SESSION_TIMEOUT = 1800.0
-URL_LIFETIME = 60
-#: Seeded submissions: 1001 fully validated, 1002 still validating, 1003 awaiting cross-file.
-SEEDED_SUBMISSIONS = {1001: (True, True), 1002: (False, False), 1003: (True, False)}
-SUBMISSION_FILE_TYPES = ("D1", "D2", "E", "F")
-DETACHED_FILE_TYPES = ("D1", "D2", "A", "BOC")
-SLOW_START = ("E", "F", "A", "BOC")
-#: How long an E, F, A or BOC request waits in the queue before the validator picks it up, as a
-#: share of ``pickup_seconds`` (then it reads ``invalid`` for ``pickup_seconds``).
-QUEUE_SHARE = 0.2
-CREDENTIAL_HEADERS = ("authorization", "x-session-id", "client_id", "client_secret", "cookie")
-PREREQUISITE = "Must wait for completion of prerequisite validation job"
-COLUMNS = {
-    "D1": ("contract_transaction_unique_key", "piid", "awarding_agency_code", "federal_action_obligation"),
-    "D2": ("assistance_transaction_unique_key", "fain", "awarding_agency_code", "federal_action_obligation"),
-    "E": (
-        "AwardeeOrRecipientUniqueIdentifier",
-        "AwardeeOrRecipientLegalEntityName",
-        "HighCompOfficer1Amount",
-    ),
-    "F": ("PrimeAwardUniqueKey", "SubAwardNumber", "SubAwardAmount"),
-    "A": ("AllocationTransferAgencyIdentifier", "AgencyIdentifier", "BudgetAuthorityAppropriatedAmount_CPE"),
-    "BOC": ("AgencyIdentifier", "ObjectClass", "DifferenceAmount"),
-}
-
-
-@dataclass
-class Submission:
-    submission_id: int
-    abc_validated: bool = True
-    cross_file_validated: bool = True
-    fabs: bool = False
-    cgac_code: str = "097"
-
-
-@dataclass
-class Generation:
-    """One generation job; its status is read off the clock."""
-
-    job_id: int
-    file_type: str
-    params: dict[str, Any]
-    requested_at: float
-    duration: float
-    submission_id: int | None = None
-    fail_message: str = ""
-    reset: bool = False
-    cached: bool = False
-    filename: str = ""
-    data: bytes = b""
-    generated_at: str = ""
-    stored: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-#: What the Broker's ``JsonResponse.error`` adds in debug mode, which it never turns off: the
-#: exception's type and its stack trace (stand-ins here, as telling as the real ones).
-ERROR_TYPE = "<class 'dataactcore.utils.ResponseError.ResponseError'>"
-TRACE = [
-    "<FrameSummary file /data-act/backend/dataactbroker/decorators.py, line 38 in wrapped>",
-    "<FrameSummary file /data-act/backend/dataactbroker/permissions.py, line 158 in wrapped>",
+#: What tests and the stacks import from here (the emulator's accounts and texts).
+__all__ = [
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "PASSWORD",
+    "PROXY_PREFIX",
+    "SESSION_ID",
+    "UNPROCESSABLE",
+    "USER",
+    "BrokerState",
 ]
-#: What a webargs validation failure becomes: Flask hands the 422 to the Broker's catch-all
-#: handler, which answers 500 with the exception's text (the field's own message is not in it).
-UNPROCESSABLE = "422 Unprocessable Entity: The request was well-formed but was unable to be followed due to semantic errors."
 
 
-def _json_error(status: int, message: str, error_type: str = ERROR_TYPE, **extra: Any) -> web.Response:
-    """An error as the Broker's ``JsonResponse.error`` gives it: ``message``, ``errorType``, ``trace``."""
-    body = {**extra, "message": message, "errorType": error_type, "trace": TRACE}
-    return web.json_response(body, status=status)
-
-
-def _gateway_error(status: int, message: str) -> web.Response:
-    """An error from the Treasury API gateway in front of the Broker (not the Broker's own shape)."""
-    return web.json_response({"message": message}, status=status)
-
-
-def _invalid_field() -> web.Response:
-    return _json_error(
-        500,
-        UNPROCESSABLE,
-        "<class 'dataactcore.utils.ResponseError.ResponseError'>",
-        wrappedType="<class 'werkzeug.exceptions.UnprocessableEntity'>",
-        wrappedMessage=UNPROCESSABLE,
-    )
-
-
-def _stamp(wall: float) -> str:
-    """A time as the Broker prints a job's ``updated_at`` (``str()`` of a naive UTC datetime)."""
-    return str(dt.datetime.fromtimestamp(wall, dt.UTC).replace(tzinfo=None))
-
-
-def _real_date_format(value: Any) -> str | None:
-    """``MM/DD/YYYY`` by shape (the route's regular expression), else None."""
-    shaped = isinstance(value, str) and len(value) == 10 and value[2] == value[5] == "/"
-    return value if shaped and (value[:2] + value[3:5] + value[6:]).isdigit() else None
-
-
-def _real_date(value: Any) -> dt.date | None:
-    """A date that exists (``StringCleaner.is_date``), else None: ``02/30/2020`` has the shape but is not one."""
-    if _real_date_format(value) is None:
-        return None
-    month, day, year = (int(p) for p in value.split("/"))
-    try:
-        return dt.date(year, month, day)
-    except ValueError:
-        return None
-
-
-class BrokerState:
+class BrokerState(BrokerSessions):
     """All DATA Act Broker state of one emulator, its routes and its storage server's route."""
 
     def __init__(
@@ -237,73 +152,6 @@ class BrokerState:
         """The bytes storage serves for a generation (for comparing with a download)."""
         return self.jobs[int(job_id)].data
 
-    # --- Auth -----------------------------------------------------------------------------------
-
-    def _session_alive(self, session_id: str | None, touch: bool = True) -> bool:
-        now = self.server.clock.now()
-        last = self.sessions.get(session_id or "")
-        if last is None or now - last > SESSION_TIMEOUT:
-            self.sessions.pop(session_id or "", None)
-            return False
-        if touch:
-            self.sessions[session_id or ""] = now
-        return True
-
-    def _new_session(self) -> str:
-        session_id = secrets.token_hex(16)
-        self.sessions[session_id] = self.server.clock.now()
-        self.issued.append(session_id)
-        return session_id
-
-    def check_auth(self, request: web.Request) -> web.Response | None:
-        """Direct Broker: ``x-session-id``; proxy: client headers, bare paths, a started session."""
-        route = request.match_info.route.name
-        with self.server.lock:
-            if request.path.startswith(PROXY_PREFIX):
-                if request.path.endswith("/"):
-                    return _gateway_error(404, "resource_not_found")
-                client, secret = request.headers.get("client_id"), request.headers.get("client_secret")
-                if not client or not secret:
-                    return _gateway_error(401, "Authentication denied")
-                if client != CLIENT_ID or not hmac.compare_digest(secret, CLIENT_SECRET):
-                    return _gateway_error(401, "Invalid Client")
-                if route == "active_user":
-                    self.proxy_sessions[client] = self._new_session()
-                    return None
-                if route is None:
-                    return _gateway_error(404, "resource_not_found")
-                if not self._session_alive(self.proxy_sessions.get(client), touch=route != "session"):
-                    return _json_error(401, "Login Required")
-                return None
-            if route in ("login", "session"):
-                return None
-            if not self._session_alive(request.headers.get("x-session-id")):
-                return _json_error(401, "Login Required")
-        return None
-
-    def check_storage(self, request: web.Request) -> web.Response | None:
-        """
-        Storage takes the signature as the only credential: anything else is refused, and recorded.
-        The same holds for the ``elsewhere`` route, which stands for any host but the API's.
-        """
-        carried = [h for h in CREDENTIAL_HEADERS if h in {k.lower() for k in request.headers}]
-        if carried:
-            with self.server.lock:
-                self.credential_attempts.append(
-                    Seen(
-                        request.match_info.route.name or "storage",
-                        request.method,
-                        request.path,
-                        dict(request.headers),
-                    )
-                )
-            return web.Response(
-                status=400,
-                text="<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>",
-                content_type="application/xml",
-            )
-        return None
-
     # --- Routes ---------------------------------------------------------------------------------
 
     def add_routes(self, app: web.Application) -> None:
@@ -333,48 +181,6 @@ class BrokerState:
             ("GET", "check_detached_generation_status", self.check_detached_generation_status),
             ("GET", "get_detached_file_url", self.get_detached_file_url),
         ]
-
-    async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
-        raw = await request.read()
-        if not raw:
-            # The real Broker's JSON parsing fails on an empty body: an unhandled 500.
-            return _json_error(500, "Internal Server Error")
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            return _json_error(400, "Request body must be JSON")
-        return data if isinstance(data, dict) else _json_error(400, "Request body must be a JSON object")
-
-    async def login(self, request: web.Request) -> web.Response:
-        data = await self._body(request)
-        if isinstance(data, web.Response):
-            return data
-        if data.get("username") != USER or data.get("password") != PASSWORD:
-            return _json_error(401, "Invalid username and/or password")
-        with self.server.lock:
-            session_id = self._new_session()
-        body = {
-            "message": "Login successful",
-            "user_id": 1,
-            "name": "Emulator User",
-            "session_id": session_id,
-        }
-        return web.json_response(body, headers={"x-session-id": session_id})
-
-    async def active_user(self, request: web.Request) -> web.Response:
-        with self.server.lock:
-            session_id = self.proxy_sessions.get(request.headers.get("client_id") or "")
-        headers = {"x-session-id": session_id} if session_id else {}
-        return web.json_response({"user_id": 1, "name": "Emulator System Account"}, headers=headers)
-
-    async def session(self, request: web.Request) -> web.Response:
-        with self.server.lock:
-            client = request.headers.get("client_id")
-            session_id = (
-                self.proxy_sessions.get(client or "") if request.path.startswith(PROXY_PREFIX) else None
-            )
-            alive = self._session_alive(session_id or request.headers.get("x-session-id"), touch=False)
-        return web.json_response({"status": "True" if alive else "False"})
 
     # --- Generation -------------------------------------------------------------------------------
 
@@ -430,13 +236,6 @@ class BrokerState:
                 ]
             )
         gen.data = out.getvalue().encode()
-
-    def _signed(self, request: web.Request, gen: Generation, filename: str | None = None) -> str:
-        expires = int(self.server.clock.wall()) + URL_LIFETIME
-        path = f"/files/{gen.job_id}/{quote(filename or gen.filename)}"
-        signature = hmac.new(self._signing_key, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
-        base = self.server.url if self.storage_on_api_host else self.server.storage_url
-        return f"{base}{path}?Expires={expires}&Signature={signature}"
 
     def _status_body(self, request: web.Request, gen: Generation | None, file_type: str) -> dict[str, Any]:
         """``check_file_generation``'s answer: D1/D2 carry ``start`` and ``end`` even when never requested."""
@@ -695,28 +494,3 @@ class BrokerState:
                     500, "'NoneType' object has no attribute 'split'", "<class 'AttributeError'>"
                 )
             return self._url_body(request, gen)
-
-    # --- Storage ----------------------------------------------------------------------------------
-
-    async def elsewhere(self, request: web.Request) -> web.StreamResponse:
-        """Another host: whatever is asked, a few bytes (credentials were refused and recorded already)."""
-        return await serve_bytes(request, b"bytes from another host\n")
-
-    async def storage(self, request: web.Request) -> web.StreamResponse:
-        path = f"/files/{request.match_info['job_id']}/{quote(unquote(request.match_info['filename']))}"
-        expires = request.query.get("Expires", "")
-        expected = hmac.new(self._signing_key, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
-        denied = "<Error><Code>AccessDenied</Code><Message>{}</Message></Error>"
-        if not hmac.compare_digest(expected, request.query.get("Signature", "")):
-            return web.Response(
-                status=403, text=denied.format("SignatureDoesNotMatch"), content_type="application/xml"
-            )
-        if not expires.isdigit() or self.server.clock.wall() > int(expires):
-            return web.Response(
-                status=403, text=denied.format("Request has expired"), content_type="application/xml"
-            )
-        with self.server.lock:
-            data = self.stored.get(path)
-        if data is None:
-            return web.Response(status=404, text=denied.format("NoSuchKey"), content_type="application/xml")
-        return await serve_bytes(request, data, "text/csv")

@@ -23,4 +23,4 @@ class DFileGenerationTrigger(JobTrigger):
     :param data_act_broker_conn_id: The Airflow connection.
     """
 
-    spec = GENERATION
+    kind = GENERATION

@@ -37,16 +37,16 @@ class SovJobTrigger(JobTrigger):
 class SovUpdateTrigger(SovJobTrigger):
     """Poll an SOV update (SUD) until it is ``COMPLETE`` or ``FAILED``."""
 
-    spec = UPDATE
+    kind = UPDATE
 
 
 class SovParseTrigger(SovJobTrigger):
     """Poll a new SOV's parse job until it is ``COMPLETE`` or ``FAILED``."""
 
-    spec = PARSE
+    kind = PARSE
 
 
 class SovOutputTrigger(SovJobTrigger):
     """Poll an output request (``get_or_create_output``) until it is ``COMPLETE`` or ``FAILED``."""
 
-    spec = OUTPUT
+    kind = OUTPUT

@@ -16,7 +16,7 @@ import pytest
 
 from airflow_provider_sov.hooks.broker import _SESSIONS, DataActBrokerHook, GenerationTarget
 from airflow_provider_sov.hooks.sov import SovHook
-from airflow_provider_sov.hooks.sov_jobs import classify
+from airflow_provider_sov.hooks.sov_jobs import SovJobRef, classify
 from tests.conftest import EXAMPLE_CSV
 from tests.reliability.conftest import TIMEOUT
 from tests.reliability.faults import (
@@ -103,7 +103,7 @@ class World:
         self.ids["job"] = self.broker.generate_detached_file("D1", cgac_code="097", **D1)["job_id"]
 
     def output(self) -> None:
-        self.ids["output"] = classify(self.sov.get_parse_status(SOV), {"job_id": SOV}).extras["outputs"][0]
+        self.ids["output"] = classify(self.sov.get_parse_status(SOV), SovJobRef(SOV)).extras["outputs"][0]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,59 @@
+"""
+How a hook's requests carry credentials: an object the hook is given, not a base class.
+
+The hook (:class:`~.hook.ApiHook`) asks its auth for headers on every exchange with the
+connection's own origin (never another host), lets it prepare a request (start a session) and,
+after a 401, asks whether a new session may cure it (then it retries once). Auth objects make
+their own calls (a login) with :meth:`~.hook.ApiHook.send`, which does not come back here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow_provider_sov._shared.connection import ConnSettings
+    from airflow_provider_sov._shared.hook import ApiHook
+    from airflow_provider_sov._shared.routes import Route
+    from airflow_provider_sov.exceptions import SovAuthError
+
+
+class Auth:
+    """No credentials; the base of every auth. Each hook has its own (it may keep a session)."""
+
+    def headers(self, settings: ConnSettings) -> dict[str, str]:
+        """Return the headers that carry the credentials (sent only to the connection's origin)."""
+        return {}
+
+    def prepare(self, hook: ApiHook, route: Route) -> int:
+        """Get ready to send ``route`` (e.g. start a session); return the session's epoch it goes with."""
+        return 0
+
+    async def aprepare(self, hook: ApiHook, route: Route) -> int:
+        """Do what :meth:`prepare` does, on the async path."""
+        return 0
+
+    def renew(self, hook: ApiHook, error: SovAuthError, route: Route, used: int) -> bool:
+        """
+        After ``error`` (a 401 or 403), return whether a new session is in place for one retry;
+        False re-raises the error. ``used`` is the epoch :meth:`prepare` returned.
+        """
+        return False
+
+    async def arenew(self, hook: ApiHook, error: SovAuthError, route: Route, used: int) -> bool:
+        """Do what :meth:`renew` does, on the async path."""
+        return False
+
+
+class TokenAuth(Auth):
+    """
+    A token from the connection's Password, as ``Authorization: <scheme> <token>``.
+
+    :param scheme: The word before the token (SOV Fixer: ``Token``).
+    """
+
+    def __init__(self, scheme: str = "Token") -> None:
+        self.scheme = scheme
+
+    def headers(self, settings: ConnSettings) -> dict[str, str]:
+        return {"Authorization": f"{self.scheme} {settings.secret}"}

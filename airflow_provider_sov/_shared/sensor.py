@@ -1,0 +1,198 @@
+"""
+The sensor base of both APIs: wait for one job of a kind, in poke, reschedule or deferrable mode,
+or started and ended in the triggerer with no worker at all.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_sov._shared.jobs import DEFERRAL_GRACE, HookT
+from airflow_provider_sov._shared.waiting import (
+    JobWaitMixin,
+    as_seconds,
+    default_deferrable,
+    poll_seconds,
+    pop_conn_id,
+    trigger_for,
+)
+from airflow_provider_sov.exceptions import SovInputError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.triggers.base import StartTriggerArgs
+
+    from airflow_provider_sov._shared.jobs import JobRef
+
+
+def triggerer_renders_templates() -> bool:
+    """Whether this Airflow renders a task's templated fields in the triggerer (3.3 and later)."""
+    from airflow.triggers.base import BaseTrigger
+
+    return hasattr(BaseTrigger, "render_template_fields")
+
+
+class _StartTriggerArgs:
+    """
+    A sensor's ``start_trigger_args``, built from its arguments when Airflow reads them.
+
+    On the class it is None: Airflow reads a mapped task's start arguments from the class, and it
+    cannot start a mapped task in the triggerer (each task's arguments are known only once it is
+    expanded), so a mapped sensor starts on a worker and defers from there.
+    """
+
+    def __get__(self, task: JobSensor[Any] | None, owner: type | None = None) -> StartTriggerArgs | None:
+        if task is None or not task.__dict__.get("start_from_trigger"):
+            return None
+        return task.start_args()
+
+
+class JobSensor(JobWaitMixin[HookT], BaseSensorOperator):
+    """
+    Wait for one job of the kind :attr:`kind` names; the base of every sensor of both APIs.
+
+    Returns (pushes to XCom) the job's result: ``kind``, ``job_id``, ``status``, ``succeeded``,
+    ``message``, ``files`` (empty: sensors write none) and the kind's extras. A failed job raises
+    :class:`~airflow_provider_sov.exceptions.SovJobFailedError`; a timeout raises
+    :class:`~airflow_provider_sov.exceptions.SovTimeoutError` in every mode.
+
+    **Waits that use no worker.** ``start_from_trigger=True`` lets the scheduler hand the wait to
+    the triggerer without starting the task on a worker: the triggerer renders the templated IDs
+    and fixes the deadline when the scheduler deferred the task (kept across triggerer restarts).
+    ``end_from_trigger=True`` ends a wait whose job succeeded in the triggerer, with the same result
+    in XCom (``return_value``). A failed job, a timeout or an error still resumes the task on a
+    worker for a moment, which raises the same typed error as ever (so retries, callbacks and the
+    message are unchanged). Both default to False: start in the triggerer needs Airflow 3.3 (older
+    versions start on a worker, with one warning) and is not available to mapped tasks or to IDs
+    given as XComArgs (they start on a worker and say so in the log); end in the triggerer records
+    no asset events, so a sensor with ``outlets`` refuses it. Either implies ``deferrable=True``.
+
+    A subclass sets :attr:`kind`; the kind names the task arguments that name the job and turns
+    them into its ref. Its connection argument is the kind's API's ``conn_name_attr``
+    (e.g. ``sovfixer_conn_id``).
+
+    :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
+    :param start_from_trigger: Start the wait in the triggerer, no worker at all (default False).
+    :param end_from_trigger: End a successful wait in the triggerer (default False).
+    :param poke_interval: Seconds between polls (default: the kind's).
+    :param timeout: Seconds to wait in all, in every mode (default: the kind's).
+    """
+
+    start_trigger_args = _StartTriggerArgs()
+
+    def __init__(
+        self,
+        *,
+        deferrable: bool | None = None,
+        start_from_trigger: bool = False,
+        end_from_trigger: bool = False,
+        poke_interval: timedelta | float | None = None,
+        timeout: timedelta | float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        conn_id = pop_conn_id(self.kind, kwargs)
+        poke = poll_seconds(self.kind, poke_interval, self.log)
+        seconds = as_seconds(self.kind.timeout if timeout is None else timeout, "timeout") or 0.0
+        super().__init__(poke_interval=poke, timeout=seconds, **kwargs)
+        self.poll_interval = poke  # the one interval every mode uses (the sensor's poke_interval)
+        setattr(self, self.kind.api.conn_name_attr, conn_id)
+        in_triggerer = bool(start_from_trigger or end_from_trigger)
+        if in_triggerer and deferrable is False:
+            raise SovInputError(
+                f"{self.task_id}: start_from_trigger and end_from_trigger wait in the triggerer, but "
+                "deferrable=False waits on a worker.",
+                hint="Drop deferrable=False (either option implies deferrable=True), or drop both options.",
+            )
+        if end_from_trigger and self.outlets:
+            raise SovInputError(
+                f"{self.task_id}: end_from_trigger ends the task in the triggerer, where Airflow records no "
+                "asset events, so its outlets would never be updated.",
+                hint="Drop end_from_trigger, or move the outlets to a downstream task.",
+            )
+        self.deferrable = in_triggerer or (default_deferrable() if deferrable is None else deferrable)
+        self.end_from_trigger = bool(end_from_trigger)
+        if start_from_trigger and not triggerer_renders_templates():
+            warnings.warn(
+                f"{self.task_id}: start_from_trigger needs Airflow 3.3 or later, where the triggerer renders "
+                "the task's templated fields. This task starts on a worker and defers from there.",
+                UserWarning,
+                stacklevel=2,
+            )
+            start_from_trigger = False
+        self.start_from_trigger = bool(start_from_trigger)
+
+    def task_values(self) -> dict[str, Any]:
+        """Return the arguments that name the job (the kind's ``task_fields``), as they are now."""
+        return {name: getattr(self, name, None) for name in self.kind.task_fields}
+
+    def wait_began(self, context: Context) -> float:
+        """Return when this wait began (a kind whose readings depend on it overrides this)."""
+        return time.time()
+
+    def task_ref(self, context: Context) -> JobRef:
+        """Return what this sensor waits on, from its rendered fields (checked before any call)."""
+        return self.kind.ref_from_task(self.task_values(), self.wait_began(context), self.options())
+
+    def start_args(self) -> StartTriggerArgs | None:
+        """
+        Return how the scheduler starts this wait in the triggerer: the kind's trigger with the task's
+        own (unrendered) arguments and settings, and Airflow's deferral timeout, from which the trigger
+        takes its deadline. None when an argument is not a value or a template (an XComArg is
+        resolved on a worker).
+        """
+        values = self.task_values()
+        if not all(value is None or isinstance(value, str | int) for value in values.values()):
+            return None
+        from airflow.triggers.base import StartTriggerArgs
+
+        trigger = trigger_for(self.kind)
+        return StartTriggerArgs(
+            trigger_cls=f"{trigger.__module__}.{trigger.__qualname__}",
+            trigger_kwargs={**values, **self.wait_kwargs()},
+            next_method="execute_complete",
+            timeout=timedelta(seconds=self.timeout + DEFERRAL_GRACE),
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        ref = self.task_ref(context)
+        reading = self.read_job(self.kind, ref)
+        if not reading.terminal:
+            return False
+        return PokeReturnValue(
+            is_done=True, xcom_value=self.kind.result(reading, ref, self.options(), log=self.log)
+        )
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        if self.start_from_trigger:
+            self.log.warning("start_from_trigger: %s", self._why_on_a_worker(context))
+        ref = self.task_ref(context)
+        reading = self.wait_for_job(self.kind, ref, context=context)
+        return self.kind.result(reading, ref, self.options(), log=self.log)
+
+    def _why_on_a_worker(self, context: Context) -> str:
+        """Say why a wait meant to start in the triggerer is running on a worker, and what to do."""
+        fields = ", ".join(self.kind.task_fields)
+        if self.start_args() is None:
+            return (
+                f"this task started on a worker because {fields} holds a value Airflow resolves on a "
+                "worker (an XComArg); pass a Jinja template instead, e.g. "
+                "\"{{ ti.xcom_pull(task_ids='...', key='job_id') }}\", to start in the triggerer."
+            )
+        if getattr(context.get("ti"), "map_index", -1) not in (-1, None):
+            return (
+                "this mapped task started on a worker: Airflow cannot start a mapped task in the triggerer "
+                "yet (its arguments are known only once it is expanded). It defers from here."
+            )
+        return "this task started on a worker (e.g. under `airflow dags test`); it defers from here."
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger: accept only a known event for this job."""
+        ref, reading = self.resume(context, event)
+        return self.kind.result(reading, ref, self.options(), log=self.log)

@@ -1,0 +1,101 @@
+"""
+Creating a job in named steps, each done once across a task's tries.
+
+A kind that takes several calls to create (an SOV update: initiate, add locations, start) declares
+its :class:`~.jobs.Step` objects in order (:attr:`~.jobs.JobKind.steps`); an operator runs them with one
+:class:`StepRunner`. The runner records the job's ref as soon as it exists, and the last step done,
+in the task's state (:mod:`.task_state`), so a retried task resumes after the last step its earlier
+try finished. A step whose call creates work and whose answer can be lost (starting an update) is
+*guarded*: a "sent" mark is saved before it is sent, and a retry that finds the mark reads the
+server's "already done" answer (:attr:`~.jobs.Step.done_if`) as the step done, not as a failure.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Generic
+
+from airflow_provider_sov._shared.jobs import RefT
+from airflow_provider_sov._shared.task_state import SENT, STEP, saved_ref
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow_provider_sov._shared.jobs import JobKind, Step
+    from airflow_provider_sov._shared.task_state import StateStore
+
+
+class StepRunner(Generic[RefT]):
+    """
+    Run ``kind``'s creation steps for one task, each once across its tries.
+
+    :param kind: The job kind (its :attr:`~.jobs.JobKind.steps` give the order).
+    :param store: The task's state store.
+    :param log: The task's logger.
+    :param record: Called with the ref as soon as the job exists: saves it and pushes its ID to XCom.
+    """
+
+    def __init__(
+        self, kind: JobKind[RefT, Any], store: StateStore, log: Any, record: Callable[[RefT], None]
+    ) -> None:
+        self.kind, self.store, self.log, self.record = kind, store, log, record
+
+    def earlier(self) -> RefT | None:
+        """Return the job an earlier try of this task created or attached to, if there is one."""
+        return saved_ref(self.kind, self.store)
+
+    def create(self, step: Step, call: Callable[[], RefT]) -> RefT:
+        """
+        Do the first step, which makes the job (``call`` returns its ref); or, when an earlier try
+        made it, return that job and say from which step on this try resumes.
+        """
+        earlier = self.earlier()
+        if earlier is not None:
+            self.log.info(
+                "Resuming %s %s after step %r from an earlier try; no new %s is created.",
+                self.kind.name,
+                earlier.key,
+                self.store.get(STEP),
+                self.kind.name,
+            )
+            return earlier
+        ref = call()
+        self.record(ref)
+        self.store.set(STEP, step.name)
+        return ref
+
+    def attach(self, ref: RefT) -> None:
+        """Take a job the DAG author named (e.g. the SUD to start) as this task's; record it."""
+        if self.earlier() != ref:
+            self.store.set(STEP, None)  # the steps recorded, if any, were another job's
+        self.record(ref)
+
+    def done(self, ref: RefT, step: Step) -> bool:
+        """Return whether an earlier try of this task finished ``step`` (or a later one) of ``ref``."""
+        names = [s.name for s in self.kind.steps]
+        reached = self.store.get(STEP)
+        if reached not in names or self.earlier() != ref:
+            return False
+        return names.index(reached) >= names.index(step.name)
+
+    def run(self, ref: RefT, step: Step, call: Callable[[], object]) -> None:
+        """Do ``step`` of ``ref`` unless an earlier try did it; record it done."""
+        name = self.kind.describe(ref)
+        if self.done(ref, step):
+            self.log.info("Step %r of %s was done by an earlier try; not doing it again.", step.name, name)
+            return
+        sent_before = False
+        if step.guarded:
+            mark = {"step": step.name, "job": ref.key}
+            sent_before = self.store.get(SENT) == mark
+            self.store.set(SENT, mark)
+        try:
+            call()
+        except Exception as exc:
+            if not (sent_before and step.done_if is not None and isinstance(exc, step.done_if)):
+                raise
+            self.log.info(
+                "An earlier try sent %s to %s and lost the answer; the server says it was done.",
+                step.doing,
+                name,
+            )
+        self.store.set(STEP, step.name)

@@ -1,0 +1,100 @@
+"""
+SOV Fixer's routes, as the vendor's client calls them: no I/O, cheap to import (DAG files do).
+
+The hook (:mod:`.sov`) sends them; the job kinds (:mod:`.sov_jobs`) name the status route each
+kind is read from. Both import this module, and it imports neither.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_sov._shared.routes import Route
+
+#: How messages name the API, the task argument naming its connection, and its default connection.
+API_NAME = "SOV Fixer"
+CONN_NAME_ATTR = "sovfixer_conn_id"
+DEFAULT_CONN_NAME = "sovfixer_default"
+DEFAULT_HOST = "https://api.sovfixer.com"
+
+ROUTES = {
+    r.name: r
+    for r in (
+        Route("parse", "POST", "/api/v1/sov", idempotent=False, what="", action="start parse"),
+        Route(
+            "parse_status",
+            "GET",
+            "/api/v1/sov/{sov_id}",
+            idempotent=True,
+            what="SOV",
+            action="read parse status",
+        ),
+        Route(
+            "output_formats",
+            "GET",
+            "/api/v1/output_formats",
+            idempotent=True,
+            what="SOV",
+            action="list output formats",
+        ),
+        Route(
+            "get_or_create_output",
+            "POST",
+            "/api/v1/sov/{id}/get_or_create_output",
+            idempotent=True,
+            what="SOV/SUD",
+        ),
+        Route(
+            "output_request",
+            "GET",
+            "/api/v1/sov/get_or_create_output/{request_id}",
+            idempotent=True,
+            what="output request",
+            action="read output request",
+        ),
+        Route(
+            "initiate_update",
+            "POST",
+            "/api/v1/sov/{sov_id}/initiate_update",
+            idempotent=False,
+            what="SOV",
+            action="initiate update",
+        ),
+        Route(
+            "add_locations",
+            "POST",
+            "/api/v1/sov/update/{sud_id}/add_locations",
+            idempotent=False,
+            what="SUD",
+            action="add locations",
+        ),
+        Route(
+            "start_update",
+            "POST",
+            "/api/v1/sov/update/{sud_id}/start",
+            idempotent=False,
+            what="SUD",
+            action="start update",
+        ),
+        Route(
+            "update_status",
+            "GET",
+            "/api/v1/sov/update/{sud_id}",
+            idempotent=True,
+            what="SUD",
+            action="read update status",
+        ),
+        Route("history", "GET", "/api/v1/sov/history", idempotent=True, action="read history"),
+        Route(
+            "history_item",
+            "GET",
+            "/api/v1/sov/history/{id}",
+            idempotent=True,
+            what="history item",
+            action="read history item",
+        ),
+    )
+}
+
+#: The status route of each job kind.
+UPDATE_STATUS = ROUTES["update_status"]
+PARSE_STATUS = ROUTES["parse_status"]
+OUTPUT_REQUEST = ROUTES["output_request"]
