@@ -209,7 +209,9 @@ def test_a_task_resumed_without_an_event_keeps_the_deadline_its_wait_began_with(
 ):
     from airflow_provider_sov.hooks.sov import SovHook
 
-    sud_id = SovHook().initiate_update(SOV) if task_kind == "operator" else started_update(None, corrections_csv)
+    sud_id = (
+        SovHook().initiate_update(SOV) if task_kind == "operator" else started_update(None, corrections_csv)
+    )
     task, context = deferred_wait(task_kind, sud_id, timeout=600)
     with pytest.raises(TaskDeferred) as first:
         task.execute(context)
@@ -229,7 +231,9 @@ def test_a_task_resumed_without_an_event_after_its_deadline_times_out_at_once(
 
     from airflow_provider_sov.hooks.sov import SovHook
 
-    sud_id = SovHook().initiate_update(SOV) if task_kind == "operator" else started_update(None, corrections_csv)
+    sud_id = (
+        SovHook().initiate_update(SOV) if task_kind == "operator" else started_update(None, corrections_csv)
+    )
     task, context = deferred_wait(task_kind, sud_id, timeout=1)
     with pytest.raises(TaskDeferred) as first:
         task.execute(context)

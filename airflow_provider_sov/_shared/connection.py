@@ -224,6 +224,15 @@ def settings_from_connection(conn: Connection, *, default_host: str, require_sec
     return settings
 
 
+def missing_connection(conn_id: str, conn_type: str) -> SovConnectionConfigError:
+    """Return the error for a connection that is not defined, saying how to define it."""
+    env = "AIRFLOW_CONN_" + conn_id.upper()
+    return SovConnectionConfigError(
+        f"Airflow connection {conn_id!r} is not defined.",
+        hint=f"Create it (type {conn_type!r}) in the UI or CLI, or set the {env} environment variable.",
+    )
+
+
 def mask(secret: str) -> None:
     """Register ``secret`` with Airflow's log masker (no-op outside Airflow's logging)."""
     try:

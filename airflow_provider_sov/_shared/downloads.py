@@ -1,10 +1,11 @@
 """
 The one download-and-record path: every operator of both APIs that writes files goes through it.
 
-Each file is fetched by the hook (streamed to a temporary name, checked, renamed into place),
-recorded in the task's state store under :data:`~.task_state.DOWNLOADED` (so a retry keeps it
-instead of fetching it again), logged, told to OpenLineage and emitted as an asset event on the
-task's outlets.
+A task says *which* files to write (:class:`FileToFetch`: data only); each is fetched by its hook's
+``fetch_file`` (streamed to a temporary name, checked, renamed into place), recorded in the task's
+state store under :data:`~.task_state.DOWNLOADED` (so a retry keeps it instead of fetching it
+again), logged, told to OpenLineage and emitted as an asset event on the task's outlets. Control
+goes one way: task -> this module -> hook -> the file writer.
 """
 
 from __future__ import annotations
@@ -16,36 +17,48 @@ from airflow_provider_sov._shared.lineage import dataset, emit_file_events
 from airflow_provider_sov._shared.task_state import DOWNLOADED, StateStore, still_there
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from airflow.sdk import Context
 
-    from airflow_provider_sov._shared.files import DownloadedFile
+    from airflow_provider_sov._shared.hook import ApiHook
 
 
 @dataclass(frozen=True)
 class FileToFetch:
     """
-    One file a task is to write.
+    One file a task is to write: what to fetch and where; the task's hook fetches it.
 
     :param slot: The name it is recorded under across tries (e.g. its safe file name).
-    :param fetch: Download it; called with ``overwrite`` (true to replace a file an earlier try
-        left incomplete or changed).
+    :param source: What the hook fetches: an SOV Fixer output entry, or a finished Broker generation
+        (:class:`~airflow_provider_sov.hooks.broker_rules.FinishedFile`).
+    :param destination: The folder or object-storage URL to write it into.
+    :param filename: The name to save it under; None: the server's (made safe).
+    :param job_id: The job it belongs to, for messages.
     :param describe: Fields kept with the written file's entry (e.g. the output's ``description``).
     """
 
     slot: str
-    fetch: Callable[[bool], DownloadedFile]
+    source: Any
+    destination: Any
+    filename: str | None = None
+    job_id: str | None = None
     describe: dict[str, Any] = field(default_factory=dict)
 
 
 def download_and_record(
-    context: Context, task: Any, files: list[FileToFetch], *, overwrite: bool, meta: dict[str, Any]
+    context: Context,
+    task: Any,
+    hook: ApiHook,
+    files: list[FileToFetch],
+    *,
+    overwrite: bool,
+    meta: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """
-    Write ``files`` for ``task``; return ``[{"filename", "uri", "size", "sha256", ...}]``.
+    Write ``files`` for ``task`` with ``hook``; return ``[{"filename", "uri", "size", "sha256", ...}]``.
 
-    A file an earlier try of the task wrote whole is kept, not fetched again. ``meta`` goes into
+    ``overwrite`` replaces a file already at the destination (a file an earlier try of this task
+    left incomplete or changed is replaced in any case). A file an earlier try wrote whole is kept,
+    not fetched again. ``meta`` goes into
     the asset events (e.g. the SOV and revision, or the submission and file type).
     """
     store = StateStore(context, task.log)
@@ -57,7 +70,7 @@ def download_and_record(
             task.log.info("Keeping %s, written whole by an earlier try of this task.", previous["uri"])
             written.append(previous)
             continue
-        entry = {**item.fetch(overwrite or bool(previous)).to_dict(), **item.describe}
+        entry = {**hook.fetch_file(item, overwrite=overwrite or bool(previous)).to_dict(), **item.describe}
         done[item.slot] = entry
         store.set(DOWNLOADED, done)
         task.log.info("Saved %s (%d bytes, sha256 %s).", entry["uri"], entry["size"], entry["sha256"][:12])

@@ -16,7 +16,12 @@ from urllib.parse import urljoin, urlsplit
 from airflow.sdk import BaseHook
 
 from airflow_provider_sov._shared.auth import Auth
-from airflow_provider_sov._shared.connection import ConnSettings, settings_from_connection, trusted
+from airflow_provider_sov._shared.connection import (
+    ConnSettings,
+    missing_connection,
+    settings_from_connection,
+    trusted,
+)
 from airflow_provider_sov._shared.files import CHUNK_SIZE, DownloadedFile, write_stream
 from airflow_provider_sov._shared.http import (
     Call,
@@ -38,7 +43,7 @@ from airflow_provider_sov._shared.transport import (
     short_reason,
     tls_failure,
 )
-from airflow_provider_sov.exceptions import SovAuthError, SovConnectionConfigError, SovDownloadError, SovError
+from airflow_provider_sov.exceptions import SovAuthError, SovDownloadError, SovError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -46,6 +51,7 @@ if TYPE_CHECKING:
     import aiohttp
     import requests
 
+    from airflow_provider_sov._shared.downloads import FileToFetch
     from airflow_provider_sov._shared.files import Destination
 
 MAX_REDIRECTS = 5
@@ -71,7 +77,6 @@ class ApiHook(BaseHook):
     hook_name = ""
     default_host = ""
     require_secret = True
-    example_id: str | None = None
 
     def __init__(
         self,
@@ -106,13 +111,6 @@ class ApiHook(BaseHook):
             conn, default_host=self.default_host, require_secret=self.require_secret
         )
 
-    def _missing(self) -> SovConnectionConfigError:
-        env = "AIRFLOW_CONN_" + self.conn_id.upper()
-        return SovConnectionConfigError(
-            f"Airflow connection {self.conn_id!r} is not defined.",
-            hint=f"Create it (type {self.conn_type!r}) in the UI or CLI, or set the {env} environment variable.",
-        )
-
     @property
     def settings(self) -> ConnSettings:
         """Return the connection's settings, read once (sync lookup)."""
@@ -122,7 +120,7 @@ class ApiHook(BaseHook):
             try:
                 conn = self.get_connection(self.conn_id)
             except AirflowNotFoundException:
-                raise self._missing() from None
+                raise missing_connection(self.conn_id, self.conn_type) from None
             self._settings = self._settings_from(conn)
         return self._settings
 
@@ -134,7 +132,7 @@ class ApiHook(BaseHook):
             try:
                 conn = await self.aget_connection(self.conn_id)
             except AirflowNotFoundException:
-                raise self._missing() from None
+                raise missing_connection(self.conn_id, self.conn_type) from None
             self._settings = self._settings_from(conn)
         return self._settings
 
@@ -393,6 +391,10 @@ class ApiHook(BaseHook):
         except SovError as error:
             raise gave_up(error) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def fetch_file(self, item: FileToFetch, *, overwrite: bool) -> DownloadedFile:
+        """Write one file a task asked for (:mod:`.downloads`); each API's hook knows its ``source``."""
+        raise NotImplementedError(f"{type(self).__name__} writes no task files")
 
     def close(self) -> None:
         """Close the pooled sync session, if one was opened."""

@@ -167,14 +167,13 @@ class Api(ABC, Generic[HookT]):
     """
     One API as tasks name it at DAG-parse time; its hook is imported only when a task runs.
 
-    :attr name: How messages name the API (``SOV Fixer``).
-    :attr conn_name_attr: The task argument naming the connection (``sovfixer_conn_id``).
-    :attr default_conn_name: The connection used when a task names none.
+    :param name: How messages name the API (``SOV Fixer``).
+    :param conn_name_attr: The task argument naming the connection (``sovfixer_conn_id``).
+    :param default_conn_name: The connection used when a task names none.
     """
 
-    name: str
-    conn_name_attr: str
-    default_conn_name: str
+    def __init__(self, name: str, conn_name_attr: str, default_conn_name: str) -> None:
+        self.name, self.conn_name_attr, self.default_conn_name = name, conn_name_attr, default_conn_name
 
     @abstractmethod
     def hook_class(self) -> type[HookT]:

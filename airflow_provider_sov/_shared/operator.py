@@ -169,6 +169,11 @@ class JobOperator(LineageMixin, JobWaitMixin[HookT], BaseOperator):
                 from airflow_provider_sov._shared.downloads import download_and_record  # a running task's
 
                 result["files"] = download_and_record(
-                    context, self, files, overwrite=self.overwrite, meta=self.file_meta(result, ref)
+                    context,
+                    self,
+                    self.hook,
+                    files,
+                    overwrite=self.overwrite,
+                    meta=self.file_meta(result, ref),
                 )
         return result

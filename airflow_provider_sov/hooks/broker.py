@@ -18,6 +18,7 @@ from airflow_provider_sov.hooks.broker_rules import (
     D_FILE_TYPES,
     DEFAULT_HOST,
     ROUTES,
+    FinishedFile,
     GenerationRequest,
     GenerationTarget,
     generation_request,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Mapping
 
+    from airflow_provider_sov._shared.downloads import FileToFetch
     from airflow_provider_sov._shared.files import Destination, DownloadedFile
 
 __all__ = ["ROUTES", "_SESSIONS", "DataActBrokerHook", "GenerationTarget", "generation_request"]
@@ -215,6 +217,18 @@ class DataActBrokerHook(ApiHook):
         )
 
     # --- Download -------------------------------------------------------------------------------
+
+    def fetch_file(self, item: FileToFetch, *, overwrite: bool) -> DownloadedFile:
+        """
+        Write a task's file (its ``source`` a :class:`FinishedFile`): from the signed URL of the status
+        read that found it finished when that is at hand, else a freshly signed one, never by asking
+        again whether it is finished (an odd answer to that now would fail a finished task).
+        """
+        finished: FinishedFile = item.source
+        url = self.finished_file_url(finished.target, finished.status_body)
+        return self.download_file(
+            finished.target, item.destination, filename=item.filename, overwrite=overwrite, url=url
+        )
 
     def download_file(
         self,

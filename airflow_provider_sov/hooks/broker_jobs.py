@@ -27,17 +27,15 @@ if TYPE_CHECKING:
 class DataActBrokerApi(Api["DataActBrokerHook"]):
     """The Broker as tasks name it; :class:`~airflow_provider_sov.hooks.broker.DataActBrokerHook` talks to it."""
 
-    name = broker_rules.API_NAME
-    conn_name_attr = broker_rules.CONN_NAME_ATTR
-    default_conn_name = broker_rules.DEFAULT_CONN_NAME
-
     def hook_class(self) -> type[DataActBrokerHook]:
         from airflow_provider_sov.hooks.broker import DataActBrokerHook  # loaded when a task runs
 
         return DataActBrokerHook
 
 
-DATA_ACT_BROKER = DataActBrokerApi()
+DATA_ACT_BROKER = DataActBrokerApi(
+    broker_rules.API_NAME, broker_rules.CONN_NAME_ATTR, broker_rules.DEFAULT_CONN_NAME
+)
 
 #: Seconds between polls unless told otherwise (the Broker asks for 10 or more).
 DEFAULT_POLL_INTERVAL = 30.0

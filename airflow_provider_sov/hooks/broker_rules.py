@@ -143,6 +143,17 @@ class GenerationTarget:
 
 
 @dataclass(frozen=True)
+class FinishedFile:
+    """
+    A finished generation's file, to download: its target, and the status body that found it
+    finished (whose signed URL is used while it is usable; else a fresh one is signed).
+    """
+
+    target: GenerationTarget
+    status_body: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """A checked generation request: the route to call and its JSON body."""
 

@@ -32,6 +32,7 @@ from airflow_provider_sov.hooks.sov_rules import (
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
+    from airflow_provider_sov._shared.downloads import FileToFetch
     from airflow_provider_sov._shared.files import Destination
     from airflow_provider_sov._shared.routes import Route
 
@@ -342,6 +343,12 @@ class SovHook(ApiHook):
             owner = _OUTPUT_OWNER.search(urlsplit(url).path)
             job_id = unquote(owner.group(1)) if owner else None
         return self.download(url, destination, filename=name, overwrite=overwrite, job_id=job_id, what=what)
+
+    def fetch_file(self, item: FileToFetch, *, overwrite: bool) -> DownloadedFile:
+        """Write a task's file (its ``source`` an ``outputs[]`` entry): see :meth:`download_output`."""
+        return self.download_output(
+            item.source, item.destination, filename=item.filename, overwrite=overwrite, job_id=item.job_id
+        )
 
     # --- Connection test ------------------------------------------------------------------------------
 

@@ -27,17 +27,13 @@ if TYPE_CHECKING:
 class SovFixerApi(Api["SovHook"]):
     """SOV Fixer as tasks name it; :class:`~airflow_provider_sov.hooks.sov.SovHook` talks to it."""
 
-    name = sov_routes.API_NAME
-    conn_name_attr = sov_routes.CONN_NAME_ATTR
-    default_conn_name = sov_routes.DEFAULT_CONN_NAME
-
     def hook_class(self) -> type[SovHook]:
         from airflow_provider_sov.hooks.sov import SovHook  # the sending half: loaded when a task runs
 
         return SovHook
 
 
-SOV_FIXER = SovFixerApi()
+SOV_FIXER = SovFixerApi(sov_routes.API_NAME, sov_routes.CONN_NAME_ATTR, sov_routes.DEFAULT_CONN_NAME)
 
 #: Seconds between polls unless told otherwise.
 DEFAULT_POLL_INTERVAL = 15.0

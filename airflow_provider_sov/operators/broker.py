@@ -13,6 +13,7 @@ from airflow_provider_sov.exceptions import SovError, SovInputError, SovResponse
 from airflow_provider_sov.hooks.broker_jobs import DEFAULT_INVALID_GRACE, GENERATION, GenerationRef
 from airflow_provider_sov.hooks.broker_rules import (
     REQUEST_FIELDS,
+    FinishedFile,
     GenerationRequest,
     GenerationTarget,
     generation_request,
@@ -33,11 +34,9 @@ if TYPE_CHECKING:
 class GeneratedFileOperator(JobOperator["DataActBrokerHook"]):
     """
     What both Broker operators share: the one file of a finished generation, written into
-    ``destination`` (as ``filename``, replacing with ``overwrite``).
-
-    It is fetched from the signed URL of the reading that found it finished when that is at hand,
-    else from a freshly signed one: never by asking again whether it is finished (an odd answer to
-    that now would fail a finished task).
+    ``destination`` (as ``filename``, replacing with ``overwrite``), by
+    :meth:`~airflow_provider_sov.hooks.broker.DataActBrokerHook.fetch_file` from the reading that
+    found it finished.
     """
 
     kind = GENERATION
@@ -49,15 +48,10 @@ class GeneratedFileOperator(JobOperator["DataActBrokerHook"]):
         from airflow_provider_sov._shared.downloads import FileToFetch
 
         assert isinstance(ref, GenerationRef)
-        target = ref.target
-
-        def fetch(overwrite: bool) -> Any:
-            url = self.hook.finished_file_url(target, reading.private)
-            return self.hook.download_file(
-                target, self.destination, filename=self.filename, overwrite=overwrite, url=url
-            )
-
-        return [FileToFetch(target.file_type or "file", fetch)]
+        finished = FinishedFile(ref.target, dict(reading.private))
+        return [
+            FileToFetch(ref.target.file_type or "file", finished, self.destination, self.filename, ref.key)
+        ]
 
     def file_meta(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         return {

@@ -43,9 +43,7 @@ def select_outputs(
     return chosen
 
 
-def output_files(
-    hook: SovHook, outputs: list[dict[str, Any]], destination: Any, job_id: str
-) -> list[FileToFetch]:
+def output_files(outputs: list[dict[str, Any]], destination: Any, job_id: str) -> list[FileToFetch]:
     """
     Return one file to write per output. Two outputs with the same name get distinct names
     (``name (2).ext``) and never overwrite each other; each is recorded under its name.
@@ -62,13 +60,9 @@ def output_files(
             n += 1
             name = numbered(base, n)
         taken.add(name.lower())
-
-        def fetch(overwrite: bool, output: dict[str, Any] = output, name: str = name) -> Any:
-            return hook.download_output(
-                output, destination, filename=name, overwrite=overwrite, job_id=job_id
-            )
-
-        files.append(FileToFetch(name, fetch, {"description": output.get("description")}))
+        files.append(
+            FileToFetch(name, output, destination, name, job_id, {"description": output.get("description")})
+        )
     return files
 
 
@@ -189,7 +183,7 @@ class SovGetOrCreateOutputOperator(JobOperator["SovHook"]):
             )
         if self.destination in (None, ""):
             return []
-        return output_files(self.hook, result["outputs"][:1], self.destination, result["job_id"])
+        return output_files(result["outputs"][:1], self.destination, result["job_id"])
 
     def file_meta(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         return {"id": self.id, "revision": self.revision, "output_format": result["output_format"]}
@@ -287,7 +281,8 @@ class SovDownloadOutputsOperator(JobOperator["SovHook"]):
         files = download_and_record(
             context,
             self,
-            output_files(self.hook, chosen, self.destination, job_id),
+            self.hook,
+            output_files(chosen, self.destination, job_id),
             overwrite=self.overwrite,
             meta={"sud_id": None, "job_id": job_id, "history": None},
         )
@@ -319,7 +314,7 @@ class SovDownloadOutputsOperator(JobOperator["SovHook"]):
     def files_to_fetch(self, result: dict[str, Any], ref: JobRef, reading: Reading) -> list[FileToFetch]:
         self.lineage_in(*sov_dataset(self.hook, str(self.sud_id)))
         chosen = self._chosen(result["outputs"], str(self.sud_id))
-        return output_files(self.hook, chosen, self.destination, str(self.sud_id))
+        return output_files(chosen, self.destination, str(self.sud_id))
 
     def file_meta(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         sud_id = str(self.sud_id)

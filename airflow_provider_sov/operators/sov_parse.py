@@ -93,7 +93,7 @@ class SovParseOperator(JobOperator["SovHook"]):
     def files_to_fetch(self, result: dict[str, Any], ref: JobRef, reading: Reading) -> list[FileToFetch]:
         if self.destination in (None, ""):
             return []
-        return output_files(self.hook, result["outputs"], self.destination, result["job_id"])
+        return output_files(result["outputs"], self.destination, result["job_id"])
 
     def file_meta(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         return {"sov_id": result["job_id"], "revision": 0}

@@ -359,7 +359,7 @@ class SovUpdateOperator(JobOperator["SovHook"]):
         if self.destination in (None, ""):
             return []
         chosen = select_outputs(result["outputs"], self.descriptions, self.extensions)
-        return output_files(self.hook, chosen, self.destination, result["job_id"])
+        return output_files(chosen, self.destination, result["job_id"])
 
     def file_meta(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         sud_id = result["job_id"]
