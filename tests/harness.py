@@ -27,9 +27,11 @@ class FakeTI:
 
 
 class MemoryStateStore(dict):
-    """A task state store that survives "retries" within one test."""
+    """A task state store that survives "retries" within one test; like Airflow's, it refuses None."""
 
     def set(self, key: str, value: Any) -> None:
+        if value is None:
+            raise ValueError("Cannot set value as None")
         self[key] = value
 
 

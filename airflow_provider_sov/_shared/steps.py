@@ -66,7 +66,7 @@ class StepRunner(Generic[RefT]):
     def attach(self, ref: RefT) -> None:
         """Take a job the DAG author named (e.g. the SUD to start) as this task's; record it."""
         if self.earlier() != ref:
-            self.store.set(STEP, None)  # the steps recorded, if any, were another job's
+            self.store.set(STEP, "")  # the steps recorded, if any, were another job's (None cannot be stored)
         self.record(ref)
 
     def done(self, ref: RefT, step: Step) -> bool:
