@@ -190,6 +190,29 @@ def test_dag_parse_loads_only_what_declaring_tasks_needs():
     assert len(loaded) <= MAX_DAG_PARSE_MODULES, (len(loaded), loaded)
 
 
+def test_a_sensor_started_in_the_triggerer_names_its_trigger_without_loading_the_sending_half():
+    """Airflow reads start_trigger_args at every parse: naming the trigger loads no hook or HTTP client."""
+    code = (
+        "import json, sys, airflow.sdk\n"
+        "before = set(sys.modules)\n"
+        "from airflow_provider_sov.sensors.broker import DFileGenerationSensor\n"
+        "from airflow_provider_sov.sensors.sov import SovUpdateSensor\n"
+        "tasks = [SovUpdateSensor(task_id='a', sud_id='s-1-r001', start_from_trigger=True),\n"
+        "         DFileGenerationSensor(task_id='b', submission_id=1, file_type='D1', start_from_trigger=True)]\n"
+        "print(json.dumps([[t.start_trigger_args.trigger_cls for t in tasks], sorted(set(sys.modules) - before)]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    classes, loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert classes == [
+        "airflow_provider_sov.triggers.sov.SovUpdateTrigger",
+        "airflow_provider_sov.triggers.broker.DFileGenerationTrigger",
+    ]
+    # The triggers themselves, and the retry rules they are declared with (no I/O), may load; not the rest.
+    allowed = ("airflow_provider_sov.triggers.", "airflow_provider_sov._shared.http")
+    assert not [m for m in RUN_TIME_ONLY if m in loaded and not m.startswith(allowed)], loaded
+
+
 def test_the_hooks_leave_the_async_client_to_the_triggerer():
     loaded = modules_loaded_by("airflow_provider_sov.hooks.sov", "airflow_provider_sov.hooks.broker")
     assert not [m for m in ("aiohttp", "airflow_provider_sov.testing.server") if m in loaded], loaded

@@ -17,8 +17,6 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
-# Imported with the module (in the triggerer's startup), never lazily on the event loop.
-import aiohttp  # noqa: F401
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
 from airflow_provider_sov._shared.http import RetryPolicy, transient

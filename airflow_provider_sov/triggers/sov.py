@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sov._shared.trigger import JobTrigger
 from airflow_provider_sov.hooks.sov_jobs import OUTPUT, PARSE, UPDATE
-from airflow_provider_sov.triggers.sov_history import HISTORY_FIELDS, SovHistoryTrigger, history_stamp
+
+if TYPE_CHECKING:
+    from airflow_provider_sov.triggers.sov_history import HISTORY_FIELDS, SovHistoryTrigger, history_stamp
 
 __all__ = [
     "HISTORY_FIELDS",
@@ -17,6 +19,19 @@ __all__ = [
     "SovUpdateTrigger",
     "history_stamp",
 ]
+
+#: The history watcher lives in :mod:`.sov_history` (it loads the hook); importable from here too,
+#: loaded on first use, so that a DAG parse naming a job trigger (a sensor started in the triggerer)
+#: does not load the sending half.
+_HISTORY_NAMES = ("HISTORY_FIELDS", "SovHistoryTrigger", "history_stamp")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HISTORY_NAMES:
+        from airflow_provider_sov.triggers import sov_history
+
+        return getattr(sov_history, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class SovJobTrigger(JobTrigger):
