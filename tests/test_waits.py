@@ -56,6 +56,23 @@ def test_sensor_returns_the_same_result_in_every_mode(live, corrections_csv, mod
 
 
 @pytest.mark.parametrize("mode", SENSOR_MODES)
+def test_a_wait_checks_its_ids_once_not_at_every_poll(live, corrections_csv, mode, monkeypatch):
+    from airflow_provider_sov.hooks import sov_jobs
+
+    live.job_seconds = 2.0
+    sud_id = started_update(None, corrections_csv)
+    checked: list[object] = []
+    real = sov_jobs.check_id
+    monkeypatch.setattr(sov_jobs, "check_id", lambda value, *a: checked.append(value) or real(value, *a))
+    result = run_task(sensor(sud_id, poke_interval=0.1, **mode), make_context())
+    polls = live.count("update_status")
+    assert result["status"] == "COMPLETE" and polls >= 10
+    # Once from the task's field; a deferred wait again where its ref is rebuilt from JSON (the
+    # trigger made on the worker, the one the triggerer makes, the task resumed): never per poll.
+    assert set(checked) == {sud_id} and len(checked) == (4 if mode.get("deferrable") else 1)
+
+
+@pytest.mark.parametrize("mode", SENSOR_MODES)
 def test_failed_update_raises_the_api_status_and_message(live, corrections_csv, mode):
     live.sov.script_next("update", "FAILED_TO_PROCESS", "geocoder unavailable for row 3")
     sud_id = started_update(None, corrections_csv)

@@ -159,7 +159,12 @@ class JobSensor(JobWaitMixin[HookT], BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
-        ref = self.task_ref(context)
+        # The ref is built (and its IDs checked) at the first poke of this run, not at every poke.
+        ti = context.get("ti")
+        kept = self.__dict__.get("_poked")
+        if kept is None or kept[0] is not ti:
+            kept = self.__dict__["_poked"] = (ti, self.task_ref(context))
+        ref = kept[1]
         reading = self.read_job(self.kind, ref)
         if not reading.terminal:
             return False
