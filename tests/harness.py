@@ -34,6 +34,9 @@ class MemoryStateStore(dict):
             raise ValueError("Cannot set value as None")
         self[key] = value
 
+    def delete(self, key: str) -> None:
+        self.pop(key, None)
+
 
 def make_context(store: MemoryStateStore | None = None) -> dict[str, Any]:
     return {"ti": FakeTI(), "task_state_store": MemoryStateStore() if store is None else store}

@@ -37,11 +37,17 @@ class StepRunner(Generic[RefT]):
     def __init__(
         self, kind: JobKind[RefT, Any], store: StateStore, log: Any, record: Callable[[RefT], None]
     ) -> None:
-        self.kind, self.store, self.log, self.record = kind, store, log, record
+        self.kind, self.store, self.log, self._record = kind, store, log, record
+        self._job = saved_ref(kind, store)  # read once: every step below asks which job it is
 
     def earlier(self) -> RefT | None:
-        """Return the job an earlier try of this task created or attached to, if there is one."""
-        return saved_ref(self.kind, self.store)
+        """Return the job this task recorded (by an earlier try, or by this one), if there is one."""
+        return self._job
+
+    def record(self, ref: RefT) -> None:
+        """Save ``ref`` as this task's job (and push its ID)."""
+        self._record(ref)
+        self._job = ref
 
     def create(self, step: Step, call: Callable[[], RefT]) -> RefT:
         """
@@ -66,7 +72,7 @@ class StepRunner(Generic[RefT]):
     def attach(self, ref: RefT) -> None:
         """Take a job the DAG author named (e.g. the SUD to start) as this task's; record it."""
         if self.earlier() != ref:
-            self.store.set(STEP, "")  # the steps recorded, if any, were another job's (None cannot be stored)
+            self.store.delete(STEP)  # the steps recorded, if any, were another job's
         self.record(ref)
 
     def done(self, ref: RefT, step: Step) -> bool:

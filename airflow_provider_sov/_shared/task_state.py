@@ -43,6 +43,10 @@ class StateStore:
         if self._store is not None:
             self._store.set(key, value)
 
+    def delete(self, key: str) -> None:
+        if self._store is not None:
+            self._store.delete(key)
+
 
 def saved_ref(kind: JobKind[RefT, Any], store: StateStore) -> RefT | None:
     """Return the job this task recorded (:data:`JOB`) as ``kind``'s ref; None if none, or not one of ``kind``."""
