@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import KW_ONLY, dataclass
+from functools import cached_property
 from string import Formatter
 from urllib.parse import quote
 
@@ -61,7 +62,7 @@ class Route:
     what: str = ""
     action: str = ""
 
-    @property
+    @cached_property
     def id_name(self) -> str:
         """Return the one ID the template takes (``sud_id`` for ``/api/v1/sov/update/{sud_id}``)."""
         names = [name for _, name, _, _ in Formatter().parse(self.template) if name]

@@ -322,7 +322,8 @@ class JobWaitMixin(Generic[HookT]):
         until the deadline the wait began with, never a new one.
         """
         kind, store = self.kind, StateStore(context, self.log)
-        wait = store.get(WAIT) if isinstance(store.get(WAIT), dict) else {}
+        kept = store.get(WAIT)
+        wait = kept if isinstance(kept, dict) else {}
         ref = saved_ref(kind, store)
         if ref is None and isinstance(wait.get("ref"), dict):
             ref = kind.ref_from_json(wait["ref"])
