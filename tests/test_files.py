@@ -171,3 +171,18 @@ def test_an_object_store_holding_other_than_was_written_loses_the_object(memory_
     with pytest.raises(SovDownloadError, match=r"holds 2 bytes, not the 3 written; it was removed"):
         write_stream([b"abc"], folder, "f.json")
     assert not (folder / "f.json").exists()
+
+
+def test_a_hook_writes_a_task_file_given_by_its_url(sov_connection, sov_emulator, tmp_path):
+    """The base hook's fetch_file takes a URL source: an API whose files are plain URLs needs no more."""
+    from airflow_provider_sov._shared.auth import TokenAuth
+    from airflow_provider_sov._shared.downloads import FileToFetch
+    from airflow_provider_sov._shared.hook import ApiHook
+    from airflow_provider_sov.hooks.sov import SovHook
+
+    output = classify(SovHook(sov_connection).get_parse_status(SOV), SovJobRef(SOV)).extras["outputs"][0]
+    plain = ApiHook(sov_connection, auth=TokenAuth())
+    item = FileToFetch("out", output["url"], tmp_path, "out.json", SOV)
+    saved = plain.fetch_file(item, overwrite=False)
+    assert (tmp_path / "out.json").read_bytes() == sov_emulator.sov.file_bytes(SOV, output["filename"])
+    assert saved.size == (tmp_path / "out.json").stat().st_size

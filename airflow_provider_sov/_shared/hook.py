@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 
@@ -37,6 +37,7 @@ from airflow_provider_sov._shared.http import (
 from airflow_provider_sov._shared.routes import Route
 from airflow_provider_sov._shared.transport import (
     _POOL,
+    absolute_url,
     filename_from,
     next_hop,
     requests_failure,
@@ -161,20 +162,6 @@ class ApiHook(BaseHook):
     def url_for(self, route: Route, settings: ConnSettings, **ids: str) -> str:
         """Return the absolute URL of ``route`` on this connection."""
         return settings.base_url + route.path(**ids)
-
-    def absolute_url(self, url: str, settings: ConnSettings) -> str:
-        """
-        Resolve a URL the API returned. One starting with ``/`` is under the connection's base URL,
-        path prefix included (``https://gateway/sovfixer`` + ``/api/v1/...``), as the vendor's
-        client joins them.
-        """
-        if not url:
-            raise SovError(
-                "The API returned an empty download URL.", hint="The job may not have produced files."
-            )
-        if url.startswith("/") and not url.startswith("//"):
-            return settings.base_url + url
-        return urljoin(settings.base_url + "/", url)
 
     def _locate(
         self,
@@ -355,7 +342,7 @@ class ApiHook(BaseHook):
         import requests
 
         settings = self.settings
-        absolute = self.absolute_url(url, settings)
+        absolute = absolute_url(url, settings.base_url)
         call = self._call(_DOWNLOAD_ROUTE, settings, job_id, f"download of {what}")
         call.host = urlsplit(absolute).netloc  # errors name the host the file is on (never the query)
         context = f"{what}" + (f" of {job_id}" if job_id is not None else "")
@@ -393,8 +380,17 @@ class ApiHook(BaseHook):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def fetch_file(self, item: FileToFetch, *, overwrite: bool) -> DownloadedFile:
-        """Write one file a task asked for (:mod:`.downloads`); each API's hook knows its ``source``."""
-        raise NotImplementedError(f"{type(self).__name__} writes no task files")
+        """
+        Write one file a task asked for (:mod:`.downloads`): here its ``source`` is the file's URL; an
+        API whose files are described otherwise (an output entry, a finished generation) says how.
+        """
+        return self.download(
+            str(item.source),
+            item.destination,
+            filename=item.filename,
+            overwrite=overwrite,
+            job_id=item.job_id,
+        )
 
     def close(self) -> None:
         """Close the pooled sync session, if one was opened."""

@@ -18,7 +18,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_sov._shared.jobs import HookT
 from airflow_provider_sov._shared.lineage import LineageMixin
-from airflow_provider_sov._shared.task_state import JOB, StateStore, saved_ref
+from airflow_provider_sov._shared.task_state import JOB, StateStore
 from airflow_provider_sov._shared.waiting import (
     JobWaitMixin,
     as_seconds,
@@ -117,16 +117,6 @@ class JobOperator(LineageMixin, JobWaitMixin[HookT], BaseOperator):
         from airflow_provider_sov._shared.steps import StepRunner  # only a running task needs it
 
         return StepRunner(self.kind, store, self.log, partial(self.record_job, context, store))
-
-    def earlier_job(self, store: StateStore, say: str = "") -> JobRef | None:
-        """
-        Return the job an earlier try of this task started (its ref), if there is one; ``say`` is logged
-        then, with the job's name for its ``%s``.
-        """
-        earlier = saved_ref(self.kind, store)
-        if earlier is not None and say:
-            self.log.info(say, self.kind.describe(earlier))
-        return earlier
 
     def record_job(
         self, context: Context, store: StateStore, ref: JobRef, first: Reading | None = None

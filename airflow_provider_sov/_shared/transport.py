@@ -182,3 +182,16 @@ def filename_from(headers: Mapping[str, str], url: str) -> str:
         if name:
             return name
     return unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
+
+
+def absolute_url(url: str, base_url: str) -> str:
+    """
+    Resolve a URL the API returned. One starting with ``/`` is under the connection's base URL,
+    path prefix included (``https://gateway/sovfixer`` + ``/api/v1/...``), as the vendor's client
+    joins them.
+    """
+    if not url:
+        raise SovError("The API returned an empty download URL.", hint="The job may not have produced files.")
+    if url.startswith("/") and not url.startswith("//"):
+        return base_url + url
+    return urljoin(base_url + "/", url)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_sov._shared.files import check_destination
 from airflow_provider_sov._shared.jobs import templated
 from airflow_provider_sov._shared.operator import JobOperator
+from airflow_provider_sov._shared.task_state import saved_ref
 from airflow_provider_sov._shared.waiting import as_seconds
 from airflow_provider_sov.exceptions import SovError, SovInputError, SovResponseError
 from airflow_provider_sov.hooks.broker_jobs import DEFAULT_INVALID_GRACE, GENERATION, GenerationRef
@@ -173,8 +174,8 @@ class DFileGenerateOperator(GeneratedFileOperator):
         self, store: StateStore, checked: GenerationRequest
     ) -> tuple[GenerationRef, Reading] | None:
         """Return the generation an earlier try of this task requested, if it is still usable."""
-        saved = self.earlier_job(store)
-        if not isinstance(saved, GenerationRef):
+        saved = saved_ref(GENERATION, store)
+        if saved is None:
             return None
         earlier = saved.target
         submission = None if checked.detached else checked.body["submission_id"]
