@@ -209,35 +209,35 @@ def test_a_sensor_resumed_without_an_event_waits_again_while_the_job_runs(
     assert task.execute_complete(make_context(), None)["status"] == "COMPLETE"
 
 
-def deferred_wait(task_kind: str, sud_id: str, timeout: float) -> tuple[object, dict]:
-    """A deferrable sensor or start operator waiting on ``sud_id``, its context, deferred once."""
+def deferred_wait(task_kind: str, csv, timeout: float) -> tuple[object, dict, str, TaskDeferred]:
+    """A deferrable sensor or start operator waiting on a running update, deferred once."""
+    from airflow_provider_sov.hooks.sov import SovHook
+
     if task_kind == "sensor":
+        sud_id = started_update(None, csv)
         task = sensor(sud_id, deferrable=True, timeout=timeout)
     else:
+        sud_id = SovHook().initiate_update(SOV)
         task = SovStartUpdateOperator(
             task_id="start", sud_id=sud_id, wait_for_completion=True, deferrable=True, timeout=timeout
         )
-    return task, make_context()
+    context = make_context()
+    with pytest.raises(TaskDeferred) as first:
+        task.execute(context)
+    return task, context, sud_id, first.value
 
 
 @pytest.mark.parametrize("task_kind", ["sensor", "operator"])
 def test_a_task_resumed_without_an_event_keeps_the_deadline_its_wait_began_with(
     sov_connection, sov_emulator, corrections_csv, task_kind
 ):
-    from airflow_provider_sov.hooks.sov import SovHook
-
-    sud_id = (
-        SovHook().initiate_update(SOV) if task_kind == "operator" else started_update(None, corrections_csv)
-    )
-    task, context = deferred_wait(task_kind, sud_id, timeout=600)
-    with pytest.raises(TaskDeferred) as first:
-        task.execute(context)
-    deadline = first.value.trigger.serialize()[1]["deadline"]
+    task, context, sud_id, first = deferred_wait(task_kind, corrections_csv, timeout=600)
+    deadline = first.trigger.serialize()[1]["deadline"]
     with pytest.raises(TaskDeferred) as again:
         task.execute_complete(context, None)  # no event, the job still running: it waits again ...
     kwargs = again.value.trigger.serialize()[1]
     assert kwargs["job_id"] == sud_id and kwargs["deadline"] == deadline  # ... until the same deadline
-    assert again.value.timeout.total_seconds() <= first.value.timeout.total_seconds()
+    assert again.value.timeout.total_seconds() <= first.timeout.total_seconds()
 
 
 @pytest.mark.parametrize("task_kind", ["sensor", "operator"])
@@ -246,15 +246,8 @@ def test_a_task_resumed_without_an_event_after_its_deadline_times_out_at_once(
 ):
     import time
 
-    from airflow_provider_sov.hooks.sov import SovHook
-
-    sud_id = (
-        SovHook().initiate_update(SOV) if task_kind == "operator" else started_update(None, corrections_csv)
-    )
-    task, context = deferred_wait(task_kind, sud_id, timeout=1)
-    with pytest.raises(TaskDeferred) as first:
-        task.execute(context)
-    deadline = first.value.trigger.serialize()[1]["deadline"]
+    task, context, _, first = deferred_wait(task_kind, corrections_csv, timeout=1)
+    deadline = first.trigger.serialize()[1]["deadline"]
     while time.time() <= deadline:
         time.sleep(0.05)
     with pytest.raises(SovTimeoutError, match="the timeout is 1s"):
