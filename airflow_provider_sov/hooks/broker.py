@@ -179,7 +179,8 @@ class DataActBrokerHook(ApiHook):
     async def aread_status(self, target: GenerationTarget) -> dict[str, Any]:
         """Do what :meth:`read_status` does, on the async path, for triggers."""
         route, where = status_request(target)
-        return dict(await self.arequest(route, **where))
+        body: dict[str, Any] = await self.arequest(route, **where)  # as decoded: no copy per poll
+        return body
 
     def check_generation_status(self, submission_id: int | str, file_type: str) -> dict[str, Any]:
         """``GET /v1/check_generation_status`` for a submission's file."""

@@ -84,7 +84,10 @@ class SovHook(ApiHook):
         self, route: Route, job_id: str, *, params: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
         """Do what :meth:`job_status` does, on the async path, for triggers."""
-        return dict(await self.arequest(route, ids={route.id_name: job_id}, params=params, job_id=job_id))
+        body: dict[str, Any] = await self.arequest(
+            route, ids={route.id_name: job_id}, params=params, job_id=job_id
+        )
+        return body  # as decoded: no copy per poll
 
     # --- Parse a new SOV --------------------------------------------------------------------------
 
