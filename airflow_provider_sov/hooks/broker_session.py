@@ -109,6 +109,9 @@ class BrokerAuth(Auth):
 
     # --- Starting a session -----------------------------------------------------------------------
 
+    def _login_body(self, settings: ConnSettings) -> dict[str, Any]:
+        return {"username": settings.login, "password": settings.secret}
+
     def _accept_session(self, body: Any, settings: ConnSettings, hook: ApiHook) -> None:
         route = ROUTES["login"]
         session_id = str(
@@ -149,7 +152,7 @@ class BrokerAuth(Auth):
         self._session_started = True
         if mode == "login":
             self._session_id = None
-            body = hook.send(ROUTES["login"], json={"username": settings.login, "password": settings.secret})
+            body = hook.send(ROUTES["login"], json=self._login_body(settings))
             self._accept_session(body, settings, hook)
         elif mode == "proxy":
             hook.send(ROUTES["active_user"])
@@ -162,9 +165,7 @@ class BrokerAuth(Auth):
         self._session_started = True
         if mode == "login":
             self._session_id = None
-            body = await hook.asend(
-                ROUTES["login"], json={"username": settings.login, "password": settings.secret}
-            )
+            body = await hook.asend(ROUTES["login"], json=self._login_body(settings))
             self._accept_session(body, settings, hook)
         elif mode == "proxy":
             await hook.asend(ROUTES["active_user"])
