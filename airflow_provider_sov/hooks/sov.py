@@ -126,7 +126,7 @@ class SovHook(ApiHook):
     def get_parse_status(self, sov_id: str) -> dict[str, Any]:
         """Read a parse job's status body (``request``, and ``result`` once terminal)."""
         checked = check_id(sov_id, "sov_id", "s-no-ping-hggcsk")
-        return self.job_status(sov_routes.PARSE_STATUS, checked, params={"include_progress": "true"})
+        return self.job_status(sov_routes.PARSE_STATUS, checked, params=sov_routes.PARSE_STATUS_PARAMS)
 
     # --- Outputs ----------------------------------------------------------------------------------
 

@@ -231,7 +231,7 @@ PARSE = SovJobKind(
     "sov_id",
     sov_routes.PARSE_STATUS,
     "s-no-ping-hggcsk",
-    status_params={"include_progress": "true"},
+    status_params=sov_routes.PARSE_STATUS_PARAMS,
     steps=(Step("uploaded", "upload the SOV"),),
 )
 #: An output request (``get_or_create_output``).

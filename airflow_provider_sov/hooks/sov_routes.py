@@ -97,4 +97,6 @@ ROUTES = {
 #: The status route of each job kind.
 UPDATE_STATUS = ROUTES["update_status"]
 PARSE_STATUS = ROUTES["parse_status"]
+#: What a parse's status read asks for (its progress, as the vendor's client asks).
+PARSE_STATUS_PARAMS = {"include_progress": "true"}
 OUTPUT_REQUEST = ROUTES["output_request"]
