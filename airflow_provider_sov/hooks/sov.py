@@ -125,7 +125,7 @@ class SovHook(ApiHook):
 
     def get_parse_status(self, sov_id: str) -> dict[str, Any]:
         """Read a parse job's status body (``request``, and ``result`` once terminal)."""
-        checked = check_id(sov_id, "sov_id", "s-no-ping-hggcsk")
+        checked = check_id(sov_id, "sov_id", sov_routes.EXAMPLE_SOV_ID)
         return self.job_status(sov_routes.PARSE_STATUS, checked, params=sov_routes.PARSE_STATUS_PARAMS)
 
     # --- Outputs ----------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ class SovHook(ApiHook):
         """List the output formats this organisation may request (optionally for one SOV)."""
         params = {}
         if sov_id is not None:
-            params["sovid"] = check_id(sov_id, "sov_id", "s-no-ping-hggcsk")
+            params["sovid"] = check_id(sov_id, "sov_id", sov_routes.EXAMPLE_SOV_ID)
         if division_uuid is not None:
             params["division_uuid"] = check_id(division_uuid, "division_uuid")
         if team_uuid is not None:
@@ -156,7 +156,7 @@ class SovHook(ApiHook):
         :param revision: -1 latest, 0 original parse, N that revision.
         :param overwrite_existing: Discard a cached output and make it again.
         """
-        id = check_id(id, "id", "s-no-ping-hggcsk")
+        id = check_id(id, "id", sov_routes.EXAMPLE_SOV_ID)
         output_format = check_output_format(output_format)
         revision = check_revision(revision)
         if not isinstance(overwrite_existing, bool):
@@ -178,7 +178,7 @@ class SovHook(ApiHook):
 
     def get_output_request(self, request_id: str) -> dict[str, Any]:
         """Read an output request's status body."""
-        checked = check_id(request_id, "request_id", "9f4d8c10-3b7e-4a52-bd91-c823f15e4d76")
+        checked = check_id(request_id, "request_id", sov_routes.EXAMPLE_REQUEST_ID)
         return self.job_status(sov_routes.OUTPUT_REQUEST, checked)
 
     # --- Updates ----------------------------------------------------------------------------------
@@ -196,7 +196,7 @@ class SovHook(ApiHook):
 
         Not idempotent: it is retried only when the request provably never reached the server.
         """
-        sov_id = check_id(sov_id, "sov_id", "s-no-ping-hggcsk")
+        sov_id = check_id(sov_id, "sov_id", sov_routes.EXAMPLE_SOV_ID)
         payload: dict[str, Any] = {"update_type": check_name(update_type, UPDATE_TYPES, "update_type")}
         if callback_url is not None:
             payload["callback_url"] = callback_url
@@ -217,7 +217,7 @@ class SovHook(ApiHook):
         :param check: Run :func:`check_locations_csv` first (on by default; nothing is sent if it fails).
         :param upload_name: File name to send and to name in errors (default: the file's own).
         """
-        sud_id = check_id(sud_id, "sud_id", "s-no-ping-hggcsk-r001")
+        sud_id = check_id(sud_id, "sud_id", sov_routes.EXAMPLE_SUD_ID)
         path = as_source(locations_csv, "locations CSV")
         summary = check_locations_csv(path) if check else CsvSummary(str(path), -1, (), path.stat().st_size)
         self.request(
@@ -238,7 +238,7 @@ class SovHook(ApiHook):
         :param options: See :class:`~airflow_provider_sov.hooks.sov_rules.StartOptions`.
         """
         given = check_options(dict(options), StartOptions, "start_update")
-        sud_id = check_id(sud_id, "sud_id", "s-no-ping-hggcsk-r001")
+        sud_id = check_id(sud_id, "sud_id", sov_routes.EXAMPLE_SUD_ID)
         payload: dict[str, Any] = {"extra_data": check_extra_data(given.get("extra_data"))}
         formats = str_list(given.get("output_formats"), "output_formats")
         if formats:
@@ -255,7 +255,9 @@ class SovHook(ApiHook):
 
     def get_update_status(self, sud_id: str) -> dict[str, Any]:
         """Read an update job's status body."""
-        return self.job_status(sov_routes.UPDATE_STATUS, check_id(sud_id, "sud_id", "s-no-ping-hggcsk-r001"))
+        return self.job_status(
+            sov_routes.UPDATE_STATUS, check_id(sud_id, "sud_id", sov_routes.EXAMPLE_SUD_ID)
+        )
 
     # --- History ------------------------------------------------------------------------------------
 

@@ -221,7 +221,7 @@ UPDATE = SovJobKind(
     "SUD",
     "sud_id",
     sov_routes.UPDATE_STATUS,
-    "s-no-ping-hggcsk-r001",
+    sov_routes.EXAMPLE_SUD_ID,
     steps=(INITIATED, LOCATIONS_ADDED, STARTED),
 )
 #: A new SOV's parse job: upload, wait.
@@ -230,7 +230,7 @@ PARSE = SovJobKind(
     "SOV",
     "sov_id",
     sov_routes.PARSE_STATUS,
-    "s-no-ping-hggcsk",
+    sov_routes.EXAMPLE_SOV_ID,
     status_params=sov_routes.PARSE_STATUS_PARAMS,
     steps=(Step("uploaded", "upload the SOV"),),
 )
@@ -240,5 +240,5 @@ OUTPUT = SovJobKind(
     "output request",
     "request_id",
     sov_routes.OUTPUT_REQUEST,
-    "9f4d8c10-3b7e-4a52-bd91-c823f15e4d76",
+    sov_routes.EXAMPLE_REQUEST_ID,
 )

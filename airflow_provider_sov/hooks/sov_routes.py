@@ -14,6 +14,10 @@ API_NAME = "SOV Fixer"
 CONN_NAME_ATTR = "sovfixer_conn_id"
 DEFAULT_CONN_NAME = "sovfixer_default"
 DEFAULT_HOST = "https://api.sovfixer.com"
+#: IDs as the API writes them, for the message a malformed one gets.
+EXAMPLE_SOV_ID = "s-no-ping-hggcsk"
+EXAMPLE_SUD_ID = "s-no-ping-hggcsk-r001"
+EXAMPLE_REQUEST_ID = "9f4d8c10-3b7e-4a52-bd91-c823f15e4d76"
 
 ROUTES = {
     r.name: r
