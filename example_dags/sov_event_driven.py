@@ -1,10 +1,12 @@
 """
-Run whenever an SOV update completes, and export its JSON output.
+Run whenever an SOV update completes, and export the JSON of the revision it made.
 
 No schedule: the DAG runs on the asset ``sov_fixer_history``, which an ``AssetWatcher`` feeds from
 SOV Fixer's history feed (``SovHistoryTrigger``, polled in the triggerer). Each completed update
 with data ready becomes one asset event, so the DAG runs once per new revision, and a triggerer
-restart does not replay the feed. Needs the ``sovfixer_default`` connection.
+restart does not replay the feed. A history record names its SOV (``sovid``) and the revision the
+update made (``revision``): that is what is exported, into ``<destination>/<sovid>/r<revision>``.
+Needs the ``sovfixer_default`` connection.
 """
 
 from __future__ import annotations
@@ -39,13 +41,18 @@ with DAG(
 ) as dag:
 
     @task
-    def completed_updates(triggering_asset_events=None, params=None) -> list[dict[str, str]]:
-        """The updates behind this run (usually one), each exported into its own folder."""
+    def completed_updates(triggering_asset_events=None, params=None) -> list[dict[str, object]]:
+        """The revisions behind this run (usually one), each exported into its own folder."""
         assert triggering_asset_events is not None and params is not None
-        sud_ids = [
-            e.extra["payload"]["pingid"] for events in triggering_asset_events.values() for e in events
+        records = [e.extra["payload"] for events in triggering_asset_events.values() for e in events]
+        return [
+            {
+                "id": r["sovid"],
+                "revision": r["revision"],
+                "destination": f"{params['destination']}/{r['sovid']}/r{r['revision']}",
+            }
+            for r in records
         ]
-        return [{"id": s, "destination": f"{params['destination']}/{s}"} for s in sud_ids]
 
     SovGetOrCreateOutputOperator.partial(
         task_id="export_json", output_format="json", overwrite=True, deferrable=True, poll_interval=5

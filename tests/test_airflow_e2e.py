@@ -233,7 +233,11 @@ def test_history_watcher_runs_the_dag_once_per_update_across_a_triggerer_restart
     time.sleep(3)
     assert len(runs()) == 2
     seen = [xcom(stack.home, "e2e_event_driven", "updates_behind_this_run", r) for r in runs()]
-    assert seen == [[first], [second]]
+    revision = stack.emulator.sov.jobs[first].revision  # the revision the first update made
+    assert revision is not None and seen == [
+        [["s-no-ping-hggcsk", revision, "e2e-event-1"]],
+        [["s-no-ping-hggcsk", revision + 1, "e2e-event-2"]],
+    ]
 
 
 def test_d_files_example_through_the_real_triggerer_without_leaking_a_secret(stack, tmp_path):

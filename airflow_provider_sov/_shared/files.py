@@ -372,15 +372,16 @@ def as_source(source: Any, what: str = "file") -> Path | ObjectStoragePath:
     return path
 
 
-def multipart_file(field: str, filename: str, handle: BinaryIO, content_type: str, fields: Any = None) -> Any:
+def multipart_file(field: str, files: list[tuple[str, BinaryIO, str]], fields: Any = None) -> Any:
     """
-    Return a streaming ``multipart/form-data`` body for ``handle`` (read as it is sent).
+    Return a streaming ``multipart/form-data`` body: ``fields``, then one ``field`` part per file.
 
-    ``requests`` alone would build the whole body in memory; this keeps memory flat however
-    large the file. ``fields`` adds plain form fields (a list of pairs allows repeats).
+    ``files`` are ``(filename, handle, content_type)``, each read as it is sent: ``requests`` alone
+    would build the whole body in memory; this keeps memory flat however large the files.
+    ``fields`` adds plain form fields (a list of pairs allows repeats).
     """
     from requests_toolbelt.multipart.encoder import MultipartEncoder
 
     parts: list[tuple[str, Any]] = list(fields or [])
-    parts.append((field, (filename, handle, content_type)))
+    parts.extend((field, file) for file in files)
     return MultipartEncoder(fields=parts)

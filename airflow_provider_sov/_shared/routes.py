@@ -40,6 +40,10 @@ def check_id(value: object, what: str, example: str | None = None) -> str:
     return text
 
 
+#: Characters RFC 3986 lets a path segment carry unencoded, beyond letters, digits and ``-._~``.
+_PCHAR = "!$&'()*+,;=:@"
+
+
 @dataclass(frozen=True)
 class Route:
     """
@@ -71,5 +75,11 @@ class Route:
         return names[0]
 
     def path(self, **ids: str) -> str:
-        """Fill the template with URL-quoted IDs (already checked by :func:`check_id`)."""
-        return self.template.format(**{k: quote(v, safe="") for k, v in ids.items()})
+        """
+        Fill the template with URL-quoted IDs (already checked by :func:`check_id`).
+
+        Characters a path segment may hold as they are (RFC 3986 ``pchar``: ``!`` of an item key
+        such as ``i-s-e-xxxxxxx!SOV!1``, ``:``, ``@`` ...) are sent as they are, as the vendor's
+        client sends them; everything else is percent-encoded.
+        """
+        return self.template.format(**{k: quote(v, safe=_PCHAR) for k, v in ids.items()})

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, Unpack
 from urllib.parse import unquote, urlsplit
 
 from airflow_provider_sov._shared.auth import TokenAuth
 from airflow_provider_sov._shared.files import DownloadedFile, as_source, multipart_file
 from airflow_provider_sov._shared.hook import ApiHook
-from airflow_provider_sov._shared.http import malformed_response, require_keys
+from airflow_provider_sov._shared.http import require_keys
 from airflow_provider_sov._shared.routes import check_id
 from airflow_provider_sov.exceptions import SovInputError
 from airflow_provider_sov.hooks import sov_routes
 from airflow_provider_sov.hooks.sov_locations import CsvSummary, check_locations_csv
+from airflow_provider_sov.hooks.sov_records import SovRecordsMixin
 from airflow_provider_sov.hooks.sov_rules import (
     DOCUMENT_TYPES,
+    SUBMISSION_DOCUMENT_TYPES,
     UPDATE_TYPES,
     ParseOptions,
     StartOptions,
@@ -25,7 +27,7 @@ from airflow_provider_sov.hooks.sov_rules import (
     check_options,
     check_output_format,
     check_revision,
-    history_params,
+    check_team,
     str_list,
 )
 
@@ -43,7 +45,7 @@ DEFAULT_HOST = sov_routes.DEFAULT_HOST
 _OUTPUT_OWNER = re.compile(r"/sov/([^/]+)/output/")
 
 
-class SovHook(ApiHook):
+class SovHook(SovRecordsMixin, ApiHook):
     """
     Talk to SOV Fixer: every endpoint of the API, sync for operators and async for triggers.
 
@@ -93,18 +95,23 @@ class SovHook(ApiHook):
 
     def start_parse(self, file: Any, **options: Unpack[ParseOptions]) -> str:
         """
-        Upload a workbook (streamed from disk) and start parsing it; return the new SOV ID.
+        Upload one or more workbooks (streamed from disk) as one SOV and start parsing; return its ID.
 
         Not idempotent: it is retried only when the upload provably never reached the server.
 
-        :param file: Local path or ``ObjectStoragePath`` of the workbook (``.xlsx``, ``.xls``, ``.pdf``, ...); the API judges the format.
+        :param file: Local path or ``ObjectStoragePath`` of the workbook (``.xlsx``, ``.xls``,
+            ``.pdf``, ...), or a list of them: one request, one ``file`` part each, as the vendor's
+            client sends several. The API judges the format.
         :param options: See :class:`~airflow_provider_sov.hooks.sov_rules.ParseOptions`.
         """
         given = check_options(dict(options), ParseOptions, "start_parse")
-        path = as_source(file, "SOV file")
-        name = path.name
-        if path.stat().st_size == 0:
-            raise SovInputError(f"SOV file {file!s} is empty.")
+        sources = list(file) if isinstance(file, (list, tuple)) else [file]
+        if not sources:
+            raise SovInputError("start_parse needs at least one SOV file, got an empty list.")
+        paths = [as_source(source, "SOV file") for source in sources]
+        for source, path in zip(sources, paths, strict=True):
+            if path.stat().st_size == 0:
+                raise SovInputError(f"SOV file {source!s} is empty.")
         fields: list[tuple[str, str]] = [
             (
                 "document_type",
@@ -117,11 +124,57 @@ class SovHook(ApiHook):
             fields.append(("integrations", integration))
         for key, value in check_extra_data(given.get("extra_data")).items():
             fields.append((f"extra_data_{key}", str(value)))
-        for key in ("client_ref", "callback_url", "update_callback_url", "workflow"):
+        for key in ("client_ref", "callback_url", "update_callback_url", "workflow", "company", "team"):
             if given.get(key) is not None:
                 fields.append((key, str(given[key])))
-        body = self.request(ROUTES["parse"], body=self._upload(path, name, _content_type(name), fields))
+        team = check_team(given.get("delegate_to_team"))
+        if team is not None:
+            fields.append(("delegate_to_team", team))
+        allow = given.get("allow_ping_data_api")
+        if allow is not None:
+            if not isinstance(allow, bool):
+                raise SovInputError(f"allow_ping_data_api must be True or False, got {allow!r}.")
+            fields.append(("allow_ping_data_api", str(allow)))  # "True", as the vendor's client sends it
+        uploads = [(path, path.name, _content_type(path.name)) for path in paths]
+        body = self.request(ROUTES["parse"], body=self._upload(uploads, fields))
         return str(require_keys(body, ("id",), self._call(ROUTES["parse"], self.settings, None, None))["id"])
+
+    # --- A new SOV from rows ----------------------------------------------------------------------
+
+    def create_submission(
+        self,
+        *,
+        document_type: str = "SOV",
+        client_ref: str | None = None,
+        extra_data: dict[str, Any] | None = None,
+        filename: str | None = None,
+    ) -> str:
+        """
+        Create a new, empty submission; return its ID (the API answers an integer; it comes back as
+        a string, as every ID here).
+
+        Follow with :meth:`add_locations` and :meth:`start_update` on that ID (the vendor's client
+        says so), then wait on it as an update. Not idempotent: it is retried only when the request
+        provably never reached the server.
+
+        :param document_type: ``SOV`` (default), ``PREM_BDX``, ``CLAIM_BDX`` or ``SOV_BDX``.
+        :param client_ref: Your own reference for the new SOV.
+        :param extra_data: Policy-level fields (``insured_name``, ``inception_date``...), sent as
+            ``extra_data_<key>`` form fields.
+        :param filename: A name for the submission.
+        """
+        form: dict[str, Any] = {
+            "document_type": check_name(document_type, SUBMISSION_DOCUMENT_TYPES, "document_type")
+        }
+        if client_ref:
+            form["client_ref"] = client_ref
+        for key, value in check_extra_data(extra_data).items():
+            form[f"extra_data_{key}"] = value
+        if filename:
+            form["filename"] = filename
+        route = ROUTES["create_submission"]
+        body = self.request(route, form=form)  # form fields, as the vendor's client sends them
+        return str(require_keys(body, ("id",), self._call(route, self.settings, None, None))["id"])
 
     def get_parse_status(self, sov_id: str) -> dict[str, Any]:
         """Read a parse job's status body (``request``, and ``result`` once terminal)."""
@@ -146,7 +199,13 @@ class SovHook(ApiHook):
         return list(formats or [])
 
     def get_or_create_output(
-        self, id: str, output_format: str, *, revision: int = -1, overwrite_existing: bool = False
+        self,
+        id: str,
+        output_format: str,
+        *,
+        revision: int = -1,
+        overwrite_existing: bool = False,
+        delegate_to_team: str | int | None = None,
     ) -> dict[str, Any]:
         """
         Ask for one output of an SOV or SUD; the answer is already ``COMPLETE`` when cached.
@@ -155,8 +214,10 @@ class SovHook(ApiHook):
         :param output_format: e.g. ``"json"``; case does not matter.
         :param revision: -1 latest, 0 original parse, N that revision.
         :param overwrite_existing: Discard a cached output and make it again.
+        :param delegate_to_team: Make it as this team (its UUID or ID).
         """
         id = check_id(id, "id", sov_routes.EXAMPLE_SOV_ID)
+        team = check_team(delegate_to_team)
         output_format = check_output_format(output_format)
         revision = check_revision(revision)
         if not isinstance(overwrite_existing, bool):
@@ -171,6 +232,7 @@ class SovHook(ApiHook):
                 "output_format": output_format,
                 "revision": revision,
                 **({"overwrite_existing": True} if overwrite_existing else {}),
+                **({"delegate_to_team": team} if team is not None else {}),
             },
             # Asking twice for a cached output is harmless; asking twice to overwrite makes two jobs.
             idempotent=not overwrite_existing,
@@ -190,42 +252,64 @@ class SovHook(ApiHook):
         update_type: str = "API",
         callback_url: str | None = None,
         client_ref: str | None = None,
+        username: str | None = None,
+        delegate_to_team: str | int | None = None,
     ) -> str:
         """
         Create an update job for an SOV; return its SUD ID.
 
         Not idempotent: it is retried only when the request provably never reached the server.
+
+        :param username: The user the update is made for.
+        :param delegate_to_team: Run it as this team (its UUID or ID).
         """
         sov_id = check_id(sov_id, "sov_id", sov_routes.EXAMPLE_SOV_ID)
         payload: dict[str, Any] = {"update_type": check_name(update_type, UPDATE_TYPES, "update_type")}
-        if callback_url is not None:
-            payload["callback_url"] = callback_url
-        if client_ref is not None:
-            payload["client_ref"] = client_ref
+        for key, value in (
+            ("callback_url", callback_url),
+            ("client_ref", client_ref),
+            ("username", username),
+        ):
+            if value is not None:
+                payload[key] = value
+        team = check_team(delegate_to_team)
+        if team is not None:
+            payload["delegate_to_team"] = team
         route = ROUTES["initiate_update"]
         # Form fields, as the vendor's client sends them.
         body = self.request(route, ids={"sov_id": sov_id}, job_id=sov_id, form=payload)
         return str(require_keys(body, ("id",), self._call(route, self.settings, sov_id, None))["id"])
 
     def add_locations(
-        self, sud_id: str, locations_csv: Any, *, check: bool = True, upload_name: str | None = None
+        self,
+        sud_id: str,
+        locations_csv: Any,
+        *,
+        check: bool = True,
+        upload_name: str | None = None,
+        delegate_to_team: str | int | None = None,
     ) -> CsvSummary:
         """
-        Check a locations CSV locally, then stream it to a pending update; return what was sent.
+        Check a locations CSV locally, then stream it to a pending update or new submission; return
+        what was sent.
 
+        :param sud_id: The pending update's SUD ID, or a new submission's ID.
         :param locations_csv: Local path or ``ObjectStoragePath`` of the CSV.
         :param check: Run :func:`check_locations_csv` first (on by default; nothing is sent if it fails).
         :param upload_name: File name to send and to name in errors (default: the file's own).
+        :param delegate_to_team: Send it as this team (its UUID or ID).
         """
         sud_id = check_id(sud_id, "sud_id", sov_routes.EXAMPLE_SUD_ID)
         path = as_source(locations_csv, "locations CSV")
+        team = check_team(delegate_to_team)
         summary = check_locations_csv(path) if check else CsvSummary(str(path), -1, (), path.stat().st_size)
+        fields = [("delegate_to_team", team)] if team is not None else []
         self.request(
             ROUTES["add_locations"],
             ids={"sud_id": sud_id},
             job_id=sud_id,
             action=f"add locations from {upload_name or path.name}",
-            body=self._upload(path, upload_name or path.name, "text/csv"),
+            body=self._upload([(path, upload_name or path.name, "text/csv")], fields),
         )
         return summary
 
@@ -246,6 +330,12 @@ class SovHook(ApiHook):
         for key in ("policy_terms", "outputter_name"):
             if given.get(key) is not None:
                 payload[key] = given[key]
+        integrations = str_list(given.get("integrations"), "integrations")
+        if integrations is not None:
+            payload["integrations"] = integrations
+        team = check_team(given.get("delegate_to_team"))
+        if team is not None:
+            payload["delegate_to_team"] = team
         metadata = given.get("metadata")
         if metadata is not None:
             if not isinstance(metadata, dict):
@@ -258,66 +348,6 @@ class SovHook(ApiHook):
         return self.job_status(
             sov_routes.UPDATE_STATUS, check_id(sud_id, "sud_id", sov_routes.EXAMPLE_SUD_ID)
         )
-
-    # --- History ------------------------------------------------------------------------------------
-
-    def get_history_page(
-        self, *, cursor_id: str | int | None = None, start: str | None = None, page_size: int = 100
-    ) -> dict[str, Any]:
-        """
-        Read one page of completed and failed jobs, oldest first.
-
-        :param cursor_id: Continue after this record (the previous page's ``cursor_id``).
-        :param start: Only records completed since ``YYYYmmddHHMMSS`` (UTC).
-        :param page_size: 1 to 250.
-        """
-        return self.request(ROUTES["history"], params=history_params(cursor_id, start, page_size))
-
-    async def aget_history_page(
-        self, *, cursor_id: str | int | None = None, start: str | None = None, page_size: int = 100
-    ) -> dict[str, Any]:
-        """Do what :meth:`get_history_page` does, on the async path, for the history watcher."""
-        return await self.arequest(ROUTES["history"], params=history_params(cursor_id, start, page_size))
-
-    def iter_history(
-        self, *, cursor_id: str | int | None = None, start: str | None = None, page_size: int = 100
-    ) -> Iterator[dict[str, Any]]:
-        """
-        Yield every history record from a cursor on, each once, until the feed has nothing new.
-
-        Pages may overlap and an empty page may omit ``cursor_id``: records are de-duplicated by
-        ``id`` (the record at ``cursor_id`` itself counts as seen) and the last known cursor is kept.
-        """
-        # The record at the cursor was already seen by whoever holds the cursor.
-        seen: set[str] = {str(cursor_id)} if cursor_id is not None else set()
-        cursor = cursor_id
-        while True:
-            page = self.get_history_page(
-                cursor_id=cursor, start=start if cursor is None else None, page_size=page_size
-            )
-            fresh = [r for r in page.get("results") or [] if str(r.get("id")) not in seen]
-            for record in fresh:
-                seen.add(str(record.get("id")))
-                yield record
-            next_cursor = page.get("cursor_id") or cursor
-            if not fresh or next_cursor == cursor:
-                return
-            cursor = next_cursor
-
-    def get_history_item(self, id: str | int) -> dict[str, Any]:
-        """
-        Read one SOV or update from the history feed: the answer's ``result``.
-
-        That is ``sovid``, ``previous_sovid``, ``original_sovid``, ``sheet_name`` and ``outputs``
-        (``url``, ``output_format``, ``completed_time``); it carries no revision number.
-        """
-        id = check_id(id, "id")
-        route = ROUTES["history_item"]
-        body = self.request(route, ids={"id": id}, job_id=id)
-        result = body.get("result") if isinstance(body, dict) else None
-        if not isinstance(result, dict):
-            raise malformed_response(self._call(route, self.settings, id, None), "no 'result' object")
-        return result
 
     # --- Files --------------------------------------------------------------------------------------
 
@@ -367,13 +397,14 @@ class SovHook(ApiHook):
 
     # --- Helpers ------------------------------------------------------------------------------------
 
-    def _upload(
-        self, path: Any, name: str, content_type: str, fields: list[tuple[str, str]] | None = None
-    ) -> Any:
+    def _upload(self, files: list[tuple[Any, str, str]], fields: list[tuple[str, str]] | None = None) -> Any:
+        """A multipart body of ``(path, name, content type)`` files, each opened when it is sent."""
+
         @contextmanager
         def body() -> Iterator[tuple[Any, dict[str, str]]]:
-            with path.open("rb") as handle:
-                encoder = multipart_file("file", name, handle, content_type, fields)
+            with ExitStack() as stack:
+                parts = [(name, stack.enter_context(path.open("rb")), kind) for path, name, kind in files]
+                encoder = multipart_file("file", parts, fields)
                 yield encoder, {"Content-Type": encoder.content_type}
 
         return body

@@ -1,5 +1,6 @@
 """
-SOV Fixer's job kinds: updates (SUD), parses (SOV) and output requests, and the steps of an update.
+SOV Fixer's job kinds: updates (SUD), new submissions, parses (SOV) and output requests, and the
+steps that create them.
 
 Each kind is read from one status route (:mod:`.sov_routes`) through the hook's
 :meth:`~airflow_provider_sov.hooks.sov.SovHook.job_status`; how a status body reads
@@ -223,6 +224,19 @@ UPDATE = SovJobKind(
     sov_routes.UPDATE_STATUS,
     sov_routes.EXAMPLE_SUD_ID,
     steps=(INITIATED, LOCATIONS_ADDED, STARTED),
+)
+#: The first step of a new submission: create it (its ID then names it on the update routes).
+CREATED = Step("created", "create the submission")
+#: A new SOV built from rows: create the submission, add its locations, start (guarded), wait. The
+#: vendor's client says to follow ``create_submission`` with the update routes on its ID, so its
+#: status is read where an update's is.
+SUBMISSION = SovJobKind(
+    "submission",
+    "submission",
+    "submission_id",
+    sov_routes.UPDATE_STATUS,
+    sov_routes.EXAMPLE_SUBMISSION_ID,
+    steps=(CREATED, LOCATIONS_ADDED, STARTED),
 )
 #: A new SOV's parse job: upload, wait.
 PARSE = SovJobKind(

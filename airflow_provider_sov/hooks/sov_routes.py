@@ -18,6 +18,10 @@ DEFAULT_HOST = "https://api.sovfixer.com"
 EXAMPLE_SOV_ID = "s-no-ping-hggcsk"
 EXAMPLE_SUD_ID = "s-no-ping-hggcsk-r001"
 EXAMPLE_REQUEST_ID = "9f4d8c10-3b7e-4a52-bd91-c823f15e4d76"
+#: A new submission's ID: an integer in the answer, used as a SUD ID by the update routes.
+EXAMPLE_SUBMISSION_ID = "80412"
+#: A building's item key, as the vendor's client documents one.
+EXAMPLE_ITEM_KEY = "i-s-e-xxxxxxx!SOV!1"
 
 ROUTES = {
     r.name: r
@@ -86,6 +90,39 @@ ROUTES = {
             what="SUD",
             action="read update status",
         ),
+        Route(
+            "create_submission",
+            "POST",
+            "/api/v1/submission",
+            idempotent=False,
+            what="",
+            action="create submission",
+        ),
+        Route("activity", "GET", "/api/v1/sov/activity", idempotent=True, action="list activity"),
+        Route(
+            "add_building",
+            "POST",
+            "/api/v1/sov/{sov_id}/add_building",
+            idempotent=False,
+            what="SOV",
+            action="add building",
+        ),
+        Route(
+            "building",
+            "GET",
+            "/api/v1/building/{item_key}",
+            idempotent=True,
+            what="building",
+            action="read building",
+        ),
+        Route(
+            "public_shareable_url",
+            "GET",
+            "/api/v1/pli/policy/{sov_id}/get_public_shareable_url",
+            idempotent=True,
+            what="SOV",
+            action="get public shareable URL",
+        ),
         Route("history", "GET", "/api/v1/sov/history", idempotent=True, action="read history"),
         Route(
             "history_item",
@@ -98,7 +135,8 @@ ROUTES = {
     )
 }
 
-#: The status route of each job kind.
+#: The status route of each job kind. A new submission is read as an update: the vendor's client
+#: has no route of its own for it and says to follow ``create_submission`` with the update routes.
 UPDATE_STATUS = ROUTES["update_status"]
 PARSE_STATUS = ROUTES["parse_status"]
 #: What a parse's status read asks for (its progress, as the vendor's client asks).

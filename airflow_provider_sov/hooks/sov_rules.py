@@ -14,6 +14,13 @@ from airflow_provider_sov.exceptions import SovInputError
 UPDATE_TYPES = ("API", "SCRUB", "AIR", "RMS", "RMS_ANALYSIS", "COMPLETE", "PINGREADY")
 #: ``document_type`` values the API documents for a new parse, and ``LOSS_RUN`` the vendor's CLI offers.
 DOCUMENT_TYPES = ("SOV", "PREM_BDX", "CLAIM_BDX", "SOV_BDX", "ACORD", "LOSS_RUN")
+#: ``document_type`` values the vendor's client documents for a new submission.
+SUBMISSION_DOCUMENT_TYPES = ("SOV", "PREM_BDX", "CLAIM_BDX", "SOV_BDX")
+#: ``status`` values the activity list filters on (the vendor's client: pending, in progress,
+#: enriching, re-enriching, complete, failed).
+ACTIVITY_STATUSES = ("P", "I", "E", "R", "C", "F")
+#: ``origin`` values the activity list filters on.
+ACTIVITY_ORIGINS = ("api", "email")
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -101,16 +108,105 @@ class ParseOptions(TypedDict, total=False):
     update_callback_url: str | None
     integrations: list[str] | None
     workflow: str | None
+    delegate_to_team: str | int | None  # a team's UUID or ID: the job runs as that team's
+    allow_ping_data_api: bool | None  # the vendor's fix_sov sends True unless told otherwise
+    company: str | None
+    team: str | None
 
 
 class StartOptions(TypedDict, total=False):
-    """What an update may be started with (:meth:`SovHook.start_update`)."""
+    """What an update or a new submission may be started with (:meth:`SovHook.start_update`)."""
 
     extra_data: dict[str, Any] | None  # e.g. insured_name: it names the output files
     output_formats: list[str] | None
     policy_terms: Any
     outputter_name: str | None
     metadata: dict[str, Any] | None
+    integrations: list[str] | None
+    delegate_to_team: str | int | None
+
+
+class ActivityFilters(TypedDict, total=False):
+    """
+    What the activity list filters on (:meth:`SovHook.list_activity`), as the vendor's client names it.
+
+    Times are ``YYYYMMDDHHmmss`` (UTC); ``company__short_name`` and ``division__short_name`` take
+    one name or a list.
+    """
+
+    id: str  # one SOV
+    fields: list[str]  # only these fields of each SOV
+    search: str  # a case-insensitive substring of the SOV's key fields
+    origin: str  # api or email
+    status: str  # P, I, E, R, C or F
+    company__short_name: str | list[str]
+    division__short_name: str | list[str]
+    pingid: str
+    completed_time__gt: str
+    completed_time__gte: str
+    completed_time__lt: str
+    completed_time__lte: str
+
+
+def check_team(value: object) -> str | None:
+    """``delegate_to_team``: None, or a team's UUID or ID (a non-empty string or an integer)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+        raise SovInputError(
+            f"delegate_to_team must be a team's UUID or ID, got {value!r}.",
+            hint="Omit it to run the job as the connection's own team.",
+        )
+    return str(value).strip()
+
+
+def _stamp(value: object, name: str) -> str:
+    if not (isinstance(value, str) and re.fullmatch(r"\d{14}", value)):
+        raise SovInputError(f"{name} must be a YYYYMMDDHHmmss string (UTC), got {value!r}.")
+    return value
+
+
+def activity_params(
+    filters: dict[str, Any], cursor_id: str | None, prev_cursor_id: str | None, page_size: int
+) -> list[tuple[str, str]]:
+    """
+    Check and build the activity list's query (repeated keys for lists), as the vendor's client
+    sends it: only what is given, ``cursor_id`` winning over ``prev_cursor_id``.
+    """
+    check_options(filters, ActivityFilters, "list_activity")
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 250:
+        raise SovInputError(f"page_size must be an integer from 1 to 250, got {page_size!r}.")
+    params: list[tuple[str, str]] = []
+    if filters.get("id") is not None:
+        params.append(("id", check_id(filters["id"], "id")))
+    if cursor_id is not None:
+        params.append(("cursor_id", check_id(cursor_id, "cursor_id")))
+    elif prev_cursor_id is not None:
+        params.append(("prev_cursor_id", check_id(prev_cursor_id, "prev_cursor_id")))
+    params.append(("page_size", str(page_size)))
+    for name in ("fields", "company__short_name", "division__short_name"):
+        for value in str_list(filters.get(name), name) or []:
+            params.append((name, value))
+    if filters.get("origin") is not None:
+        params.append(("origin", _one_of(filters["origin"], ACTIVITY_ORIGINS, "origin")))
+    if filters.get("status") is not None:
+        params.append(("status", _one_of(filters["status"], ACTIVITY_STATUSES, "status")))
+    for name in ("search", "pingid"):
+        if filters.get(name) is not None:
+            if not isinstance(filters[name], str) or not filters[name]:
+                raise SovInputError(f"{name} must be a non-empty string, got {filters[name]!r}.")
+            params.append((name, filters[name]))
+    for name in ("completed_time__gt", "completed_time__gte", "completed_time__lt", "completed_time__lte"):
+        if filters.get(name) is not None:
+            params.append((name, _stamp(filters[name], name)))
+    return params
+
+
+def _one_of(value: object, allowed: tuple[str, ...], name: str) -> str:
+    """A filter's value is one the vendor's client documents (an unknown one would match nothing)."""
+    if value not in allowed:
+        raise SovInputError(f"{name} must be one of {', '.join(allowed)}, got {value!r}.")
+    return str(value)
 
 
 def check_options(options: dict[str, Any], allowed: type, what: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """
 Operators for SOV Fixer: updates (:mod:`.sov_update`), outputs (:mod:`.sov_outputs`) and parses
-(:mod:`.sov_parse`), importable from here.
+(:mod:`.sov_parse`) and new submissions (:mod:`.sov_submission`), importable from here.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from airflow_provider_sov.operators.sov_outputs import (
     SovGetOrCreateOutputOperator,
 )
 from airflow_provider_sov.operators.sov_parse import SovParseOperator
+from airflow_provider_sov.operators.sov_submission import SovCreateSubmissionOperator
 from airflow_provider_sov.operators.sov_update import (
     SovAddLocationsOperator,
     SovInitiateUpdateOperator,
@@ -19,6 +20,7 @@ from airflow_provider_sov.operators.sov_update import (
 
 __all__ = [
     "SovAddLocationsOperator",
+    "SovCreateSubmissionOperator",
     "SovDownloadOutputsOperator",
     "SovGetOrCreateOutputOperator",
     "SovInitiateUpdateOperator",

@@ -108,6 +108,7 @@ class SovGetOrCreateOutputOperator(JobOperator["SovHook"]):
     :param output_format: e.g. ``"json"`` or ``"XLSX"``; case does not matter (templated).
     :param revision: -1 latest (default), 0 original parse, N that revision; ignored for a SUD ID.
     :param overwrite_existing: Discard a cached output and make it again.
+    :param delegate_to_team: Ask as this team (its UUID or ID).
     :param destination: Download the output here (local folder or object-storage URL) (templated).
     :param validate_format: Check ``output_format`` against the organisation's list first (one call).
     :param overwrite: Replace a file already at the destination.
@@ -130,6 +131,7 @@ class SovGetOrCreateOutputOperator(JobOperator["SovHook"]):
         revision: int = -1,
         overwrite_existing: bool = False,
         validate_format: bool = False,
+        delegate_to_team: str | int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -138,6 +140,7 @@ class SovGetOrCreateOutputOperator(JobOperator["SovHook"]):
         self.revision = revision
         self.overwrite_existing = overwrite_existing
         self.validate_format = validate_format
+        self.delegate_to_team = delegate_to_team
 
     def start_job(self, context: Context, store: StateStore) -> tuple[SovJobRef, Reading | None]:
         fmt = check_output_format(self.output_format)
@@ -203,7 +206,11 @@ class SovGetOrCreateOutputOperator(JobOperator["SovHook"]):
         try:
             return dict(
                 self.hook.get_or_create_output(
-                    self.id, fmt, revision=self.revision, overwrite_existing=self.overwrite_existing
+                    self.id,
+                    fmt,
+                    revision=self.revision,
+                    overwrite_existing=self.overwrite_existing,
+                    delegate_to_team=self.delegate_to_team,
                 )
             )
         except SovBadRequestError as exc:

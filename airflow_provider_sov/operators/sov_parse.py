@@ -27,7 +27,8 @@ class SovParseOperator(JobOperator["SovHook"]):
     The file is checked locally first (exists, not empty, ``.xls/.xlsx/.xlsm/.xlsb/.pdf``). A retried
     task reattaches to the SOV its earlier try created instead of uploading the file again.
 
-    :param file: Local path or ``ObjectStoragePath`` of the workbook (templated).
+    :param file: Local path or ``ObjectStoragePath`` of the workbook, or a list of them parsed as
+        one SOV (templated).
     :param document_type: ``SOV`` (default), ``PREM_BDX``, ``CLAIM_BDX``, ``SOV_BDX`` or ``ACORD``.
     :param output_formats: Formats to produce, e.g. ``["json", "xlsx"]`` (default JSON) (templated).
     :param extra_data: Sent as ``extra_data_<key>`` fields, e.g. ``{"insured_name": "Acme"}`` (templated).
@@ -36,6 +37,11 @@ class SovParseOperator(JobOperator["SovHook"]):
     :param update_callback_url: Optional webhook for later updates.
     :param integrations: Optional integrations to run.
     :param workflow: Optional workflow name.
+    :param delegate_to_team: Parse as this team (its UUID or ID).
+    :param allow_ping_data_api: Let the parse enrich from Ping Data's API (sent only when set;
+        the vendor's ``fix_sov`` sets it to True).
+    :param company: The company the SOV belongs to.
+    :param team: The team the SOV belongs to.
     :param destination: Download the outputs here when done (templated).
     :param overwrite: Replace files already at the destination.
     :param wait_for_completion: Wait for the parse (default); otherwise return the SOV ID at once.
@@ -61,6 +67,10 @@ class SovParseOperator(JobOperator["SovHook"]):
         update_callback_url: str | None = None,
         integrations: list[str] | None = None,
         workflow: str | None = None,
+        delegate_to_team: str | int | None = None,
+        allow_ping_data_api: bool | None = None,
+        company: str | None = None,
+        team: str | None = None,
         accept_partial: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -74,6 +84,10 @@ class SovParseOperator(JobOperator["SovHook"]):
         self.update_callback_url = update_callback_url
         self.integrations = integrations
         self.workflow = workflow
+        self.delegate_to_team = delegate_to_team
+        self.allow_ping_data_api = allow_ping_data_api
+        self.company = company
+        self.team = team
         self.accept_partial = accept_partial
 
     def start_job(self, context: Context, store: StateStore) -> tuple[SovJobRef, Reading | None]:

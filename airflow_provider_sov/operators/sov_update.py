@@ -17,14 +17,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_sov._shared.lineage import LineageMixin, dataset
 from airflow_provider_sov._shared.operator import JobOperator
 from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError
-from airflow_provider_sov.hooks.sov_jobs import (
-    INITIATED,
-    LOCATIONS_ADDED,
-    SOV_FIXER,
-    STARTED,
-    UPDATE,
-    SovJobRef,
-)
+from airflow_provider_sov.hooks.sov_jobs import INITIATED, SOV_FIXER, STARTED, UPDATE, SovJobRef
 from airflow_provider_sov.hooks.sov_rules import UPDATE_TYPES, StartOptions, check_batch_rows, check_name
 from airflow_provider_sov.operators.sov_outputs import (
     output_files,
@@ -34,7 +27,7 @@ from airflow_provider_sov.operators.sov_outputs import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from airflow.sdk import Context
 
@@ -52,11 +45,13 @@ def upload_locations(
     batch_rows: int | None,
     log: Any,
     what: str = "update",
+    delegate_to_team: str | int | None = None,
 ) -> list[dict[str, Any]]:
     """
     Stream each checked CSV (in batches if asked) to a pending job; return rows sent per file.
 
-    :param what: How messages name the job the locations go to (``update``).
+    :param what: How messages name the job the locations go to (``update``, ``submission``).
+    :param delegate_to_team: Send them as this team.
     """
     from airflow_provider_sov.hooks.sov_locations import split_csv
 
@@ -65,7 +60,9 @@ def upload_locations(
         name = Path(str(path)).name
         try:
             if batch_rows is None or summary.rows <= batch_rows:
-                hook.add_locations(sud_id, path, check=False, upload_name=name)
+                hook.add_locations(
+                    sud_id, path, check=False, upload_name=name, delegate_to_team=delegate_to_team
+                )
                 batches = 1
             else:
                 batches = 0
@@ -74,7 +71,11 @@ def upload_locations(
                         batches += 1
                         stem = name.rsplit(".", 1)[0]
                         hook.add_locations(
-                            sud_id, part, check=False, upload_name=f"{stem}.part{batches:03d}.csv"
+                            sud_id,
+                            part,
+                            check=False,
+                            upload_name=f"{stem}.part{batches:03d}.csv",
+                            delegate_to_team=delegate_to_team,
                         )
                         log.info("Sent batch %d of %s: %d row(s).", batches, name, rows)
         except (SovConflictError, SovBadRequestError) as exc:
@@ -86,7 +87,7 @@ def upload_locations(
                 job_id=sud_id,
                 http_status=exc.http_status,
                 server_message=exc.server_message,
-                hint=f"Locations can only be added before start; initiate a new {what} for these corrections."
+                hint=f"Locations can only be added before start; make a new {what} for these rows."
                 if started
                 else "Fix the column or row the message names and run the task again.",
             ) from None
@@ -95,21 +96,73 @@ def upload_locations(
     return sent
 
 
-def initiate(
-    hook: SovHook, log: Any, sov_id: str, update_type: str, callback_url: str | None, client_ref: str | None
-) -> SovJobRef:
-    """Create an update of ``sov_id`` (the step ``initiated``); return its ref."""
+def initiate(hook: SovHook, log: Any, task: Any, update_type: str) -> SovJobRef:
+    """Create an update of the task's ``sov_id`` (the step ``initiated``); return its ref."""
     sud_id = hook.initiate_update(
-        sov_id, update_type=update_type, callback_url=callback_url, client_ref=client_ref
+        task.sov_id,
+        update_type=update_type,
+        callback_url=task.callback_url,
+        client_ref=task.client_ref,
+        username=task.username,
+        delegate_to_team=task.delegate_to_team,
     )
-    log.info("Initiated update %s of SOV %s (%s).", sud_id, sov_id, update_type)
+    log.info("Initiated update %s of SOV %s (%s).", sud_id, task.sov_id, update_type)
     return SovJobRef(sud_id)
 
 
-def start(hook: SovHook, log: Any, ref: SovJobRef, task: Any) -> None:
-    """Start a pending update (the guarded step ``started``) with the task's :class:`StartOptions`."""
+def start(hook: SovHook, log: Any, ref: SovJobRef, task: Any, what: str = "update") -> None:
+    """Start a pending job (the guarded step ``started``) with the task's :class:`StartOptions`."""
     hook.start_update(ref.id, **{name: getattr(task, name) for name in StartOptions.__annotations__})
-    log.info("Started update %s.", ref.id)
+    log.info("Started %s %s.", what, ref.id)
+
+
+class LocationsJobOperator(JobOperator["SovHook"]):
+    """
+    What the one-task jobs built from locations CSVs share (:class:`SovUpdateOperator`,
+    :class:`~airflow_provider_sov.operators.sov_submission.SovCreateSubmissionOperator`): every CSV
+    checked before the first call, the job created by its kind's first step, its locations added
+    and the job started, each step once across retries; then the wait and the downloads.
+
+    A subclass sets ``locations``, ``batch_rows``, ``delegate_to_team``, ``descriptions``,
+    ``extensions``, ``accept_partial`` and every :class:`StartOptions` field in its ``__init__``.
+    """
+
+    locations: Any
+    batch_rows: int | None
+    delegate_to_team: str | int | None
+    descriptions: Sequence[str] | None
+    extensions: Sequence[str] | None
+    accept_partial: bool
+
+    def run_steps(self, context: Context, store: StateStore, create: Callable[[], SovJobRef]) -> SovJobRef:
+        """Check the CSVs, then create the job (``create``), add its locations and start it."""
+        from airflow_provider_sov.hooks.sov_locations import check_locations
+
+        checked = check_locations(self.locations) if self.locations is not None else []
+        first, added, started = self.kind.steps
+        steps = self.steps(context, store)
+        ref = steps.create(first, create)
+        steps.run(ref, added, partial(self.add_locations, ref, checked))
+        steps.run(ref, started, partial(start, self.hook, self.log, ref, self, self.kind.name))
+        return ref
+
+    def add_locations(self, ref: SovJobRef, checked: list[tuple[Any, CsvSummary]]) -> None:
+        """Send the checked CSVs to the job (the step ``locations_added``; none: nothing to send)."""
+        if checked:
+            upload_locations(
+                self.hook, ref.id, checked, self.batch_rows, self.log, self.kind.name, self.delegate_to_team
+            )
+            for path, _ in checked:
+                self.lineage_in(*dataset(str(path)))
+
+    def options(self) -> dict[str, Any]:
+        return {"accept_partial": self.accept_partial}
+
+    def files_to_fetch(self, result: dict[str, Any], ref: JobRef, reading: Reading) -> list[FileToFetch]:
+        if self.destination in (None, ""):
+            return []
+        chosen = select_outputs(result["outputs"], self.descriptions, self.extensions)
+        return output_files(chosen, self.destination, result["job_id"])
 
 
 # --- Operators ----------------------------------------------------------------------------------
@@ -126,6 +179,8 @@ class SovInitiateUpdateOperator(JobOperator["SovHook"]):
     :param update_type: ``API`` (default), ``SCRUB``, ``AIR``, ``RMS``, ``RMS_ANALYSIS``, ``COMPLETE``, ``PINGREADY``.
     :param callback_url: Optional webhook for the update's completion.
     :param client_ref: Your own reference, echoed in the history feed (templated).
+    :param username: The user the update is made for.
+    :param delegate_to_team: Run it as this team (its UUID or ID).
     :param sovfixer_conn_id: The Airflow connection.
     """
 
@@ -141,6 +196,8 @@ class SovInitiateUpdateOperator(JobOperator["SovHook"]):
         update_type: str = "API",
         callback_url: str | None = None,
         client_ref: str | None = None,
+        username: str | None = None,
+        delegate_to_team: str | int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -148,12 +205,12 @@ class SovInitiateUpdateOperator(JobOperator["SovHook"]):
         self.update_type = update_type
         self.callback_url = callback_url
         self.client_ref = client_ref
+        self.username = username
+        self.delegate_to_team = delegate_to_team
 
     def start_job(self, context: Context, store: StateStore) -> tuple[SovJobRef, Reading | None]:
         update_type = check_name(self.update_type, UPDATE_TYPES, "update_type")
-        create = partial(
-            initiate, self.hook, self.log, self.sov_id, update_type, self.callback_url, self.client_ref
-        )
+        create = partial(initiate, self.hook, self.log, self, update_type)
         return self.steps(context, store).create(INITIATED, create), None
 
     def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
@@ -167,6 +224,7 @@ class SovAddLocationsOperator(LineageMixin, BaseOperator):
     :param sud_id: The pending update (templated), e.g. ``SovInitiateUpdateOperator``'s XCom.
     :param locations: A path, a glob (``data/*.csv``), an ``ObjectStoragePath``, or a list (templated).
     :param batch_rows: Send a large CSV in several calls of at most this many rows, header repeated.
+    :param delegate_to_team: Send them as this team (its UUID or ID).
     :param sovfixer_conn_id: The Airflow connection.
     :return: The common result for the update (not read: ``status`` and ``succeeded`` null) with
         ``uploads``: ``[{"file", "rows", "batches"}]``, one entry per CSV.
@@ -180,6 +238,7 @@ class SovAddLocationsOperator(LineageMixin, BaseOperator):
         sud_id: str,
         locations: Any,
         batch_rows: int | None = None,
+        delegate_to_team: str | int | None = None,
         sovfixer_conn_id: str = SOV_FIXER.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -187,6 +246,7 @@ class SovAddLocationsOperator(LineageMixin, BaseOperator):
         self.sud_id = sud_id
         self.locations = locations
         self.batch_rows = check_batch_rows(batch_rows)
+        self.delegate_to_team = delegate_to_team
         self.sovfixer_conn_id = sovfixer_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -194,7 +254,10 @@ class SovAddLocationsOperator(LineageMixin, BaseOperator):
         from airflow_provider_sov.hooks.sov_locations import check_locations
 
         hook = SovHook(self.sovfixer_conn_id)
-        sent = upload_locations(hook, self.sud_id, check_locations(self.locations), self.batch_rows, self.log)
+        checked = check_locations(self.locations)
+        sent = upload_locations(
+            hook, self.sud_id, checked, self.batch_rows, self.log, delegate_to_team=self.delegate_to_team
+        )
         for entry in sent:
             self.lineage_in(*dataset(entry["file"]))
         self.lineage_out(*sov_dataset(hook, self.sud_id))
@@ -211,6 +274,8 @@ class SovStartUpdateOperator(JobOperator["SovHook"]):
     :param policy_terms: Optional policy terms, passed through.
     :param outputter_name: Optional outputter, passed through.
     :param metadata: Optional metadata dict, passed through.
+    :param integrations: Optional integrations to run on the result.
+    :param delegate_to_team: Start it as this team (its UUID or ID).
     :param wait_for_completion: Wait for the update to finish and return its result.
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
     :param poll_interval: Seconds between polls while waiting.
@@ -231,6 +296,8 @@ class SovStartUpdateOperator(JobOperator["SovHook"]):
         policy_terms: Any = None,
         outputter_name: str | None = None,
         metadata: dict[str, Any] | None = None,
+        integrations: list[str] | None = None,
+        delegate_to_team: str | int | None = None,
         accept_partial: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -241,6 +308,8 @@ class SovStartUpdateOperator(JobOperator["SovHook"]):
         self.policy_terms = policy_terms
         self.outputter_name = outputter_name
         self.metadata = metadata
+        self.integrations = integrations
+        self.delegate_to_team = delegate_to_team
         self.accept_partial = accept_partial
 
     def start_job(self, context: Context, store: StateStore) -> tuple[SovJobRef, Reading | None]:
@@ -254,7 +323,7 @@ class SovStartUpdateOperator(JobOperator["SovHook"]):
         return {"accept_partial": self.accept_partial}
 
 
-class SovUpdateOperator(JobOperator["SovHook"]):
+class SovUpdateOperator(LocationsJobOperator):
     """
     Run a whole SOV update in one task: initiate, add locations, start, wait, download.
 
@@ -268,6 +337,10 @@ class SovUpdateOperator(JobOperator["SovHook"]):
     :param update_type: ``API`` (default) or another documented type.
     :param extra_data: Policy-level fields naming the output files (templated).
     :param output_formats: e.g. ``["json", "xlsx"]`` (templated).
+    :param client_ref: Your own reference, echoed in the history feed and the activity list (templated).
+    :param username: The user the update is made for.
+    :param integrations: Optional integrations to run on the result.
+    :param delegate_to_team: Run it as this team (its UUID or ID).
     :param batch_rows: Upload large CSVs in batches of at most this many rows.
     :param overwrite: Replace files already at the destination.
     :param descriptions: Download only outputs with these descriptions.
@@ -304,6 +377,9 @@ class SovUpdateOperator(JobOperator["SovHook"]):
         policy_terms: Any = None,
         outputter_name: str | None = None,
         metadata: dict[str, Any] | None = None,
+        username: str | None = None,
+        integrations: list[str] | None = None,
+        delegate_to_team: str | int | None = None,
         batch_rows: int | None = None,
         descriptions: Sequence[str] | None = None,
         extensions: Sequence[str] | None = None,
@@ -321,45 +397,20 @@ class SovUpdateOperator(JobOperator["SovHook"]):
         self.policy_terms = policy_terms
         self.outputter_name = outputter_name
         self.metadata = metadata
+        self.username = username
+        self.integrations = integrations
+        self.delegate_to_team = delegate_to_team
         self.batch_rows = check_batch_rows(batch_rows)
         self.descriptions = descriptions
         self.extensions = extensions
         self.accept_partial = accept_partial
 
     def start_job(self, context: Context, store: StateStore) -> tuple[SovJobRef, Reading | None]:
-        from airflow_provider_sov.hooks.sov_locations import check_locations
-
         update_type = check_name(self.update_type, UPDATE_TYPES, "update_type")
-        checked = check_locations(self.locations) if self.locations is not None else []
-        steps = self.steps(context, store)
-        ref = steps.create(
-            INITIATED,
-            partial(
-                initiate, self.hook, self.log, self.sov_id, update_type, self.callback_url, self.client_ref
-            ),
-        )
-        steps.run(ref, LOCATIONS_ADDED, partial(self.add_locations, ref, checked))
-        steps.run(ref, STARTED, partial(start, self.hook, self.log, ref, self))
-        return ref, None
-
-    def add_locations(self, ref: SovJobRef, checked: list[tuple[Any, CsvSummary]]) -> None:
-        """Send the checked CSVs to the update (the step ``locations_added``; none: nothing to send)."""
-        if checked:
-            upload_locations(self.hook, ref.id, checked, self.batch_rows, self.log)
-            for path, _ in checked:
-                self.lineage_in(*dataset(str(path)))
-
-    def options(self) -> dict[str, Any]:
-        return {"accept_partial": self.accept_partial}
+        return self.run_steps(context, store, partial(initiate, self.hook, self.log, self, update_type)), None
 
     def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         return {"sov_id": self.sov_id}
-
-    def files_to_fetch(self, result: dict[str, Any], ref: JobRef, reading: Reading) -> list[FileToFetch]:
-        if self.destination in (None, ""):
-            return []
-        chosen = select_outputs(result["outputs"], self.descriptions, self.extensions)
-        return output_files(chosen, self.destination, result["job_id"])
 
     def file_meta(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         sud_id = result["job_id"]

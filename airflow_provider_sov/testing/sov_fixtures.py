@@ -77,7 +77,7 @@ class Sov:
 
 @dataclass
 class Job:
-    """A parse job, an update job (SUD) or an output request."""
+    """A parse job, an update job (SUD, or a new submission read as one) or an output request."""
 
     kind: str  # "parse", "update" or "output"
     job_id: str
@@ -96,6 +96,8 @@ class Job:
     revision: int | None = None
     outputs: list[dict[str, str]] = field(default_factory=list)
     request_uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: A new submission (an update of an SOV that has no buildings yet): its rows add buildings.
+    submission: bool = False
 
 
 def make_buildings(sov_id: str, count: int, seed: str) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 
+from airflow_provider_sov.testing.sov_catalog import SovCatalogRoutes
 from airflow_provider_sov.testing.sov_fixtures import (
     ATTRIBUTES,
     DOCUMENT_TYPES,
@@ -35,7 +36,6 @@ from airflow_provider_sov.testing.sov_fixtures import (
 )
 from airflow_provider_sov.testing.sov_render import output_format_entry, render
 from airflow_provider_sov.testing.sov_state import (
-    SovFixerState,
     completed_since,
     error_response,
     form_fields,
@@ -44,11 +44,12 @@ from airflow_provider_sov.testing.sov_state import (
 from airflow_provider_sov.testing.wire import serve_bytes
 
 
-class SovFixerApi(SovFixerState):
+class SovFixerApi(SovCatalogRoutes):
     """:class:`SovFixerState` served over HTTP: every SOV Fixer route, named as the hook names them."""
 
     def add_routes(self, app: web.Application) -> None:
         """Register every SOV Fixer route; names match the hook's route names."""
+        self.add_catalog_routes(app)  # first: /api/v1/sov/activity before /api/v1/sov/{sov_id}
         add = app.router.add_route
         add("GET", "/api/v1/output_formats", self.output_formats, name="output_formats")
         add("POST", "/api/v1/sov", self.parse, name="parse")
@@ -291,7 +292,8 @@ class SovFixerApi(SovFixerState):
                 rows += 1
                 values = {k.strip(): v for k, v in row.items() if k and v not in (None, "")}
                 key = values.get("item_key") or f"{values.get('sheet_name')}#{values.get('sheet_row_number')}"
-                if key not in keys and key not in sheet_keys:
+                new_row = job.submission and "item_key" not in values  # a new SOV's rows add buildings
+                if key not in keys and key not in sheet_keys and not new_row:
                     return error_response(400, file=f"row {rows}: no building matches {key!r}")
                 pending.setdefault(key, {}).update(
                     {
@@ -356,10 +358,12 @@ class SovFixerApi(SovFixerState):
         with self.server.lock:
             records = self.history
             if cursor:
+                at = next((i for i, r in enumerate(records) if r["id"] == cursor), None)
+                if at is None:
+                    return error_response(400, cursor_id=["Invalid cursor."])
                 # Pages overlap by one record, as the real feed's may (clients de-duplicate by id),
                 # yet always move on: a page of one starts after the cursor.
-                first = int(cursor) if page_size > 1 else int(cursor) + 1
-                records = [r for r in records if int(r["id"]) >= first]
+                records = records[at if page_size > 1 else at + 1 :]
             elif start:
                 since = dt.datetime.strptime(start, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
                 records = [r for r in records if completed_since(r, since)]
@@ -371,12 +375,14 @@ class SovFixerApi(SovFixerState):
 
     async def history_item(self, request: web.Request) -> web.Response:
         # The real shape (the vendor client's SOVHistoryResponse): everything under "result", the
-        # SOV chain's IDs and outputs with their format, and no revision.
+        # SOV chain's IDs and outputs with their format, and no revision. It takes an SOV ID or a
+        # SUD ID (the vendor's client says so), the ID of a finished job.
         wanted = request.match_info["id"]
         with self.server.lock:
-            for record in self.history:
-                if wanted in (record["id"], record["pingid"]):
-                    job = self.jobs[record["pingid"]]
+            for record_id, job_id in self.history_jobs.items():
+                if job_id == wanted:
+                    record = next(r for r in self.history if r["id"] == record_id)
+                    job = self.jobs[job_id]
                     outputs = [
                         {
                             "url": self._url(request, job.job_id, o["filename"]),

@@ -10,6 +10,7 @@ import heapq
 import json
 import random
 import string
+import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -96,7 +97,9 @@ class SovFixerState:
         #: Output requests still running, by (SOV, revision, format): "get or create" gets them.
         self.output_running: dict[tuple[str, int, str], str] = {}
         self.history: list[dict[str, Any]] = []
-        self.created: dict[str, int] = {"parse": 0, "update": 0, "output": 0}
+        #: The job behind each history record, by the record's own (opaque) ID.
+        self.history_jobs: dict[str, str] = {}
+        self.created: dict[str, int] = {"parse": 0, "update": 0, "output": 0, "submission": 0}
         self.scripted: dict[str, list[Outcome]] = {"parse": [], "update": [], "output": []}
         #: How long jobs on an SOV run, by SOV ID, instead of the emulator's ``job_seconds``: one
         #: test can hold its own job while other jobs on the same emulator keep their pace.
@@ -254,7 +257,21 @@ class SovFixerState:
         )
         sov = self.sovs.get(job.sov_id)
         success = job.outcome.result_status == "SUCCESS"
-        if job.kind == "update" and sov is not None and success:
+        if job.submission and sov is not None and success:
+            short = sov.sov_id.rsplit("-", 1)[-1]
+            for number, (key, values) in enumerate(job.corrections.items(), 1):
+                sheet, row = key.split("#", 1)
+                sov.buildings.append(
+                    {
+                        "item_key": f"b-{short}-{number:04d}",
+                        "sheet_name": sheet,
+                        "sheet_row_number": row,
+                        **values,
+                    }
+                )
+            sov.revisions[0] = [dict(b) for b in sov.buildings]  # its rows are the new SOV
+            job.revision = 0
+        elif job.kind == "update" and sov is not None and success:
             for building in sov.buildings:
                 for key in (building["item_key"], f"{building['sheet_name']}#{building['sheet_row_number']}"):
                     building.update(job.corrections.get(key, {}))
@@ -280,12 +297,15 @@ class SovFixerState:
                 job.outputs.append({"description": entry[1], "filename": filename, "output_format": entry[0]})
                 self.output_cache[(sov.sov_id, revision, entry[0])] = filename
         if job.kind in ("parse", "update"):
-            record_id = len(self.history) + 1
+            # The record's own ID is an opaque string (the vendor client's HistoryItem), no other
+            # ID; pingid, a "Ping ID" that is neither an SOV nor a SUD ID, is null (nullable there).
+            record_id = uuid.uuid4().hex
+            self.history_jobs[record_id] = job.job_id
             self.history.append(
                 {
-                    "id": str(record_id),  # a string, as in the vendor client's types
+                    "id": record_id,
                     "sovid": job.sov_id,
-                    "record_type": "ORIG" if job.kind == "parse" else job.update_type,
+                    "record_type": "ORIG" if job.kind == "parse" or job.submission else job.update_type,
                     "completed_time": dt.datetime.fromtimestamp(
                         self.server.clock.wall() - (self.server.clock.now() - job.finished_at), dt.UTC
                     ).strftime(ISO),
@@ -293,7 +313,7 @@ class SovFixerState:
                     "status": "C" if success else "F",
                     "client_ref": job.client_ref,
                     "is_data_ready": success,
-                    "pingid": job.job_id,
+                    "pingid": None,
                     "incremental": job.kind == "update",
                 }
             )

@@ -36,9 +36,13 @@ class SovHistoryTrigger(BaseEventTrigger):
     de-duplicating, never replaying the feed from the beginning. The position is saved after each
     event is handed to Airflow: a crash in between can repeat one event, never lose one.
 
-    Event payload (the asset event's ``extra["payload"]``): ``id``, ``sovid``, ``pingid`` (the
-    SOV or SUD ID), ``record_type``, ``revision``, ``status`` (``C`` or ``F``), ``client_ref``,
-    ``is_data_ready``, ``completed_time``, ``incremental``: the feed's record as it comes.
+    Event payload (the asset event's ``extra["payload"]``): the feed's record as it comes, in the
+    vendor's ``HistoryItem`` shape: ``id`` (the record's own opaque ID), ``sovid`` (the SOV),
+    ``revision`` (the SOV's revision the record made), ``record_type`` (``ORIG`` or the update
+    type), ``status`` (``C`` or ``F``), ``client_ref``, ``is_data_ready``, ``completed_time``,
+    ``incremental`` and ``pingid`` (a nullable "Ping ID": neither an SOV nor a SUD ID). To act on
+    what a record made, use ``sovid`` and ``revision`` (e.g. ``SovGetOrCreateOutputOperator(id=sovid,
+    revision=revision)``), and ``client_ref`` to tell your own jobs apart.
 
     :param sovfixer_conn_id: The Airflow connection.
     :param poll_interval: Seconds between reads of the feed (the vendor recommends polling it).
@@ -170,9 +174,10 @@ class SovHistoryTrigger(BaseEventTrigger):
                             moved = True
                             if self.matches(record):
                                 self.log.info(
-                                    "History %s: %s %s %s",
+                                    "History %s: SOV %s revision %s %s %s",
                                     rid,
-                                    record.get("pingid"),
+                                    record.get("sovid"),
+                                    record.get("revision"),
                                     record.get("record_type"),
                                     record.get("status"),
                                 )

@@ -44,9 +44,13 @@ E2E_HISTORY = Asset(
 with DAG(dag_id="e2e_event_driven", schedule=[E2E_HISTORY], start_date=START, catchup=False) as event_dag:
 
     @task
-    def updates_behind_this_run(triggering_asset_events=None) -> list[str]:
+    def updates_behind_this_run(triggering_asset_events=None) -> list[list]:
         assert triggering_asset_events is not None
-        return [e.extra["payload"]["pingid"] for events in triggering_asset_events.values() for e in events]
+        return [
+            [e.extra["payload"][k] for k in ("sovid", "revision", "client_ref")]
+            for events in triggering_asset_events.values()
+            for e in events
+        ]
 
     updates_behind_this_run()
 
