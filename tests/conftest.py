@@ -32,6 +32,8 @@ OPERATOR_MODES = [pytest.param(True, id="deferrable"), pytest.param(False, id="i
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_CSV = ROOT / "example_dags" / "data" / "corrections.csv"
+#: Rows of a new SOV (three buildings named by sheet and row), for new submissions.
+NEW_SOV_CSV = ROOT / "example_dags" / "data" / "new_sov_rows.csv"
 #: The SOV token of the real-Airflow stack: recognisable, so that a scan can find any leak of it.
 STACK_TOKEN = "sov-token-RECOGNISABLE-7Qx9Lm2Vb"
 

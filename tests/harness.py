@@ -136,7 +136,7 @@ def run_task(task: Any, context: dict[str, Any], *, between: Any = None) -> Any:
                 context["ti"].first_reschedule = timezone.utcnow()
             if between is not None:
                 between()
-            time.sleep(float(task.poke_interval))
+            time.sleep(float(getattr(task, "poke_interval", None) or task.poll_interval))
             step = functools.partial(task.execute, context)
 
 

@@ -23,6 +23,7 @@ from airflow_provider_sov.hooks.sov import SovHook
 from airflow_provider_sov.operators.broker import DFileDownloadOperator, DFileGenerateOperator
 from airflow_provider_sov.operators.sov import (
     SovAddLocationsOperator,
+    SovCreateSubmissionOperator,
     SovDownloadOutputsOperator,
     SovGetOrCreateOutputOperator,
     SovInitiateUpdateOperator,
@@ -33,7 +34,7 @@ from airflow_provider_sov.operators.sov import (
 from airflow_provider_sov.sensors.broker import DFileGenerationSensor
 from airflow_provider_sov.sensors.sov import SovOutputSensor, SovParseSensor, SovUpdateSensor
 from airflow_provider_sov.testing.server import EmulatorServer
-from tests.conftest import EXAMPLE_CSV, broker_conn
+from tests.conftest import EXAMPLE_CSV, NEW_SOV_CSV, broker_conn
 from tests.harness import make_context, run_task
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ SENSE = {"deferrable": True, "poke_interval": 0.1, "timeout": 30}
 #: The kind each task reports, and the extras that kind carries besides the common keys.
 EXTRAS = {
     "update": {"result_status", "outputs"},
+    "submission": {"result_status", "outputs", "document_type"},
     "parse": {"result_status", "outputs"},
     "output": {"result_status", "outputs"},
     "generation": {"submission_id", "file_type", "start", "end", "generated_at"},
@@ -161,6 +163,19 @@ CASES = [
         "update",
         True,
         files=1,
+    ),
+    Case(
+        "SovCreateSubmissionOperator",
+        lambda d: SovCreateSubmissionOperator(task_id="t", locations=NEW_SOV_CSV, destination=d, **WAIT),
+        "submission",
+        True,
+        files=1,
+    ),
+    Case(
+        "SovCreateSubmissionOperator (no wait)",
+        lambda d: SovCreateSubmissionOperator(task_id="t", locations=NEW_SOV_CSV, wait_for_completion=False),
+        "submission",
+        False,
     ),
     Case(
         "SovGetOrCreateOutputOperator",

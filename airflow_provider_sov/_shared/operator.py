@@ -49,6 +49,9 @@ class JobOperator(LineageMixin, JobWaitMixin[HookT], BaseOperator):
 
     :param wait_for_completion: Wait for the job to end (and write its files).
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
+    :param mode: How a wait that does not defer waits: ``poke`` (default: on the worker, holding its
+        slot) or ``reschedule`` (the task ends between reads and Airflow runs it again when the next
+        read is due; the job and the wait's deadline are in the task's state, so it carries on).
     :param poll_interval: Seconds between status reads while waiting (default: the kind's).
     :param timeout: Seconds to wait in all (default: the kind's).
     :param destination: Where to write the job's files: a local folder or an object-storage URL
@@ -67,6 +70,7 @@ class JobOperator(LineageMixin, JobWaitMixin[HookT], BaseOperator):
         *,
         wait_for_completion: bool | None = None,
         deferrable: bool | None = None,
+        mode: str = "poke",
         poll_interval: timedelta | float | None = None,
         timeout: timedelta | float | None = None,
         destination: Any = None,
@@ -84,10 +88,18 @@ class JobOperator(LineageMixin, JobWaitMixin[HookT], BaseOperator):
                 f"Task {self.task_id!r}: {type(self).__name__} does not wait; wait with a sensor instead."
             )
         self.deferrable = default_deferrable() if deferrable is None else deferrable
+        if mode not in ("poke", "reschedule"):
+            raise SovInputError(f"Task {self.task_id!r}: mode must be 'poke' or 'reschedule', got {mode!r}.")
+        self.mode = mode
         self.poll_interval = poll_seconds(self.kind, poll_interval, self.log)
         self.timeout = as_seconds(self.kind.timeout if timeout is None else timeout, "timeout") or 0.0
         self.destination = destination
         self.overwrite = overwrite
+
+    @property
+    def reschedules(self) -> bool:  # type: ignore[override]
+        """Whether a wait on the worker ends the try between reads (``mode="reschedule"``)."""
+        return self.mode == "reschedule" and not self.deferrable
 
     # --- What a subclass says ------------------------------------------------------------------------
 

@@ -199,6 +199,9 @@ class JobWaitMixin(Generic[HookT]):
     kind: JobKind[Any, HookT]
     #: A sensor may end a successful wait in the triggerer; an operator has work left on the worker.
     end_from_trigger: bool = False
+    #: Whether a wait that does not defer ends the try between reads (an operator's
+    #: ``mode="reschedule"``; a sensor's reschedule mode is Airflow's own).
+    reschedules: bool = False
     deferrable: bool
     timeout: float
     poll_interval: float
@@ -262,11 +265,11 @@ class JobWaitMixin(Generic[HookT]):
             return reading
         until, wait_started = deadline or (deadline_after(self.timeout), started)
         if context is not None and deadline is None:
-            StateStore(context, self.log).set(
-                WAIT, {"key": ref.key, "ref": ref.to_json(), "deadline": until, "wait_started": wait_started}
-            )
+            until, wait_started = self._keep_deadline(context, ref, until, wait_started)
         if self.deferrable and until > time.time():  # past its deadline, it times out here and now
             self.defer_for_job(kind, ref, deadline=until, wait_started=wait_started, method_name=method_name)
+        if self.reschedules and context is not None and until > time.time():
+            self.reschedule_wait(kind, ref, reading, until)
         return poll_in_process(
             lambda: self.read_job(kind, ref),
             reading,
@@ -276,6 +279,45 @@ class JobWaitMixin(Generic[HookT]):
             poll_interval=self.poll_interval,
             deadline=until,
         )
+
+    def _keep_deadline(
+        self, context: Context, ref: JobRef, until: float, wait_started: float
+    ) -> tuple[float, float]:
+        """
+        Save the wait's deadline in the task's state; a rescheduled run of the same try keeps the
+        one its wait began with (a new try, a retry, begins a new wait).
+        """
+        store = StateStore(context, self.log)
+        attempt = getattr(context.get("ti"), "try_number", None)
+        kept = store.get(WAIT)
+        if (
+            self.reschedules
+            and isinstance(kept, dict)
+            and kept.get("key") == ref.key
+            and kept.get("try") == attempt
+            and "deadline" in kept
+        ):
+            return float(kept["deadline"]), float(kept.get("wait_started") or wait_started)
+        wait = {"key": ref.key, "ref": ref.to_json(), "deadline": until, "wait_started": wait_started}
+        store.set(WAIT, {**wait, "try": attempt} if attempt is not None else wait)
+        return until, wait_started
+
+    def reschedule_wait(
+        self, kind: JobKind[Any, Any], ref: JobRef, reading: Reading, until: float
+    ) -> NoReturn:
+        """End this run of the task until the next read is due (never past the wait's deadline)."""
+        from datetime import UTC, datetime
+
+        from airflow.sdk.exceptions import AirflowRescheduleException
+
+        wake = min(time.time() + self.poll_interval, until)
+        self.log.info(
+            "%s is %s; rescheduling the task to read it again in %.0fs.",
+            kind.describe(ref),
+            reading.status,
+            max(0.0, wake - time.time()),
+        )
+        raise AirflowRescheduleException(reschedule_date=datetime.fromtimestamp(wake, UTC))
 
     def wait_kwargs(self) -> dict[str, Any]:
         """

@@ -28,6 +28,7 @@ from airflow_provider_sov.hooks.sov_rules import (
     check_output_format,
     check_revision,
     check_team,
+    start_payload,
     str_list,
 )
 
@@ -129,7 +130,7 @@ class SovHook(SovRecordsMixin, ApiHook):
                 fields.append((key, str(given[key])))
         team = check_team(given.get("delegate_to_team"))
         if team is not None:
-            fields.append(("delegate_to_team", team))
+            fields.append(("delegate_to_team", str(team)))
         allow = given.get("allow_ping_data_api")
         if allow is not None:
             if not isinstance(allow, bool):
@@ -303,7 +304,7 @@ class SovHook(SovRecordsMixin, ApiHook):
         path = as_source(locations_csv, "locations CSV")
         team = check_team(delegate_to_team)
         summary = check_locations_csv(path) if check else CsvSummary(str(path), -1, (), path.stat().st_size)
-        fields = [("delegate_to_team", team)] if team is not None else []
+        fields = [("delegate_to_team", str(team))] if team is not None else []
         self.request(
             ROUTES["add_locations"],
             ids={"sud_id": sud_id},
@@ -321,26 +322,8 @@ class SovHook(SovRecordsMixin, ApiHook):
 
         :param options: See :class:`~airflow_provider_sov.hooks.sov_rules.StartOptions`.
         """
-        given = check_options(dict(options), StartOptions, "start_update")
         sud_id = check_id(sud_id, "sud_id", sov_routes.EXAMPLE_SUD_ID)
-        payload: dict[str, Any] = {"extra_data": check_extra_data(given.get("extra_data"))}
-        formats = str_list(given.get("output_formats"), "output_formats")
-        if formats:
-            payload["output_formats"] = formats
-        for key in ("policy_terms", "outputter_name"):
-            if given.get(key) is not None:
-                payload[key] = given[key]
-        integrations = str_list(given.get("integrations"), "integrations")
-        if integrations is not None:
-            payload["integrations"] = integrations
-        team = check_team(given.get("delegate_to_team"))
-        if team is not None:
-            payload["delegate_to_team"] = team
-        metadata = given.get("metadata")
-        if metadata is not None:
-            if not isinstance(metadata, dict):
-                raise SovInputError(f"metadata must be a dict, got {type(metadata).__name__}.")
-            payload["metadata"] = metadata
+        payload = start_payload(dict(options))
         return self.request(ROUTES["start_update"], ids={"sud_id": sud_id}, job_id=sud_id, json=payload)
 
     def get_update_status(self, sud_id: str) -> dict[str, Any]:

@@ -126,6 +126,34 @@ class StartOptions(TypedDict, total=False):
     delegate_to_team: str | int | None
 
 
+def start_payload(options: dict[str, Any]) -> dict[str, Any]:
+    """
+    Check :class:`StartOptions` and build the start's JSON body as the vendor's client does:
+    ``extra_data`` always (``{}`` at least), the rest only when given. Tasks call it before their
+    first step too, so a bad option is refused before a job exists.
+    """
+    given = check_options(options, StartOptions, "start_update")
+    payload: dict[str, Any] = {"extra_data": check_extra_data(given.get("extra_data"))}
+    formats = str_list(given.get("output_formats"), "output_formats")
+    if formats:
+        payload["output_formats"] = formats
+    for key in ("policy_terms", "outputter_name"):
+        if given.get(key) is not None:
+            payload[key] = given[key]
+    integrations = str_list(given.get("integrations"), "integrations")
+    if integrations is not None:
+        payload["integrations"] = integrations
+    team = check_team(given.get("delegate_to_team"))
+    if team is not None:
+        payload["delegate_to_team"] = team
+    metadata = given.get("metadata")
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise SovInputError(f"metadata must be a dict, got {type(metadata).__name__}.")
+        payload["metadata"] = metadata
+    return payload
+
+
 class ActivityFilters(TypedDict, total=False):
     """
     What the activity list filters on (:meth:`SovHook.list_activity`), as the vendor's client names it.
@@ -148,8 +176,8 @@ class ActivityFilters(TypedDict, total=False):
     completed_time__lte: str
 
 
-def check_team(value: object) -> str | None:
-    """``delegate_to_team``: None, or a team's UUID or ID (a non-empty string or an integer)."""
+def check_team(value: object) -> str | int | None:
+    """``delegate_to_team``: None, or a team's UUID or ID (a non-empty string or an integer), as given."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
@@ -157,7 +185,7 @@ def check_team(value: object) -> str | None:
             f"delegate_to_team must be a team's UUID or ID, got {value!r}.",
             hint="Omit it to run the job as the connection's own team.",
         )
-    return str(value).strip()
+    return value.strip() if isinstance(value, str) else value
 
 
 def _stamp(value: object, name: str) -> str:

@@ -18,7 +18,13 @@ from airflow_provider_sov._shared.lineage import LineageMixin, dataset
 from airflow_provider_sov._shared.operator import JobOperator
 from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError
 from airflow_provider_sov.hooks.sov_jobs import INITIATED, SOV_FIXER, STARTED, UPDATE, SovJobRef
-from airflow_provider_sov.hooks.sov_rules import UPDATE_TYPES, StartOptions, check_batch_rows, check_name
+from airflow_provider_sov.hooks.sov_rules import (
+    UPDATE_TYPES,
+    StartOptions,
+    check_batch_rows,
+    check_name,
+    start_payload,
+)
 from airflow_provider_sov.operators.sov_outputs import (
     output_files,
     select_outputs,
@@ -87,7 +93,11 @@ def upload_locations(
                 job_id=sud_id,
                 http_status=exc.http_status,
                 server_message=exc.server_message,
-                hint=f"Locations can only be added before start; make a new {what} for these rows."
+                hint=(
+                    "Locations can only be added before start; initiate a new update for these corrections."
+                    if what == "update"
+                    else f"Locations can only be added before start; create a new {what} for these rows."
+                )
                 if started
                 else "Fix the column or row the message names and run the task again.",
             ) from None
@@ -110,9 +120,14 @@ def initiate(hook: SovHook, log: Any, task: Any, update_type: str) -> SovJobRef:
     return SovJobRef(sud_id)
 
 
+def start_options(task: Any) -> dict[str, Any]:
+    """A task's :class:`StartOptions`: its attributes of those names."""
+    return {name: getattr(task, name) for name in StartOptions.__annotations__}
+
+
 def start(hook: SovHook, log: Any, ref: SovJobRef, task: Any, what: str = "update") -> None:
     """Start a pending job (the guarded step ``started``) with the task's :class:`StartOptions`."""
-    hook.start_update(ref.id, **{name: getattr(task, name) for name in StartOptions.__annotations__})
+    hook.start_update(ref.id, **start_options(task))
     log.info("Started %s %s.", what, ref.id)
 
 
@@ -135,9 +150,11 @@ class LocationsJobOperator(JobOperator["SovHook"]):
     accept_partial: bool
 
     def run_steps(self, context: Context, store: StateStore, create: Callable[[], SovJobRef]) -> SovJobRef:
-        """Check the CSVs, then create the job (``create``), add its locations and start it."""
+        """Check the CSVs and the start's options, then create the job (``create``), add its
+        locations and start it: what can be checked here fails before the first call."""
         from airflow_provider_sov.hooks.sov_locations import check_locations
 
+        start_payload(start_options(self))
         checked = check_locations(self.locations) if self.locations is not None else []
         first, added, started = self.kind.steps
         steps = self.steps(context, store)

@@ -63,6 +63,8 @@ class Seen:
     method: str
     path: str
     headers: dict[str, str] = field(default_factory=dict)
+    #: The client's (host, port): which connection, hence which process, sent it.
+    peer: tuple[str, int] | None = None
 
 
 #: Where the middleware leaves an "after" fault for a route that streams its own body.

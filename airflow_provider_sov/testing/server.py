@@ -316,7 +316,16 @@ class EmulatorServer:
         route = request.match_info.route.name or "unknown"
         with self.lock:
             self.counts[route] += 1
-            self.seen.append(Seen(route, request.method, request.path_qs, dict(request.headers)))
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            self.seen.append(
+                Seen(
+                    route,
+                    request.method,
+                    request.path_qs,
+                    dict(request.headers),
+                    tuple(peer[:2]) if peer else None,
+                )
+            )
             self.sov.tick()
         if route in ("storage", "elsewhere"):  # any credential sent there is recorded, fault or not
             denied = self.broker.check_storage(request)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sov._shared.trigger import JobTrigger
-from airflow_provider_sov.hooks.sov_jobs import OUTPUT, PARSE, UPDATE
+from airflow_provider_sov.hooks.sov_jobs import OUTPUT, PARSE, SUBMISSION, UPDATE
 
 if TYPE_CHECKING:
     from airflow_provider_sov.triggers.sov_history import HISTORY_FIELDS, SovHistoryTrigger, history_stamp
@@ -16,6 +16,7 @@ __all__ = [
     "SovJobTrigger",
     "SovOutputTrigger",
     "SovParseTrigger",
+    "SovSubmissionTrigger",
     "SovUpdateTrigger",
     "history_stamp",
 ]
@@ -38,7 +39,7 @@ class SovJobTrigger(JobTrigger):
     """
     Poll one SOV Fixer job (see :class:`~airflow_provider_sov._shared.trigger.JobTrigger`).
 
-    :param job_id: The ID to poll: SUD ID, SOV ID or output request ID, by kind. A wait the
+    :param job_id: The ID to poll: SUD ID, submission ID, SOV ID or output request ID, by kind. A wait the
         scheduler started has none yet: it has the sensor's argument instead (``sud_id``...).
     :param sovfixer_conn_id: The Airflow connection.
     """
@@ -53,6 +54,12 @@ class SovUpdateTrigger(SovJobTrigger):
     """Poll an SOV update (SUD) until it is ``COMPLETE`` or ``FAILED``."""
 
     kind = UPDATE
+
+
+class SovSubmissionTrigger(SovJobTrigger):
+    """Poll a new submission (on the update routes) until it is ``COMPLETE`` or ``FAILED``."""
+
+    kind = SUBMISSION
 
 
 class SovParseTrigger(SovJobTrigger):

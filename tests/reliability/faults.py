@@ -77,6 +77,8 @@ REPORT.fault_order = [f.name for f in FAULTS]
 #: Routes that create work on the server: never repeated once the server may have acted.
 CREATING = {
     "parse",
+    "create_submission",
+    "add_building",
     "initiate_update",
     "add_locations",
     "start_update",

@@ -186,7 +186,31 @@ ROUTES = [
         names=lambda w: w.ids["sud"],
     ),
     RouteCase("history", lambda w: len(w.sov.get_history_page()["results"]) > 0),
-    RouteCase("history_item", lambda w: w.sov.get_history_item(1)["sovid"], names=lambda w: 1),
+    RouteCase("history_item", lambda w: w.sov.get_history_item(SOV)["sovid"], names=lambda w: SOV),
+    RouteCase(
+        "create_submission",
+        lambda w: w.sov.create_submission(client_ref="faults"),
+        view=lambda submission_id: submission_id.isdigit(),
+        jobs=lambda e, w: e.sov.created["submission"],
+        names=lambda w: "create submission",
+    ),
+    RouteCase("activity", lambda w: [r["id"] for r in w.sov.list_activity(page_size=250)["results"]]),
+    RouteCase(
+        "add_building",
+        lambda w: w.sov.add_building(SOV, {"bldg_name": "Annex"}),
+        jobs=lambda e, w: len(e.sov.sovs[SOV].buildings) - 5,  # buildings added (the SOV had 5)
+        names=lambda w: SOV,
+    ),
+    RouteCase(
+        "building",
+        lambda w: w.sov.get_building(f"b-{SOV.rsplit('-', 1)[-1]}-0001")["item_key"],
+        names=lambda w: f"b-{SOV.rsplit('-', 1)[-1]}-0001",
+    ),
+    RouteCase(
+        "public_shareable_url",
+        lambda w: w.sov.get_public_shareable_url(SOV).rsplit("/", 1)[-1],
+        names=lambda w: SOV,
+    ),
     RouteCase(
         "download",
         lambda w: w.sov.download_output(w.ids["output"], w.folder / "out"),

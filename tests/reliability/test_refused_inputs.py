@@ -17,6 +17,7 @@ from airflow_provider_sov.exceptions import SovError
 from airflow_provider_sov.operators.broker import DFileDownloadOperator, DFileGenerateOperator
 from airflow_provider_sov.operators.sov import (
     SovAddLocationsOperator,
+    SovCreateSubmissionOperator,
     SovDownloadOutputsOperator,
     SovGetOrCreateOutputOperator,
     SovInitiateUpdateOperator,
@@ -26,7 +27,7 @@ from airflow_provider_sov.operators.sov import (
 )
 from airflow_provider_sov.sensors.broker import DFileGenerationSensor
 from airflow_provider_sov.sensors.sov import SovOutputSensor, SovParseSensor, SovUpdateSensor
-from tests.conftest import EXAMPLE_CSV
+from tests.conftest import EXAMPLE_CSV, NEW_SOV_CSV
 from tests.harness import make_context
 from tests.reliability.report import REPORT
 
@@ -130,6 +131,40 @@ CASES: list[tuple[str, Callable[[Path], Any], str]] = [
             task_id="x", sud_id=SUD, locations=[csv(t, "h.csv", b"item_key\n")]
         ),
         "no data rows",
+    ),
+    (
+        "new SOV without rows",
+        lambda t: SovCreateSubmissionOperator(task_id="x", locations=[]),
+        "locations must name at least one CSV",
+    ),
+    (
+        "new SOV: the second of two CSVs has no identifying column",
+        lambda t: SovCreateSubmissionOperator(
+            task_id="x", locations=[NEW_SOV_CSV, csv(t, "rows.csv", b"bldg_name\nHQ\n")], destination=t
+        ),
+        "rows.csv has no identifying column",
+    ),
+    (
+        "new SOV: output formats as one string",
+        lambda t: SovCreateSubmissionOperator(task_id="x", locations=NEW_SOV_CSV, output_formats="json,xlsx"),
+        "output_formats must be a list",
+    ),
+    (
+        "new SOV: delegate_to_team not a team",
+        lambda t: SovCreateSubmissionOperator(task_id="x", locations=NEW_SOV_CSV, delegate_to_team=True),
+        "delegate_to_team must be a team's UUID or ID",
+    ),
+    (
+        "new SOV: extra_data key with a space",
+        lambda t: SovCreateSubmissionOperator(
+            task_id="x", locations=NEW_SOV_CSV, extra_data={"insured name": "Harbor"}
+        ),
+        "are not plain identifiers",
+    ),
+    (
+        "new SOV: empty document type",
+        lambda t: SovCreateSubmissionOperator(task_id="x", locations=NEW_SOV_CSV, document_type=" "),
+        "document_type must be a non-empty string",
     ),
     ("workbook empty", lambda t: SovParseOperator(task_id="x", file=workbook(t, data=b"")), "is empty"),
     ("workbook missing", lambda t: SovParseOperator(task_id="x", file=t / "gone.xlsx"), "gone.xlsx"),
@@ -280,7 +315,7 @@ def test_the_table_is_at_least_thirty_cases_over_every_operator_and_sensor():
         and cls.__module__.startswith(module.__name__)  # operators.sov re-exports sov_update, ...
         and "template_fields" in vars(cls)  # a task, not a shared base such as SovJobSensor
     }
-    assert len(public) == 13
+    assert len(public) == 14
     assert public <= built, public - built
 
 
@@ -298,6 +333,7 @@ def _tasks_for_types() -> list[Any]:
         SovUpdateOperator(task_id="e", sov_id=SOV, destination=folder),
         SovGetOrCreateOutputOperator(task_id="f", id=SOV, output_format="JSON"),
         SovParseOperator(task_id="g", file=workbook(folder)),
+        SovCreateSubmissionOperator(task_id="n", locations=NEW_SOV_CSV),
         SovUpdateSensor(task_id="h", sud_id=SUD),
         SovOutputSensor(task_id="i", request_id="r-1"),
         SovParseSensor(task_id="j", sov_id=SOV),
