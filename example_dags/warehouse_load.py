@@ -1,8 +1,10 @@
 """
-Load a CSV file into a Postgres table with ``COPY``, idempotently per logical date.
+Load a CSV file into a Postgres table with ``COPY``, idempotently per logical date; and write a
+table's rows to a CSV.
 
-Shared by the warehouse example DAGs (``sov_warehouse_refresh``, ``broker_d1_warehouse``). Uses the
-Postgres provider's hook (``apache-airflow-providers-postgres``), imported only when a task runs.
+Shared by the warehouse example DAGs (``sov_warehouse_refresh``, ``broker_d1_warehouse``,
+``sov_new_from_warehouse``). Uses the Postgres provider's hook
+(``apache-airflow-providers-postgres``), imported only when a task runs.
 
 The file is streamed from wherever it was written (a local path or an object-storage URI such as
 ``s3://aws_default@bucket/key``) into a temporary staging table, then, in one transaction, the
@@ -85,6 +87,49 @@ def load_csv(
                 return int(cursor.rowcount)
         finally:
             conn.close()
+
+
+def read_rows(
+    *, conn_id: str, table: str, columns: list[str], where: dict[str, Any], order_by: str
+) -> list[tuple[Any, ...]]:
+    """Return ``columns`` of the rows of ``table`` matching ``where`` (equality), ordered by ``order_by``."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    for name in (table, *columns, *where, order_by):
+        if not _IDENTIFIER.fullmatch(name):
+            raise ValueError(
+                f"{name!r} is not a plain table or column name (letters, digits, _; schema.table)."
+            )
+    selected = ", ".join(f'"{c}"' for c in columns)
+    conditions = " AND ".join(f'"{k}" = %s' for k in where) or "TRUE"
+    conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                f'SELECT {selected} FROM {table} WHERE {conditions} ORDER BY "{order_by}"',
+                list(where.values()),
+            )
+            return list(cursor.fetchall())
+    finally:
+        conn.close()
+
+
+def write_text(uri: str, text: str) -> None:
+    """
+    Write ``text`` to ``uri`` (a local path or an object-storage URI) so that no reader sees half of
+    it: locally to a temporary name beside it, then renamed; an object appears whole once written.
+    """
+    import os
+
+    from airflow.sdk import ObjectStoragePath
+
+    if "://" in uri:
+        ObjectStoragePath(uri).write_text(text)
+        return
+    os.makedirs(os.path.dirname(uri) or ".", exist_ok=True)
+    with open(f"{uri}.part", "w", encoding="utf-8", newline="") as out:
+        out.write(text)
+    os.replace(f"{uri}.part", uri)
 
 
 def _copy_in(cursor: Any, statement: str, text: io.TextIOBase) -> None:

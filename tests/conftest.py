@@ -220,6 +220,7 @@ def stack(tmp_path_factory):
         stack = AirflowStack(root, emulator, dags_folder(root))
         stack.env.update(warehouse.connection_env())
         with stack as running:
+            running.warehouse = warehouse  # type: ignore[attr-defined]  # for the warehouse examples' tests
             yield running
 
 

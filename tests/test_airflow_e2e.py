@@ -192,6 +192,99 @@ def test_parse_example_through_the_real_triggerer(stack, tmp_path):
     assert {p.parent.name for p in logs} == {"task_id=parse", "task_id=export_xlsx"}
 
 
+def test_warehouse_rows_become_a_new_sov_and_come_back_through_the_real_triggerer(stack, tmp_path):
+    warehouse = stack.warehouse
+    warehouse.sql(
+        "warehouse",
+        "CREATE TABLE warehouse_locations (location_id int PRIMARY KEY, portfolio text, bldg_name text, "
+        "street_address text, city text, state text, postal_code text, country text, occupancy text, "
+        "construction text, year_built int, limits__building_limit bigint)",
+    )
+    rows = [
+        (
+            1,
+            "harbor",
+            "Harbor North",
+            "100 Pier Rd",
+            "Miami",
+            "FL",
+            "33131",
+            "USA",
+            "Warehouse",
+            "Masonry",
+            1987,
+            3400000,
+        ),
+        (2, "other", "Elsewhere", "1 Main St", "Boise", "ID", "83702", "USA", "Office", "Frame", 2001, 100),
+        (
+            3,
+            "harbor",
+            "Harbor South",
+            "120 Pier Rd",
+            "Miami",
+            "FL",
+            "33131",
+            "USA",
+            "Warehouse",
+            "Masonry",
+            1991,
+            None,
+        ),
+        (
+            4,
+            "harbor",
+            "Harbor Office",
+            "9 Bay St",
+            "Miami",
+            "FL",
+            "33131",
+            "USA",
+            "Office",
+            "Steel",
+            2006,
+            1900000,
+        ),
+    ]
+    for row in rows:
+        warehouse.sql(
+            "warehouse", f"INSERT INTO warehouse_locations VALUES ({', '.join('?' * len(row))})", *row
+        )
+    stack.emulator.reset_counts()
+    run_id = stack.trigger("sov_new_from_warehouse", {"portfolio": "harbor", "destination": str(tmp_path)})
+    assert stack.wait_run("sov_new_from_warehouse", run_id) == "success"
+
+    made = xcom(stack.home, "sov_new_from_warehouse", "new_sov", run_id)
+    loaded = xcom(stack.home, "sov_new_from_warehouse", "load", run_id)
+    assert made["kind"] == "submission" and loaded == {
+        "table": "sov_new_buildings",
+        "rows": 3,
+        "submission_id": made["job_id"],
+    }
+    # The portfolio's rows, in order, are the new SOV's buildings, back in the warehouse.
+    back = warehouse.sql(
+        "warehouse",
+        "SELECT sheet_row_number, bldg_name, limits__building_limit FROM sov_new_buildings "
+        "WHERE portfolio = 'harbor' ORDER BY sheet_row_number::int",
+    )
+    assert back == [
+        ("2", "Harbor North", "3400000"),
+        ("3", "Harbor South", None),  # an empty value loads as NULL
+        ("4", "Harbor Office", "1900000"),
+    ]
+    with stack.emulator.lock:  # other DAGs of this Airflow may run too: count this run's own
+        ours = [
+            j for j in stack.emulator.sov.jobs.values() if j.submission and str(j.client_ref).endswith(run_id)
+        ]
+    assert [(j.job_id, j.rows_received) for j in ours] == [(made["job_id"], 3)]
+    (json_file,) = made["files"]
+    assert (
+        json_file["filename"].startswith("Harbor Storage ")
+        and Path(json_file["uri"]).parent.parent == tmp_path
+    )
+    logs = list(stack.home.glob("logs/dag_id=sov_new_from_warehouse/*/task_id=new_sov/*trigger*"))
+    assert logs, "the new SOV's wait ran in the triggerer"
+
+
 def test_history_watcher_runs_the_dag_once_per_update_across_a_triggerer_restart(stack, monkeypatch):
     from airflow_provider_sov.hooks.sov import SovHook
 

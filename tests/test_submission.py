@@ -61,7 +61,11 @@ def test_a_new_sov_from_rows_in_every_wait_mode(live, tmp_path, mode):
     assert [b["bldg_name"] for b in buildings] == [r["bldg_name"] for r in sent]
     assert buildings[0]["limits__building_limit"] == sent[0]["limits__building_limit"]
     # One submission, its rows sent once, started once.
-    assert (live.count("create_submission"), live.count("add_locations"), live.count("start_update")) == (1, 1, 1)
+    assert (live.count("create_submission"), live.count("add_locations"), live.count("start_update")) == (
+        1,
+        1,
+        1,
+    )
     assert live.count("initiate_update") == 0
     assert context["task_state_store"]["step"] == "started"
     assert bool(reschedules) == (mode.get("mode") == "reschedule")
@@ -106,7 +110,7 @@ def test_bad_rows_are_refused_before_the_submission_exists(live, tmp_path):
     good = NEW_SOV_CSV
     bad = tmp_path / "rows.csv"
     bad.write_text("bldg_name,city\nHQ,Austin\n")  # names no building: neither item_key nor sheet and row
-    with pytest.raises(SovInputError, match="rows.csv has no identifying column"):
+    with pytest.raises(SovInputError, match=r"rows\.csv has no identifying column"):
         run_task(submission(locations=[good, bad]), make_context())
     assert live.count("create_submission") == 0
 

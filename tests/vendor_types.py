@@ -36,7 +36,11 @@ def problems(value: Any, expected: Any, where: str = "body") -> list[str]:
         options = [problems(value, option, where) for option in typing.get_args(expected)]
         return [] if any(not found for found in options) else min(options, key=len)
     if origin is typing.Literal:
-        return [] if value in typing.get_args(expected) else [f"{where}: {value!r} not in {typing.get_args(expected)}"]
+        return (
+            []
+            if value in typing.get_args(expected)
+            else [f"{where}: {value!r} not in {typing.get_args(expected)}"]
+        )
     if origin is list:
         if not isinstance(value, list):
             return [f"{where}: {type(value).__name__}, not a list"]
@@ -46,7 +50,11 @@ def problems(value: Any, expected: Any, where: str = "body") -> list[str]:
         if not isinstance(value, dict):
             return [f"{where}: {type(value).__name__}, not an object"]
         key_type, item = typing.get_args(expected)
-        return [p for k, v in value.items() for p in problems(k, key_type, where) + problems(v, item, f"{where}.{k}")]
+        return [
+            p
+            for k, v in value.items()
+            for p in problems(k, key_type, where) + problems(v, item, f"{where}.{k}")
+        ]
     if expected is type(None):
         return [] if value is None else [f"{where}: {value!r} is not null"]
     if expected is dt.datetime:
@@ -56,7 +64,11 @@ def problems(value: Any, expected: Any, where: str = "body") -> list[str]:
             return [f"{where}: {value!r} is not an ISO 8601 time"]
         return [] if isinstance(value, str) else [f"{where}: {value!r} is not a string"]
     if isinstance(expected, type) and issubclass(expected, enum.Enum):
-        return [] if value in {m.value for m in expected} else [f"{where}: {value!r} not one of {expected.__name__}"]
+        return (
+            []
+            if value in {m.value for m in expected}
+            else [f"{where}: {value!r} not one of {expected.__name__}"]
+        )
     if expected is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         return [] if ok else [f"{where}: {value!r} is not a number"]
@@ -73,7 +85,9 @@ def _typed_dict(value: Any, expected: Any, where: str) -> list[str]:
         return [f"{where}: {type(value).__name__}, not a {expected.__name__}"]
     hints = typing.get_type_hints(expected)
     found = [f"{where}.{k}: no such field in {expected.__name__}" for k in value if k not in hints]
-    found += [f"{where}.{k}: missing ({expected.__name__})" for k in expected.__required_keys__ if k not in value]
+    found += [
+        f"{where}.{k}: missing ({expected.__name__})" for k in expected.__required_keys__ if k not in value
+    ]
     for key, hint in hints.items():
         if key in value:
             if (expected.__name__, key) in ID_FIELDS:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 
-from airflow_provider_sov.operators.sov import SovUpdateOperator
+from airflow_provider_sov.operators.sov import SovCreateSubmissionOperator, SovUpdateOperator
 from airflow_provider_sov.sensors.sov import SovUpdateSensor
 from airflow_provider_sov.triggers.sov import SovHistoryTrigger
 
@@ -78,6 +78,22 @@ with DAG(dag_id="e2e_download_kill", schedule=None, start_date=START, catchup=Fa
         destination="{{ dag_run.conf['destination'] }}",
         client_ref="{{ run_id }}",
         deferrable=True,
+        poll_interval=1,
+        retries=1,
+        retry_delay=pendulum.duration(seconds=1),
+    )
+
+
+with DAG(dag_id="e2e_submission_kill", schedule=None, start_date=START, catchup=False) as submission_kill_dag:
+    # A new SOV waited on by the worker (poke); the test kills the task's process mid-wait, and
+    # Airflow's retry must wait on the same submission, not create another.
+    SovCreateSubmissionOperator(
+        task_id="update",
+        locations="{{ dag_run.conf['locations'] }}",
+        output_formats=["json"],
+        destination="{{ dag_run.conf['destination'] }}",
+        client_ref="{{ run_id }}",  # the test counts the submissions of this run by it
+        deferrable=False,
         poll_interval=1,
         retries=1,
         retry_delay=pendulum.duration(seconds=1),

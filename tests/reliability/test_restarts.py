@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_sov.testing.stack import query
-from tests.conftest import xcom
+from tests.conftest import NEW_SOV_CSV, xcom
 from tests.reliability.faults import partial_files, sha256
 from tests.reliability.report import REPORT
 
@@ -97,6 +97,74 @@ def outcome(stack, dag_id: str, run_id: str, folder: Path, **row: str) -> tuple[
         note=row["note"],
     )
     return jobs, identical, leftovers
+
+
+def _process_of_connection(local_port: int) -> int | None:
+    """The process holding the loopback TCP connection whose local end is ``local_port``, from /proc."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == local_port:
+                inodes.add(f"socket:[{fields[9]}]")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+def test_task_killed_mid_wait_resumes_its_submission(stack, tmp_path):
+    emulator = stack.emulator
+    # The new SOV takes long enough for its wait to be killed and retried.
+    emulator.sov.script_next("update", "SUCCESS", duration=25)
+    emulator.reset_counts()
+    run_id = stack.trigger(
+        "e2e_submission_kill", {"locations": str(NEW_SOV_CSV), "destination": str(tmp_path)}
+    )
+    polls: list = []
+
+    def waiting() -> bool:
+        with emulator.lock:
+            polls[:] = [s for s in emulator.seen if s.route == "update_status" and s.peer]
+        return len(polls) >= 2
+
+    stack.wait_for(waiting, 180, "the task to be waiting on its submission")
+    waiter = _process_of_connection(polls[-1].peer[1])
+    assert waiter is not None, "no process holds the connection the wait polls on"
+    os.kill(waiter, signal.SIGKILL)
+
+    state = stack.wait_run("e2e_submission_kill", run_id)
+    (tries,) = query(
+        stack.home,
+        "select try_number from task_instance where dag_id='e2e_submission_kill' and run_id=?",
+        run_id,
+    )[0]
+    jobs, identical, leftovers = outcome(
+        stack,
+        "e2e_submission_kill",
+        run_id,
+        tmp_path,
+        case="kill -9 a new SOV's task mid-wait (poke); Airflow retries it",
+        run=f"{state} on try {tries}",
+        note="the retry waited on the same submission",
+    )
+    assert state == "success" and tries == 2
+    with emulator.lock:
+        (made,) = [j for j in emulator.sov.jobs.values() if j.submission and j.client_ref == run_id]
+        starts = [s for s in emulator.seen if s.route == "start_update" and f"/{made.job_id}/" in s.path]
+    assert jobs == 1 and emulator.count("create_submission") == 1  # no other DAG here makes one
+    assert made.rows_received == 3 and len(starts) == 1  # its rows sent once, started once
+    assert len(identical) == 1 and all(identical)
+    assert leftovers == []
 
 
 def _holder_of(path: Path) -> int | None:
