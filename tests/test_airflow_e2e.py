@@ -285,6 +285,25 @@ def test_warehouse_rows_become_a_new_sov_and_come_back_through_the_real_triggere
     assert logs, "the new SOV's wait ran in the triggerer"
 
 
+def test_find_updates_example_reports_a_runs_updates_by_client_ref(stack, monkeypatch):
+    from airflow_provider_sov.hooks.sov import SovHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_SOV_E2E", stack.env["AIRFLOW_CONN_SOVFIXER_DEFAULT"])
+    hook = SovHook("sov_e2e")
+    ref = f"find-example/{time.time_ns()}"
+    made = [hook.initiate_update(sov, client_ref=ref) for sov in ("s-no-ping-k2m4qa", "s-no-ping-p7x9zt")]
+    hook.initiate_update("s-no-ping-k2m4qa", client_ref=f"{ref}-other")
+    run_id = stack.trigger("sov_find_updates", {"client_ref": ref, "sov_id": ""})
+    assert stack.wait_run("sov_find_updates", run_id) == "success"
+    found = xcom(stack.home, "sov_find_updates", "updates_by_client_ref", run_id)
+    assert sorted((u["sud_id"], u["status"]) for u in found) == sorted((s, "P") for s in made)
+    one = stack.trigger("sov_find_updates", {"client_ref": ref, "sov_id": "s-no-ping-p7x9zt"})
+    assert stack.wait_run("sov_find_updates", one) == "success"
+    assert [u["sud_id"] for u in xcom(stack.home, "sov_find_updates", "updates_by_client_ref", one)] == made[
+        1:
+    ]
+
+
 def test_history_watcher_runs_the_dag_once_per_update_across_a_triggerer_restart(stack, monkeypatch):
     from airflow_provider_sov.hooks.sov import SovHook
 
