@@ -255,8 +255,10 @@ class SovCatalogRoutes(SovFixerState):
             unknown = [k for k in data if k not in ATTRIBUTES]
             if unknown:
                 return error_response(400, building_data=[f"{unknown[0]}: unknown attribute"])
-            short = sov.sov_id.rsplit("-", 1)[-1]
-            sov.buildings.append({"item_key": f"b-{short}-{len(sov.buildings) + 1:04d}", **data})
+            short, number = sov.sov_id.rsplit("-", 1)[-1], len(sov.buildings) + 1
+            # A building added is a row of its own, after the SOV's last (ours: no source says).
+            place = {"sheet_name": "SOV", "sheet_row_number": str(number + 1)}
+            sov.buildings.append({"item_key": f"b-{short}-{number:04d}", **place, **data})
         return web.json_response({"message": "OK"})
 
     async def building(self, request: web.Request) -> web.Response:
