@@ -9,7 +9,6 @@ from airflow_provider_sov.hooks.sov_jobs import SUBMISSION, SovJobRef
 from airflow_provider_sov.hooks.sov_rules import (
     SUBMISSION_DOCUMENT_TYPES,
     check_batch_rows,
-    check_extra_data,
     check_name,
 )
 from airflow_provider_sov.operators.sov_update import LocationsJobOperator
@@ -117,7 +116,6 @@ class SovCreateSubmissionOperator(LocationsJobOperator):
         self.accept_partial = accept_partial
 
     def start_job(self, context: Context, store: StateStore) -> tuple[SovJobRef, Reading | None]:
-        check_extra_data(self.extra_data)  # rendered now: refused before any call
         return self.run_steps(context, store, self.create), None
 
     def create(self) -> SovJobRef:

@@ -71,6 +71,14 @@ def test_triggerer_killed_mid_wait(stack, tmp_path, monkeypatch):
     assert leftovers == []
 
 
+def ended(stack, dag_id: str, run_id: str) -> tuple[str, int]:
+    """The run's final state, and the try its one task ended on."""
+    state = stack.wait_run(dag_id, run_id)
+    sql = "select try_number from task_instance where dag_id=? and run_id=?"
+    ((tries,),) = query(stack.home, sql, dag_id, run_id)
+    return state, tries
+
+
 def outcome(stack, dag_id: str, run_id: str, folder: Path, **row: str) -> tuple[int, list[bool], list[str]]:
     """
     What one logical run left, and its row in the report: the updates it created (its task passes
@@ -142,12 +150,7 @@ def test_task_killed_mid_wait_resumes_its_submission(stack, tmp_path):
     assert waiter is not None, "no process holds the connection the wait polls on"
     os.kill(waiter, signal.SIGKILL)
 
-    state = stack.wait_run("e2e_submission_kill", run_id)
-    (tries,) = query(
-        stack.home,
-        "select try_number from task_instance where dag_id='e2e_submission_kill' and run_id=?",
-        run_id,
-    )[0]
+    state, tries = ended(stack, "e2e_submission_kill", run_id)
     jobs, identical, leftovers = outcome(
         stack,
         "e2e_submission_kill",
@@ -204,12 +207,7 @@ def test_task_killed_mid_download_is_retried_by_airflow(stack, tmp_path, monkeyp
     assert writer is not None, "no process has the half-written file open"
     os.kill(writer, signal.SIGKILL)
 
-    state = stack.wait_run("e2e_download_kill", run_id)
-    (tries,) = query(
-        stack.home,
-        "select try_number from task_instance where dag_id='e2e_download_kill' and run_id=?",
-        run_id,
-    )[0]
+    state, tries = ended(stack, "e2e_download_kill", run_id)
     jobs, identical, leftovers = outcome(
         stack,
         "e2e_download_kill",
