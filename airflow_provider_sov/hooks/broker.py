@@ -1,5 +1,6 @@
 """
-Hook for the DATA Act Broker API: authentication, D/E/F/A/BOC file generation, status, download.
+Hook for the DATA Act Broker API: authentication, D/E/F/A/BOC file generation, status, download;
+and, from :mod:`.broker_submissions`, a submission's validations, metadata and published files.
 
 What the Broker accepts is checked once, for the hook, the operators and the sensor alike
 (:mod:`.broker_rules`); how a status body reads is :mod:`.broker_jobs`; sessions are
@@ -14,6 +15,7 @@ from airflow_provider_sov._shared.hook import ApiHook
 from airflow_provider_sov._shared.http import read_error_body, require_keys
 from airflow_provider_sov.exceptions import SovAuthError, SovBadRequestError, SovError, SovPrerequisiteError
 from airflow_provider_sov.hooks import broker_rules
+from airflow_provider_sov.hooks.broker_lifecycle import PublishedFile
 from airflow_provider_sov.hooks.broker_rules import (
     D_FILE_TYPES,
     DEFAULT_HOST,
@@ -21,10 +23,12 @@ from airflow_provider_sov.hooks.broker_rules import (
     FinishedFile,
     GenerationRequest,
     GenerationTarget,
+    check_download_url,
     generation_request,
     status_request,
 )
 from airflow_provider_sov.hooks.broker_session import _SESSIONS, BrokerAuth
+from airflow_provider_sov.hooks.broker_submissions import BrokerSubmissionsMixin
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -40,7 +44,7 @@ __all__ = ["ROUTES", "_SESSIONS", "DataActBrokerHook", "GenerationTarget", "gene
 DEBUG_FIELDS = frozenset({"errorType", "trace", "wrappedType", "wrappedMessage"})
 
 
-class DataActBrokerHook(ApiHook):
+class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
     """
     Talk to the DATA Act Broker, authenticating one of three ways chosen from the connection.
 
@@ -206,16 +210,16 @@ class DataActBrokerHook(ApiHook):
         url = body.get("url")
         if isinstance(url, str) and url.startswith(("http://", "https://")):
             return url
+        if isinstance(url, str) and url not in ("", "#"):
+            return check_download_url(url, target.label, target.key)  # a local Broker's path: say so
         return self.file_url(target)
 
     def file_url(self, target: GenerationTarget) -> str:
         """Return a freshly signed URL (valid about 60 seconds) of a finished generation's file."""
         route, where = status_request(target, url=True)
         body = self.request(route, **where)
-        return _signed_url(
-            require_keys(body, ("url",), self._call(route, self.settings, where["job_id"], None))["url"],
-            target,
-        )
+        url = require_keys(body, ("url",), self._call(route, self.settings, where["job_id"], None))["url"]
+        return check_download_url(url, target.label, target.key)
 
     # --- Download -------------------------------------------------------------------------------
 
@@ -223,13 +227,45 @@ class DataActBrokerHook(ApiHook):
         """
         Write a task's file (its ``source`` a :class:`FinishedFile`): from the signed URL of the status
         read that found it finished when that is at hand, else a freshly signed one, never by asking
-        again whether it is finished (an odd answer to that now would fail a finished task).
+        again whether it is finished (an odd answer to that now would fail a finished task). A
+        published file (its ``source`` a :class:`~.broker_published.PublishedFile`) is fetched from
+        a URL signed for it just now.
         """
+        if isinstance(item.source, PublishedFile):
+            return self.download_published_file(
+                item.source, item.destination, item.filename, overwrite=overwrite
+            )
         finished: FinishedFile = item.source
         url = self.finished_file_url(finished.target, finished.status_body)
         return self.download_file(
             finished.target, item.destination, filename=item.filename, overwrite=overwrite, url=url
         )
+
+    def download_published_file(
+        self, file: PublishedFile, destination: Destination, filename: str | None, *, overwrite: bool
+    ) -> DownloadedFile:
+        """
+        Download one published file, whole or not at all, from a URL signed for it just now
+        (``get_published_file``), with no credentials; a 403 from storage (expired) gets a new URL, once.
+        """
+        key = f"published file {file.published_files_history_id}"
+        for attempt in (1, 2):
+            url = self.get_published_file(file.submission_id, file.published_files_history_id)
+            try:
+                return self.download(
+                    url,
+                    destination,
+                    filename=filename or file.label,
+                    overwrite=overwrite,
+                    job_id=key,
+                    what="published file",
+                    credentials=False,
+                )
+            except SovAuthError as error:
+                if error.http_status != 403 or attempt == 2:
+                    raise
+                self.log.info("Storage refused the signed URL of %s (expired?); signing a new one.", key)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def download_file(
         self,
@@ -258,7 +294,7 @@ class DataActBrokerHook(ApiHook):
                     server_message=body.get("message") or None,
                     hint="Wait for it with DFileGenerationSensor (or DFileGenerateOperator) first.",
                 )
-            url = _signed_url(body.get("url"), target)
+            url = check_download_url(body.get("url"), target.label, target.key)
         for attempt in (1, 2):
             try:
                 return self.download(
@@ -296,13 +332,3 @@ class DataActBrokerHook(ApiHook):
 def _arguments(values: dict[str, Any]) -> dict[str, Any]:
     """Return a method's own arguments, from its ``locals()``: what it passes on to :func:`generation_request`."""
     return {k: v for k, v in values.items() if k != "self"}
-
-
-def _signed_url(url: object, target: GenerationTarget) -> str:
-    if not isinstance(url, str) or url in ("", "#"):
-        raise SovError(
-            f"The Broker gave no download URL for the {target.label} (got {url!r}).",
-            job_id=target.key,
-            hint="The file may not be generated yet: wait for it to finish first.",
-        )
-    return url

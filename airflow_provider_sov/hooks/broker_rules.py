@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_sov._shared.routes import Route
-from airflow_provider_sov.exceptions import SovInputError
+from airflow_provider_sov.exceptions import SovError, SovInputError
 
 #: How messages name the API, the task argument naming its connection, and its default connection.
 API_NAME = "DATA Act Broker"
@@ -42,6 +42,11 @@ _ROUTE_TABLE: dict[str, tuple[str, bool, str, str]] = {
     "generate_detached_file": ("POST", False, "", "generate file"),
     "check_detached_generation_status": ("GET", True, "job", "read status"),
     "get_detached_file_url": ("GET", True, "job", "get file URL"),
+    "check_status": ("GET", True, "submission", "read validation status"),
+    "submission_metadata": ("GET", True, "submission", "read submission metadata"),
+    "list_submissions": ("POST", True, "", "list submissions"),
+    "list_latest_published_files": ("GET", True, "", "list published files"),
+    "get_published_file": ("GET", True, "submission", "get published file URL"),
 }
 ROUTES = {
     name: Route(name, method, f"/v1/{name}", idempotent=safe, what=what, action=action)
@@ -198,9 +203,13 @@ def generation_request(
     year: object = None,
     period: object = None,
     element_numbers: object = False,
+    period_later: bool = False,
 ) -> GenerationRequest:
     """
     Check a generation request the way the Broker would, and a little stricter; build its body.
+
+    With ``period_later``, a D1/D2 within a submission may come without ``start`` and ``end``
+    (both): its caller fills them from the submission's reporting period before sending it.
 
     Within a submission (``submission_id`` given): D1, D2, E, F. Detached: D1, D2, A, BOC for the
     agency named by exactly one of ``cgac_code`` (3 digits) or ``frec_code`` (4 digits). D1/D2 need
@@ -240,14 +249,19 @@ def generation_request(
     agency = _choice(agency_type, AGENCY_TYPES, "agency_type")
     fmt = _choice(file_format, FILE_FORMATS, "file_format")
     if kind in D_FILE_TYPES:
-        if start in (None, "") or end in (None, ""):
+        undated = start in (None, "") and end in (None, "")
+        if undated and period_later and not detached:
+            pass  # the submission's own reporting period, read when the task runs
+        elif start in (None, "") or end in (None, ""):
+            later = " (or neither, for the submission's own reporting period)" if not detached else ""
             raise SovInputError(
-                f"{kind} files need start and end dates (MM/DD/YYYY), got {start!r}, {end!r}."
+                f"{kind} files need start and end dates (MM/DD/YYYY){later}, got {start!r}, {end!r}."
             )
-        first, last = check_date(start, "start"), check_date(end, "end")
-        if first > last:
-            raise SovInputError(f"start {start!r} is after end {end!r}.")
-        body.update(start=first.strftime("%m/%d/%Y"), end=last.strftime("%m/%d/%Y"))
+        else:
+            first, last = check_date(start, "start"), check_date(end, "end")
+            if first > last:
+                raise SovInputError(f"start {start!r} is after end {end!r}.")
+            body.update(start=first.strftime("%m/%d/%Y"), end=last.strftime("%m/%d/%Y"))
         body.update(agency_type=agency, file_format=fmt)
         if element_numbers:
             if not detached:
@@ -299,3 +313,29 @@ def status_request(target: GenerationTarget, *, url: bool = False) -> tuple[Rout
     what = "file URL" if url else "status"
     action = f"read {target.file_type} {what}" if target.file_type else f"read {what}"
     return ROUTES[name], {"params": params, "job_id": job_id, "action": action}
+
+
+def check_download_url(url: object, label: str, key: str) -> str:
+    """
+    Return the download URL the Broker gave for ``label`` (``D1 file of submission 1001``), or say
+    plainly why there is none: no file yet (``#``), or a path on the Broker's own disk, which is what
+    a Broker without AWS storage (``use_aws: false``, a local one) answers in its place.
+    """
+    if not isinstance(url, str) or url in ("", "#"):
+        raise SovError(
+            f"The Broker gave no download URL for the {label} (got {url!r}).",
+            job_id=key,
+            hint="The file may not be generated yet: wait for it to finish first.",
+        )
+    if not url.lower().startswith(("http://", "https://")):
+        raise SovError(
+            f"The Broker answered a file path, not a download URL, for the {label}: {url!r}. It runs "
+            "without AWS storage (use_aws: false, as a local Broker does), so its files stay on its "
+            "own disk and cannot be downloaded over its API.",
+            job_id=key,
+            hint=(
+                "Read the file from that Broker's file system (its broker_files folder), or run the "
+                "Broker with use_aws: true and an S3 bucket."
+            ),
+        )
+    return url
