@@ -1,5 +1,6 @@
 """
-The DATA Act Broker's file generation as a kind of the one job model.
+The DATA Act Broker's file generation as a kind of the one job model (a submission's validations
+are :mod:`.broker_validation`, the latest published files :mod:`.broker_published`).
 
 A generation is named by its target (a file type within a submission, or a detached job) plus,
 when this task requested it, ``requested_at`` and ``invalid_grace``: the Broker reports ``invalid``

@@ -1,4 +1,4 @@
-"""Operators for DATA Act Broker files: generate (and wait, and download), or download one."""
+"""Operators for DATA Act Broker files: generate (and wait, and download), download one, or the latest published."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from airflow_provider_sov._shared.task_state import saved_ref
 from airflow_provider_sov._shared.waiting import as_seconds
 from airflow_provider_sov.exceptions import SovError, SovInputError, SovResponseError
 from airflow_provider_sov.hooks.broker_jobs import DEFAULT_INVALID_GRACE, GENERATION, GenerationRef
+from airflow_provider_sov.hooks.broker_lifecycle import REPUBLISHED, PublishedFile
+from airflow_provider_sov.hooks.broker_published import PUBLISHED, PublishedRef, published_kinds
 from airflow_provider_sov.hooks.broker_rules import (
+    D_FILE_TYPES,
     REQUEST_FIELDS,
     FinishedFile,
     GenerationRequest,
@@ -66,8 +69,16 @@ class DFileGenerateOperator(GeneratedFileOperator):
 
     With ``submission_id`` the file is generated for that submission (D1, D2, E, F); without it,
     for the agency named by ``cgac_code`` or ``frec_code`` (D1, D2, A, BOC). Everything is checked
-    before the first call. A cached file comes back ``finished`` at once and never defers. A
-    retried task reattaches to the generation it requested (unless that one failed).
+    before the first call. A D1 or D2 within a submission takes ``start`` and ``end`` from the
+    submission's own reporting period when neither is given (read from ``submission_metadata``
+    and logged). A detached file found in the Broker's cache comes back ``finished`` at once and
+    never defers; within a submission a cached D file still reads ``waiting`` until the Broker has
+    validated it. A retried task reattaches to the generation it requested (unless that one failed).
+
+    Generating a D1 or D2 file of a submission that was published sets it back to "updated": it must
+    be certified again. So a published, updating, publishing or certified submission is refused
+    (before any generation is requested, naming its status) unless ``allow_republish=True``.
+    E and F files do not change a submission's publish status, and are never refused for it.
 
     Returns the common result (``kind`` ``generation``; ``job_id`` the Broker's job ID, also pushed
     to XCom as ``job_id`` before waiting) with ``submission_id``, ``file_type``, ``start``, ``end``
@@ -76,13 +87,16 @@ class DFileGenerateOperator(GeneratedFileOperator):
 
     The Broker refuses to generate before the submission's validations have finished: that raises
     :class:`~airflow_provider_sov.exceptions.SovPrerequisiteError`; give the task ``retries`` and a
-    ``retry_delay`` to try again later. Regenerating D files of a published submission sets it back
-    to "updated": it must be certified again.
+    ``retry_delay`` to try again later, or wait for them first with
+    :class:`~airflow_provider_sov.sensors.broker.SubmissionValidationSensor`.
 
     :param submission_id: The submission (templated); None for a detached file.
     :param file_type: ``D1``, ``D2``, ``E``, ``F`` (submission) or ``D1``, ``D2``, ``A``, ``BOC``.
-    :param start: First day, ``MM/DD/YYYY`` (templated; D1/D2 only).
-    :param end: Last day, ``MM/DD/YYYY`` (templated; D1/D2 only).
+    :param start: First day, ``MM/DD/YYYY`` (templated; D1/D2 only; within a submission, default its
+        reporting period's).
+    :param end: Last day, ``MM/DD/YYYY`` (templated; D1/D2 only; as ``start``).
+    :param allow_republish: Regenerate a D1/D2 of a published or certified submission (it then
+        reads "updated" and must be certified again).
     :param agency_type: ``awarding`` or ``funding`` (D1/D2).
     :param file_format: ``csv`` or pipe-delimited ``txt`` (D1/D2).
     :param cgac_code: The agency's 3-digit CGAC code (detached); or
@@ -121,9 +135,13 @@ class DFileGenerateOperator(GeneratedFileOperator):
         element_numbers: bool = False,
         filename: str | None = None,
         invalid_grace: timedelta | float = DEFAULT_INVALID_GRACE,
+        allow_republish: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if not isinstance(allow_republish, bool):
+            raise SovInputError(f"allow_republish must be True or False, got {allow_republish!r}.")
+        self.allow_republish = allow_republish
         self.file_type = file_type
         self.submission_id = submission_id
         self.start = start
@@ -146,13 +164,14 @@ class DFileGenerateOperator(GeneratedFileOperator):
 
     def _checked(self) -> GenerationRequest:
         check_destination(self.destination, required=False)
-        return generation_request(**{name: getattr(self, name) for name in REQUEST_FIELDS})
+        return generation_request(**{name: getattr(self, name) for name in REQUEST_FIELDS}, period_later=True)
 
     def start_job(self, context: Context, store: StateStore) -> tuple[GenerationRef, Reading | None]:
         checked = self._checked()
         earlier = self._reattach(store, checked)
         if earlier is not None:
             return earlier
+        checked = self._in_its_submission(checked)
         body = self.hook.generate(checked)
         requested_at = time.time()
         if checked.detached:
@@ -169,6 +188,49 @@ class DFileGenerateOperator(GeneratedFileOperator):
         reading = GENERATION.classify(body, ref)
         self.log.info("Requested the %s. %s", target.label, reading.progress_line(target.label))
         return ref, reading
+
+    def _in_its_submission(self, checked: GenerationRequest) -> GenerationRequest:
+        """
+        A D1/D2 within a submission: refuse a published or certified one (unless
+        ``allow_republish``) and take the dates of its reporting period when none were given, from
+        one read of ``submission_metadata`` (none when neither is needed).
+        """
+        if checked.detached or checked.file_type not in D_FILE_TYPES:
+            return checked
+        dated = "start" in checked.body
+        if dated and self.allow_republish:
+            return checked
+        submission_id = checked.body["submission_id"]
+        metadata = self.hook.submission_metadata(submission_id)
+        status, certified = metadata.get("publish_status"), metadata.get("certified") is True
+        if not self.allow_republish and (status in REPUBLISHED or certified):
+            state = f"its publish status is {status!r}" + (" and it is certified" if certified else "")
+            raise SovInputError(
+                f"Submission {submission_id}: {state}. Generating its {checked.file_type} file again "
+                "would set it back to 'updated', to be certified again.",
+                job_id=str(submission_id),
+                hint="Pass allow_republish=True to regenerate it anyway (and certify it again afterwards).",
+            )
+        if dated:
+            return checked
+        start, end = metadata.get("reporting_start_date"), metadata.get("reporting_end_date")
+        if not start or not end:
+            raise SovResponseError(
+                f"Submission {submission_id} has no reporting period to generate its {checked.file_type} "
+                f"file for (reporting_start_date {start!r}, reporting_end_date {end!r}).",
+                job_id=str(submission_id),
+                hint="Pass start and end (MM/DD/YYYY).",
+            )
+        self.log.info(
+            "The %s file of submission %s covers its reporting period %s: %s to %s.",
+            checked.file_type,
+            submission_id,
+            metadata.get("reporting_period") or "",
+            start,
+            end,
+        )
+        values = {name: getattr(self, name) for name in REQUEST_FIELDS}
+        return generation_request(**{**values, "start": start, "end": end})
 
     def _reattach(
         self, store: StateStore, checked: GenerationRequest
@@ -246,3 +308,93 @@ class DFileDownloadOperator(GeneratedFileOperator):
                 hint="Wait for it with DFileGenerationSensor (or DFileGenerateOperator) first.",
             )
         return ref, reading
+
+
+class PublishedFilesDownloadOperator(JobOperator["DataActBrokerHook"]):
+    """
+    Download the latest published DABS or FABS files of an agency, fiscal year and period.
+
+    One read of ``list_latest_published_files`` finds them (the latest publication of each
+    submission of that agency and period); each is then fetched from a URL signed for it just now
+    (``get_published_file``; no credentials go to storage), into ``destination``, whole or not at
+    all. A retried task keeps the files an earlier try wrote whole. Agency comments files, which
+    the Broker lists with no ID, cannot be fetched that way: they are listed in the result, not
+    downloaded (with a log line).
+
+    Returns the common result (``kind`` ``published``; ``job_id`` the ID of the submission the files
+    were published from, comma-separated when several are) with ``type``, ``agency``, ``year``,
+    ``period``, ``published`` (each listed file: ``id``, ``label``, ``filetype``, ``submission_id``)
+    and the written ``files``. No file published for that period raises
+    :class:`~airflow_provider_sov.exceptions.SovJobFailedError`.
+
+    :param type: ``dabs`` or ``fabs`` (templated).
+    :param agency: The agency's CGAC (3 digits) or FREC (4 digits) code (templated).
+    :param year: The fiscal year (templated).
+    :param period: The fiscal period, 1-12 (templated; DABS quarters are 3, 6, 9 and 12).
+    :param destination: Folder or object-storage URL to save the files in (templated).
+    :param file_types: Only these: ``A``, ``B``, ``C``, ``D1``, ``D2``, ``E``, ``F``, ``FABS``
+        (default: every file listed).
+    :param overwrite: Replace files of the same names.
+    :param data_act_broker_conn_id: The Airflow connection (needs a login: any Broker user may list them).
+    """
+
+    kind = PUBLISHED
+    can_wait = False
+    waits_by_default = False
+    template_fields: Sequence[str] = (*PUBLISHED.task_fields, "destination")
+    ui_color = "#eef6ec"
+
+    def __init__(
+        self,
+        *,
+        type: str,
+        agency: str,
+        year: int | str,
+        period: int | str,
+        file_types: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.type = type
+        self.agency = agency
+        self.year = year
+        self.period = period
+        self.file_types = published_kinds(file_types)
+        check_destination(self.destination)
+        if not templated(type, agency, year, period):
+            self._ref()  # a literal mistake fails when the DAG is parsed
+
+    def _ref(self) -> PublishedRef:
+        return PUBLISHED.ref_from_task(
+            {n: getattr(self, n) for n in PUBLISHED.task_fields}, 0.0, self.options()
+        )
+
+    def options(self) -> dict[str, Any]:
+        return {"file_types": list(self.file_types)}
+
+    def start_job(self, context: Context, store: StateStore) -> tuple[PublishedRef, Reading | None]:
+        check_destination(self.destination)
+        ref = self._ref()
+        return ref, self.read_job(PUBLISHED, ref)
+
+    def files_to_fetch(self, result: dict[str, Any], ref: JobRef, reading: Reading) -> list[FileToFetch]:
+        from airflow_provider_sov._shared.downloads import FileToFetch
+
+        files = []
+        for listed in result["published"]:
+            if listed.get("id") is None or listed.get("submission_id") is None:
+                self.log.info(
+                    "Not downloading %s: the Broker lists it with no ID to fetch it by.", listed.get("label")
+                )
+                continue
+            source = PublishedFile(
+                int(listed["id"]), int(listed["submission_id"]), str(listed.get("label") or "")
+            )
+            describe = {"filetype": listed.get("filetype"), "submission_id": listed.get("submission_id")}
+            files.append(
+                FileToFetch(f"published-{listed['id']}", source, self.destination, None, ref.key, describe)
+            )
+        return files
+
+    def file_meta(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
+        return {k: result[k] for k in ("type", "agency", "year", "period")}

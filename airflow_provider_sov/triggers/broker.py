@@ -1,9 +1,10 @@
-"""The trigger that polls a DATA Act Broker file generation for deferrable waits; it only reads."""
+"""The triggers that poll the DATA Act Broker for deferrable waits (a generation, validations); they only read."""
 
 from __future__ import annotations
 
 from airflow_provider_sov._shared.trigger import JobTrigger
 from airflow_provider_sov.hooks.broker_jobs import GENERATION
+from airflow_provider_sov.hooks.broker_validation import VALIDATION
 
 
 class DFileGenerationTrigger(JobTrigger):
@@ -24,3 +25,16 @@ class DFileGenerationTrigger(JobTrigger):
     """
 
     kind = GENERATION
+
+
+class SubmissionValidationTrigger(JobTrigger):
+    """
+    Poll a submission's validations (``check_status``) until the watched ones finished or one
+    failed; then read its error and warning counts (``submission_metadata``) and send one event.
+
+    :param submission_id: The submission.
+    :param file_types: The watched file types, by the Broker's names (empty: the submission's own).
+    :param data_act_broker_conn_id: The Airflow connection.
+    """
+
+    kind = VALIDATION
