@@ -1,15 +1,19 @@
 """
-The DATA Act Broker half of the emulator: sessions, submissions, D/E/F/A/BOC generation, storage.
+The DATA Act Broker half of the emulator: sessions, D/E/F/A/BOC generation, storage; its
+submissions (validations, metadata, published files) are :mod:`.broker_lifecycle`.
 
 Follows the Broker's source, traps included: the Treasury proxy (``client_id`` and
 ``client_secret`` headers, no trailing slashes), ``x-session-id`` sessions that expire, login,
-``401 Login Required``, error bodies with ``errorType`` and a ``trace`` (its debug mode is always
-on), 500 on an empty JSON POST and for a field its route rejects, the prerequisite-validation 400,
-a brief ``invalid`` once the validator picks up a requested E, F, A or BOC, never-requested D
-files ``invalid`` and E/F ``waiting`` (with the upload job's ID), one job ID per submission file,
-``generated_at`` as the job's last update, cache hits ``finished`` at once, ``get_file_url``
-answering whenever the job has a file, and signed URLs valid 60 seconds on a storage server on
-another port that rejects and records any request carrying a credential.
+a bare ``401 Login Required``, a session ID on every response, error bodies with ``errorType`` and
+a ``trace`` (its debug mode is always on), 500 on an empty JSON POST, a 400 naming the field its
+route's arguments reject (``exception_handler.py``), the prerequisite-validation 400, a brief
+``invalid`` once the validator picks up a requested E, F, A or BOC, never-requested D files
+``invalid`` and E/F ``waiting`` (with the upload job's ID), one job ID per submission file,
+``generated_at`` as the job's last update, detached cache hits ``finished`` at once and
+in-submission ones ``waiting`` until validated, a D1/D2 regeneration clearing the job's file (and
+setting a published submission back to ``updated``), and signed URLs valid 60 seconds on a
+storage server on another port that rejects and records any request carrying a credential (or, as
+a Broker without AWS, paths on its own disk).
 """
 
 from __future__ import annotations
@@ -22,30 +26,29 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from airflow_provider_sov.testing.broker_lifecycle import BrokerSubmissions
 from airflow_provider_sov.testing.broker_model import (
     CLIENT_ID,
     CLIENT_SECRET,
     COLUMNS,
     DETACHED_FILE_TYPES,
+    MISSING,
     PASSWORD,
     PREREQUISITE,
     PROXY_PREFIX,
     QUEUE_SHARE,
-    SEEDED_SUBMISSIONS,
     SESSION_ID,
     SLOW_START,
     SUBMISSION_FILE_TYPES,
-    UNPROCESSABLE,
     USER,
     Generation,
-    Submission,
-    _invalid_field,
     _json_error,
-    _real_date,
-    _real_date_format,
     _stamp,
+    check_dates,
+    generation_arguments,
+    int_arg,
+    webargs_error,
 )
-from airflow_provider_sov.testing.broker_sessions import BrokerSessions
 
 if TYPE_CHECKING:
     from airflow_provider_sov.testing.faults import Seen
@@ -58,13 +61,12 @@ __all__ = [
     "PASSWORD",
     "PROXY_PREFIX",
     "SESSION_ID",
-    "UNPROCESSABLE",
     "USER",
     "BrokerState",
 ]
 
 
-class BrokerState(BrokerSessions):
+class BrokerState(BrokerSubmissions):
     """All DATA Act Broker state of one emulator, its routes and its storage server's route."""
 
     def __init__(
@@ -78,7 +80,8 @@ class BrokerState(BrokerSessions):
         self.proxy_sessions: dict[str, str] = {}
         #: Every session ID ever issued (to search logs and XComs for them).
         self.issued: list[str] = [SESSION_ID]
-        self.submissions = {sid: Submission(sid, *flags) for sid, flags in SEEDED_SUBMISSIONS.items()}
+        self.started_wall = server.clock.wall()
+        self._seed_submissions()
         self.jobs: dict[int, Generation] = {}
         self.submission_files: dict[tuple[int, str], int] = {}
         #: Each submission's upload job per file type: one job ID for every generation of that file.
@@ -86,10 +89,11 @@ class BrokerState(BrokerSessions):
         #: Storage: object path -> bytes; and each job's newest file (kept while a new one generates).
         self.stored: dict[str, bytes] = {}
         self.newest_file: dict[int, str] = {}
-        self.started_wall = server.clock.wall()
         #: Sign file URLs on the Broker's own host instead of the storage port (a test control: the
         #: signature must stay the only credential even where the connection's would be welcome).
         self.storage_on_api_host = False
+        #: Answer file paths, not URLs, as a Broker without AWS storage does (``use_aws: false``).
+        self.local_files = False
         self.files_made = 0
         self.cache: dict[tuple[Any, ...], int] = {}
         self.scripted: list[str] = []
@@ -100,27 +104,6 @@ class BrokerState(BrokerSessions):
         self._next_job = 5000
 
     # --- Test controls ----------------------------------------------------------------------------
-
-    def add_submission(
-        self,
-        submission_id: int,
-        *,
-        abc_validated: bool = True,
-        cross_file_validated: bool = True,
-        fabs: bool = False,
-    ) -> int:
-        """Create a submission with the given validation state; return its ID."""
-        with self.server.lock:
-            self.submissions[submission_id] = Submission(
-                submission_id, abc_validated, cross_file_validated, fabs
-            )
-        return submission_id
-
-    def finish_validations(self, submission_id: int) -> None:
-        """Mark a submission's A/B/C and cross-file validations as passed."""
-        with self.server.lock:
-            sub = self.submissions[submission_id]
-            sub.abc_validated = sub.cross_file_validated = True
 
     def script_failure(self, message: str = "emulator: scripted generation failure") -> None:
         """Make the next generation requested end ``failed`` with ``message``."""
@@ -171,6 +154,7 @@ class BrokerState(BrokerSessions):
 
     def _routes(self) -> list[tuple[str, str, Any]]:
         return [
+            *self.submission_routes(),
             ("POST", "login", self.login),
             ("GET", "active_user", self.active_user),
             ("GET", "session", self.session),
@@ -195,7 +179,10 @@ class BrokerState(BrokerSessions):
             return "invalid"
         if now >= gen.requested_at + gen.duration:
             self._finish(gen)
-            return "failed" if gen.fail_message else "finished"
+            if gen.fail_message:
+                return "failed"
+            # map_generate_status: a D file in a submission is finished once its validation job is.
+            return "waiting" if gen.validated_at is not None and now < gen.validated_at else "finished"
         if gen.file_type in SLOW_START and not gen.cached:
             since, queued = now - gen.requested_at, QUEUE_SHARE * self.pickup_seconds
             if queued <= since < queued + self.pickup_seconds:
@@ -210,6 +197,8 @@ class BrokerState(BrokerSessions):
             queued = gen.requested_at + QUEUE_SHARE * self.pickup_seconds
             changes += [queued, queued + self.pickup_seconds]
         changes.append(gen.requested_at + gen.duration)
+        if gen.validated_at is not None:
+            changes.append(gen.validated_at)
         last = max(t for t in changes if t <= now)
         return _stamp(self.server.clock.wall() - (now - last))
 
@@ -286,7 +275,7 @@ class BrokerState(BrokerSessions):
                 params.get("end"),
                 params.get("agency_type"),
                 params.get("file_format"),
-                params.get("element_numbers"),
+                bool(params.get("element_numbers")),  # False unless asked (start_d_generation)
                 params.get("agency"),
             )
         if submission_id is not None:
@@ -301,7 +290,14 @@ class BrokerState(BrokerSessions):
         cached = self.jobs.get(self.cache.get(cache_key, -1)) if cache_key else None
         if cached is not None and self._status(cached) == "finished":
             gen.cached, gen.duration, gen.data = True, 0.0, cached.data
+            if submission_id is not None:
+                # Copied to the job at once, then validated (update_generation_submission): it
+                # reads waiting until its validation job is done (pickup_seconds here).
+                gen.validated_at = gen.requested_at + self.pickup_seconds
         else:
+            if submission_id is not None and file_type in ("D1", "D2"):
+                # reset_generation_jobs: the job's file is cleared until the new one is written.
+                self.newest_file.pop(job_id, None)
             self.created += 1
             if self.scripted:
                 gen.fail_message = self.scripted.pop(0)
@@ -310,23 +306,13 @@ class BrokerState(BrokerSessions):
         self.jobs[gen.job_id] = gen
         return gen
 
-    def _check_dates(self, data: dict[str, Any]) -> web.Response | None:
-        """The Broker's date checks, in its order: the route's format check, presence, then parsing."""
-        if any(data.get(n) is not None and _real_date_format(data[n]) is None for n in ("start", "end")):
-            return _invalid_field()  # webargs' Regexp: a 422 the catch-all handler makes a 500
-        if not data.get("start") or not data.get("end"):
-            return _json_error(
-                400, "Must have a start and end date for D file generation.", "<class 'ValueError'>"
-            )
-        if _real_date(data["start"]) is None or _real_date(data["end"]) is None:
-            return _json_error(500, "Start or end date cannot be parsed into a date of format MM/DD/YYYY")
-        return None
-
-    def _params(self, data: dict[str, Any], file_type: str, agency: str) -> dict[str, Any] | web.Response:
+    def _params(
+        self, data: dict[str, Any], file_type: str, agency: str, detached: bool = False
+    ) -> dict[str, Any] | web.Response:
         """What identifies a generation: the agency and, for D1/D2, dates, agency type and format."""
         params: dict[str, Any] = {"agency": agency}
         if file_type in ("D1", "D2"):
-            bad = self._check_dates(data)
+            bad = check_dates(data, detached)
             if bad is not None:
                 return bad
             params.update(
@@ -337,20 +323,6 @@ class BrokerState(BrokerSessions):
             )
         return params
 
-    def _submission(self, request: web.Request, data: dict[str, Any]) -> Submission | web.Response:
-        """``convert_to_submission_id`` then ``requires_submission_perms``: the ID, then the submission."""
-        raw = request.query.get("submission_id", request.query.get("submission"))
-        if raw is None:
-            raw = data.get("submission_id", data.get("submission"))
-        try:
-            submission_id = int(raw) if raw is not None else None
-        except (TypeError, ValueError):
-            return _invalid_field()
-        if submission_id is None:
-            return _json_error(400, "submission_id is required")
-        sub = self.submissions.get(submission_id)
-        return sub if sub is not None else _json_error(400, "No such submission")
-
     async def generate_file(self, request: web.Request) -> web.Response:
         data = await self._body(request)
         if isinstance(data, web.Response):
@@ -360,16 +332,19 @@ class BrokerState(BrokerSessions):
             sub = self._submission(request, data)
             if isinstance(sub, web.Response):
                 return sub
-            if file_type not in SUBMISSION_FILE_TYPES:
-                return _invalid_field()  # "Must be either D1, D2, E or F", raised as a 422, answered 500
+            bad = generation_arguments(data, file_type)
+            if bad is not None:
+                return bad
             if sub.fabs:
                 return _json_error(400, "Cannot generate files for FABS submissions.", "<class 'ValueError'>")
             params = self._params(data, file_type, sub.cgac_code)
             if isinstance(params, web.Response):
                 return params
-            ready = sub.abc_validated if file_type in ("D1", "D2") else sub.cross_file_validated
+            ready = self.uploads_clean(sub) if file_type in ("D1", "D2") else self.cross_clean(sub)
             if not ready:
                 return _json_error(400, PREREQUISITE)
+            if file_type in ("D1", "D2") and sub.publish_status == "published":
+                sub.publish_status = "updated"  # update_generation_submission: certify it again
             ext = "txt" if params.get("file_format") == "txt" else "csv"
             self.files_made += 1  # a new name per generation: the job's older file stays in storage
             name = f"SubID-{sub.submission_id}_File-{file_type}_{self.files_made}.{ext}"
@@ -383,14 +358,23 @@ class BrokerState(BrokerSessions):
             return data
         file_type = str(data.get("file_type") or "")
         period = data.get("period")
-        if file_type not in DETACHED_FILE_TYPES or (period is not None and period not in range(2, 13)):
-            return _invalid_field()  # the route's OneOf checks: a 422 the catch-all handler makes a 500
+        bad: dict[str, str] = {}
+        if "file_type" not in data:
+            bad["file_type"] = MISSING
+        elif file_type not in DETACHED_FILE_TYPES:
+            bad["file_type"] = "Must be one of: A, BOC, D1, D2."  # OneOf's own words, sorted by the handler
+        if period is not None and period not in range(2, 13):
+            bad["period"] = "Period must be an integer 2-12."
+        if bad:
+            return webargs_error(**bad)
         cgac, frec = data.get("cgac_code"), data.get("frec_code")
         if not cgac and not frec:
             return _json_error(
                 400, "Detached file generation requires CGAC or FR Entity Code", "<class 'ValueError'>"
             )
-        params = self._params(data, file_type, str(frec or cgac))  # the Broker prefers the FREC
+        params = self._params(
+            data, file_type, str(frec or cgac), detached=True
+        )  # the Broker prefers the FREC
         if isinstance(params, web.Response):
             return params
         if file_type in ("D1", "D2"):
@@ -407,16 +391,16 @@ class BrokerState(BrokerSessions):
             gen = self._new_generation(file_type, params, None, name)
             return web.json_response(self._status_body(request, gen, file_type))
 
-    def _submission_gen(
-        self, request: web.Request
-    ) -> tuple[Submission, Generation | None, str] | web.Response:
+    def _submission_gen(self, request: web.Request) -> tuple[Any, Generation | None, str] | web.Response:
         """The submission a read names, its latest generation of ``file_type`` (if any), and the type."""
         sub = self._submission(request, {})
         if isinstance(sub, web.Response):
             return sub
         file_type = request.query.get("file_type", "")
+        if "file_type" not in request.query:
+            return webargs_error(file_type=MISSING)
         if file_type not in SUBMISSION_FILE_TYPES:
-            return _invalid_field()  # "Must be either D1, D2, E or F", raised as a 422, answered 500
+            return webargs_error(file_type="Must be either D1, D2, E or F")
         job_id = self.submission_files.get((sub.submission_id, file_type))
         return sub, (self.jobs[job_id] if job_id is not None else None), file_type
 
@@ -432,10 +416,9 @@ class BrokerState(BrokerSessions):
             return web.json_response(body)
 
     def _detached_id(self, request: web.Request) -> int | web.Response:
-        try:
-            return int(request.query.get("job_id", ""))
-        except ValueError:
-            return _invalid_field()  # webargs' Int(required=True)
+        found = int_arg(request.query, "job_id", required=True)  # webargs' Int(required=True)
+        assert found is not None
+        return found
 
     async def check_detached_generation_status(self, request: web.Request) -> web.Response:
         with self.server.lock:

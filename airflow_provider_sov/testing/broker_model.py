@@ -19,7 +19,8 @@ CLIENT_ID, CLIENT_SECRET = "emulator-client", "emulator-client-secret"
 SESSION_ID = "emulator-session-0001"
 SESSION_TIMEOUT = 1800.0
 URL_LIFETIME = 60
-#: Seeded submissions: 1001 fully validated, 1002 still validating, 1003 awaiting cross-file.
+#: Seeded submissions: 1001 fully validated, 1002 still validating A/B/C, 1003 awaiting cross-file
+#: (``(uploads validated, cross-file validated)``).
 SEEDED_SUBMISSIONS = {1001: (True, True), 1002: (False, False), 1003: (True, False)}
 SUBMISSION_FILE_TYPES = ("D1", "D2", "E", "F")
 DETACHED_FILE_TYPES = ("D1", "D2", "A", "BOC")
@@ -43,13 +44,69 @@ COLUMNS = {
 }
 
 
+#: The file types ``check_status`` reports for a DABS submission (``FILE_TYPE_DICT`` less FABS and
+#: BOC, and ``cross``), and the uploads whose validation D1/D2 generation waits on.
+DABS_TYPES = (
+    "appropriations",
+    "program_activity",
+    "award_financial",
+    "award",
+    "award_procurement",
+    "executive_compensation",
+    "sub_award",
+    "cross",
+)
+UPLOADS = ("appropriations", "program_activity", "award_financial")
+#: The ``check_status`` type of each generated file (``FILE_TYPE_DICT_LETTER_NAME``).
+GENERATED_TYPES = {"D1": "award_procurement", "D2": "award", "E": "executive_compensation", "F": "sub_award"}
+NEVER = float("inf")
+
+
+@dataclass
+class Validation:
+    """One file type's validation job in a submission, read off the clock (``ready`` until started)."""
+
+    started_at: float | None = None
+    duration: float = 0.0
+    errors: int = 0
+    warnings: int = 0
+    fail_message: str = ""
+    file_name: str | None = None
+
+    def status(self, now: float) -> str:
+        if self.started_at is None:
+            return "ready"
+        if now < self.started_at + self.duration:
+            return "running"
+        return "failed" if self.fail_message else "finished"
+
+    def clean(self, now: float) -> bool:
+        """Finished without errors: what generation waits for (``check_generation_prereqs``)."""
+        return self.status(now) == "finished" and self.errors == 0
+
+
 @dataclass
 class Submission:
+    """A DABS (or FABS) submission: its validations, its metadata and what was published of it."""
+
     submission_id: int
-    abc_validated: bool = True
-    cross_file_validated: bool = True
     fabs: bool = False
     cgac_code: str = "097"
+    agency_name: str = "Department of the Treasury (TREAS)"
+    reporting_start_date: str = "10/01/2025"
+    reporting_end_date: str = "12/31/2025"
+    reporting_period: str = "Q1/2026"
+    reporting_fiscal_year: int = 2026
+    reporting_fiscal_period: int = 3
+    publish_status: str = "unpublished"
+    certified: bool = False
+    test_submission: bool = False
+    validations: dict[str, Validation] = field(default_factory=dict)
+    #: Published files: (published_files_history_id, file type letter or "comments", file name).
+    published: list[tuple[int | None, str, str]] = field(default_factory=list)
+
+    def validation(self, file_type: str) -> Validation:
+        return self.validations.setdefault(file_type, Validation())
 
 
 @dataclass
@@ -70,6 +127,8 @@ class Generation:
     generated_at: str = ""
     stored: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: When a cached D file copied into a submission has been validated (None: when it finishes).
+    validated_at: float | None = None
 
 
 #: What the Broker's ``JsonResponse.error`` adds in debug mode, which it never turns off: the
@@ -79,9 +138,6 @@ TRACE = [
     "<FrameSummary file /data-act/backend/dataactbroker/decorators.py, line 38 in wrapped>",
     "<FrameSummary file /data-act/backend/dataactbroker/permissions.py, line 158 in wrapped>",
 ]
-#: What a webargs validation failure becomes: Flask hands the 422 to the Broker's catch-all
-#: handler, which answers 500 with the exception's text (the field's own message is not in it).
-UNPROCESSABLE = "422 Unprocessable Entity: The request was well-formed but was unable to be followed due to semantic errors."
 
 
 def _json_error(status: int, message: str, error_type: str = ERROR_TYPE, **extra: Any) -> web.Response:
@@ -93,16 +149,6 @@ def _json_error(status: int, message: str, error_type: str = ERROR_TYPE, **extra
 def _gateway_error(status: int, message: str) -> web.Response:
     """An error from the Treasury API gateway in front of the Broker (not the Broker's own shape)."""
     return web.json_response({"message": message}, status=status)
-
-
-def _invalid_field() -> web.Response:
-    return _json_error(
-        500,
-        UNPROCESSABLE,
-        "<class 'dataactcore.utils.ResponseError.ResponseError'>",
-        wrappedType="<class 'werkzeug.exceptions.UnprocessableEntity'>",
-        wrappedMessage=UNPROCESSABLE,
-    )
 
 
 def _stamp(wall: float) -> str:
@@ -125,3 +171,68 @@ def _real_date(value: Any) -> dt.date | None:
         return dt.date(year, month, day)
     except ValueError:
         return None
+
+
+def webargs_error(**messages: str) -> web.Response:
+    """
+    What a webargs failure is answered with (``exception_handler.py``): HTTP 400 and only
+    ``{"message": "<field>: <message>"}``, fields in name order, joined by a space.
+    """
+    text = " ".join(f"{name}: {message}" for name, message in sorted(messages.items()))
+    return web.json_response({"message": text}, status=400)
+
+
+NOT_INT = "Not a valid integer."
+MISSING = "Missing data for required field."
+
+
+def int_arg(values: Any, name: str, *, required: bool = False) -> int | web.Response | None:
+    """A webargs ``Int`` argument: its value, None when absent, or the 400 webargs gives."""
+    raw = values.get(name)
+    if raw in (None, ""):
+        return webargs_error(**{name: MISSING}) if required else None
+    if isinstance(raw, bool):
+        return webargs_error(**{name: NOT_INT})
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return webargs_error(**{name: NOT_INT})
+
+
+def generation_arguments(data: dict[str, Any], file_type: str) -> web.Response | None:
+    """
+    ``generate_file``'s webargs (``generation_routes.py``), all checked at once: ``file_type``
+    required and one of four, the options' choices, the dates' shape.
+    """
+    bad: dict[str, str] = {}
+    if "file_type" not in data:
+        bad["file_type"] = MISSING
+    elif file_type not in SUBMISSION_FILE_TYPES:
+        bad["file_type"] = "Must be either D1, D2, E or F"
+    if data.get("agency_type", "awarding") not in ("awarding", "funding"):
+        bad["agency_type"] = "Must be either awarding or funding if provided"
+    if data.get("file_format", "csv") not in ("csv", "txt"):
+        bad["file_format"] = "Must be either csv or txt if provided"
+    for name in ("start", "end"):  # the route's Regexp (DATE_REGEX): the shape, not whether it exists
+        if data.get(name) is not None and _real_date_format(data[name]) is None:
+            bad[name] = "Must be in the format MM/DD/YYYY"
+    return webargs_error(**bad) if bad else None
+
+
+def check_dates(data: dict[str, Any], detached: bool) -> web.Response | None:
+    """
+    The Broker's date checks, in its order. Within a submission, after the route's format check
+    (:func:`generation_arguments`): presence, then parsing (an error inside
+    ``start_d_generation``: a 500).
+    Detached: the route has no format check; presence, then parsing, both 400
+    (``generate_detached_file`` in ``handlers/generation_handler.py``).
+    """
+    if not data.get("start") or not data.get("end"):
+        return _json_error(
+            400, "Must have a start and end date for D file generation.", "<class 'ValueError'>"
+        )
+    if _real_date(data["start"]) is None or _real_date(data["end"]) is None:
+        if detached:
+            return _json_error(400, "Start or end date cannot be parsed into a date")
+        return _json_error(500, "Start or end date cannot be parsed into a date of format MM/DD/YYYY")
+    return None

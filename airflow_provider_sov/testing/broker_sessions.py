@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
@@ -35,6 +36,24 @@ if TYPE_CHECKING:
     from airflow_provider_sov.testing.server import EmulatorServer
 
 
+def login_required() -> web.Response:
+    """``requires_login``'s answer: HTTP 401 and the bare ``{"message": "Login Required"}`` (``permissions.py``)."""
+    return web.json_response({"message": "Login Required"}, status=401)
+
+
+def user_json(name: str, session_id: str | None) -> dict[str, Any]:
+    """A user as ``json_for_user`` gives it (``handlers/account_handler.py``), its session included."""
+    return {
+        "user_id": 1,
+        "name": name,
+        "title": None,
+        "skip_guide": True,
+        "website_admin": False,
+        "affiliations": [{"agency_name": "Department of the Treasury (TREAS)", "permission": "submitter"}],
+        "session_id": session_id,
+    }
+
+
 class BrokerSessions:
     """Sessions, login, the proxy's checks and storage of :class:`~.broker_app.BrokerState` (its state lives there)."""
 
@@ -45,6 +64,8 @@ class BrokerSessions:
     credential_attempts: list[Seen]
     stored: dict[str, bytes]
     storage_on_api_host: bool
+    local_files: bool
+    started_wall: float
     _signing_key: bytes
 
     def _session_alive(self, session_id: str | None, touch: bool = True) -> bool:
@@ -81,12 +102,12 @@ class BrokerSessions:
                 if route is None:
                     return _gateway_error(404, "resource_not_found")
                 if not self._session_alive(self.proxy_sessions.get(client), touch=route != "session"):
-                    return _json_error(401, "Login Required")
+                    return login_required()
                 return None
             if route in ("login", "session"):
                 return None
             if not self._session_alive(request.headers.get("x-session-id")):
-                return _json_error(401, "Login Required")
+                return login_required()
         return None
 
     def check_storage(self, request: web.Request) -> web.Response | None:
@@ -131,19 +152,31 @@ class BrokerSessions:
             return _json_error(401, "Invalid username and/or password")
         with self.server.lock:
             session_id = self._new_session()
-        body = {
-            "message": "Login successful",
-            "user_id": 1,
-            "name": "Emulator User",
-            "session_id": session_id,
-        }
+        # ``create_session_and_response``: the user as ``json_for_user`` gives it, and the message.
+        body = {**user_json("Emulator User", session_id), "message": "Login successful"}
         return web.json_response(body, headers={"x-session-id": session_id})
 
     async def active_user(self, request: web.Request) -> web.Response:
         with self.server.lock:
-            session_id = self.proxy_sessions.get(request.headers.get("client_id") or "")
+            if request.path.startswith(PROXY_PREFIX):
+                session_id = self.proxy_sessions.get(request.headers.get("client_id") or "")
+            else:
+                session_id = request.headers.get("x-session-id")
         headers = {"x-session-id": session_id} if session_id else {}
-        return web.json_response({"user_id": 1, "name": "Emulator System Account"}, headers=headers)
+        return web.json_response(user_json("Emulator System Account", session_id), headers=headers)
+
+    def response_session(self, request: web.Request) -> str:
+        """
+        The ``x-session-id`` every Broker response carries (``UserSessionInterface.save_session``):
+        the request's own session while it lives, else a new one (anonymous: it logs nobody in).
+        """
+        with self.server.lock:
+            if request.path.startswith(PROXY_PREFIX):
+                session_id = self.proxy_sessions.get(request.headers.get("client_id") or "")
+            else:
+                session_id = request.headers.get("x-session-id")
+            alive = bool(session_id) and session_id in self.sessions
+        return str(session_id) if alive else str(uuid.uuid4())
 
     async def session(self, request: web.Request) -> web.Response:
         with self.server.lock:
@@ -180,8 +213,18 @@ class BrokerSessions:
         return await serve_bytes(request, data, "text/csv")
 
     def _signed(self, request: web.Request, gen: Generation, filename: str | None = None) -> str:
+        name = filename or gen.filename
+        return self._file_url(f"/files/{gen.job_id}/{quote(name)}", name)
+
+    def _file_url(self, path: str, name: str) -> str:
+        """
+        A stored file's URL: signed, valid 60 seconds, on the storage server; or, for a Broker
+        without AWS (``local_files``: ``use_aws: false``), its path on the Broker's disk, as
+        ``check_file_generation`` and ``file_history_url`` answer there.
+        """
+        if self.local_files:
+            return f"/data-act/backend/tmp/{name}"
         expires = int(self.server.clock.wall()) + URL_LIFETIME
-        path = f"/files/{gen.job_id}/{quote(filename or gen.filename)}"
         signature = hmac.new(self._signing_key, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
         base = self.server.url if self.storage_on_api_host else self.server.storage_url
         return f"{base}{path}?Expires={expires}&Signature={signature}"

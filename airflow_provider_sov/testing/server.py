@@ -358,14 +358,20 @@ class EmulatorServer:
                 return web.json_response(body, status=status, headers=headers)
         # Authentication acts (the proxy starts a session): only once no "before" fault refused.
         unrouted = request.match_info.http_exception is not None and not request.path.startswith(PROXY_PREFIX)
+        on_broker = not request.path.startswith("/api/") and route not in ("storage", "elsewhere")
         if route not in ("storage", "elsewhere") and not unrouted:  # no such route: the server's 404
-            api = self.sov if request.path.startswith("/api/") else self.broker
+            api = self.broker if on_broker else self.sov
             denied = api.check_auth(request)
             if denied is not None:
+                if on_broker:
+                    denied.headers.setdefault("x-session-id", self.broker.response_session(request))
                 return denied
         if after is not None:
             request[FAULT_KEY] = after
         response = await handler(request)
+        if on_broker and not unrouted and isinstance(response, web.Response):
+            # Every Broker response carries a session ID (its session interface's save_session).
+            response.headers.setdefault("x-session-id", self.broker.response_session(request))
         if after is None or not isinstance(response, web.Response):
             return response  # streamed bodies (files): serve_bytes applied the fault itself
         if after.kind == "truncate":
