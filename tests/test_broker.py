@@ -179,8 +179,12 @@ def test_status_semantics_never_requested_and_cache_hits(broker_hook, broker_emu
     broker_emulator.advance(31)
     broker_emulator.broker.add_submission(2001)
     hit = broker_hook.generate_file(2001, "D1", **D1)
-    assert hit["status"] == "finished" and hit["url"].startswith(broker_emulator.storage_url)
-    assert hit["size"] is None and hit["start"] == "10/01/2025"
+    # A cache hit within a submission is validated before it reads finished (map_generate_status).
+    assert hit["status"] == "waiting" and hit["url"] == "#"
+    broker_emulator.advance(broker_emulator.broker.pickup_seconds)
+    done = broker_hook.check_generation_status(2001, "D1")
+    assert done["status"] == "finished" and done["url"].startswith(broker_emulator.storage_url)
+    assert done["size"] is None and done["start"] == "10/01/2025"
     assert broker_emulator.broker.created == 2  # E and the first D1; the second D1 was a cache hit
 
 

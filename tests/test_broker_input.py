@@ -22,7 +22,11 @@ BAD_GENERATIONS = [
     ({"submission_id": 0, "file_type": "E"}, "submission_id must be a positive integer, got 0"),
     ({"submission_id": "12a", "file_type": "E"}, "submission_id must be a positive integer, got '12a'"),
     ({"submission_id": True, "file_type": "E"}, "submission_id must be a positive integer, got True"),
-    ({"submission_id": 1001, "file_type": "D1"}, "D1 files need start and end dates"),
+    (
+        {"submission_id": 1001, "file_type": "D1", "start": "10/01/2025"},
+        "(or neither, for the submission's own",
+    ),
+    ({"cgac_code": "097", "file_type": "D1"}, "D1 files need start and end dates (MM/DD/YYYY), got"),
     ({"submission_id": 1001, "file_type": "D1", "start": "2025-10-01", "end": "12/31/2025"}, "MM/DD/YYYY"),
     ({"submission_id": 1001, "file_type": "D1", "start": "1/1/2025", "end": "12/31/2025"}, "MM/DD/YYYY"),
     ({"submission_id": 1001, "file_type": "D2", "start": "02/30/2024", "end": "12/31/2024"}, "not a real"),

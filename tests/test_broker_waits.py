@@ -154,13 +154,21 @@ def test_generate_detached_e_style_files_survive_the_brief_invalid(broker_live, 
     assert result["status"] == "finished" and (tmp_path / result["files"][0]["filename"]).exists()
 
 
-def test_a_cache_hit_never_defers(broker_live, tmp_path):
-    run_task(
-        generate(tmp_path / "a", submission_id=1001, file_type="D1", deferrable=True, **D1), make_context()
-    )
+def test_a_detached_cache_hit_never_defers(broker_live, tmp_path):
+    run_task(generate(tmp_path / "a", cgac_code="097", file_type="D1", deferrable=True, **D1), make_context())
+    op = generate(tmp_path / "b", cgac_code="097", file_type="D1", deferrable=True, **D1)
+    result = op.execute(make_context())  # a TaskDeferred here would fail the test
+    assert result["status"] == "finished" and (tmp_path / "b" / result["files"][0]["filename"]).exists()
+
+
+def test_a_cache_hit_within_a_submission_waits_for_its_validation(broker_live, tmp_path):
+    """The Broker validates the copied file first (map_generate_status): it is waited on, then downloaded."""
+    run_task(generate(tmp_path / "a", cgac_code="097", file_type="D1", deferrable=True, **D1), make_context())
     broker_live.broker.add_submission(3001)
     op = generate(tmp_path / "b", submission_id=3001, file_type="D1", deferrable=True, **D1)
-    result = op.execute(make_context())  # a TaskDeferred here would fail the test
+    with pytest.raises(TaskDeferred):
+        op.execute(make_context())
+    result = run_task(generate(tmp_path / "b", submission_id=3001, file_type="D1", **D1), make_context())
     assert result["status"] == "finished" and (tmp_path / "b" / result["files"][0]["filename"]).exists()
 
 

@@ -167,8 +167,9 @@ RUN_TIME_ONLY = (
 #: How many modules declaring every operator and sensor may add to ``import airflow.sdk``. Raise it
 #: only for a module a DAG parse needs; anything else is imported where a task runs. (26: SOV Fixer's
 #: routes module, which its job kinds name their status routes from; 27: the module of
-#: SovCreateSubmissionOperator.)
-MAX_DAG_PARSE_MODULES = 27
+#: SovCreateSubmissionOperator; 28-30: the Broker's submission rules and its validation and
+#: published-files kinds, which SubmissionValidationSensor and PublishedFilesDownloadOperator name.)
+MAX_DAG_PARSE_MODULES = 30
 
 
 def modules_loaded_by(*modules: str) -> list[str]:

@@ -20,7 +20,11 @@ from airflow_provider_sov import get_provider_info
 from airflow_provider_sov._shared.jobs import RESULT_KEYS
 from airflow_provider_sov.hooks.broker import DataActBrokerHook
 from airflow_provider_sov.hooks.sov import SovHook
-from airflow_provider_sov.operators.broker import DFileDownloadOperator, DFileGenerateOperator
+from airflow_provider_sov.operators.broker import (
+    DFileDownloadOperator,
+    DFileGenerateOperator,
+    PublishedFilesDownloadOperator,
+)
 from airflow_provider_sov.operators.sov import (
     SovAddLocationsOperator,
     SovCreateSubmissionOperator,
@@ -31,7 +35,7 @@ from airflow_provider_sov.operators.sov import (
     SovStartUpdateOperator,
     SovUpdateOperator,
 )
-from airflow_provider_sov.sensors.broker import DFileGenerationSensor
+from airflow_provider_sov.sensors.broker import DFileGenerationSensor, SubmissionValidationSensor
 from airflow_provider_sov.sensors.sov import SovOutputSensor, SovParseSensor, SovUpdateSensor
 from airflow_provider_sov.testing.server import EmulatorServer
 from tests.conftest import EXAMPLE_CSV, NEW_SOV_CSV, broker_conn
@@ -53,7 +57,13 @@ EXTRAS = {
     "parse": {"result_status", "outputs"},
     "output": {"result_status", "outputs"},
     "generation": {"submission_id", "file_type", "start", "end", "generated_at"},
+    "validation": {"submission_id", "file_types", "validations", "number_of_errors", "number_of_warnings"},
+    "published": {"type", "agency", "year", "period", "published"},
 }
+
+
+#: The emulator of the running case, for the cases that set up its state directly.
+RUNNING: list[EmulatorServer] = []
 
 
 @pytest.fixture
@@ -65,6 +75,7 @@ def both(monkeypatch) -> Iterator[EmulatorServer]:
             json.dumps({"conn_type": "sovfixer", "host": server.url, "password": server.token}),
         )
         monkeypatch.setenv("AIRFLOW_CONN_DATA_ACT_BROKER_DEFAULT", json.dumps(broker_conn(server, "login")))
+        RUNNING[:] = [server]
         yield server
 
 
@@ -94,6 +105,12 @@ def finished_d1() -> None:
     while hook.check_generation_status(1001, "D1")["status"] != "finished":
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+def published() -> None:
+    """Publish submission 1001 on the emulator behind the default connection (its A, B and C files)."""
+    (server,) = RUNNING
+    server.broker.publish(1001)
 
 
 def workbook(folder: Path) -> Path:
@@ -251,6 +268,25 @@ CASES = [
         "generation",
         True,
         pushes=False,
+    ),
+    Case(
+        "SubmissionValidationSensor",
+        lambda d: SubmissionValidationSensor(task_id="t", submission_id=1001, **SENSE),
+        "validation",
+        True,
+        pushes=False,
+    ),
+    Case(
+        "PublishedFilesDownloadOperator",
+        lambda d: (
+            published(),
+            PublishedFilesDownloadOperator(
+                task_id="t", type="dabs", agency="097", year=2026, period=3, destination=d, file_types=["A"]
+            ),
+        )[1],
+        "published",
+        True,
+        files=1,
     ),
     Case(
         "DFileDownloadOperator",
