@@ -102,6 +102,11 @@ class World:
     def detached(self) -> None:
         self.ids["job"] = self.broker.generate_detached_file("D1", cgac_code="097", **D1)["job_id"]
 
+    def published(self) -> None:
+        self.emu.broker.publish(SUBMISSION)
+        listed = self.broker.list_latest_published_files("dabs", agency="097", year=2026, period=3)
+        self.ids["published"] = next(f["id"] for f in listed if f["id"] is not None)
+
     def output(self) -> None:
         self.ids["output"] = classify(self.sov.get_parse_status(SOV), SovJobRef(SOV)).extras["outputs"][0]
 
@@ -273,6 +278,33 @@ ROUTES = [
         setup=World.detached,
         view=lambda url: url.split("?")[0],
         names=lambda w: w.ids["job"],
+    ),
+    RouteCase(
+        "check_status",
+        lambda w: w.broker.check_status(SUBMISSION)["appropriations"]["status"],
+        names=lambda w: SUBMISSION,
+    ),
+    RouteCase(
+        "submission_metadata",
+        lambda w: w.broker.submission_metadata(SUBMISSION)["reporting_period"],
+        names=lambda w: SUBMISSION,
+    ),
+    RouteCase(
+        "list_submissions",
+        lambda w: [s["submission_id"] for s in w.broker.list_submissions(limit=50)["submissions"]],
+        names=lambda w: "list submissions",
+    ),
+    RouteCase(
+        "list_latest_published_files",
+        lambda w: w.broker.list_latest_published_files("dabs"),
+        setup=World.published,
+        names=lambda w: "list published files",
+    ),
+    RouteCase(
+        "get_published_file",
+        lambda w: w.broker.get_published_file(SUBMISSION, w.ids["published"]).split("?")[0],
+        setup=World.published,
+        names=lambda w: SUBMISSION,
     ),
     RouteCase(
         "storage",

@@ -14,7 +14,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_provider_sov.exceptions import SovError
-from airflow_provider_sov.operators.broker import DFileDownloadOperator, DFileGenerateOperator
+from airflow_provider_sov.operators.broker import (
+    DFileDownloadOperator,
+    DFileGenerateOperator,
+    PublishedFilesDownloadOperator,
+)
 from airflow_provider_sov.operators.sov import (
     SovAddLocationsOperator,
     SovCreateSubmissionOperator,
@@ -25,7 +29,7 @@ from airflow_provider_sov.operators.sov import (
     SovStartUpdateOperator,
     SovUpdateOperator,
 )
-from airflow_provider_sov.sensors.broker import DFileGenerationSensor
+from airflow_provider_sov.sensors.broker import DFileGenerationSensor, SubmissionValidationSensor
 from airflow_provider_sov.sensors.sov import SovOutputSensor, SovParseSensor, SovUpdateSensor
 from tests.conftest import EXAMPLE_CSV, NEW_SOV_CSV
 from tests.harness import make_context
@@ -165,6 +169,37 @@ CASES: list[tuple[str, Callable[[Path], Any], str]] = [
         "new SOV: empty document type",
         lambda t: SovCreateSubmissionOperator(task_id="x", locations=NEW_SOV_CSV, document_type=" "),
         "document_type must be a non-empty string",
+    ),
+    (
+        "validation wait on a submission ID that is not a number",
+        lambda t: SubmissionValidationSensor(task_id="x", submission_id="sub-9"),
+        "submission_id must be a positive integer, got 'sub-9'",
+    ),
+    (
+        "validation wait on a file type the Broker does not validate",
+        lambda t: SubmissionValidationSensor(task_id="x", submission_id=1001, file_types=["A", "Z"]),
+        "'Z' is not a file type the Broker validates",
+    ),
+    (
+        "published files of an unknown type",
+        lambda t: PublishedFilesDownloadOperator(
+            task_id="x", type="dabz", agency="097", year=2026, period=3, destination=t
+        ),
+        "type must be one of dabs, fabs, got 'dabz'",
+    ),
+    (
+        "published files without a period",
+        lambda t: PublishedFilesDownloadOperator(
+            task_id="x", type="dabs", agency="097", year=2026, period=None, destination=t
+        ),
+        "period missing",
+    ),
+    (
+        "published files of an agency code of two digits",
+        lambda t: PublishedFilesDownloadOperator(
+            task_id="x", type="fabs", agency="97", year=2026, period=3, destination=t
+        ),
+        "agency must be a CGAC (3 digits) or FREC (4 digits) code",
     ),
     ("workbook empty", lambda t: SovParseOperator(task_id="x", file=workbook(t, data=b"")), "is empty"),
     ("workbook missing", lambda t: SovParseOperator(task_id="x", file=t / "gone.xlsx"), "gone.xlsx"),
@@ -315,7 +350,7 @@ def test_the_table_is_at_least_thirty_cases_over_every_operator_and_sensor():
         and cls.__module__.startswith(module.__name__)  # operators.sov re-exports sov_update, ...
         and "template_fields" in vars(cls)  # a task, not a shared base such as SovJobSensor
     }
-    assert len(public) == 14
+    assert len(public) == 16
     assert public <= built, public - built
 
 
@@ -340,6 +375,8 @@ def _tasks_for_types() -> list[Any]:
         DFileGenerateOperator(task_id="k", submission_id=1001, file_type="D1", **D1),
         DFileDownloadOperator(task_id="l", submission_id=1001, file_type="D1", destination=folder),
         DFileGenerationSensor(task_id="m", submission_id=1001, file_type="D1"),
+        SubmissionValidationSensor(task_id="o", submission_id=1001),
+        PublishedFilesDownloadOperator(task_id="p", type="dabs", agency="097", year=2026, period=3, destination=folder),
     ]
 
 
