@@ -380,7 +380,10 @@ def test_d_files_example_through_the_real_triggerer_without_leaking_a_secret(sta
         )
     logs = list(stack.home.glob("logs/dag_id=broker_d_files/*/task_id=*/*trigger*"))
     assert {p.parent.name for p in logs} == {f"task_id=generate_{t}" for t in ("d1", "d2", "e", "f")}
-    assert stack.emulator.count("generate_file") == 4 and broker.created - created_before == 4
+    # Every file generated on the first try: the Broker never refused one for unfinished validations.
+    assert sorted(t for (sid, t) in broker.submission_files if sid == 7001) == ["D1", "D2", "E", "F"]
+    for task in ("generate_d1", "generate_d2", "generate_e", "generate_f"):
+        assert task_row(stack, dag, run_id, task)["try_number"] == 1 and broker.created - created_before == 4
 
     # No credential reached storage, and none is in a log or an XCom.
     assert broker.credential_attempts == []
@@ -461,6 +464,56 @@ def test_sensors_started_and_ended_in_the_triggerer(stack):
         assert xcom(stack.home, dag, "mapped", run_id, map_index=index)["job_id"] == job
         text = "".join(task_logs(stack, dag, run_id, "mapped", index).values())
         assert "this mapped task started on a worker" in text
+
+
+def test_submission_lifecycle_example_waits_for_validations_in_the_triggerer(stack, tmp_path):
+    broker = stack.emulator.broker
+    broker.add_submission(
+        7001, reporting_start_date="01/01/2026", reporting_end_date="03/31/2026", reporting_period="Q2/2026"
+    )
+    broker.start_validation(7001, 8)  # A, B and C still validating when the DAG starts
+    broker.start_validation(7001, 20, file_types=["cross"])  # and cross-file for longer
+    dag = "broker_submission_lifecycle"
+    run_id = stack.trigger(dag, {"submission_id": 7001, "destination": str(tmp_path)})
+    assert stack.wait_run(dag, run_id, timeout=300) == "success"
+
+    # Both waits started and ended in the triggerer: no worker ever ran them.
+    for task in ("uploads_validated", "cross_file_validated"):
+        assert worker_starts(stack, dag, run_id, task) == 0
+        result = xcom(stack.home, dag, task, run_id)
+        assert (result["kind"], result["job_id"], result["status"], result["succeeded"]) == (
+            "validation",
+            "7001",
+            "finished",
+            True,
+        )
+    assert xcom(stack.home, dag, "cross_file_validated", run_id)["file_types"] == ["cross"]
+    # D1 and D2 for the submission's own period; the Broker never refused a generation.
+    for task in ("generate_d1", "generate_d2"):
+        made = xcom(stack.home, dag, task, run_id)
+        assert (made["start"], made["end"]) == ("01/01/2026", "03/31/2026")
+    # Every file generated on the first try: the Broker never refused one for unfinished validations.
+    assert sorted(t for (sid, t) in broker.submission_files if sid == 7001) == ["D1", "D2", "E", "F"]
+    for task in ("generate_d1", "generate_d2", "generate_e", "generate_f"):
+        assert task_row(stack, dag, run_id, task)["try_number"] == 1
+    saved = sorted(p.name for p in (tmp_path / "submission-7001").iterdir())
+    assert [name.split("_File-")[1][:2].rstrip("_") for name in saved] == ["D1", "D2", "E", "F"]
+
+
+def test_a_validation_with_errors_fails_in_plain_words_from_the_triggerer(stack):
+    broker = stack.emulator.broker
+    broker.add_submission(7002)
+    broker.start_validation(7002, 3, file_types=["award_financial"], errors=4, warnings=2)
+    dag = "e2e_validation_fails"
+    run_id = stack.trigger(dag, {"submission_id": 7002})
+    assert stack.wait_run(dag, run_id, timeout=300) == "failed"
+    row = task_row(stack, dag, run_id, "validated")
+    assert row["state"] == "failed" and worker_starts(stack, dag, run_id, "validated") == 1
+    worker_log = "".join(
+        text for name, text in task_logs(stack, dag, run_id, "validated").items() if ".trigger." not in name
+    )
+    assert "SovJobFailedError" in worker_log and "found errors (award_financial)" in worker_log
+    assert "4 error(s) and 2 warning(s)" in worker_log
 
 
 def test_a_wait_in_the_triggerer_survives_a_kill_9_of_the_triggerer_with_its_deadline(stack):

@@ -124,6 +124,12 @@ def test_a_route_the_provider_calls_has_its_definition_here():
     """Every submission route in the hook's route table is one of the definitions above."""
     from airflow_provider_sov.hooks.broker_rules import ROUTES
 
-    new = {"check_status", "submission_metadata", "list_submissions", "list_latest_published_files", "get_published_file"}
+    new = {
+        "check_status",
+        "submission_metadata",
+        "list_submissions",
+        "list_latest_published_files",
+        "get_published_file",
+    }
     assert new <= set(ROUTES) and {name for name, *_ in CALLS} == new
     assert {name: ROUTES[name].method for name in new} == {name: DEFINITIONS[name][0] for name in new}

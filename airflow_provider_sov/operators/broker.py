@@ -96,7 +96,7 @@ class DFileGenerateOperator(GeneratedFileOperator):
         reporting period's).
     :param end: Last day, ``MM/DD/YYYY`` (templated; D1/D2 only; as ``start``).
     :param allow_republish: Regenerate a D1/D2 of a published or certified submission (it then
-        reads "updated" and must be certified again).
+        reads "updated" and must be certified again) (templated: a bool, or "true"/"false").
     :param agency_type: ``awarding`` or ``funding`` (D1/D2).
     :param file_format: ``csv`` or pipe-delimited ``txt`` (D1/D2).
     :param cgac_code: The agency's 3-digit CGAC code (detached); or
@@ -116,7 +116,11 @@ class DFileGenerateOperator(GeneratedFileOperator):
     """
 
     #: Every part of the request but the flag ``element_numbers``, and where the file goes.
-    template_fields: Sequence[str] = (*(f for f in REQUEST_FIELDS if f != "element_numbers"), "destination")
+    template_fields: Sequence[str] = (
+        *(f for f in REQUEST_FIELDS if f != "element_numbers"),
+        "destination",
+        "allow_republish",
+    )
     ui_color = "#eef6ec"
 
     def __init__(
@@ -135,13 +139,13 @@ class DFileGenerateOperator(GeneratedFileOperator):
         element_numbers: bool = False,
         filename: str | None = None,
         invalid_grace: timedelta | float = DEFAULT_INVALID_GRACE,
-        allow_republish: bool = False,
+        allow_republish: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(allow_republish, bool):
-            raise SovInputError(f"allow_republish must be True or False, got {allow_republish!r}.")
         self.allow_republish = allow_republish
+        if not templated(allow_republish):
+            _flag(allow_republish, "allow_republish")
         self.file_type = file_type
         self.submission_id = submission_id
         self.start = start
@@ -197,13 +201,14 @@ class DFileGenerateOperator(GeneratedFileOperator):
         """
         if checked.detached or checked.file_type not in D_FILE_TYPES:
             return checked
+        allow_republish = _flag(self.allow_republish, "allow_republish")  # rendered by now
         dated = "start" in checked.body
-        if dated and self.allow_republish:
+        if dated and allow_republish:
             return checked
         submission_id = checked.body["submission_id"]
         metadata = self.hook.submission_metadata(submission_id)
         status, certified = metadata.get("publish_status"), metadata.get("certified") is True
-        if not self.allow_republish and (status in REPUBLISHED or certified):
+        if not allow_republish and (status in REPUBLISHED or certified):
             state = f"its publish status is {status!r}" + (" and it is certified" if certified else "")
             raise SovInputError(
                 f"Submission {submission_id}: {state}. Generating its {checked.file_type} file again "
@@ -398,3 +403,12 @@ class PublishedFilesDownloadOperator(JobOperator["DataActBrokerHook"]):
 
     def file_meta(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         return {k: result[k] for k in ("type", "agency", "year", "period")}
+
+
+def _flag(value: object, name: str) -> bool:
+    """A True/False argument, also as a rendered template gives it (``"True"``, ``"false"``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise SovInputError(f"{name} must be True or False, got {value!r}.")

@@ -6,6 +6,7 @@ import pendulum
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 
 from airflow_provider_sov.operators.sov import SovCreateSubmissionOperator, SovUpdateOperator
+from airflow_provider_sov.sensors.broker import SubmissionValidationSensor
 from airflow_provider_sov.sensors.sov import SovUpdateSensor
 from airflow_provider_sov.triggers.sov import SovHistoryTrigger
 
@@ -138,3 +139,12 @@ with DAG(
 ) as triggerer_restart_dag:
     # The test kills the triggerer while this wait runs in it; the next triggerer must finish it.
     SovUpdateSensor(task_id="wait", sud_id="{{ params.sud_id }}", timeout=900, **IN_TRIGGERER)
+
+
+with DAG(
+    dag_id="e2e_validation_fails", schedule=None, start_date=START, catchup=False, params={"submission_id": 1}
+) as validation_fails_dag:
+    # A submission whose validation finds errors, waited on entirely in the triggerer.
+    SubmissionValidationSensor(
+        task_id="validated", submission_id="{{ params.submission_id }}", timeout=300, **IN_TRIGGERER
+    )

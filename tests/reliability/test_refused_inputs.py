@@ -376,7 +376,9 @@ def _tasks_for_types() -> list[Any]:
         DFileDownloadOperator(task_id="l", submission_id=1001, file_type="D1", destination=folder),
         DFileGenerationSensor(task_id="m", submission_id=1001, file_type="D1"),
         SubmissionValidationSensor(task_id="o", submission_id=1001),
-        PublishedFilesDownloadOperator(task_id="p", type="dabs", agency="097", year=2026, period=3, destination=folder),
+        PublishedFilesDownloadOperator(
+            task_id="p", type="dabs", agency="097", year=2026, period=3, destination=folder
+        ),
     ]
 
 
