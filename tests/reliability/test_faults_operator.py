@@ -163,7 +163,13 @@ CALLED = {
     "SovParseOperator": ["parse", "parse_status", "download"],
     "SovGetOrCreateOutputOperator": ["get_or_create_output", "output_request", "download"],
     # Found finished by a status read, the file comes from that read's signed URL: no second read.
-    "DFileGenerateOperator": ["login", "generate_file", "check_generation_status", "storage"],
+    "DFileGenerateOperator": [
+        "login",
+        "submission_metadata",
+        "generate_file",
+        "check_generation_status",
+        "storage",
+    ],
     "DFileGenerateOperator (detached)": [
         "login",
         "generate_detached_file",
