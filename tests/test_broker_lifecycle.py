@@ -264,6 +264,10 @@ def test_the_drill_down_refuses_a_level_without_the_one_above(broker_emulator):
 
 
 def test_a_local_brokers_file_path_is_said_plainly_not_fetched(broker_live, tmp_path):
+    """
+    Without AWS (``use_aws: false``) ``check_file_generation`` (``dataactbroker/helpers/generation_helper.py``)
+    answers the job's file path as ``url``; the provider says so instead of fetching it off the API host.
+    """
     broker_live.broker.local_files = True
     with pytest.raises(SovError, match="answered a file path, not a download URL") as info:
         run_task(
