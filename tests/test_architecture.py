@@ -94,7 +94,42 @@ def test_the_import_check_sees_a_cycle_made_inside_a_function(tmp_path):
     assert run_time_imports(tmp_path / "n.py") == set()
 
 
-KIND_MODULES = ("_shared/jobs.py", "hooks/sov_jobs.py", "hooks/broker_jobs.py")
+KIND_MODULES = (
+    "_shared/jobs.py",
+    "hooks/sov_jobs.py",
+    "hooks/broker_jobs.py",
+    "hooks/broker_validation.py",
+    "hooks/broker_published.py",
+)
+#: The hooks (all I/O) and the kinds (how a job reads), by module.
+HOOK_MODULES = (
+    "airflow_provider_sov.hooks.sov",
+    "airflow_provider_sov.hooks.sov_records",
+    "airflow_provider_sov.hooks.broker",
+    "airflow_provider_sov.hooks.broker_submissions",
+    "airflow_provider_sov.hooks.broker_session",
+)
+KINDS = tuple("airflow_provider_sov." + m.removesuffix(".py").replace("/", ".") for m in KIND_MODULES[1:])
+
+
+def test_hooks_never_import_their_kinds_and_kinds_import_hooks_only_to_name_them():
+    """A hook imports routes and rules, never a kind; a kind reaches its hook only in ``hook_class()``."""
+    for hook in HOOK_MODULES:
+        assert not run_time_imports(MODULES[hook]) & set(KINDS), hook
+    for kind in KINDS:
+        tree = ast.parse(MODULES[kind].read_text())
+        top = {
+            node.module
+            for node in tree.body
+            if isinstance(node, ast.ImportFrom) and node.module and node.module in HOOK_MODULES
+        }
+        assert not top, (kind, top)
+        assert not run_time_imports(MODULES[kind]) & {
+            "airflow_provider_sov.triggers.sov",
+            "airflow_provider_sov.triggers.broker",
+        }
+
+
 IMPORT_PATH = re.compile(r"^airflow_provider_sov(\.\w+)+$")
 
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sov._shared.jobs import Api, JobKind, JobRef, Reading
+from airflow_provider_sov._shared.jobs import Api, JobKind, JobRef, Reading, RefT
 from airflow_provider_sov.exceptions import SovJobFailedError
 from airflow_provider_sov.hooks import broker_rules
 from airflow_provider_sov.hooks.broker_rules import GenerationTarget
@@ -168,16 +168,21 @@ def outcome(reading: Reading | None, ref: GenerationRef) -> dict[str, Any]:
     )
 
 
-class GenerationKind(JobKind[GenerationRef, "DataActBrokerHook"]):
+class BrokerJobKind(JobKind[RefT, "DataActBrokerHook"]):
+    """What every kind of Broker job shares: its API, and how often and how long it is polled."""
+
+    api = DATA_ACT_BROKER
+    poll_interval = DEFAULT_POLL_INTERVAL
+    timeout = DEFAULT_TIMEOUT
+    min_poll_interval = 10.0  # the Broker asks clients to poll no more often
+
+
+class GenerationKind(BrokerJobKind[GenerationRef]):
     """A file generation (D1, D2, E, F within a submission; D1, D2, A, BOC detached)."""
 
     name = "generation"
     label = "D-file generation"
-    api = DATA_ACT_BROKER
     task_fields = ("submission_id", "file_type", "job_id")
-    poll_interval = DEFAULT_POLL_INTERVAL
-    timeout = DEFAULT_TIMEOUT
-    min_poll_interval = 10.0  # the Broker asks clients to poll no more often
 
     def ref_from_task(
         self, values: Mapping[str, Any], started: float, options: Mapping[str, Any]

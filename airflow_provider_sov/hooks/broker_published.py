@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sov._shared.jobs import JobKind, JobRef, Reading
+from airflow_provider_sov._shared.jobs import JobRef, Reading
 from airflow_provider_sov.exceptions import SovInputError, SovJobFailedError
-from airflow_provider_sov.hooks.broker_jobs import DATA_ACT_BROKER
+from airflow_provider_sov.hooks.broker_jobs import BrokerJobKind
 from airflow_provider_sov.hooks.broker_lifecycle import published_files_params
 
 if TYPE_CHECKING:
@@ -94,12 +94,11 @@ def published_ref(values: Mapping[str, Any]) -> PublishedRef:
     )
 
 
-class PublishedKind(JobKind[PublishedRef, "DataActBrokerHook"]):
+class PublishedKind(BrokerJobKind[PublishedRef]):
     """The latest published files of an agency and period: one read, then the downloads."""
 
     name = "published"
     label = "published files"
-    api = DATA_ACT_BROKER
     task_fields = ("type", "agency", "year", "period")
 
     def ref_from_task(

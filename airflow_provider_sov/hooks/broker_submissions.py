@@ -176,12 +176,7 @@ class BrokerSubmissionsMixin(_Base):
         :param period: Fiscal period (1-12; for DABS the submission's period, e.g. 3 for Q1).
         """
         params = published_files_params(type, agency, year, period)
-        answer = self.request(ROUTES["list_latest_published_files"], params=params)
-        if not isinstance(answer, list):
-            raise malformed_response(
-                self._call(ROUTES["list_latest_published_files"], self.settings, None, None), "no list"
-            )
-        return [row for row in answer if isinstance(row, dict)]
+        return self._published_rows(self.request(ROUTES["list_latest_published_files"], params=params))
 
     async def alist_latest_published_files(
         self,
@@ -193,7 +188,10 @@ class BrokerSubmissionsMixin(_Base):
     ) -> list[dict[str, Any]]:
         """Do what :meth:`list_latest_published_files` does, on the async path."""
         params = published_files_params(type, agency, year, period)
-        answer = await self.arequest(ROUTES["list_latest_published_files"], params=params)
+        return self._published_rows(await self.arequest(ROUTES["list_latest_published_files"], params=params))
+
+    def _published_rows(self, answer: Any) -> list[dict[str, Any]]:
+        """The rows of a published-files answer (a JSON list), for the sync and async reads alike."""
         if not isinstance(answer, list):
             raise malformed_response(
                 self._call(ROUTES["list_latest_published_files"], self.settings, None, None), "no list"

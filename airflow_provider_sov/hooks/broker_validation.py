@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sov._shared.jobs import JobKind, JobRef, Reading
+from airflow_provider_sov._shared.jobs import JobRef, Reading
 from airflow_provider_sov.exceptions import SovJobFailedError
-from airflow_provider_sov.hooks.broker_jobs import DATA_ACT_BROKER, DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT
+from airflow_provider_sov.hooks.broker_jobs import BrokerJobKind
 from airflow_provider_sov.hooks.broker_lifecycle import UPLOAD_VALIDATIONS, validation_types
 from airflow_provider_sov.hooks.broker_rules import check_int_id
 
@@ -176,16 +176,12 @@ def validation_outcome(
     return extras
 
 
-class ValidationKind(JobKind[ValidationRef, "DataActBrokerHook"]):
+class ValidationKind(BrokerJobKind[ValidationRef]):
     """A submission's validations (``check_status``), waited on until they finished or failed."""
 
     name = "validation"
     label = "submission validation"
-    api = DATA_ACT_BROKER
     task_fields = ("submission_id",)
-    poll_interval = DEFAULT_POLL_INTERVAL
-    timeout = DEFAULT_TIMEOUT
-    min_poll_interval = 10.0  # the Broker asks clients to poll no more often
 
     def ref_from_task(
         self, values: Mapping[str, Any], started: float, options: Mapping[str, Any]
