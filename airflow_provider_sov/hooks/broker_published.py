@@ -159,8 +159,7 @@ class PublishedKind(BrokerJobKind[PublishedRef]):
         if not reading.succeeded:
             only = f" of kind {', '.join(ref.file_types)}" if ref.file_types else ""
             raise SovJobFailedError(
-                f"The Broker lists no {ref.key.replace('published ', 'published ', 1)}{only} "
-                f"({reading.extras.get('listed')} listed in all).",
+                f"The Broker lists no {ref.key}{only} ({reading.extras.get('listed')} listed in all).",
                 result_status="none",
                 job_id=ref.key,
                 hint="Check the agency code, fiscal year and period (DABS periods: 3, 6, 9 and 12 for the "

@@ -212,7 +212,7 @@ class DFileGenerateOperator(GeneratedFileOperator):
             state = f"its publish status is {status!r}" + (" and it is certified" if certified else "")
             raise SovInputError(
                 f"Submission {submission_id}: {state}. Generating its {checked.file_type} file again "
-                "would set it back to 'updated', to be certified again.",
+                "would set it back to 'updated' (if it is not already), to be certified again.",
                 job_id=str(submission_id),
                 hint="Pass allow_republish=True to regenerate it anyway (and certify it again afterwards).",
             )
