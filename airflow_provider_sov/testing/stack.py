@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 
 
+#: How long one Airflow CLI call may take before it counts as hung, not as slow: on a busy machine
+#: (three stacks on two cores) ``airflow dags trigger`` has taken over two minutes.
+CLI_LIMIT = 600
+
+
 def broker_connection(server: EmulatorServer, mode: str = "login") -> dict[str, Any]:
     """A ``data_act_broker`` connection on the emulator, authenticating by ``mode``."""
     from airflow_provider_sov.testing import broker_app as b
@@ -239,7 +244,7 @@ class AirflowStack:
 
     def python(self, code: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120
+            [sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=CLI_LIMIT
         )
         if done.returncode != 0:
             raise RuntimeError(done.stderr[-3000:])
@@ -266,7 +271,7 @@ class AirflowStack:
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=CLI_LIMIT,
         )
         if done.returncode != 0:
             raise RuntimeError(f"airflow dags trigger {dag_id} failed:\n{done.stdout}{done.stderr}")
