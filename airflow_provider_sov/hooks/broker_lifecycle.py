@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_sov.exceptions import SovInputError
-from airflow_provider_sov.hooks.broker_rules import check_int_id
+from airflow_provider_sov.hooks.broker_rules import _choice, check_int_id
 
 #: ``check_status`` file types, by the Broker's own names (``FILE_TYPE_DICT`` and ``cross``).
 VALIDATION_TYPES = (
@@ -95,13 +95,6 @@ def check_status_params(submission_id: object, file_type: object = None) -> dict
         (name,) = validation_types([file_type])
         params["type"] = name
     return params
-
-
-def _choice(value: object, allowed: tuple[str, ...], name: str) -> str:
-    text = str(value).strip().lower() if isinstance(value, (str, bool)) else value
-    if text not in allowed:
-        raise SovInputError(f"{name} must be one of {', '.join(allowed)}, got {value!r}.")
-    return str(text)
 
 
 def list_submissions_body(

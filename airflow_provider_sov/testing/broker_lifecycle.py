@@ -28,6 +28,7 @@ from airflow_provider_sov.testing.broker_model import (
     Submission,
     Validation,
     _json_error,
+    _stamp,
     int_arg,
     webargs_error,
 )
@@ -255,7 +256,7 @@ class BrokerSubmissions(BrokerSessions):
             {
                 "submissions": [self._listed(s) for s in page],
                 "total": len(subs),
-                "min_last_modified": _stamp_of(self.started_wall),
+                "min_last_modified": _stamp(self.started_wall),
             }
         )
 
@@ -272,12 +273,12 @@ class BrokerSubmissions(BrokerSessions):
             "files": sorted(v.file_name for v in sub.validations.values() if v.file_name),
             "agency": sub.agency_name,
             "status": "validation_successful" if self.uploads_clean(sub) else "running",
-            "last_modified": _stamp_of(self.started_wall),
+            "last_modified": _stamp(self.started_wall),
             "expiration_date": None,
             "publish_status": sub.publish_status,
             "test_submission": sub.test_submission,
             "publishing_user": "Emulator Certifier" if sub.publish_status != "unpublished" else "",
-            "last_pub_or_cert": _stamp_of(self.started_wall) if sub.publish_status != "unpublished" else "",
+            "last_pub_or_cert": _stamp(self.started_wall) if sub.publish_status != "unpublished" else "",
             "quarterly_submission": True,
             "certified": sub.certified,
             "time_period": f"FY {str(sub.reporting_fiscal_year)[2:]} / Q{max(1, sub.reporting_fiscal_period // 3)}",
@@ -349,10 +350,6 @@ class BrokerSubmissions(BrokerSessions):
                         path = f"/files/p{history_id}/{quote(name)}"
                         return web.json_response({"url": self._file_url(path, name)})
             return _json_error(400, "Invalid published_files_history_id", "<class 'ValueError'>")
-
-
-def _stamp_of(wall: float) -> str:
-    return str(dt.datetime.fromtimestamp(wall, dt.UTC).replace(tzinfo=None))
 
 
 def _period_label(period: int) -> str:
