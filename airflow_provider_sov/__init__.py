@@ -60,6 +60,14 @@ _BROKER_FIELDS: dict[str, Any] = {
             "default": "auto",
         },
     },
+    "website_url": {
+        "label": "Broker website",
+        "description": (
+            "The Broker website of this environment, for the task's link to its submission. "
+            "Empty: https://broker.usaspending.gov for Treasury's API and its proxy, else no link."
+        ),
+        "schema": {"type": ["string", "null"]},
+    },
     **_SOV_FIELDS,
 }
 
@@ -116,6 +124,12 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "DATA Act Broker",
                 "python-modules": ["airflow_provider_sov.triggers.broker"],
             },
+        ],
+        # Buttons on tasks that open their job's page (the task records the address: no API call).
+        "extra-links": [
+            "airflow_provider_sov.links.PingMapsLink",
+            "airflow_provider_sov.links.PingVisionLink",
+            "airflow_provider_sov.links.BrokerSubmissionLink",
         ],
         "connection-types": [
             {

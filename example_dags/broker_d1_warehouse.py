@@ -14,6 +14,7 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 
 from airflow_provider_sov.operators.broker import DFileGenerateOperator
+from airflow_provider_sov.retries import retry_policy_args
 
 with DAG(
     dag_id="broker_d1_warehouse",
@@ -29,7 +30,7 @@ with DAG(
         "table": Param("d1_awards", type="string", description="The table to load."),
     },
     # Generation can be refused until the submission's validations finish: try again later.
-    default_args={"retries": 6, "retry_delay": pendulum.duration(minutes=10)},
+    default_args={"retries": 6, "retry_delay": pendulum.duration(minutes=10), **retry_policy_args()},
     doc_md=__doc__,
 ) as dag:
     d1 = DFileGenerateOperator(

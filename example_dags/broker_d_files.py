@@ -15,6 +15,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from airflow_provider_sov.operators.broker import DFileGenerateOperator
+from airflow_provider_sov.retries import retry_policy_args
 
 with DAG(
     dag_id="broker_d_files",
@@ -29,7 +30,7 @@ with DAG(
         "destination": Param("out", type="string", description="Folder or object-storage URL."),
     },
     # Generation can be refused until the submission's validations finish: try again later.
-    default_args={"retries": 6, "retry_delay": pendulum.duration(minutes=10)},
+    default_args={"retries": 6, "retry_delay": pendulum.duration(minutes=10), **retry_policy_args()},
     doc_md=__doc__,
 ) as dag:
     folder = "{{ params.destination }}/submission-{{ params.submission_id }}"

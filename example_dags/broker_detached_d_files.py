@@ -12,6 +12,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from airflow_provider_sov.operators.broker import DFileGenerateOperator
+from airflow_provider_sov.retries import retry_policy_args
 
 with DAG(
     dag_id="broker_detached_d_files",
@@ -26,7 +27,7 @@ with DAG(
         "agency_type": Param("awarding", enum=["awarding", "funding"]),
         "destination": Param("out", type="string", description="Folder or object-storage URL."),
     },
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5)},
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5), **retry_policy_args()},
     doc_md=__doc__,
 ) as dag:
     DFileGenerateOperator.partial(

@@ -24,6 +24,7 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 
 from airflow_provider_sov.operators.sov import SovCreateSubmissionOperator
+from airflow_provider_sov.retries import retry_policy_args
 
 #: The warehouse columns sent as SOV Fixer attributes (rename them in the query if yours differ).
 COLUMNS = [
@@ -53,7 +54,7 @@ with DAG(
         "source_table": Param("warehouse_locations", type="string", description="Where the rows are."),
         "target_table": Param("sov_new_buildings", type="string", description="Where the SOV goes."),
     },
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1), **retry_policy_args()},
     doc_md=__doc__,
 ) as dag:
 

@@ -11,6 +11,7 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 
 from airflow_provider_sov.operators.sov import SovGetOrCreateOutputOperator
+from airflow_provider_sov.retries import retry_policy_args
 
 with DAG(
     dag_id="sov_output_export",
@@ -27,7 +28,7 @@ with DAG(
         "output_format": Param("xlsx", type="string", description="e.g. json, xlsx, csv (any case)."),
         "destination": Param("out", type="string", description="Folder or object-storage URL."),
     },
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1), **retry_policy_args()},
     doc_md=__doc__,
 ) as dag:
 

@@ -15,6 +15,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from airflow_provider_sov.operators.sov import SovGetOrCreateOutputOperator, SovParseOperator
+from airflow_provider_sov.retries import retry_policy_args
 
 WORKBOOK = str(Path(__file__).parent / "data" / "harbor_storage_sov.xlsx")
 
@@ -29,7 +30,7 @@ with DAG(
         "insured_name": Param("Harbor Storage", type="string", description="Names the output files."),
         "destination": Param("out", type="string", description="Folder or object-storage URL."),
     },
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1), **retry_policy_args()},
     doc_md=__doc__,
 ) as dag:
     parse = SovParseOperator(
@@ -44,7 +45,7 @@ with DAG(
     )
     SovGetOrCreateOutputOperator(
         task_id="export_xlsx",
-        id=parse.output["job_id"],  # the XCom key SovParseOperator pushes the new SOV ID under
+        id=parse.output,  # the parse's result: its job_id is the new SOV
         output_format="xlsx",
         destination="{{ params.destination }}/exported",
         overwrite=True,

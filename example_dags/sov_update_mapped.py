@@ -12,6 +12,7 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 
 from airflow_provider_sov.operators.sov import SovUpdateOperator
+from airflow_provider_sov.retries import retry_policy_args
 
 with DAG(
     dag_id="sov_update_mapped",
@@ -27,7 +28,7 @@ with DAG(
         ),
         "destination": Param("out", type="string", description="Folder or object-storage URL."),
     },
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1), **retry_policy_args()},
     doc_md=__doc__,
 ) as dag:
 

@@ -3,7 +3,8 @@ Nightly SOV refresh: apply a corrections CSV to an SOV and land the regenerated 
 
 Step by step, so each part is visible: initiate an update, upload the corrections (checked
 locally first), start it, wait in the triggerer (no worker slot held), then download every output
-under ``<destination>/<sov_id>/<date>/``. ``destination`` is a DAG param: a local folder (default
+under ``<destination>/<sov_id>/<date>/``. Each task takes the one before's result as its ID
+(``sud_id=initiate.output``), and each carries a link to the SOV's page. ``destination`` is a DAG param: a local folder (default
 ``out``) or an object-storage URL such as ``s3://bucket/sov`` once the fsspec backend (s3fs, gcsfs)
 is installed. Needs the ``sovfixer_default`` connection.
 """
@@ -21,6 +22,7 @@ from airflow_provider_sov.operators.sov import (
     SovInitiateUpdateOperator,
     SovStartUpdateOperator,
 )
+from airflow_provider_sov.retries import retry_policy_args
 from airflow_provider_sov.sensors.sov import SovUpdateSensor
 
 CORRECTIONS = str(Path(__file__).parent / "data" / "corrections.csv")
@@ -38,23 +40,23 @@ with DAG(
         "destination": Param("out", type="string", description="Folder or object-storage URL."),
         "insured_name": Param("Acme Corp", type="string", description="Names the output files."),
     },
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1), **retry_policy_args()},
     doc_md=__doc__,
 ) as dag:
     initiate = SovInitiateUpdateOperator(
         task_id="initiate_update", sov_id="{{ params.sov_id }}", client_ref="{{ dag.dag_id }}/{{ run_id }}"
     )
     add_locations = SovAddLocationsOperator(
-        task_id="add_locations", sud_id=initiate.output["job_id"], locations="{{ params.corrections }}"
+        task_id="add_locations", sud_id=initiate.output, locations="{{ params.corrections }}"
     )
     start = SovStartUpdateOperator(
         task_id="start_update",
-        sud_id=initiate.output["job_id"],
+        sud_id=initiate.output,
         extra_data={"insured_name": "{{ params.insured_name }}"},
         output_formats=["json", "xlsx", "csv"],
     )
     wait = SovUpdateSensor(
-        task_id="wait_for_update", sud_id=initiate.output["job_id"], deferrable=True, poke_interval=2
+        task_id="wait_for_update", sud_id=initiate.output, deferrable=True, poke_interval=2
     )
     download = SovDownloadOutputsOperator(
         task_id="download_outputs",

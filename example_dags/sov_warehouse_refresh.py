@@ -16,6 +16,7 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 
 from airflow_provider_sov.operators.sov import SovUpdateOperator
+from airflow_provider_sov.retries import retry_policy_args
 
 CORRECTIONS = str(Path(__file__).parent / "data" / "corrections.csv")
 
@@ -33,7 +34,7 @@ with DAG(
         "conn_id": Param("warehouse_default", type="string", description="The Postgres connection."),
         "table": Param("sov_buildings", type="string", description="The table to load."),
     },
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1), **retry_policy_args()},
     doc_md=__doc__,
 ) as dag:
     update = SovUpdateOperator(

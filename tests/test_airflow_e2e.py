@@ -535,3 +535,66 @@ def test_a_wait_in_the_triggerer_survives_a_kill_9_of_the_triggerer_with_its_dea
     deadlines = {json.loads(line)["event"].split(" until ")[1] for line in started}
     assert len(logs) == 2 and len(started) == 2 and len(deadlines) == 1  # two triggerers, one deadline
     assert xcom(stack.home, dag, "wait", run_id)["job_id"] == sud_id
+
+
+def test_every_id_argument_takes_a_task_result_under_dags_test(tmp_path):
+    # tests/dags/e2e_wiring.py: sud_id=initiate.output, sov_id=parsed.output, submission_id=
+    # validated.output, job_id=detached.output... with no ["job_id"] anywhere.
+    with ExitStack() as stack:
+        run = DagsTest(tmp_path, "e2e_result_wiring", "wire", {}, stack)
+        run_id = run.succeeded()
+        server = run.emulator
+
+        def result(task_id: str, key: str = "return_value"):
+            return xcom(run.home, run.dag_id, task_id, run_id, key=key)
+
+        sov_id = result("parse")["job_id"]
+        assert result("parsed")["job_id"] == sov_id and result("initiate")["sov_id"] == sov_id
+        sud_id = result("initiate")["job_id"]
+        assert [result(t)["job_id"] for t in ("start", "updated")] == [sud_id] * 2
+        assert result("start")["sov_id"] == sov_id and result("updated")["succeeded"] is True
+        assert (
+            result("add")["job_id"] == result("fix")["job_id"]
+            and result("add")["sov_id"] == "s-no-ping-hggcsk"
+        )
+        assert server.count("initiate_update") == 2 and server.count("start_update") == 1
+        assert result("download")["files"] and result("output_ready")["succeeded"] is True
+        assert result("output")["id"] == sud_id
+        (d1,) = result("d1")["files"]
+        assert result("generate")["submission_id"] == 1001 and Path(d1["uri"]).stat().st_size == d1["size"]
+        assert result("detached_done")["job_id"] == result("detached")["job_id"]
+        assert result("d2")["files"]
+
+        # Each task's link, recorded while it ran, opens its job's page (the SOV's, for an update's
+        # tasks too: found from the SUD's history item).
+        import requests
+
+        for task_id in ("parse", "parsed", "initiate", "start", "updated", "download", "output"):
+            for link, product in (
+                ("_link_PingMapsLink", "Ping Maps"),
+                ("_link_PingVisionLink", "Ping Vision"),
+            ):
+                page = requests.get(result(task_id, key=link), timeout=30).text
+                assert f'<h1 id="page">{product}</h1>' in page and f"SOV {sov_id}<" in page, (task_id, link)
+        with pytest.raises(AssertionError, match="no XCom"):  # a request ID names no SOV: no link at all
+            result("output_ready", key="_link_PingMapsLink")
+        assert (
+            result("validated", key="_link_BrokerSubmissionLink") == f"{server.website_url}/#/submission/1001"
+        )
+        assert result("d1", key="_link_BrokerSubmissionLink") == f"{server.website_url}/#/submission/1001"
+        assert not result("d2", key="_link_BrokerSubmissionLink")  # no submission: the button stays grey
+
+
+def test_the_retry_policy_fails_at_once_what_a_retry_cannot_cure_under_dags_test(tmp_path):
+    # tests/dags/e2e_wiring.py: one unknown SUD, two tasks with retries=2, one with the policy.
+    with ExitStack() as stack:
+        run = DagsTest(tmp_path, "e2e_retry_policy", "retry", {}, stack)
+        run.process.wait(timeout=300)
+        sql = "select task_id, state, try_number from task_instance where dag_id=? order by task_id"
+        states = {task: (state, tries) for task, state, tries in query(run.home, sql, run.dag_id)}
+        assert states == {"with_policy": ("failed", 1), "without_policy": ("failed", 3)}, states
+        # The one with the policy asked the API once; the other once per try.
+        reads = [s.path for s in run.emulator.seen if s.route == "update_status"]
+        assert len(reads) == 4, reads
+        log = run.output.read_text()
+        assert "SovNotFoundError: a retry cannot cure this; not retrying." in log

@@ -168,8 +168,9 @@ RUN_TIME_ONLY = (
 #: only for a module a DAG parse needs; anything else is imported where a task runs. (26: SOV Fixer's
 #: routes module, which its job kinds name their status routes from; 27: the module of
 #: SovCreateSubmissionOperator; 28-30: the Broker's submission rules and its validation and
-#: published-files kinds, which SubmissionValidationSensor and PublishedFilesDownloadOperator name.)
-MAX_DAG_PARSE_MODULES = 30
+#: published-files kinds, which SubmissionValidationSensor and PublishedFilesDownloadOperator name;
+#: 31-32: the tasks' extra links, airflow_provider_sov.links and Airflow's operatorlink it subclasses.)
+MAX_DAG_PARSE_MODULES = 32
 
 
 def modules_loaded_by(*modules: str) -> list[str]:

@@ -229,6 +229,15 @@ class JobKind(ABC, Generic[RefT, HookT]):
         """Return what messages call this job (``SUD s-...-r001``)."""
         return f"{self.label} {ref.key}"
 
+    def pages(self, hook: HookT, ref: RefT, known: Mapping[str, Any]) -> dict[str, str]:
+        """
+        Return the job's pages for the task's links (``{page: url}``; :mod:`airflow_provider_sov.links`),
+        read once while the task runs; none by default.
+
+        :param known: The IDs the task knows besides the ref (its ``sov_id``...; None where unknown).
+        """
+        return {}
+
     # --- Reading its status -----------------------------------------------------------------------
 
     @abstractmethod
@@ -291,5 +300,8 @@ class JobKind(ABC, Generic[RefT, HookT]):
 
 
 def templated(*values: Any) -> bool:
-    """Return whether any value is still a Jinja template (then it is checked once rendered, at run time)."""
-    return any(isinstance(v, str) and "{{" in v for v in values)
+    """
+    Return whether any value is known only at run time: a Jinja template, or an XComArg (anything
+    Airflow resolves when the task runs). Such values are checked once rendered.
+    """
+    return any((isinstance(v, str) and "{{" in v) or callable(getattr(v, "resolve", None)) for v in values)

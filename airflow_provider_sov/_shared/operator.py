@@ -18,6 +18,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_sov._shared.jobs import HookT
 from airflow_provider_sov._shared.lineage import LineageMixin
+from airflow_provider_sov._shared.routes import IdArguments
 from airflow_provider_sov._shared.task_state import JOB, StateStore
 from airflow_provider_sov._shared.waiting import (
     JobWaitMixin,
@@ -27,6 +28,7 @@ from airflow_provider_sov._shared.waiting import (
     pop_conn_id,
 )
 from airflow_provider_sov.exceptions import SovInputError
+from airflow_provider_sov.links import record_pages
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
     from airflow_provider_sov._shared.steps import StepRunner
 
 
-class JobOperator(LineageMixin, JobWaitMixin[HookT], BaseOperator):
+class JobOperator(IdArguments, LineageMixin, JobWaitMixin[HookT], BaseOperator):
     """
     Start one job of the kind :attr:`kind` names, optionally wait for it and write its files.
 
@@ -64,6 +66,9 @@ class JobOperator(LineageMixin, JobWaitMixin[HookT], BaseOperator):
     can_wait: ClassVar[bool] = True
     #: Whether it waits unless told otherwise.
     waits_by_default: ClassVar[bool] = True
+    #: Whether a retry after its job failed requests a new job (else it reads the same failure):
+    #: :class:`~airflow_provider_sov.retries.SovRetryPolicy` retries only such tasks' failed jobs.
+    retry_requests_a_new_job: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -122,6 +127,10 @@ class JobOperator(LineageMixin, JobWaitMixin[HookT], BaseOperator):
         """Return what this task adds to the result (e.g. the ``sov_id`` it updated)."""
         return {}
 
+    def job_pages(self, ref: JobRef) -> dict[str, str]:
+        """Return the job's pages for the task's links (default: what its kind finds from the ref)."""
+        return self.kind.pages(self.hook, ref, self.known_ids())
+
     # --- What a subclass uses ------------------------------------------------------------------------
 
     def steps(self, context: Context, store: StateStore) -> StepRunner[Any]:
@@ -152,6 +161,8 @@ class JobOperator(LineageMixin, JobWaitMixin[HookT], BaseOperator):
         store = StateStore(context, self.log)
         ref, first = self.start_job(context, store)
         self.record_job(context, store, ref, first)
+        # The links, once the job's creation (and every local check before it) is done; before the wait.
+        record_pages(self, context, store, partial(self.job_pages, ref))
         if not self.wait_for_completion:
             return self.finish(context, ref, first)
         return self.finish(context, ref, self.wait_for_job(self.kind, ref, first, context=context))
@@ -166,6 +177,8 @@ class JobOperator(LineageMixin, JobWaitMixin[HookT], BaseOperator):
         result = self.kind.result(reading, ref, self.options(), log=self.log)
         result.update(self.result_extras(result, ref))
         if reading is not None and reading.terminal:
+            store = StateStore(context, self.log)
+            record_pages(self, context, store, partial(self.job_pages, ref), final=True)
             files = self.files_to_fetch(result, ref, reading)
             if files:
                 from airflow_provider_sov._shared.downloads import download_and_record  # a running task's

@@ -2,20 +2,109 @@
 The API routes and the check every ID passes before it fills one: no I/O, cheap to import.
 
 A DAG file's operators and sensors check IDs and name routes at parse time; sending (and the
-retry and error rules in :mod:`.http`) waits until a task runs.
+retry and error rules in :mod:`.http`) waits until a task runs. Every ID argument also takes a
+task's result (or its XComArg), of a kind whose job that ID names (:func:`id_from_result`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass
 from functools import cached_property
 from string import Formatter
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from airflow_provider_sov.exceptions import SovInputError
 
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
 _ID_PATTERN = re.compile(r"[^/\s\\?#%]+")
+
+#: What each ID argument takes from a task's result, by the result's ``kind``: the result's field
+#: that holds that ID. A result of a kind not listed for an argument is refused, naming both.
+RESULT_IDS: Mapping[str, Mapping[str, str]] = {
+    # SOV Fixer: a parse's job is the SOV; an update's result names the SOV it updated.
+    "sov_id": {"parse": "job_id", "update": "sov_id"},
+    # A new submission is read and started on the update routes, by its own ID.
+    "sud_id": {"update": "job_id", "submission": "job_id"},
+    "request_id": {"output": "job_id"},
+    # An SOV or an update (outputs, the history item).
+    "id": {"parse": "job_id", "update": "job_id", "submission": "job_id"},
+    # The Broker: validations are named by their submission; a generation's result names both.
+    "submission_id": {"validation": "job_id", "generation": "submission_id"},
+    "job_id": {"generation": "job_id"},
+}
+
+
+def is_result(value: object) -> bool:
+    """Whether ``value`` is a task's result (the one shape every task of this package returns)."""
+    return isinstance(value, Mapping) and "kind" in value and "job_id" in value
+
+
+def id_from_result(value: object, what: str) -> object:
+    """
+    Return the ID a task's result gives for the argument ``what``; any other value unchanged.
+
+    ``sud_id=initiate.output`` gives the update's ``job_id``, after checking that the result is
+    an update's; ``sov_id`` takes a parse's ``job_id`` or an update's ``sov_id``
+    (:data:`RESULT_IDS`). A result of another kind raises :class:`SovInputError` naming both.
+    """
+    if not is_result(value):
+        return value
+    assert isinstance(value, Mapping)
+    kinds = RESULT_IDS.get(what, {})
+    kind = value.get("kind")
+    field = kinds.get(str(kind))
+    accepted = " or ".join(repr(k) for k in kinds) or "no"
+    if field is None:
+        raise SovInputError(
+            f"{what} was given the result of a {kind!r} task (job_id {value.get('job_id')!r}), but {what} "
+            f"takes an ID or the result of a task of kind {accepted}.",
+            hint=f"Pass the task whose job this {what} names, or the ID itself.",
+        )
+    found = value.get(field)
+    if found in (None, ""):
+        raise SovInputError(
+            f"{what} was given the result of a {kind!r} task (job_id {value.get('job_id')!r}) that names "
+            f"no {what}: its {field!r} is empty.",
+            hint=f"Pass a result that names the {what}, or the ID itself.",
+        )
+    return found
+
+
+class IdArguments:
+    """
+    A task's ID arguments take a result as well as an ID: once Airflow has rendered the task's
+    templated fields (and resolved its XComArgs), each ID argument given a result holds that
+    result's ID (:func:`id_from_result`), for every check, call and message that follows. What
+    else those results name stays known to the task (:meth:`known`).
+    """
+
+    template_fields: Any
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        super().render_template_fields(context, jinja_env)  # type: ignore[misc]
+        given = self.__dict__["_given_results"] = []
+        for name in self.template_fields:
+            value = getattr(self, name, None)
+            if name in RESULT_IDS and isinstance(value, Mapping) and is_result(value):
+                given.append(dict(value))
+                setattr(self, name, id_from_result(value, name))
+
+    def known(self, name: str) -> Any:
+        """Return the task's own ``name`` argument, else what a result it was given names as ``name``."""
+        value = getattr(self, name, None)
+        for given in self.__dict__.get("_given_results", ()):
+            if value is None:
+                value = given.get(name)
+        return value
+
+    def known_ids(self) -> dict[str, Any]:
+        """Return every ID the task knows (:meth:`known`) by argument name; None where it knows none."""
+        return {name: self.known(name) for name in RESULT_IDS}
 
 
 def check_id(value: object, what: str, example: str | None = None) -> str:
@@ -24,7 +113,9 @@ def check_id(value: object, what: str, example: str | None = None) -> str:
 
     IDs are opaque strings from the API: they are never parsed, only checked not to be empty and
     not to contain characters that would change the URL (``/``, whitespace, ``?``, ``#``, ``%``).
+    A task's result gives its ID (:func:`id_from_result`).
     """
+    value = id_from_result(value, what)
     hint = f"IDs are returned by the API, e.g. {example!r}." if example else "IDs are returned by the API."
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise SovInputError(f"{what} must be a string, got {type(value).__name__}.", hint=hint)

@@ -8,11 +8,14 @@ from __future__ import annotations
 import time
 import warnings
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_sov._shared.jobs import DEFERRAL_GRACE, HookT
+from airflow_provider_sov._shared.routes import IdArguments
+from airflow_provider_sov._shared.task_state import StateStore
 from airflow_provider_sov._shared.waiting import (
     JobWaitMixin,
     as_seconds,
@@ -22,12 +25,13 @@ from airflow_provider_sov._shared.waiting import (
     trigger_for,
 )
 from airflow_provider_sov.exceptions import SovInputError
+from airflow_provider_sov.links import record_pages
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.triggers.base import StartTriggerArgs
 
-    from airflow_provider_sov._shared.jobs import JobRef
+    from airflow_provider_sov._shared.jobs import JobRef, Reading
 
 
 def triggerer_renders_templates() -> bool:
@@ -52,7 +56,7 @@ class _StartTriggerArgs:
         return task.start_args()
 
 
-class JobSensor(JobWaitMixin[HookT], BaseSensorOperator):
+class JobSensor(IdArguments, JobWaitMixin[HookT], BaseSensorOperator):
     """
     Wait for one job of the kind :attr:`kind` names; the base of every sensor of both APIs.
 
@@ -135,8 +139,18 @@ class JobSensor(JobWaitMixin[HookT], BaseSensorOperator):
         return time.time()
 
     def task_ref(self, context: Context) -> JobRef:
-        """Return what this sensor waits on, from its rendered fields (checked before any call)."""
-        return self.kind.ref_from_task(self.task_values(), self.wait_began(context), self.options())
+        """
+        Return what this sensor waits on, from its rendered fields (checked before any call), and
+        push its pages for the task's links.
+        """
+        ref = self.kind.ref_from_task(self.task_values(), self.wait_began(context), self.options())
+        record_pages(
+            self,
+            context,
+            StateStore(context, self.log),
+            partial(self.kind.pages, self.hook, ref, self.known_ids()),
+        )
+        return ref
 
     def start_args(self) -> StartTriggerArgs | None:
         """
@@ -168,9 +182,7 @@ class JobSensor(JobWaitMixin[HookT], BaseSensorOperator):
         reading = self.read_job(self.kind, ref)
         if not reading.terminal:
             return False
-        return PokeReturnValue(
-            is_done=True, xcom_value=self.kind.result(reading, ref, self.options(), log=self.log)
-        )
+        return PokeReturnValue(is_done=True, xcom_value=self.finish(context, ref, reading))
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -179,7 +191,7 @@ class JobSensor(JobWaitMixin[HookT], BaseSensorOperator):
             self.log.warning("start_from_trigger: %s", self._why_on_a_worker(context))
         ref = self.task_ref(context)
         reading = self.wait_for_job(self.kind, ref, context=context)
-        return self.kind.result(reading, ref, self.options(), log=self.log)
+        return self.finish(context, ref, reading)
 
     def _why_on_a_worker(self, context: Context) -> str:
         """Say why a wait meant to start in the triggerer is running on a worker, and what to do."""
@@ -200,4 +212,12 @@ class JobSensor(JobWaitMixin[HookT], BaseSensorOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: accept only a known event for this job."""
         ref, reading = self.resume(context, event)
-        return self.kind.result(reading, ref, self.options(), log=self.log)
+        return self.finish(context, ref, reading)
+
+    def finish(self, context: Context, ref: JobRef, reading: Reading) -> dict[str, Any]:
+        """Judge the final reading (a failed job raises) and build the result; look once more for
+        the job's pages if they could not be found before it ended."""
+        result = self.kind.result(reading, ref, self.options(), log=self.log)
+        find = partial(self.kind.pages, self.hook, ref, self.known_ids())
+        record_pages(self, context, StateStore(context, self.log), find, final=True)
+        return result

@@ -104,6 +104,15 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
             f"in connection {self.conn_id!r} (log in again and copy the new x-session-id)."
         )
 
+    def submission_pages(self, submission_id: int | str) -> dict[str, str]:
+        """
+        Return the submission's page on the Broker website, ``{"broker_submission": url}``, or
+        nothing when the connection names no website (see :func:`~.broker_rules.submission_page`).
+        No request is sent.
+        """
+        page = broker_rules.submission_page(self.settings.base_url, self.settings.extra, submission_id)
+        return {"broker_submission": page} if page else {}
+
     # --- Generation -------------------------------------------------------------------------------
 
     def generate(self, checked: GenerationRequest) -> dict[str, Any]:

@@ -214,6 +214,10 @@ class GenerationKind(BrokerJobKind[GenerationRef]):
     def classify(self, body: Mapping[str, Any], ref: GenerationRef) -> Reading:
         return classify(body, ref)
 
+    def pages(self, hook: DataActBrokerHook, ref: GenerationRef, known: Mapping[str, Any]) -> dict[str, str]:
+        submission_id = ref.target.submission_id
+        return {} if submission_id is None else hook.submission_pages(submission_id)
+
     def outcome(
         self, reading: Reading | None, ref: GenerationRef, options: Mapping[str, Any], log: Any
     ) -> dict[str, Any]:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from airflow_provider_sov._shared.routes import Route
+from airflow_provider_sov._shared.routes import Route, id_from_result
 from airflow_provider_sov.exceptions import SovError, SovInputError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 #: How messages name the API, the task argument naming its connection, and its default connection.
 API_NAME = "DATA Act Broker"
@@ -17,6 +21,10 @@ DEFAULT_CONN_NAME = "data_act_broker_default"
 DEFAULT_HOST = "https://broker-api.usaspending.gov"
 PROXY_HOST = "https://api.fiscal.treasury.gov/ap/exp/v1/data-act-broker"
 PROXY_HOST_MARK = "api.fiscal.treasury.gov"
+#: The website on Treasury's Broker API (the Broker's README: "The website that runs on these
+#: services"), for connections to its API or its proxy; others name theirs (extra ``website_url``).
+PUBLIC_WEBSITE = "https://broker.usaspending.gov"
+PUBLIC_API_HOSTS = frozenset({"broker-api.usaspending.gov", PROXY_HOST_MARK})
 AUTH_MODES = ("proxy", "session", "login")
 
 #: File types a submission can generate, and those a detached (agency-wide) request can.
@@ -57,7 +65,8 @@ SESSION_ROUTES = ("login", "active_user", "session")
 
 
 def check_int_id(value: object, name: str) -> int:
-    """``submission_id`` / ``job_id``: a positive integer (an int, or a string of digits)."""
+    """``submission_id`` / ``job_id``: a positive integer (an int, a string of digits, or a task's result)."""
+    value = id_from_result(value, name)
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -339,3 +348,24 @@ def check_download_url(url: object, label: str, key: str) -> str:
             ),
         )
     return url
+
+
+def submission_page(base_url: str, extra: Mapping[str, Any], submission_id: object) -> str | None:
+    """
+    Return the submission's page on the Broker website of the connection's environment, or None
+    when the connection names no website (extra ``website_url``) and is not Treasury's API.
+
+    Pages are ``<website>/#/submission/<id>``, as the Broker's own e-mails link them
+    (``account_handler.py``: ``FRONT_END + "#/submission/" + id``).
+    """
+    website = str(extra.get("website_url") or "").strip().rstrip("/")
+    if website and urlsplit(website).scheme not in ("http", "https"):
+        raise SovInputError(
+            f"Connection extra website_url {website!r} is not an http(s) address.",
+            hint="Set it to the Broker website's address, e.g. 'https://broker.usaspending.gov'.",
+        )
+    if not website and (urlsplit(base_url).hostname or "").lower() in PUBLIC_API_HOSTS:
+        website = PUBLIC_WEBSITE
+    if not website:
+        return None
+    return f"{website}/#/submission/{check_int_id(submission_id, 'submission_id')}"

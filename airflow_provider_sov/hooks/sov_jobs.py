@@ -11,7 +11,7 @@ sensors, operators and triggers, sync and async alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_sov._shared.jobs import Api, JobKind, JobRef, Reading, Step
 from airflow_provider_sov._shared.routes import check_id
@@ -166,6 +166,9 @@ class SovJobKind(JobKind[SovJobRef, "SovHook"]):
     :param example: An example ID, for the message a bad ID gets.
     :param status_params: Query parameters the status read sends.
     :param steps: The steps that create one, in order.
+    :param sov: How a job's SOV (whose pages the task links to) is found when the task does not
+        know it: ``"job"`` (the job is the SOV), ``"history"`` (its history item's ``sovid``), or
+        None (not from the ID alone).
     """
 
     api = SOV_FIXER
@@ -182,10 +185,12 @@ class SovJobKind(JobKind[SovJobRef, "SovHook"]):
         *,
         status_params: Mapping[str, str] | None = None,
         steps: tuple[Step, ...] = (),
+        sov: Literal["job", "history"] | None = None,
     ) -> None:
         self.name, self.label, self.field, self.example = name, label, field, example
         self.task_fields = (field,)
         self.status_route, self.status_params, self.steps = status_route, status_params, steps
+        self.sov = sov
 
     def ref_from_task(
         self, values: Mapping[str, Any], started: float, options: Mapping[str, Any]
@@ -203,6 +208,15 @@ class SovJobKind(JobKind[SovJobRef, "SovHook"]):
 
     def classify(self, body: Mapping[str, Any], ref: SovJobRef) -> Reading:
         return classify(body, ref)
+
+    def pages(self, hook: SovHook, ref: SovJobRef, known: Mapping[str, Any]) -> dict[str, str]:
+        if self.sov == "job":
+            return hook.sov_pages(ref.id)
+        if known.get("sov_id"):
+            return hook.sov_pages(str(known["sov_id"]))
+        if self.sov == "history":  # an update is in the history feed once it has ended
+            return hook.sov_pages(of=ref.id)
+        return {}
 
     def outcome(
         self, reading: Reading | None, ref: SovJobRef, options: Mapping[str, Any], log: Any
@@ -224,6 +238,7 @@ UPDATE = SovJobKind(
     sov_routes.UPDATE_STATUS,
     sov_routes.EXAMPLE_SUD_ID,
     steps=(INITIATED, LOCATIONS_ADDED, STARTED),
+    sov="history",
 )
 #: The first step of a new submission: create it (its ID then names it on the update routes).
 CREATED = Step("created", "create the submission")
@@ -237,6 +252,7 @@ SUBMISSION = SovJobKind(
     sov_routes.UPDATE_STATUS,
     sov_routes.EXAMPLE_SUBMISSION_ID,
     steps=(CREATED, LOCATIONS_ADDED, STARTED),
+    sov="history",
 )
 #: A new SOV's parse job: upload, wait.
 PARSE = SovJobKind(
@@ -247,6 +263,7 @@ PARSE = SovJobKind(
     sov_routes.EXAMPLE_SOV_ID,
     status_params=sov_routes.PARSE_STATUS_PARAMS,
     steps=(Step("uploaded", "upload the SOV"),),
+    sov="job",
 )
 #: An output request (``get_or_create_output``).
 OUTPUT = SovJobKind(

@@ -25,6 +25,8 @@ else:
     _Base = object
 
 ROUTES = sov_routes.ROUTES
+#: An SOV's pages (the task links' ``page``) and the activity record's fields that hold them.
+PAGE_FIELDS = {"ping_maps": "ping_maps_url", "ping_vision": "ping_vision_url"}
 
 
 class SovRecordsMixin(_Base):
@@ -198,6 +200,26 @@ class SovRecordsMixin(_Base):
         """Read one building by its item key (e.g. ``i-s-e-xxxxxxx!SOV!1``); return it as the API sends it."""
         item_key = check_id(item_key, "item_key", sov_routes.EXAMPLE_ITEM_KEY)
         return dict(self.request(ROUTES["building"], ids={"item_key": item_key}, job_id=item_key))
+
+    def sov_pages(self, sov_id: str | None = None, *, of: str | None = None) -> dict[str, str]:
+        """
+        Return the SOV's pages, ``{"ping_maps": url, "ping_vision": url}`` (those it has), from its
+        activity record: one read (two with ``of``); the task links of :mod:`airflow_provider_sov.links`.
+
+        :param sov_id: The SOV.
+        :param of: Without ``sov_id``: an update (SUD) or SOV whose SOV it is (its history item's ``sovid``).
+        """
+        if sov_id is None:
+            sov_id = str(self.get_history_item(check_id(of, "id")).get("sovid") or "")
+        sov_id = check_id(sov_id, "sov_id", sov_routes.EXAMPLE_SOV_ID)
+        fields = ["id", *PAGE_FIELDS.values()]
+        found = self.list_activity(id=sov_id, page_size=1, fields=fields)["results"]
+        record = next((r for r in found if isinstance(r, dict) and str(r.get("id")) == sov_id), {})
+        return {
+            page: str(record[field])
+            for page, field in PAGE_FIELDS.items()
+            if str(record.get(field) or "").startswith(("https://", "http://"))
+        }
 
     def get_public_shareable_url(self, sov_id: str) -> str:
         """Return a public Ping Maps link to an SOV (anyone with it can see the SOV's map)."""

@@ -22,6 +22,7 @@ from airflow_provider_sov.hooks.broker_rules import (
     GenerationTarget,
     generation_request,
 )
+from airflow_provider_sov.links import BROKER_LINKS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -44,6 +45,7 @@ class GeneratedFileOperator(JobOperator["DataActBrokerHook"]):
     """
 
     kind = GENERATION
+    operator_extra_links = BROKER_LINKS
     filename: str | None
 
     def files_to_fetch(self, result: dict[str, Any], ref: JobRef, reading: Reading) -> list[FileToFetch]:
@@ -122,6 +124,7 @@ class DFileGenerateOperator(GeneratedFileOperator):
         "allow_republish",
     )
     ui_color = "#eef6ec"
+    retry_requests_a_new_job = True  # a failed generation is requested anew
 
     def __init__(
         self,

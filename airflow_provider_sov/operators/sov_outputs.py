@@ -12,6 +12,7 @@ from airflow_provider_sov._shared.task_state import saved_ref
 from airflow_provider_sov.exceptions import SovBadRequestError, SovError, SovInputError, SovResponseError
 from airflow_provider_sov.hooks.sov_jobs import OUTPUT, UPDATE, SovJobRef
 from airflow_provider_sov.hooks.sov_rules import check_output_format, check_revision
+from airflow_provider_sov.links import SOV_LINKS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -121,6 +122,7 @@ class SovGetOrCreateOutputOperator(JobOperator["SovHook"]):
     """
 
     kind = OUTPUT
+    operator_extra_links = SOV_LINKS
     template_fields: Sequence[str] = ("id", "output_format", "destination")
 
     def __init__(
@@ -170,6 +172,9 @@ class SovGetOrCreateOutputOperator(JobOperator["SovHook"]):
         reading = OUTPUT.classify(body, ref)
         self.log.info("%s", reading.progress_line(OUTPUT.describe(ref)))
         return ref, reading
+
+    def job_pages(self, ref: JobRef) -> dict[str, str]:
+        return self.hook.sov_pages(of=self.id)  # the request's ID does not name its SOV; the task's does
 
     def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         outputs = result.get("outputs") or [{}]
@@ -249,6 +254,7 @@ class SovDownloadOutputsOperator(JobOperator["SovHook"]):
     """
 
     kind = UPDATE
+    operator_extra_links = SOV_LINKS
     can_wait = False
     waits_by_default = False
     template_fields: Sequence[str] = ("destination", "sud_id", "outputs")
@@ -314,6 +320,9 @@ class SovDownloadOutputsOperator(JobOperator["SovHook"]):
                 hint="Wait for it first with SovUpdateSensor.",
             )
         return ref, reading
+
+    def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
+        return {"sov_id": self.known("sov_id")}  # the SOV, when the task was given a result that names it
 
     def options(self) -> dict[str, Any]:
         return {"accept_partial": self.accept_partial}

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_sov._shared.operator import JobOperator
 from airflow_provider_sov.hooks.sov_jobs import PARSE, SovJobRef
 from airflow_provider_sov.hooks.sov_rules import ParseOptions
+from airflow_provider_sov.links import SOV_LINKS
 from airflow_provider_sov.operators.sov_outputs import output_files
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class SovParseOperator(JobOperator["SovHook"]):
     """
 
     kind = PARSE
+    operator_extra_links = SOV_LINKS
     template_fields: Sequence[str] = ("file", "output_formats", "extra_data", "client_ref", "destination")
 
     def __init__(

@@ -11,6 +11,7 @@ from airflow_provider_sov.hooks.sov_rules import (
     check_batch_rows,
     check_name,
 )
+from airflow_provider_sov.links import SOV_LINKS
 from airflow_provider_sov.operators.sov_update import LocationsJobOperator
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ class SovCreateSubmissionOperator(LocationsJobOperator):
     """
 
     kind = SUBMISSION
+    operator_extra_links = SOV_LINKS
     template_fields: Sequence[str] = (
         "locations",
         "client_ref",

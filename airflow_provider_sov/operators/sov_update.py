@@ -16,6 +16,8 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_sov._shared.lineage import LineageMixin, dataset
 from airflow_provider_sov._shared.operator import JobOperator
+from airflow_provider_sov._shared.routes import IdArguments
+from airflow_provider_sov._shared.task_state import StateStore
 from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError
 from airflow_provider_sov.hooks.sov_jobs import INITIATED, SOV_FIXER, STARTED, UPDATE, SovJobRef
 from airflow_provider_sov.hooks.sov_rules import (
@@ -25,6 +27,7 @@ from airflow_provider_sov.hooks.sov_rules import (
     check_name,
     start_payload,
 )
+from airflow_provider_sov.links import SOV_LINKS, record_pages
 from airflow_provider_sov.operators.sov_outputs import (
     output_files,
     select_outputs,
@@ -39,7 +42,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_sov._shared.downloads import FileToFetch
     from airflow_provider_sov._shared.jobs import JobRef, Reading
-    from airflow_provider_sov._shared.task_state import StateStore
     from airflow_provider_sov.hooks.sov import SovHook
     from airflow_provider_sov.hooks.sov_locations import CsvSummary
 
@@ -202,6 +204,7 @@ class SovInitiateUpdateOperator(JobOperator["SovHook"]):
     """
 
     kind = UPDATE
+    operator_extra_links = SOV_LINKS
     can_wait = False
     waits_by_default = False
     template_fields: Sequence[str] = ("sov_id", "update_type", "client_ref", "callback_url")
@@ -233,8 +236,11 @@ class SovInitiateUpdateOperator(JobOperator["SovHook"]):
     def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         return {"sov_id": self.sov_id}
 
+    def job_pages(self, ref: JobRef) -> dict[str, str]:
+        return self.hook.sov_pages(self.sov_id)
 
-class SovAddLocationsOperator(LineageMixin, BaseOperator):
+
+class SovAddLocationsOperator(IdArguments, LineageMixin, BaseOperator):
     """
     Upload corrections to a pending update: every CSV is checked locally first, then streamed.
 
@@ -248,6 +254,7 @@ class SovAddLocationsOperator(LineageMixin, BaseOperator):
     """
 
     template_fields: Sequence[str] = ("sud_id", "locations")
+    operator_extra_links = SOV_LINKS
 
     def __init__(
         self,
@@ -272,13 +279,20 @@ class SovAddLocationsOperator(LineageMixin, BaseOperator):
 
         hook = SovHook(self.sovfixer_conn_id)
         checked = check_locations(self.locations)
+        known = self.known("sov_id")
+        find = partial(hook.sov_pages, known) if known else partial(hook.sov_pages, of=self.sud_id)
+        record_pages(self, context, StateStore(context, self.log), find)
         sent = upload_locations(
             hook, self.sud_id, checked, self.batch_rows, self.log, delegate_to_team=self.delegate_to_team
         )
         for entry in sent:
             self.lineage_in(*dataset(entry["file"]))
         self.lineage_out(*sov_dataset(hook, self.sud_id))
-        return {**UPDATE.result(None, SovJobRef(self.sud_id)), "uploads": sent}
+        return {
+            **UPDATE.result(None, SovJobRef(self.sud_id)),
+            "sov_id": self.known("sov_id"),
+            "uploads": sent,
+        }
 
 
 class SovStartUpdateOperator(JobOperator["SovHook"]):
@@ -301,6 +315,7 @@ class SovStartUpdateOperator(JobOperator["SovHook"]):
     """
 
     kind = UPDATE
+    operator_extra_links = SOV_LINKS
     waits_by_default = False
     template_fields: Sequence[str] = ("sud_id", "extra_data", "output_formats", "metadata")
 
@@ -335,6 +350,9 @@ class SovStartUpdateOperator(JobOperator["SovHook"]):
         steps.attach(ref)
         steps.run(ref, STARTED, partial(start, self.hook, self.log, ref, self))
         return ref, None
+
+    def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
+        return {"sov_id": self.known("sov_id")}  # the SOV, when the task was given a result that names it
 
     def options(self) -> dict[str, Any]:
         return {"accept_partial": self.accept_partial}
@@ -371,6 +389,7 @@ class SovUpdateOperator(LocationsJobOperator):
     """
 
     kind = UPDATE
+    operator_extra_links = SOV_LINKS
     template_fields: Sequence[str] = (
         "sov_id",
         "locations",
@@ -428,6 +447,9 @@ class SovUpdateOperator(LocationsJobOperator):
 
     def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         return {"sov_id": self.sov_id}
+
+    def job_pages(self, ref: JobRef) -> dict[str, str]:
+        return self.hook.sov_pages(self.sov_id)
 
     def file_meta(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         sud_id = result["job_id"]

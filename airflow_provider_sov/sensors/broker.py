@@ -13,6 +13,7 @@ from airflow_provider_sov.hooks.broker_jobs import DEFAULT_INVALID_GRACE, GENERA
 from airflow_provider_sov.hooks.broker_lifecycle import validation_types
 from airflow_provider_sov.hooks.broker_rules import GenerationTarget, check_int_id
 from airflow_provider_sov.hooks.broker_validation import VALIDATION
+from airflow_provider_sov.links import BROKER_LINKS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -50,6 +51,7 @@ class DFileGenerationSensor(JobSensor["DataActBrokerHook"]):
     """
 
     kind = GENERATION
+    operator_extra_links = BROKER_LINKS
     template_fields: Sequence[str] = GENERATION.task_fields  # submission_id, file_type, job_id
     ui_color = "#eef6ec"
 
@@ -116,6 +118,7 @@ class SubmissionValidationSensor(JobSensor["DataActBrokerHook"]):
     """
 
     kind = VALIDATION
+    operator_extra_links = BROKER_LINKS
     template_fields: Sequence[str] = VALIDATION.task_fields  # submission_id
     ui_color = "#eef6ec"
 

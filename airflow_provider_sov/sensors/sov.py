@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sov._shared.sensor import JobSensor
 from airflow_provider_sov.hooks.sov_jobs import OUTPUT, PARSE, UPDATE
+from airflow_provider_sov.links import SOV_LINKS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -33,6 +34,7 @@ class SovJobSensor(JobSensor["SovHook"]):
     """
 
     ui_color = "#e8f1fb"
+    operator_extra_links = SOV_LINKS
 
     def __init__(self, *, accept_partial: bool = False, **kwargs: Any) -> None:
         self.accept_partial = accept_partial  # first: Airflow reads the start arguments after each __init__
@@ -80,6 +82,7 @@ class SovOutputSensor(SovJobSensor):
     """
 
     kind = OUTPUT
+    operator_extra_links = ()  # an output request's ID does not name its SOV
     template_fields: Sequence[str] = OUTPUT.task_fields  # ("request_id",)
 
     def __init__(self, *, request_id: str, **kwargs: Any) -> None:  # .expand(request_id=...) maps it

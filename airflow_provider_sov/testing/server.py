@@ -20,6 +20,7 @@ from aiohttp import web
 
 from airflow_provider_sov.testing.broker_app import PROXY_PREFIX, BrokerState
 from airflow_provider_sov.testing.faults import AFTER_KINDS, BEFORE_KINDS, FAULT_KEY, FAULT_KINDS, Fault, Seen
+from airflow_provider_sov.testing.pages import BROKER_WEBSITE, PAGE_ROUTES, add_page_routes
 from airflow_provider_sov.testing.sov_routes import SovFixerApi
 from airflow_provider_sov.testing.wire import serve_bytes
 
@@ -153,6 +154,11 @@ class EmulatorServer:
         return self.url + PROXY_PREFIX
 
     @property
+    def website_url(self) -> str:
+        """The Broker website's stand-in (submission pages at ``#/submission/<id>``), and the SOV pages' host."""
+        return self.url + BROKER_WEBSITE
+
+    @property
     def storage_url(self) -> str:
         """The file storage that signed Broker URLs point at (another port: another origin)."""
         return f"http://{self.host}:{self.storage_port}"
@@ -235,6 +241,7 @@ class EmulatorServer:
         app = web.Application(middlewares=[self._middleware], client_max_size=4 * 1024**3)
         self.sov.add_routes(app)
         self.broker.add_routes(app)
+        add_page_routes(app)
         for method, path, handler, name in self.extra_routes:
             app.router.add_route(method, path, handler, name=name)
         return app
@@ -358,8 +365,14 @@ class EmulatorServer:
                 return web.json_response(body, status=status, headers=headers)
         # Authentication acts (the proxy starts a session): only once no "before" fault refused.
         unrouted = request.match_info.http_exception is not None and not request.path.startswith(PROXY_PREFIX)
-        on_broker = not request.path.startswith("/api/") and route not in ("storage", "elsewhere")
-        if route not in ("storage", "elsewhere") and not unrouted:  # no such route: the server's 404
+        on_broker = not request.path.startswith("/api/") and route not in (
+            "storage",
+            "elsewhere",
+            *PAGE_ROUTES,
+        )
+        if (
+            route not in ("storage", "elsewhere", *PAGE_ROUTES) and not unrouted
+        ):  # no such route: the server's 404
             api = self.broker if on_broker else self.sov
             denied = api.check_auth(request)
             if denied is not None:

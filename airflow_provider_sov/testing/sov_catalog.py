@@ -238,7 +238,7 @@ class SovCatalogRoutes(SovFixerState):
 
     @staticmethod
     def _link(request: web.Request, product: str, sov_id: str) -> str:
-        """A page link (ours: this emulator serves no such page; the real ones are Ping's)."""
+        """A page link (the address is ours, the real ones are Ping's; :mod:`.pages` serves it)."""
         return f"{request.scheme}://{request.host}/{product}/{sov_id}"
 
     # --- Buildings and links ----------------------------------------------------------------------

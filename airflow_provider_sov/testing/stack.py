@@ -35,17 +35,29 @@ def broker_connection(server: EmulatorServer, mode: str = "login") -> dict[str, 
     """A ``data_act_broker`` connection on the emulator, authenticating by ``mode``."""
     from airflow_provider_sov.testing import broker_app as b
 
+    website = {"website_url": server.website_url}  # the tasks' links to their submission
     if mode == "proxy":
         return {
             "conn_type": "data_act_broker",
             "host": server.proxy_url,
             "login": b.CLIENT_ID,
             "password": b.CLIENT_SECRET,
-            "extra": {"auth_mode": "proxy"},
+            "extra": {"auth_mode": "proxy", **website},
         }
     if mode == "session":
-        return {"conn_type": "data_act_broker", "host": server.url, "password": b.SESSION_ID}
-    return {"conn_type": "data_act_broker", "host": server.url, "login": b.USER, "password": b.PASSWORD}
+        return {
+            "conn_type": "data_act_broker",
+            "host": server.url,
+            "password": b.SESSION_ID,
+            "extra": website,
+        }
+    return {
+        "conn_type": "data_act_broker",
+        "host": server.url,
+        "login": b.USER,
+        "password": b.PASSWORD,
+        "extra": website,
+    }
 
 
 def free_port() -> int:

@@ -159,9 +159,24 @@ OPERATORS = [
 
 #: The routes each operator calls, as counted on the emulator during a clean run (see below).
 CALLED = {
-    "SovUpdateOperator": ["initiate_update", "add_locations", "start_update", "update_status", "download"],
-    "SovParseOperator": ["parse", "parse_status", "download"],
-    "SovGetOrCreateOutputOperator": ["get_or_create_output", "output_request", "download"],
+    # "activity" (and "history_item"): the SOV's pages, for the task's links; a fault there costs the
+    # link, never the task.
+    "SovUpdateOperator": [
+        "initiate_update",
+        "add_locations",
+        "start_update",
+        "activity",
+        "update_status",
+        "download",
+    ],
+    "SovParseOperator": ["parse", "activity", "parse_status", "download"],
+    "SovGetOrCreateOutputOperator": [
+        "get_or_create_output",
+        "history_item",
+        "activity",
+        "output_request",
+        "download",
+    ],
     # Found finished by a status read, the file comes from that read's signed URL: no second read.
     "DFileGenerateOperator": [
         "login",
