@@ -9,13 +9,13 @@ AIRFLOW_FLOOR := $(shell sed -n 's/^ *"apache-airflow>=\([0-9.]*\)".*/\1/p' pypr
 FLOOR       := .venv-floor
 FLOOR_STAMP := $(FLOOR)/.installed
 
-.PHONY: demo test check lint unit distributed floor reliability bench emulator clean
+.PHONY: demo test check lint unit distributed floor reliability bench emulator dist docs airflow clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,bench]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,bench,docs,dist,browser]'
 	@touch $(STAMP)
 
 ## demo: start the local emulator and run a real SOV update against it
@@ -87,5 +87,12 @@ bench: $(STAMP)
 emulator: $(STAMP)
 	$(BIN)/python -m airflow_provider_sov.testing --port $${PORT:-8765}
 
+## dist: build the sdist and wheel, check them (twine), install the wheel beside Airflow in a clean
+#   venv, import every module and read the provider with `airflow providers list`
+dist: $(STAMP)
+	@rm -rf dist
+	$(BIN)/uv build --quiet --out-dir dist
+	$(BIN)/python tests/release/check_dist.py
+
 clean:
-	rm -rf $(VENV) $(FLOOR) out .demo .check .test .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(FLOOR) out dist .demo .check .test .pytest_cache .mypy_cache .ruff_cache
