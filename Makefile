@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# The browser the web-UI test drives: Debian's Chromium (Playwright downloads none here).
+CHROMIUM := /usr/bin/chromium
+
 # The oldest Airflow the package declares (pyproject: apache-airflow>=X), tested in a venv of its own.
 AIRFLOW_FLOOR := $(shell sed -n 's/^ *"apache-airflow>=\([0-9.]*\)".*/\1/p' pyproject.toml)
 FLOOR       := .venv-floor
@@ -22,20 +25,23 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m airflow_provider_sov.testing.demo --destination out
 
-## test: lint, type-check and run the whole suite: three independent groups side by side (2 cores):
-#   the suite on one machine, the distributed stack (Celery, Postgres, two triggerers, S3), and
-#   the declared Airflow floor. Each group's output is printed whole at the end. The two added
-#   groups run at a lower CPU priority, so the main group's loop-stall detectors get the CPU
-#   they measure with.
-test: lint $(FLOOR_STAMP)
+## test: lint, type-check and run the whole suite: independent groups side by side (2 cores):
+#   the suite on one machine (with the browser test of the web UI), the distributed stack
+#   (Celery, Postgres, two triggerers, S3), the declared Airflow floor, then the docs site and
+#   the release artifacts. Each group's output is printed whole at the end. The added groups run
+#   at a lower CPU priority, so the main group's loop-stall detectors get the CPU they measure with.
+test: lint $(FLOOR_STAMP) $(CHROMIUM)
 	@rm -rf .test && mkdir -p .test
 	@( nice -n 10 $(MAKE) --no-print-directory distributed > .test/distributed.log 2>&1; \
 	    echo $$? > .test/distributed.rc ) & \
-	( nice -n 10 $(MAKE) --no-print-directory floor > .test/floor.log 2>&1; echo $$? > .test/floor.rc ) & \
-	$(BIN)/pytest --ignore=tests/distributed; rest=$$?; wait; \
-	for group in distributed floor; do echo "=== make $$group (exit $$(cat .test/$$group.rc)) ==="; \
+	( nice -n 10 $(MAKE) --no-print-directory floor > .test/floor.log 2>&1; echo $$? > .test/floor.rc; \
+	  ( nice -n 10 $(MAKE) --no-print-directory docs && nice -n 10 $(MAKE) --no-print-directory dist ) \
+	    > .test/release.log 2>&1; echo $$? > .test/release.rc ) & \
+	SOV_BROWSER=$(CHROMIUM) $(BIN)/pytest --ignore=tests/distributed; rest=$$?; wait; \
+	for group in distributed floor release; do echo "=== make $$group (exit $$(cat .test/$$group.rc)) ==="; \
 	    cat .test/$$group.log; done; \
-	test $$rest -eq 0 && test "$$(cat .test/distributed.rc)" -eq 0 && test "$$(cat .test/floor.rc)" -eq 0
+	test $$rest -eq 0 && for group in distributed floor release; do \
+	    test "$$(cat .test/$$group.rc)" -eq 0 || exit 1; done
 
 ## distributed: the end-to-end tests on Celery, Postgres, Redis, two workers, two triggerers and S3
 distributed: $(STAMP)
@@ -50,6 +56,11 @@ floor: $(FLOOR_STAMP)
 	    --ignore=tests/distributed
 	$(FLOOR)/bin/pytest -q -p no:cacheprovider --basetemp=.test/tmp-floor-e2e \
 	    tests/test_airflow_e2e.py::test_sensors_started_and_ended_in_the_triggerer
+
+$(CHROMIUM):
+	@command -v apt-get > /dev/null || { echo "install Chromium at $(CHROMIUM) (the browser test drives it)"; exit 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium > /dev/null || \
+	    { apt-get update -q > /dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium > /dev/null; }
 
 $(FLOOR_STAMP): pyproject.toml $(STAMP)
 	@test -n "$(AIRFLOW_FLOOR)" || { echo "no apache-airflow>=X.Y floor found in pyproject.toml"; exit 1; }
@@ -86,6 +97,12 @@ bench: $(STAMP)
 ## emulator: run the emulator in the foreground (PORT=8765)
 emulator: $(STAMP)
 	$(BIN)/python -m airflow_provider_sov.testing --port $${PORT:-8765}
+
+## docs: the docs site under docs/_build/html (warnings are errors; every link within it checked)
+docs: $(STAMP)
+	@rm -rf docs/_build
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	$(BIN)/python docs/check_site.py
 
 ## dist: build the sdist and wheel, check them (twine), install the wheel beside Airflow in a clean
 #   venv, import every module and read the provider with `airflow providers list`

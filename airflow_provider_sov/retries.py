@@ -14,23 +14,17 @@ same DAG file runs there with the task's plain retries.
 
 The decisions (the first that matches wins; a retry never goes past the task's ``retries``):
 
-============================================================  =========================================
-Error                                                         Decision
-============================================================  =========================================
-:class:`~.SovPrerequisiteError` (the Broker's validations     retry after ``prerequisite_delay``
-are not done)                                                 (default 15 minutes)
-:class:`~.SovRateLimitError` (429 past the request's own      retry after the server's ``Retry-After``,
-retries)                                                      else ``rate_limit_delay`` (5 minutes),
-                                                              at most ``max_delay`` (1 hour)
-:class:`~.SovInputError`, :class:`~.SovConnectionConfigError`,  fail now: the input, the connection or the
-:class:`~.SovAuthError`, :class:`~.SovNotFoundError`,         account must change first
-:class:`~.SovConflictError`, any other
-:class:`~.SovBadRequestError`, :class:`~.SovFileExistsError`
-:class:`~.SovJobFailedError`                                  fail now, unless the task requests a new
-                                                              job on retry (``DFileGenerateOperator``):
-                                                              then the task's retries
-anything else (5xx, network, a short download...)             the task's retries and ``retry_delay``
-============================================================  =========================================
+- :class:`~.SovPrerequisiteError` (the Broker's validations are not done): retry after
+  ``prerequisite_delay`` (default 15 minutes).
+- :class:`~.SovRateLimitError` (a 429 that outlasted the request's own retries): retry after the
+  server's ``Retry-After``, else ``rate_limit_delay`` (5 minutes); at most ``max_delay`` (1 hour).
+- :class:`~.SovInputError`, :class:`~.SovConnectionConfigError`, :class:`~.SovAuthError`,
+  :class:`~.SovNotFoundError`, :class:`~.SovConflictError`, any other
+  :class:`~.SovBadRequestError`, :class:`~.SovFileExistsError`: fail now; the input, the
+  connection or the account must change first.
+- :class:`~.SovJobFailedError`: fail now, unless the task requests a new job on retry
+  (``DFileGenerateOperator``); then the task's retries.
+- Anything else (5xx, network, a short download...): the task's retries and ``retry_delay``.
 
 A wait's timeout (:class:`~.SovTimeoutError`) fails the task without asking any policy: Airflow
 never retries a sensor timeout.

@@ -39,7 +39,7 @@ MAPS, VISION, BROKER = "_link_PingMapsLink", "_link_PingVisionLink", "_link_Brok
 NO_PAGE = {"SovOutputSensor", "PublishedFilesDownloadOperator"}
 
 
-#: The operators and sensors of ../shared/DESIGN.md's public names, by module.
+#: The package's public operators and sensors (its stable names), by module.
 PUBLIC_TASKS = {
     sov_ops: (
         "SovInitiateUpdateOperator",
