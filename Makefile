@@ -98,6 +98,11 @@ bench: $(STAMP)
 emulator: $(STAMP)
 	$(BIN)/python -m airflow_provider_sov.testing --port $${PORT:-8765}
 
+## airflow: a local Airflow (API server, scheduler, DAG processor, triggerer) with the emulator, its
+#   connections and the example DAGs; prints the URL and the login; Ctrl-C stops everything
+airflow: $(STAMP)
+	$(BIN)/python -m airflow_provider_sov.testing.local_airflow
+
 ## docs: the docs site under docs/_build/html (warnings are errors; every link within it checked)
 docs: $(STAMP)
 	@rm -rf docs/_build

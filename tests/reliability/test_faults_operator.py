@@ -230,12 +230,16 @@ def test_the_matrix_covers_every_route_each_operator_calls(emu, fast, tmp_path, 
     assert called == set(CALLED[case.name])
 
 
+#: The reads behind the tasks' links: every fault on them is tried on one operator (the same link
+#: code serves every task), so the matrix stays a size the inner loop can run.
+LINK_ROUTES = {"activity", "history_item"}
+
 CASES = [
     pytest.param(case, route, fault, id=f"{case.name}-{route}-{fault.name}")
     for case in OPERATORS
     for route in CALLED[case.name]
     for fault in FAULTS
-    if applies(fault, route)
+    if applies(fault, route) and (route not in LINK_ROUTES or case.name == "SovUpdateOperator")
 ]
 
 
