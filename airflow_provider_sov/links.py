@@ -69,12 +69,13 @@ BROKER_LINKS: tuple[JobPageLink, ...] = (BrokerSubmissionLink(),)
 
 def record_pages(task: Any, context: Context, store: StateStore, find: Any, *, final: bool = False) -> None:
     """
-    Push the addresses of the task's links to XCom, finding them once per task (``find()``, which
-    returns ``{page: url}`` and may read the API) and keeping them in the task's state.
+    Push the addresses of the task's links to XCom, finding them once per task (``find(final)``,
+    which returns ``{page: url}`` and may read the API) and keeping them in the task's state.
 
-    A page that cannot be found yet (an update enters the history feed, which names its SOV, when it
-    ends) is looked for again once the job is final (``final``); then it is logged as missing and
-    left out. A link never fails a task.
+    ``find`` returns None while the pages cannot be known (an update enters the history feed, which
+    names its SOV, only when it ends). Those, and pages that could not be read before the job
+    ended, are looked for again once it has (``final``); a page still unreadable then is logged
+    and left out. A link never fails a task.
     """
     links: tuple[JobPageLink, ...] = tuple(
         link for link in task.operator_extra_links if isinstance(link, JobPageLink)
@@ -88,15 +89,18 @@ def record_pages(task: Any, context: Context, store: StateStore, find: Any, *, f
         from airflow_provider_sov.exceptions import SovError
 
         try:
-            pages = dict(find())
+            found = find(final)
         except SovError as exc:
-            if final:
-                task.log.warning("No link to the job's page: %s", exc)
-            else:
+            if not final:
                 task.log.info(
                     "No link to the job's page yet (looked for again when it ends): %s", exc.message
                 )
+                return
+            task.log.warning("No link to the job's page: %s", exc)
+            found = {}  # kept: a retry does not read it again
+        if found is None:  # not knowable before the job ends
             return
+        pages = dict(found)
         store.set(PAGES, pages)
     for link in links:
         url = pages.get(link.page)

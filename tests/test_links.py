@@ -104,17 +104,17 @@ def test_tasks_given_a_sud_link_to_its_sov_from_the_result_they_were_given_or_on
     sov_id = live.sov.add_sov("s-no-ping-links2")
     initiated = run_task(SovInitiateUpdateOperator(task_id="i", sov_id=sov_id), make_context())
     sud_id = initiated["job_id"]
-    # A bare SUD of an update not yet ended names no SOV anywhere: no link, and no failure.
+    # A bare SUD of an update not yet ended names no SOV anywhere: no link, no failure, no read.
     bare = make_context()
     run_task(SovStartUpdateOperator(task_id="s", sud_id=sud_id), bare)
-    assert MAPS not in bare["ti"].xcoms
-    assert "No link to the job's page yet" in capsys.readouterr().out
+    assert MAPS not in bare["ti"].xcoms and live.count("history_item") == 0
     # A sensor on the bare SUD links to the SOV once the update ended (its history item names it).
     waited = make_context()
     result = run_task(
         SovUpdateSensor(task_id="w", sud_id=sud_id, deferrable=False, poke_interval=0.2), waited
     )
     assert result["succeeded"] is True and opens(waited["ti"].xcoms[MAPS], f"SOV {sov_id}<")
+    assert live.count("history_item") == 1  # once, when the update had ended
 
 
 def test_a_start_given_the_initiate_result_links_to_its_sov_and_passes_the_sov_on(live):

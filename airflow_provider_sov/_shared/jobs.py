@@ -229,12 +229,13 @@ class JobKind(ABC, Generic[RefT, HookT]):
         """Return what messages call this job (``SUD s-...-r001``)."""
         return f"{self.label} {ref.key}"
 
-    def pages(self, hook: HookT, ref: RefT, known: Mapping[str, Any]) -> dict[str, str]:
+    def pages(self, hook: HookT, ref: RefT, known: Mapping[str, Any], ended: bool) -> dict[str, str] | None:
         """
         Return the job's pages for the task's links (``{page: url}``; :mod:`airflow_provider_sov.links`),
-        read once while the task runs; none by default.
+        read once while the task runs; none by default. None: they cannot be known before the job ended.
 
         :param known: The IDs the task knows besides the ref (its ``sov_id``...; None where unknown).
+        :param ended: Whether the job has ended (its final reading is in hand).
         """
         return {}
 

@@ -127,9 +127,10 @@ class JobOperator(IdArguments, LineageMixin, JobWaitMixin[HookT], BaseOperator):
         """Return what this task adds to the result (e.g. the ``sov_id`` it updated)."""
         return {}
 
-    def job_pages(self, ref: JobRef) -> dict[str, str]:
-        """Return the job's pages for the task's links (default: what its kind finds from the ref)."""
-        return self.kind.pages(self.hook, ref, self.known_ids())
+    def job_pages(self, ref: JobRef, ended: bool) -> dict[str, str] | None:
+        """Return the job's pages for the task's links (default: what its kind finds from the ref);
+        None while they cannot be known (see :meth:`~.jobs.JobKind.pages`)."""
+        return self.kind.pages(self.hook, ref, self.known_ids(), ended)
 
     # --- What a subclass uses ------------------------------------------------------------------------
 

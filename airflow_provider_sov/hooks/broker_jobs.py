@@ -214,7 +214,9 @@ class GenerationKind(BrokerJobKind[GenerationRef]):
     def classify(self, body: Mapping[str, Any], ref: GenerationRef) -> Reading:
         return classify(body, ref)
 
-    def pages(self, hook: DataActBrokerHook, ref: GenerationRef, known: Mapping[str, Any]) -> dict[str, str]:
+    def pages(
+        self, hook: DataActBrokerHook, ref: GenerationRef, known: Mapping[str, Any], ended: bool
+    ) -> dict[str, str]:
         submission_id = ref.target.submission_id
         return {} if submission_id is None else hook.submission_pages(submission_id)
 

@@ -215,7 +215,9 @@ class ValidationKind(BrokerJobKind[ValidationRef]):
     def classify(self, body: Mapping[str, Any], ref: ValidationRef) -> Reading:
         return classify_validation(body, ref)
 
-    def pages(self, hook: DataActBrokerHook, ref: ValidationRef, known: Mapping[str, Any]) -> dict[str, str]:
+    def pages(
+        self, hook: DataActBrokerHook, ref: ValidationRef, known: Mapping[str, Any], ended: bool
+    ) -> dict[str, str]:
         return hook.submission_pages(ref.submission_id)
 
     def outcome(

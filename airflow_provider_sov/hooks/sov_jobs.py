@@ -209,13 +209,15 @@ class SovJobKind(JobKind[SovJobRef, "SovHook"]):
     def classify(self, body: Mapping[str, Any], ref: SovJobRef) -> Reading:
         return classify(body, ref)
 
-    def pages(self, hook: SovHook, ref: SovJobRef, known: Mapping[str, Any]) -> dict[str, str]:
+    def pages(
+        self, hook: SovHook, ref: SovJobRef, known: Mapping[str, Any], ended: bool
+    ) -> dict[str, str] | None:
         if self.sov == "job":
             return hook.sov_pages(ref.id)
         if known.get("sov_id"):
             return hook.sov_pages(str(known["sov_id"]))
-        if self.sov == "history":  # an update is in the history feed once it has ended
-            return hook.sov_pages(of=ref.id)
+        if self.sov == "history":  # an update enters the history feed, which names its SOV, when it ends
+            return hook.sov_pages(of=ref.id) if ended else None
         return {}
 
     def outcome(

@@ -173,7 +173,7 @@ class SovGetOrCreateOutputOperator(JobOperator["SovHook"]):
         self.log.info("%s", reading.progress_line(OUTPUT.describe(ref)))
         return ref, reading
 
-    def job_pages(self, ref: JobRef) -> dict[str, str]:
+    def job_pages(self, ref: JobRef, ended: bool) -> dict[str, str]:
         return self.hook.sov_pages(of=self.id)  # the request's ID does not name its SOV; the task's does
 
     def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:

@@ -236,7 +236,7 @@ class SovInitiateUpdateOperator(JobOperator["SovHook"]):
     def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         return {"sov_id": self.sov_id}
 
-    def job_pages(self, ref: JobRef) -> dict[str, str]:
+    def job_pages(self, ref: JobRef, ended: bool) -> dict[str, str]:
         return self.hook.sov_pages(self.sov_id)
 
 
@@ -279,8 +279,12 @@ class SovAddLocationsOperator(IdArguments, LineageMixin, BaseOperator):
 
         hook = SovHook(self.sovfixer_conn_id)
         checked = check_locations(self.locations)
+        # A pending update is in no feed that names its SOV: only a result given names it.
         known = self.known("sov_id")
-        find = partial(hook.sov_pages, known) if known else partial(hook.sov_pages, of=self.sud_id)
+
+        def find(ended: bool) -> dict[str, str] | None:
+            return hook.sov_pages(known) if known else None
+
         record_pages(self, context, StateStore(context, self.log), find)
         sent = upload_locations(
             hook, self.sud_id, checked, self.batch_rows, self.log, delegate_to_team=self.delegate_to_team
@@ -448,7 +452,7 @@ class SovUpdateOperator(LocationsJobOperator):
     def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         return {"sov_id": self.sov_id}
 
-    def job_pages(self, ref: JobRef) -> dict[str, str]:
+    def job_pages(self, ref: JobRef, ended: bool) -> dict[str, str]:
         return self.hook.sov_pages(self.sov_id)
 
     def file_meta(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
