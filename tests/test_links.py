@@ -22,6 +22,7 @@ from airflow_provider_sov.operators import sov as sov_ops
 from airflow_provider_sov.operators.broker import DFileGenerateOperator
 from airflow_provider_sov.operators.sov import (
     SovAddLocationsOperator,
+    SovDownloadOutputsOperator,
     SovInitiateUpdateOperator,
     SovStartUpdateOperator,
     SovUpdateOperator,
@@ -100,7 +101,7 @@ def test_an_update_records_its_sovs_pages_before_it_waits_and_reads_them_once(li
     assert retried["ti"].xcoms[MAPS] == xcoms[MAPS] and live.count("activity") == 1
 
 
-def test_tasks_given_a_sud_link_to_its_sov_from_the_result_they_were_given_or_once_it_ended(live, capsys):
+def test_tasks_given_a_sud_link_to_its_sov_from_the_result_they_were_given_or_once_it_ended(live, tmp_path):
     sov_id = live.sov.add_sov("s-no-ping-links2")
     initiated = run_task(SovInitiateUpdateOperator(task_id="i", sov_id=sov_id), make_context())
     sud_id = initiated["job_id"]
@@ -115,6 +116,10 @@ def test_tasks_given_a_sud_link_to_its_sov_from_the_result_they_were_given_or_on
     )
     assert result["succeeded"] is True and opens(waited["ti"].xcoms[MAPS], f"SOV {sov_id}<")
     assert live.count("history_item") == 1  # once, when the update had ended
+    # Its downloads, given the sensor's result as outputs, link to the same SOV.
+    downloaded = make_context()
+    run_task(SovDownloadOutputsOperator(task_id="d", outputs=result, destination=str(tmp_path)), downloaded)
+    assert opens(downloaded["ti"].xcoms[VISION], f"SOV {sov_id}<")
 
 
 def test_a_start_given_the_initiate_result_links_to_its_sov_and_passes_the_sov_on(live):

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow_provider_sov._shared.files import check_destination, numbered, safe_filename
 from airflow_provider_sov._shared.jobs import job_result
 from airflow_provider_sov._shared.operator import JobOperator
-from airflow_provider_sov._shared.task_state import saved_ref
+from airflow_provider_sov._shared.task_state import StateStore, saved_ref
 from airflow_provider_sov.exceptions import SovBadRequestError, SovError, SovInputError, SovResponseError
 from airflow_provider_sov.hooks.sov_jobs import OUTPUT, UPDATE, SovJobRef
 from airflow_provider_sov.hooks.sov_rules import check_output_format, check_revision
-from airflow_provider_sov.links import SOV_LINKS
+from airflow_provider_sov.links import SOV_LINKS, record_pages
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_sov._shared.downloads import FileToFetch
     from airflow_provider_sov._shared.jobs import JobRef, Reading
-    from airflow_provider_sov._shared.task_state import StateStore
     from airflow_provider_sov.hooks.sov import SovHook
 
 
@@ -289,6 +289,10 @@ class SovDownloadOutputsOperator(JobOperator["SovHook"]):
             raise SovInputError(f"outputs must be a list of outputs with a 'url', got {self.outputs!r}.")
         job_id = str(given.get("job_id") or "outputs")
         chosen = self._chosen(raw, job_id)
+        if given.get("job_id"):  # a finished update's result: its SOV's links (the update has ended)
+            record_pages(
+                self, context, StateStore(context, self.log), partial(self._pages_of, given), final=True
+            )
         from airflow_provider_sov._shared.downloads import download_and_record
 
         files = download_and_record(
@@ -323,6 +327,11 @@ class SovDownloadOutputsOperator(JobOperator["SovHook"]):
 
     def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         return {"sov_id": self.known("sov_id")}  # the SOV, when the task was given a result that names it
+
+    def _pages_of(self, given: dict[str, Any], ended: bool) -> dict[str, str]:
+        """The pages of the SOV of an update's result given as ``outputs``."""
+        sov_id = given.get("sov_id")
+        return self.hook.sov_pages(str(sov_id)) if sov_id else self.hook.sov_pages(of=str(given["job_id"]))
 
     def options(self) -> dict[str, Any]:
         return {"accept_partial": self.accept_partial}
