@@ -5,6 +5,9 @@ period and publish status, the submission list and published files, against the 
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from airflow_provider_sov.exceptions import SovError, SovInputError, SovJobFailedError
@@ -22,6 +25,20 @@ def validation_sensor(**kwargs) -> SubmissionValidationSensor:
     return SubmissionValidationSensor(task_id="validated", **kwargs)
 
 
+def finish_after_reads(server, route: str, reads: int, seconds: float) -> threading.Thread:
+    """Move the emulator's clock ``seconds`` on once ``route`` has been read ``reads`` times."""
+
+    def run() -> None:
+        deadline = time.monotonic() + 120
+        while server.count(route) < reads and time.monotonic() < deadline:
+            time.sleep(0.01)
+        server.advance(seconds)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
 def hook():
     from airflow_provider_sov.hooks.broker import DataActBrokerHook
 
@@ -34,8 +51,12 @@ def hook():
 @pytest.mark.parametrize("mode", SENSOR_MODES)
 def test_the_sensor_waits_until_the_uploads_are_validated_in_every_mode(broker_live, mode):
     broker_live.broker.add_submission(4001)
-    broker_live.broker.start_validation(4001, 1.0, warnings=2)
+    broker_live.broker.start_validation(4001, 600.0, warnings=2)
+    # The validations end once the sensor has seen them running (a condition, not the clock: on a
+    # busy machine a second can pass before the first read).
+    finishing = finish_after_reads(broker_live, "check_status", 1, 600.0)
     result = run_task(validation_sensor(submission_id=4001, **mode), make_context())
+    finishing.join(timeout=5)
     assert (result["kind"], result["job_id"], result["status"], result["succeeded"]) == (
         "validation",
         "4001",

@@ -58,6 +58,13 @@ class LocalAirflow:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> LocalAirflow:
+        try:
+            return self._start()
+        except BaseException:  # Ctrl-C while starting too: stop what has started
+            self.__exit__(None, None, None)
+            raise
+
+    def _start(self) -> LocalAirflow:
         self.root.mkdir(parents=True, exist_ok=True)
         self.emulator = EmulatorServer(realtime=True, job_seconds=self.job_seconds).start()
         self.stack = AirflowStack(self.root, self.emulator, ROOT / "example_dags")
@@ -116,14 +123,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     stopping: list[Any] = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-    with LocalAirflow(args.root, args.port, args.job_seconds) as local:
-        print(local.describe(), flush=True)
-        try:
+    try:
+        with LocalAirflow(args.root, args.port, args.job_seconds) as local:
+            # Once it serves, Ctrl-C (SIGINT) only asks to stop: the stop below is never cut short.
+            signal.signal(signal.SIGINT, lambda *_: stopping.append(1))
+            print(local.describe(), flush=True)
             while not stopping:
                 time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
-        print("Stopping Airflow and the emulator...", flush=True)
+            print("Stopping Airflow and the emulator...", flush=True)
+    except KeyboardInterrupt:  # Ctrl-C while it was starting: what had started is stopped
+        print("Stopped.", flush=True)
 
 
 if __name__ == "__main__":
