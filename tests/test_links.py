@@ -22,6 +22,7 @@ from airflow_provider_sov.operators import sov as sov_ops
 from airflow_provider_sov.operators.broker import DFileGenerateOperator
 from airflow_provider_sov.operators.sov import (
     SovAddLocationsOperator,
+    SovCreateSubmissionOperator,
     SovDownloadOutputsOperator,
     SovInitiateUpdateOperator,
     SovStartUpdateOperator,
@@ -31,7 +32,7 @@ from airflow_provider_sov.sensors import broker as broker_sensors
 from airflow_provider_sov.sensors import sov as sov_sensors
 from airflow_provider_sov.sensors.broker import DFileGenerationSensor, SubmissionValidationSensor
 from airflow_provider_sov.sensors.sov import SovParseSensor, SovUpdateSensor
-from tests.conftest import EXAMPLE_CSV
+from tests.conftest import EXAMPLE_CSV, NEW_SOV_CSV
 from tests.harness import MemoryStateStore, make_context, run_task
 
 MAPS, VISION, BROKER = "_link_PingMapsLink", "_link_PingVisionLink", "_link_BrokerSubmissionLink"
@@ -130,6 +131,16 @@ def test_a_start_given_the_initiate_result_links_to_its_sov_and_passes_the_sov_o
     context = make_context()
     assert run_task(task, context)["sov_id"] == sov_id
     assert opens(context["ti"].xcoms[MAPS], f"SOV {sov_id}<") and live.count("history_item") == 0
+
+
+def test_a_new_submission_links_to_its_sov_once_it_ended(live):
+    context = make_context()
+    task = SovCreateSubmissionOperator(
+        task_id="n", locations=NEW_SOV_CSV, deferrable=False, poll_interval=0.2, timeout=60
+    )
+    run_task(task, context)
+    # Its SOV is named by no ID the task holds: the submission's history item names it at the end.
+    assert opens(context["ti"].xcoms[MAPS], "Ping Maps", "SOV s-") and live.count("history_item") == 1
 
 
 def test_a_page_that_cannot_be_read_leaves_no_link_and_fails_nothing(live, capsys):
