@@ -66,11 +66,13 @@ def test_trigger_scale_coalesces_waits_on_one_job_and_keeps_to_a_budget():
     )  # fmt: skip
     ours, peer = rows(out, "SovUpdateTrigger", "HttpSensorTrigger")
     assert float(ours[6]) <= 1.2 < float(peer[6]), out  # requests per job per interval: shared vs 4 each
+    # A budget well under the API's limit: the emulator counts a request when it handles it, and on a
+    # busy machine requests sent evenly can be handled in a bunch (10/s under 13/s saw one 429).
     out = run(
-        "trigger_scale.py", "--budget-series", "--budget-waits", "20", "--budget", "10", "--api-limit", "13",
+        "trigger_scale.py", "--budget-series", "--budget-waits", "20", "--budget", "7", "--api-limit", "13",
         "--job-seconds", "3", "--poll", "0.5",
     )  # fmt: skip
-    budgeted, unlimited = rows(out, "10/s", "none")
+    budgeted, unlimited = rows(out, "7/s", "none")
     assert budgeted[4] == "0" and int(unlimited[4]) > 0, out  # 429s seen: none under the budget
     assert budgeted[-1] == unlimited[-1] == "0", out  # and every wait ended well either way
 
