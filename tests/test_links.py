@@ -7,6 +7,7 @@ and test_browser.py (the web UI).
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import pytest
 import requests
@@ -17,8 +18,6 @@ from airflow_provider_sov._shared.routes import RESULT_IDS, id_from_result
 from airflow_provider_sov.exceptions import SovInputError
 from airflow_provider_sov.hooks.broker_rules import submission_page
 from airflow_provider_sov.links import JobPageLink
-from airflow_provider_sov.operators import broker as broker_ops
-from airflow_provider_sov.operators import sov as sov_ops
 from airflow_provider_sov.operators.broker import DFileGenerateOperator
 from airflow_provider_sov.operators.sov import (
     SovAddLocationsOperator,
@@ -28,8 +27,6 @@ from airflow_provider_sov.operators.sov import (
     SovStartUpdateOperator,
     SovUpdateOperator,
 )
-from airflow_provider_sov.sensors import broker as broker_sensors
-from airflow_provider_sov.sensors import sov as sov_sensors
 from airflow_provider_sov.sensors.broker import DFileGenerationSensor, SubmissionValidationSensor
 from airflow_provider_sov.sensors.sov import SovParseSensor, SovUpdateSensor
 from tests.conftest import EXAMPLE_CSV, NEW_SOV_CSV
@@ -41,26 +38,19 @@ MAPS, VISION, BROKER = "_link_PingMapsLink", "_link_PingVisionLink", "_link_Brok
 NO_PAGE = {"SovOutputSensor", "PublishedFilesDownloadOperator"}
 
 
-#: The package's public operators and sensors (its stable names), by module.
-PUBLIC_TASKS = {
-    sov_ops: (
-        "SovInitiateUpdateOperator",
-        "SovAddLocationsOperator",
-        "SovStartUpdateOperator",
-        "SovDownloadOutputsOperator",
-        "SovUpdateOperator",
-        "SovGetOrCreateOutputOperator",
-        "SovParseOperator",
-        "SovCreateSubmissionOperator",
-    ),
-    sov_sensors: ("SovUpdateSensor", "SovOutputSensor", "SovParseSensor"),
-    broker_ops: ("DFileGenerateOperator", "DFileDownloadOperator", "PublishedFilesDownloadOperator"),
-    broker_sensors: ("DFileGenerationSensor", "SubmissionValidationSensor"),
-}
-
-
 def public_tasks() -> list[type]:
-    return [getattr(module, name) for module, names in PUBLIC_TASKS.items() for name in names]
+    """The package's public operators and sensors: its stable names (the one list, docs/check_site.py)."""
+    import runpy
+
+    names = runpy.run_path(str(Path(__file__).resolve().parents[1] / "docs" / "check_site.py"))[
+        "PUBLIC_NAMES"
+    ]
+    return [
+        getattr(importlib.import_module(module), name)
+        for module, members in names.items()
+        if module.startswith(("airflow_provider_sov.operators.", "airflow_provider_sov.sensors."))
+        for name in members
+    ]
 
 
 # --- Links ----------------------------------------------------------------------------------------
