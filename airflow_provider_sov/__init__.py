@@ -43,6 +43,14 @@ _SOV_FIELDS: dict[str, Any] = {
         ),
         "schema": {"type": ["number", "null"]},
     },
+    "outage_tolerance": {
+        "label": "Outage tolerance (s)",
+        "description": (
+            "How long a wait keeps polling while the API fails (refused, 5xx, 429, timeouts), from the "
+            "first failure after a good reading; a task's outage_tolerance wins. Empty: 600."
+        ),
+        "schema": {"type": ["number", "null"], "default": 600},
+    },
 }
 
 _BROKER_FIELDS: dict[str, Any] = {

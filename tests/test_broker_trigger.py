@@ -42,11 +42,11 @@ async def test_transient_faults_within_budget_are_survived(d1, broker_emulator, 
     assert event.payload["reading"]["status"] == "finished" and event.payload["reading"]["succeeded"]
 
 
-async def test_faults_beyond_budget_end_with_an_error_event(d1, broker_emulator):
+async def test_faults_beyond_the_outage_tolerance_end_with_an_error_event(d1, broker_emulator):
     broker_emulator.inject("check_generation_status", "status", status=503, times=None)
-    (event,) = await collect_events(trigger(d1, max_errors=2))
+    (event,) = await collect_events(trigger(d1, outage_tolerance=0))
     assert event.payload["status"] == "error" and event.payload["error_class"] == "SovServerError"
-    assert broker_emulator.count("check_generation_status") == 2 * 3  # 2 polls x 3 tries
+    assert broker_emulator.count("check_generation_status") == 1 * 3  # 1 poll x 3 tries
 
 
 async def test_a_permanent_error_ends_at_once(broker_emulator):

@@ -169,8 +169,9 @@ RUN_TIME_ONLY = (
 #: routes module, which its job kinds name their status routes from; 27: the module of
 #: SovCreateSubmissionOperator; 28-30: the Broker's submission rules and its validation and
 #: published-files kinds, which SubmissionValidationSensor and PublishedFilesDownloadOperator name;
-#: 31-32: the tasks' extra links, airflow_provider_sov.links and Airflow's operatorlink it subclasses.)
-MAX_DAG_PARSE_MODULES = 32
+#: 31-32: the tasks' extra links, airflow_provider_sov.links and Airflow's operatorlink it subclasses;
+#: 33: the outage rule every wait keeps, whose default the connection's settings name.)
+MAX_DAG_PARSE_MODULES = 33
 
 
 def modules_loaded_by(*modules: str) -> list[str]:

@@ -79,12 +79,13 @@ async def test_transient_faults_within_budget_are_survived(sud, sov_emulator, ki
     assert events[0].payload["status"] == "terminal" and events[0].payload["reading"]["succeeded"]
 
 
-async def test_faults_beyond_budget_end_with_an_error_event(sud, sov_emulator):
+async def test_faults_beyond_the_outage_tolerance_end_with_an_error_event(sud, sov_emulator):
     sov_emulator.inject("update_status", "status", status=503, times=None)
-    events = await collect_events(trigger(sud, max_errors=2))
+    events = await collect_events(trigger(sud, outage_tolerance=0))
     payload = events[0].payload
     assert payload["status"] == "error" and payload["error_class"] == "SovServerError"
-    assert sov_emulator.count("update_status") == 2 * 3  # 2 polls x 3 tries
+    assert "kept failing for 0s (1 polls in a row; 0s tolerated)" in payload["message"], payload
+    assert sov_emulator.count("update_status") == 1 * 3  # 1 poll x 3 tries
 
 
 async def test_permanent_error_ends_at_once(sov_connection, sov_emulator):

@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from airflow_provider_sov._shared.outage import DEFAULT_OUTAGE_TOLERANCE
 from airflow_provider_sov.exceptions import SovConnectionConfigError
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ class ConnSettings:
     :param extra: The connection's extra, decoded.
     :param max_requests_per_second: The budget every deferred wait on this connection in one triggerer
         process shares (extra ``max_requests_per_second``); None for no limit.
+    :param outage_tolerance: Seconds a wait rides out transient failures of the API (extra
+        ``outage_tolerance``; a task's own ``outage_tolerance`` wins). See :mod:`.outage`.
     """
 
     conn_id: str
@@ -50,6 +53,7 @@ class ConnSettings:
     secret: str | None = field(default=None, repr=False)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     max_requests_per_second: float | None = None
+    outage_tolerance: float = DEFAULT_OUTAGE_TOLERANCE
 
     @cached_property
     def host(self) -> str:
@@ -165,6 +169,23 @@ def _as_seconds(value: Any, name: str, default: float, conn_id: str) -> float:
     return default if seconds is None else seconds
 
 
+def _as_tolerance(value: Any, conn_id: str) -> float:
+    """Read extra ``outage_tolerance``: empty for the default, else seconds (0: no failure is ridden out)."""
+    if value is None or value == "":
+        return DEFAULT_OUTAGE_TOLERANCE
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise SovConnectionConfigError(
+            f"Connection {conn_id!r}: extra 'outage_tolerance' must be a number of seconds, 0 or more, "
+            f"got {value!r}.",
+            hint=f"e.g. 1800 to ride out half an hour of failures; leave it empty for {DEFAULT_OUTAGE_TOLERANCE:.0f}.",
+        )
+    return seconds
+
+
 def _as_rate(value: Any, conn_id: str) -> float | None:
     """Read extra ``max_requests_per_second``: empty for no limit, else a positive number."""
     return _positive(value, "max_requests_per_second", conn_id, hint="e.g. 20; leave it empty for no limit.")
@@ -218,6 +239,7 @@ def settings_from_connection(conn: Connection, *, default_host: str, require_sec
         secret=secret,
         extra=dict(extra),
         max_requests_per_second=_as_rate(extra.get("max_requests_per_second"), conn_id),
+        outage_tolerance=_as_tolerance(extra.get("outage_tolerance"), conn_id),
     )
     if secret:
         mask(secret)

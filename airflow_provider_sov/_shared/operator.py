@@ -56,6 +56,9 @@ class JobOperator(IdArguments, LineageMixin, JobWaitMixin[HookT], BaseOperator):
         read is due; the job and the wait's deadline are in the task's state, so it carries on).
     :param poll_interval: Seconds between status reads while waiting (default: the kind's).
     :param timeout: Seconds to wait in all (default: the kind's).
+    :param outage_tolerance: Seconds a wait rides out an outage of the API (refused connections,
+        5xx, 429, timeouts), from the first failed poll after a good reading (default: the
+        connection's extra ``outage_tolerance``, else 600). Never past ``timeout``.
     :param destination: Where to write the job's files: a local folder or an object-storage URL
         (templated where the operator says so); None writes nothing.
     :param overwrite: Replace files already at the destination.
@@ -78,6 +81,7 @@ class JobOperator(IdArguments, LineageMixin, JobWaitMixin[HookT], BaseOperator):
         mode: str = "poke",
         poll_interval: timedelta | float | None = None,
         timeout: timedelta | float | None = None,
+        outage_tolerance: timedelta | float | None = None,
         destination: Any = None,
         overwrite: bool = False,
         **kwargs: Any,
@@ -98,6 +102,7 @@ class JobOperator(IdArguments, LineageMixin, JobWaitMixin[HookT], BaseOperator):
         self.mode = mode
         self.poll_interval = poll_seconds(self.kind, poll_interval, self.log)
         self.timeout = as_seconds(self.kind.timeout if timeout is None else timeout, "timeout") or 0.0
+        self.outage_tolerance = as_seconds(outage_tolerance, "outage_tolerance")
         self.destination = destination
         self.overwrite = overwrite
 

@@ -27,11 +27,13 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_sov._shared.http import RetryPolicy
+from airflow_provider_sov._shared.outage import DEFAULT_OUTAGE_TOLERANCE, next_poll_in
 from airflow_provider_sov.exceptions import SovError, SovRateLimitError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from airflow_provider_sov._shared.connection import ConnSettings
     from airflow_provider_sov._shared.hook import ApiHook
     from airflow_provider_sov._shared.jobs import Api, JobKind, JobRef, Reading
 
@@ -52,7 +54,18 @@ class Watch:
     :param deadline: Absolute UNIX time of the wait's deadline: the last reading is due then.
     """
 
-    __slots__ = ("deadline", "due", "interval", "job", "kind", "outcome", "ref", "waiter")
+    __slots__ = (
+        "deadline",
+        "due",
+        "failures",
+        "interval",
+        "job",
+        "kind",
+        "outcome",
+        "poller",
+        "ref",
+        "waiter",
+    )
 
     def __init__(self, kind: JobKind[Any, Any], ref: JobRef, interval: float, deadline: float) -> None:
         self.kind, self.ref = kind, ref
@@ -61,11 +74,25 @@ class Watch:
         self.due = time.time()  # the first reading at once
         self.outcome: Reading | SovError | None = None
         self.waiter: asyncio.Future[None] | None = None
+        #: Failed polls in a row: the next is due later (:func:`~.outage.next_poll_in`).
+        self.failures = 0
+        self.poller: ConnectionPoller | None = None
+
+    @property
+    def outage_tolerance(self) -> float:
+        """The connection's extra ``outage_tolerance`` (the default while it is unknown)."""
+        settings = None if self.poller is None else self.poller.settings
+        return DEFAULT_OUTAGE_TOLERANCE if settings is None else settings.outage_tolerance
 
     def deliver(self, outcome: Reading | SovError, now: float) -> None:
-        """Hand over a reading (or the error that stood in for one); the next is due an interval on."""
+        """
+        Hand over a reading (or the error that stood in for one); the next is due an interval on,
+        later after failed polls (backoff), and never after the deadline: the last reading is due then.
+        """
         self.outcome = outcome
-        self.due = min(now + self.interval, self.deadline) if self.deadline > now else now + self.interval
+        self.failures = self.failures + 1 if isinstance(outcome, SovError) else 0
+        wait = next_poll_in(self.interval, self.failures)
+        self.due = min(now + wait, self.deadline) if self.deadline > now else now + wait
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
@@ -121,6 +148,7 @@ class ConnectionPoller:
         self.paused_until = 0.0
         self.next_slot = 0.0
         self.rate: float | None = None
+        self.settings: ConnSettings | None = None
         self.loop_task: asyncio.Task[None] | None = None
 
     # --- Subscribing ---------------------------------------------------------------------------------
@@ -143,6 +171,7 @@ class ConnectionPoller:
         if poller is None:
             poller = cls._running[name] = cls(kind.api, conn_id, policy, name)
         watch = Watch(kind, ref, interval, deadline)
+        watch.poller = poller
         poller.add(watch)
         try:
             yield watch
@@ -270,9 +299,13 @@ class ConnectionPoller:
             await hook.aclose()
 
     async def read_budget(self, hook: ApiHook) -> None:
-        """Read the connection's request budget (a bad or missing connection fails each wait instead)."""
+        """
+        Read the connection's settings: its request budget and outage tolerance (a bad or missing
+        connection fails each wait instead).
+        """
         try:
-            self.rate = (await hook.asettings()).max_requests_per_second
+            self.settings = await hook.asettings()
+            self.rate = self.settings.max_requests_per_second
         except SovError:
             self.rate = None  # the first read fails the same way, with the same message, for every wait
 

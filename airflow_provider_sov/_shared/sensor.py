@@ -85,6 +85,9 @@ class JobSensor(IdArguments, JobWaitMixin[HookT], BaseSensorOperator):
     :param end_from_trigger: End a successful wait in the triggerer (default False).
     :param poke_interval: Seconds between polls (default: the kind's).
     :param timeout: Seconds to wait in all, in every mode (default: the kind's).
+    :param outage_tolerance: Seconds the wait rides out an outage of the API (refused connections,
+        5xx, 429, timeouts) in every mode, from the first failed poll after a good reading (default:
+        the connection's extra ``outage_tolerance``, else 600). Never past ``timeout``.
     """
 
     start_trigger_args = _StartTriggerArgs()
@@ -97,9 +100,11 @@ class JobSensor(IdArguments, JobWaitMixin[HookT], BaseSensorOperator):
         end_from_trigger: bool = False,
         poke_interval: timedelta | float | None = None,
         timeout: timedelta | float | None = None,
+        outage_tolerance: timedelta | float | None = None,
         **kwargs: Any,
     ) -> None:
         conn_id = pop_conn_id(self.kind, kwargs)
+        self.outage_tolerance = as_seconds(outage_tolerance, "outage_tolerance")
         poke = poll_seconds(self.kind, poke_interval, self.log)
         seconds = as_seconds(self.kind.timeout if timeout is None else timeout, "timeout") or 0.0
         super().__init__(poke_interval=poke, timeout=seconds, **kwargs)
@@ -179,8 +184,8 @@ class JobSensor(IdArguments, JobWaitMixin[HookT], BaseSensorOperator):
         if kept is None or kept[0] is not ti:
             kept = self.__dict__["_poked"] = (ti, self.task_ref(context))
         ref = kept[1]
-        reading = self.read_job(self.kind, ref)
-        if not reading.terminal:
+        reading = self.read_riding_out(self.kind, ref, context)
+        if reading is None or not reading.terminal:
             return False
         return PokeReturnValue(is_done=True, xcom_value=self.finish(context, ref, reading))
 

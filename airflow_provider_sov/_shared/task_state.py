@@ -19,6 +19,8 @@ STEP = "step"
 SENT = "sent"
 #: The wait this task began: ``{"key", "deadline", "wait_started"}``, so a resumed task keeps its deadline.
 WAIT = "wait"
+#: An outage of the API a rescheduled wait is riding out: ``{"since", "failures"}`` (:mod:`.outage`).
+OUTAGE = "outage"
 #: The pages of the job this task found for its links (``{page: url}``; :mod:`airflow_provider_sov.links`).
 PAGES = "pages"
 #: Files written whole by an earlier try: ``{slot: {"filename", "uri", "size", "sha256", ...}}``.

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
-from airflow_provider_sov._shared.http import RetryPolicy, transient
+from airflow_provider_sov._shared.http import RetryPolicy
 from airflow_provider_sov._shared.jobs import DEFERRAL_GRACE, Reading
+from airflow_provider_sov._shared.outage import Outage
 from airflow_provider_sov._shared.poller import ConnectionPoller
 from airflow_provider_sov.exceptions import SovError
 
@@ -59,9 +60,10 @@ class JobTrigger(BaseTrigger):
     Poll one job until it is final or its deadline passes; then send one event.
 
     Transient failures (the same ones the hook retries: 429, 5xx, resets, timeouts, garbled
-    bodies) are retried by the hook within each poll, and up to ``max_errors`` failed polls in a
-    row are tolerated before it gives up. Any other error (401, 404, 409, a 400, a TLS failure)
-    ends the wait at once with that error. A subclass sets :attr:`kind` (which makes it the trigger
+    bodies) are retried by the hook within each poll, and the wait rides out an outage of the API
+    for ``outage_tolerance`` seconds from its first failed poll, polling with backoff meanwhile
+    (:mod:`.outage`); a good reading ends the outage. Any other error (401, 404, 409, a 400, a TLS
+    failure) ends the wait at once with that error. A subclass sets :attr:`kind` (which makes it the trigger
     waits of that kind defer to); its other kwargs are the kind's ref as JSON (e.g. ``job_id``) and its
     connection argument (e.g. ``sovfixer_conn_id``).
 
@@ -72,7 +74,9 @@ class JobTrigger(BaseTrigger):
     :param poll_interval: Seconds between polls.
     :param timeout: The configured timeout in seconds, reported in a timeout event.
     :param wait_started: UNIX time the wait began, to report the time waited.
-    :param max_errors: Failed polls in a row tolerated before giving up.
+    :param outage_tolerance: Seconds of failed polls ridden out (the task's ``outage_tolerance``);
+        None: the connection's extra ``outage_tolerance``, else 600.
+    :param max_errors: Ignored (a trigger serialized by an earlier version may still carry it).
     :param end_from_trigger: End the task here when its job succeeded: a ``TaskSuccessEvent`` with
         the task's result as its ``return_value`` XCom. Anything else resumes the task as usual.
     :param options: The task's options for the kind (``accept_partial``, ``invalid_grace``).
@@ -96,7 +100,8 @@ class JobTrigger(BaseTrigger):
         poll_interval: float = 15.0,
         timeout: float | None = None,
         wait_started: float | None = None,
-        max_errors: int = 5,
+        outage_tolerance: float | None = None,
+        max_errors: int | None = None,
         end_from_trigger: bool = False,
         options: dict[str, Any] | None = None,
         xcom_push: bool = True,
@@ -106,7 +111,7 @@ class JobTrigger(BaseTrigger):
         api = self.kind.api
         self.conn_id = str(fields.pop(api.conn_name_attr, None) or api.default_conn_name)
         self.poll_interval = float(poll_interval)
-        self.max_errors = int(max_errors)
+        self.outage_tolerance = None if outage_tolerance is None else float(outage_tolerance)
         self.end_from_trigger = bool(end_from_trigger)
         self.options = dict(options or {})
         self.xcom_push = bool(xcom_push)
@@ -135,6 +140,8 @@ class JobTrigger(BaseTrigger):
         else:
             named = {**self.ref.to_json(), "deadline": self.deadline}
         settings: dict[str, Any] = {"options": self.options} if self.options else {}
+        if self.outage_tolerance is not None:
+            settings["outage_tolerance"] = self.outage_tolerance
         if self.end_from_trigger:
             settings.update(end_from_trigger=True, xcom_push=self.xcom_push)
         return (
@@ -145,7 +152,6 @@ class JobTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "timeout": self.timeout,
                 "wait_started": self.wait_started,
-                "max_errors": self.max_errors,
                 **settings,
             },
         )
@@ -286,7 +292,7 @@ class JobTrigger(BaseTrigger):
 
         if time.time() >= self.deadline:
             return timed_out()
-        errors = 0
+        outage: Outage | None = None
         async with ConnectionPoller.watch(
             kind,
             ref,
@@ -298,12 +304,16 @@ class JobTrigger(BaseTrigger):
             while True:
                 outcome = await watch.next()
                 if isinstance(outcome, SovError):
-                    errors += 1
-                    if not transient(outcome) or errors >= self.max_errors:
-                        return error_event(key, job_id, outcome)
-                    self.log.warning("%s: poll failed (%d/%d): %s", name, errors, self.max_errors, outcome)
+                    if outage is None:
+                        tolerance = self.outage_tolerance
+                        outage = Outage(watch.outage_tolerance if tolerance is None else tolerance)
+                    if not outage.rides_out(outcome):
+                        return error_event(key, job_id, outage.gave_up(name, outcome))
+                    self.log.warning("%s", outage.describe(name, outcome, self.poll_interval))
                 else:
-                    errors, last_status = 0, outcome.status
+                    if outage is not None:
+                        outage.ok()
+                    last_status = outcome.status
                     job_id = outcome.job_id or job_id
                     self.log.info("%s", outcome.progress_line(name))
                     if outcome.terminal:

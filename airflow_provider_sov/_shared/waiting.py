@@ -20,7 +20,8 @@ from airflow.sdk import conf
 
 from airflow_provider_sov import exceptions
 from airflow_provider_sov._shared.jobs import DEFERRAL_GRACE, HookT, Reading
-from airflow_provider_sov._shared.task_state import WAIT, StateStore, saved_ref
+from airflow_provider_sov._shared.outage import Outage, next_poll_in
+from airflow_provider_sov._shared.task_state import OUTAGE, WAIT, StateStore, saved_ref
 from airflow_provider_sov.exceptions import SovError, SovInputError, SovTimeoutError
 
 if TYPE_CHECKING:
@@ -141,35 +142,39 @@ def check_event(event: Any, key: str, name: str) -> Reading:
 
 
 def poll_in_process(
-    read: Callable[[], Reading],
-    first: Reading,
+    read: Callable[[], Reading | None],
+    first: Reading | None,
     *,
     name: str,
     started: float,
     timeout: float,
     poll_interval: float,
     deadline: float,
+    failures: Callable[[], int] = lambda: 0,
 ) -> Reading:
     """
     Poll ``read`` in the task's own process until terminal or ``deadline`` (poke-style waits).
 
-    ``first`` is the reading taken before deciding whether to defer; ``deadline`` is the one a
-    deferred wait would carry (``started`` plus ``timeout`` when the wait began).
+    ``first`` is the reading taken before deciding whether to defer (None: that read failed and the
+    outage is being ridden out); ``read`` returns None for a failed poll it rides out, and
+    ``failures`` says how many failed in a row (the next poll backs off). ``deadline`` is the one a
+    deferred wait would carry (``started`` plus ``timeout`` when the wait began); the last reading is
+    taken at it.
     """
-    reading = first
-    while not reading.terminal:
+    last = first  # the latest good reading (a failed poll keeps it)
+    while last is None or not last.terminal:
         remaining = deadline - time.time()
         if remaining <= 0:
             raise timeout_error(
                 name,
                 timeout=timeout,
                 waited=time.time() - started,
-                last_status=reading.status,
-                job_id=reading.job_id or None,
+                last_status=None if last is None else last.status,
+                job_id=None if last is None else last.job_id or None,
             )
-        time.sleep(min(poll_interval, remaining))
-        reading = read()
-    return reading
+        time.sleep(min(next_poll_in(poll_interval, failures()), remaining))
+        last = read() or last
+    return last
 
 
 def pop_conn_id(kind: JobKind[Any, Any], kwargs: dict[str, Any]) -> str:
@@ -202,6 +207,8 @@ class JobWaitMixin(Generic[HookT]):
     #: Whether a wait that does not defer ends the try between reads (an operator's
     #: ``mode="reschedule"``; a sensor's reschedule mode is Airflow's own).
     reschedules: bool = False
+    #: Seconds of API failure a wait rides out (the task's ``outage_tolerance``); None: the connection's.
+    outage_tolerance: float | None = None
     deferrable: bool
     timeout: float
     poll_interval: float
@@ -236,6 +243,54 @@ class JobWaitMixin(Generic[HookT]):
         self.log.info("%s", reading.progress_line(kind.describe(ref)))
         return reading
 
+    def outage(self, context: Context | None) -> Outage:
+        """
+        Return this wait's :class:`~.outage.Outage`: kept on the task while it runs, and in its state
+        between the runs of a task that reschedules (read back once per run).
+        """
+        ti = None if context is None else context.get("ti")
+        kept = self.__dict__.get("_outage")
+        if kept is not None and kept[0] is ti:
+            outage: Outage = kept[1]
+            return outage
+        tolerance = self.outage_tolerance
+        if tolerance is None:
+            tolerance = self.hook.settings.outage_tolerance
+        saved = None
+        if context is not None and getattr(self, "mode", "poke") == "reschedule":
+            saved = StateStore(context, self.log).get(OUTAGE)
+        outage = Outage.from_json(tolerance, saved)
+        self.__dict__["_outage"] = (ti, outage)
+        return outage
+
+    def read_riding_out(
+        self, kind: JobKind[Any, Any], ref: JobRef, context: Context | None
+    ) -> Reading | None:
+        """
+        Read the job's status once; None when the read failed but the wait rides it out (a transient
+        failure within the outage tolerance, logged once). Any other failure, or one that has lasted
+        past the tolerance, raises.
+        """
+        outage = self.outage(context)
+        keeps = context is not None and getattr(self, "mode", "poke") == "reschedule"
+        try:
+            reading = self.read_job(kind, ref)
+        except SovError as exc:
+            if not outage.rides_out(exc):
+                if keeps:
+                    StateStore(context, self.log).delete(OUTAGE)  # type: ignore[arg-type]
+                raise outage.gave_up(kind.describe(ref), exc) from None
+            self.log.warning("%s", outage.describe(kind.describe(ref), exc, self.poll_interval))
+            if keeps:
+                StateStore(context, self.log).set(OUTAGE, outage.to_json())  # type: ignore[arg-type]
+            return None
+        if outage.since is not None:
+            self.log.info("%s: the API answers again after %.0fs.", kind.describe(ref), outage.failing_for())
+            outage.ok()
+            if keeps:
+                StateStore(context, self.log).delete(OUTAGE)  # type: ignore[arg-type]
+        return reading
+
     def task_ref(self, context: Context) -> JobRef | None:
         """Return the job the task's own arguments name, if they name one (a sensor's do)."""
         return None
@@ -260,8 +315,8 @@ class JobWaitMixin(Generic[HookT]):
         :param deadline: ``(deadline, wait_started)`` of a wait that began earlier (resumed); default now.
         """
         started = time.time()
-        reading = first if first is not None else self.read_job(kind, ref)
-        if reading.terminal:
+        reading = first if first is not None else self.read_riding_out(kind, ref, context)
+        if reading is not None and reading.terminal:
             return reading
         until, wait_started = deadline or (deadline_after(self.timeout), started)
         if context is not None and deadline is None:
@@ -270,14 +325,16 @@ class JobWaitMixin(Generic[HookT]):
             self.defer_for_job(kind, ref, deadline=until, wait_started=wait_started, method_name=method_name)
         if self.reschedules and context is not None and until > time.time():
             self.reschedule_wait(kind, ref, reading, until)
+        outage = self.outage(context)
         return poll_in_process(
-            lambda: self.read_job(kind, ref),
+            lambda: self.read_riding_out(kind, ref, context),
             reading,
             name=kind.describe(ref),
             started=wait_started,
             timeout=self.timeout,
             poll_interval=self.poll_interval,
             deadline=until,
+            failures=lambda: outage.failures,
         )
 
     def _keep_deadline(
@@ -303,18 +360,22 @@ class JobWaitMixin(Generic[HookT]):
         return until, wait_started
 
     def reschedule_wait(
-        self, kind: JobKind[Any, Any], ref: JobRef, reading: Reading, until: float
+        self, kind: JobKind[Any, Any], ref: JobRef, reading: Reading | None, until: float
     ) -> NoReturn:
-        """End this run of the task until the next read is due (never past the wait's deadline)."""
+        """
+        End this run of the task until the next read is due (never past the wait's deadline; later
+        while the API fails: the outage's backoff).
+        """
         from datetime import UTC, datetime
 
         from airflow.sdk.exceptions import AirflowRescheduleException
 
-        wake = min(time.time() + self.poll_interval, until)
+        failures = self.__dict__["_outage"][1].failures if "_outage" in self.__dict__ else 0
+        wake = min(time.time() + next_poll_in(self.poll_interval, failures), until)
         self.log.info(
             "%s is %s; rescheduling the task to read it again in %.0fs.",
             kind.describe(ref),
-            reading.status,
+            "unknown while the API fails" if reading is None else reading.status,
             max(0.0, wake - time.time()),
         )
         raise AirflowRescheduleException(reschedule_date=datetime.fromtimestamp(wake, UTC))
@@ -331,6 +392,8 @@ class JobWaitMixin(Generic[HookT]):
             "poll_interval": self.poll_interval,
             "timeout": self.timeout,
         }
+        if self.outage_tolerance is not None:
+            kwargs["outage_tolerance"] = self.outage_tolerance
         if options := self.options():
             kwargs["options"] = options
         if self.end_from_trigger:

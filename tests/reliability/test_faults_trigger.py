@@ -173,7 +173,7 @@ async def test_trigger_under_fault(emu, waits, case: TriggerCase, fault: FaultKi
 @pytest.mark.parametrize("case", [c for c in TRIGGERS if c.route != "history"], ids=lambda c: c.route)
 async def test_trigger_under_a_persistent_fault_ends_with_one_clear_error(emu, case: TriggerCase):
     trigger = case.make(emu)
-    trigger.max_errors = 2
+    trigger.outage_tolerance = 0.0
     if case.route in ("login", "active_user"):
         emu.broker.expire_sessions()  # else the session the setup started would still serve
     emu.reset_counts()
