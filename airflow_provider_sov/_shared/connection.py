@@ -148,18 +148,28 @@ def _as_bool_or_path(value: Any, conn_id: str) -> bool | str:
 
 
 def _positive(
-    value: Any, name: str, conn_id: str, what: str = "number", hint: str | None = None
+    value: Any,
+    name: str,
+    conn_id: str,
+    what: str = "number",
+    hint: str | None = None,
+    *,
+    zero: bool = False,
 ) -> float | None:
-    """Read a numeric extra: None when empty, else a positive finite number (or say what is wrong)."""
+    """
+    Read a numeric extra: None when empty, else a positive finite number (``zero``: or 0), or say
+    what is wrong.
+    """
     if value is None or value == "":
         return None
     try:
         number = float(value)
     except (TypeError, ValueError):
         number = -1.0
-    if not 0 < number < float("inf"):
+    if not (number >= 0 if zero else number > 0) or number == float("inf"):
+        kind = f"{what}, 0 or more" if zero else f"positive {what}"
         raise SovConnectionConfigError(
-            f"Connection {conn_id!r}: extra {name!r} must be a positive {what}, got {value!r}.", hint=hint
+            f"Connection {conn_id!r}: extra {name!r} must be a {kind}, got {value!r}.", hint=hint
         )
     return number
 
@@ -171,19 +181,11 @@ def _as_seconds(value: Any, name: str, default: float, conn_id: str) -> float:
 
 def _as_tolerance(value: Any, conn_id: str) -> float:
     """Read extra ``outage_tolerance``: empty for the default, else seconds (0: no failure is ridden out)."""
-    if value is None or value == "":
-        return DEFAULT_OUTAGE_TOLERANCE
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = -1.0
-    if not 0 <= seconds < float("inf"):
-        raise SovConnectionConfigError(
-            f"Connection {conn_id!r}: extra 'outage_tolerance' must be a number of seconds, 0 or more, "
-            f"got {value!r}.",
-            hint=f"e.g. 1800 to ride out half an hour of failures; leave it empty for {DEFAULT_OUTAGE_TOLERANCE:.0f}.",
-        )
-    return seconds
+    hint = (
+        f"e.g. 1800 to ride out half an hour of failures; leave it empty for {DEFAULT_OUTAGE_TOLERANCE:.0f}."
+    )
+    seconds = _positive(value, "outage_tolerance", conn_id, "number of seconds", hint, zero=True)
+    return DEFAULT_OUTAGE_TOLERANCE if seconds is None else seconds
 
 
 def _as_rate(value: Any, conn_id: str) -> float | None:

@@ -257,11 +257,15 @@ class JobWaitMixin(Generic[HookT]):
         if tolerance is None:
             tolerance = self.hook.settings.outage_tolerance
         saved = None
-        if context is not None and getattr(self, "mode", "poke") == "reschedule":
+        if context is not None and self.mode_reschedules():
             saved = StateStore(context, self.log).get(OUTAGE)
         outage = Outage.from_json(tolerance, saved)
         self.__dict__["_outage"] = (ti, outage)
         return outage
+
+    def mode_reschedules(self) -> bool:
+        """Whether each read of a wait on a worker runs in a new run of the task (``mode="reschedule"``)."""
+        return getattr(self, "mode", "poke") == "reschedule"
 
     def read_riding_out(
         self, kind: JobKind[Any, Any], ref: JobRef, context: Context | None
@@ -271,24 +275,25 @@ class JobWaitMixin(Generic[HookT]):
         failure within the outage tolerance, logged once). Any other failure, or one that has lasted
         past the tolerance, raises.
         """
-        outage = self.outage(context)
-        keeps = context is not None and getattr(self, "mode", "poke") == "reschedule"
+        outage, name = self.outage(context), kind.describe(ref)
+        # A task that reschedules keeps its outage in its state between runs; others keep it in memory.
+        store = StateStore(context, self.log) if context is not None and self.mode_reschedules() else None
         try:
             reading = self.read_job(kind, ref)
         except SovError as exc:
             if not outage.rides_out(exc):
-                if keeps:
-                    StateStore(context, self.log).delete(OUTAGE)  # type: ignore[arg-type]
-                raise outage.gave_up(kind.describe(ref), exc) from None
-            self.log.warning("%s", outage.describe(kind.describe(ref), exc, self.poll_interval))
-            if keeps:
-                StateStore(context, self.log).set(OUTAGE, outage.to_json())  # type: ignore[arg-type]
+                if store is not None:
+                    store.delete(OUTAGE)
+                raise outage.gave_up(name, exc) from None
+            self.log.warning("%s", outage.describe(name, exc, self.poll_interval))
+            if store is not None:
+                store.set(OUTAGE, outage.to_json())
             return None
         if outage.since is not None:
-            self.log.info("%s: the API answers again after %.0fs.", kind.describe(ref), outage.failing_for())
+            self.log.info("%s: the API answers again after %.0fs.", name, outage.failing_for())
             outage.ok()
-            if keeps:
-                StateStore(context, self.log).delete(OUTAGE)  # type: ignore[arg-type]
+            if store is not None:
+                store.delete(OUTAGE)
         return reading
 
     def task_ref(self, context: Context) -> JobRef | None:
