@@ -141,8 +141,15 @@ def test_task_killed_mid_wait_resumes_its_submission(stack, tmp_path):
     polls: list = []
 
     def waiting() -> bool:
+        # Only this run's own submission: other DAGs on this Airflow may be polling theirs from the
+        # triggerer, and killing that process instead of the task's would stop every deferred wait.
         with emulator.lock:
-            polls[:] = [s for s in emulator.seen if s.route == "update_status" and s.peer]
+            ours = [j.job_id for j in emulator.sov.jobs.values() if j.submission and j.client_ref == run_id]
+            polls[:] = [
+                s
+                for s in emulator.seen
+                if s.route == "update_status" and s.peer and any(f"/{job}" in s.path for job in ours)
+            ]
         return len(polls) >= 2
 
     stack.wait_for(waiting, 180, "the task to be waiting on its submission")
