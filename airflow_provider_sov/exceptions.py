@@ -7,7 +7,7 @@ do. None of them ever contains a token or a session ID.
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
+from airflow_provider_sov._shared.compat import AirflowException, AirflowSensorTimeout
 
 
 class SovError(AirflowException):

@@ -11,8 +11,8 @@ import json
 import time
 
 import pytest
-from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
+from airflow_provider_sov._shared.compat import AirflowSensorTimeout, TaskDeferred
 from airflow_provider_sov.exceptions import (
     SovAuthError,
     SovError,

@@ -206,8 +206,7 @@ def test_a_cached_d_file_within_a_submission_waits_for_its_validation(broker_hoo
 
 def test_a_cached_d_file_is_not_finished_at_once_for_the_operator_either(broker_emulator, tmp_path):
     """DFileGenerateOperator waits on a cache hit within a submission instead of reading it finished."""
-    from airflow.sdk.exceptions import TaskDeferred
-
+    from airflow_provider_sov._shared.compat import TaskDeferred
     from airflow_provider_sov.operators.broker import DFileGenerateOperator
 
     DataActBrokerHook().generate_detached_file("D1", cgac_code="097", **D1)

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiohttp import web
-from airflow.sdk.exceptions import AirflowSensorTimeout
 
+from airflow_provider_sov._shared.compat import AirflowSensorTimeout
 from airflow_provider_sov._shared.jobs import RESULT_KEYS, JobKind, Reading
 from airflow_provider_sov._shared.routes import Route, check_id
 from airflow_provider_sov._shared.sensor import JobSensor
@@ -149,7 +149,7 @@ def test_a_new_kind_fails_and_times_out_like_every_other(toy_server, mode):
 
 
 def test_a_new_kind_defers_to_its_own_trigger_with_plain_json(toy_server):
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow_provider_sov._shared.compat import TaskDeferred
 
     _, script = toy_server
     script["t-4"] = ["brewing"]

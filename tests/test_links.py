@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_sov import get_provider_info
+from airflow_provider_sov._shared.compat import TaskDeferred
 from airflow_provider_sov._shared.routes import RESULT_IDS, id_from_result
 from airflow_provider_sov.exceptions import SovInputError
 from airflow_provider_sov.hooks.broker_rules import submission_page

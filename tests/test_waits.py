@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
+from airflow_provider_sov._shared.compat import AirflowSensorTimeout, TaskDeferred
 from airflow_provider_sov.exceptions import (
     SovError,
     SovInputError,

@@ -16,9 +16,8 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
-from airflow.sdk import conf
-
 from airflow_provider_sov import exceptions
+from airflow_provider_sov._shared.compat import conf
 from airflow_provider_sov._shared.jobs import DEFERRAL_GRACE, HookT, Reading
 from airflow_provider_sov._shared.outage import Outage, next_poll_in
 from airflow_provider_sov._shared.task_state import OUTAGE, WAIT, StateStore, saved_ref
@@ -373,7 +372,7 @@ class JobWaitMixin(Generic[HookT]):
         """
         from datetime import UTC, datetime
 
-        from airflow.sdk.exceptions import AirflowRescheduleException
+        from airflow_provider_sov._shared.compat import AirflowRescheduleException
 
         failures = self.__dict__["_outage"][1].failures if "_outage" in self.__dict__ else 0
         wake = min(time.time() + next_poll_in(self.poll_interval, failures), until)

@@ -68,4 +68,5 @@ class Seen:
 
 
 #: Where the middleware leaves an "after" fault for a route that streams its own body.
-FAULT_KEY: web.RequestKey[Fault] = web.RequestKey("fault", Fault)
+#: Where a request carries its fault (aiohttp's typed key from 3.14; a plain key before).
+FAULT_KEY: Any = web.RequestKey("fault", Fault) if hasattr(web, "RequestKey") else "sov_fault"
