@@ -193,9 +193,40 @@ def _as_rate(value: Any, conn_id: str) -> float | None:
     return _positive(value, "max_requests_per_second", conn_id, hint="e.g. 20; leave it empty for no limit.")
 
 
-def settings_from_connection(conn: Connection, *, default_host: str, require_secret: bool) -> ConnSettings:
+class ConnectionForm:
+    """
+    A hook's connection form, from the one definition in ``get_provider_info()``: Airflow 3.2 reads
+    it there; 3.0 and 3.1 ask the hook, and only the class that defines ``get_ui_field_behaviour``
+    in its own ``__dict__``, so each API's hook gets its own.
+    """
+
+    conn_type = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)  # Airflow 3.0, 3.1 read the form's shape off the hook's own class
+        if cls.conn_type and "get_ui_field_behaviour" not in cls.__dict__:
+            cls.get_ui_field_behaviour = classmethod(ConnectionForm.get_ui_field_behaviour.__func__)  # type: ignore[attr-defined,method-assign,assignment]
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Return the connection form's shape, from the one definition in ``get_provider_info()``."""
+        from airflow_provider_sov import get_provider_info
+
+        for conn_type in get_provider_info()["connection-types"]:
+            if conn_type["connection-type"] == cls.conn_type:
+                return {k.replace("-", "_"): v for k, v in conn_type["ui-field-behaviour"].items()}
+        return {}
+
+
+def settings_from_connection(
+    conn: Connection, *, default_host: str, require_secret: bool, extra: dict[str, Any] | None = None
+) -> ConnSettings:
     """
     Turn an Airflow connection into :class:`ConnSettings`, or say exactly what is wrong with it.
+
+    ``extra`` is the connection's extras when the caller read them already (the async path reads
+    them with :func:`~.compat.aextra_dejson`); else ``conn.extra_dejson`` is read here. The secret
+    is not registered with the log masker here: :func:`mask` and :func:`amask` do that, one per path.
 
     The host may carry the scheme (``https://api.sovfixer.com``) or not (``api.sovfixer.com``,
     then HTTPS). An empty host means ``default_host``. Only ``http`` and ``https`` are accepted.
@@ -215,7 +246,8 @@ def settings_from_connection(conn: Connection, *, default_host: str, require_sec
     base_url = f"{parts.scheme.lower()}://{netloc}{parts.path.rstrip('/')}"
     # The connection form may store its fields prefixed (``extra__<type>__verify``): accept both.
     prefix = f"extra__{conn.conn_type}__"
-    extra = {k.removeprefix(prefix): v for k, v in (conn.extra_dejson or {}).items()}
+    extras = conn.extra_dejson if extra is None else extra
+    extra = {k.removeprefix(prefix): v for k, v in (extras or {}).items()}
     secret = conn.password or None
     if require_secret and not secret:
         raise SovConnectionConfigError(
@@ -243,8 +275,6 @@ def settings_from_connection(conn: Connection, *, default_host: str, require_sec
         max_requests_per_second=_as_rate(extra.get("max_requests_per_second"), conn_id),
         outage_tolerance=_as_tolerance(extra.get("outage_tolerance"), conn_id),
     )
-    if secret:
-        mask(secret)
     return settings
 
 
@@ -257,10 +287,17 @@ def missing_connection(conn_id: str, conn_type: str) -> SovConnectionConfigError
     )
 
 
-def mask(secret: str) -> None:
-    """Register ``secret`` with Airflow's log masker (no-op outside Airflow's logging)."""
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - airflow.sdk always present in supported versions
-        return
-    mask_secret(secret)
+def mask(secret: str | None) -> None:
+    """Register a connection's secret with Airflow's log masker (the blocking call: operators, hooks)."""
+    if secret:
+        from airflow_provider_sov._shared.compat import mask_secret
+
+        mask_secret(secret)
+
+
+async def amask(secret: str | None) -> None:
+    """Register a connection's secret with the log masker from an event loop (triggers): never blocks it."""
+    if secret:
+        from airflow_provider_sov._shared.compat import amask_secret
+
+        await amask_secret(secret)

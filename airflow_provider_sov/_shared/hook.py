@@ -13,11 +13,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow.sdk import BaseHook
-
+from airflow_provider_sov._shared import compat
 from airflow_provider_sov._shared.auth import Auth
+from airflow_provider_sov._shared.compat import BaseHook
 from airflow_provider_sov._shared.connection import (
+    ConnectionForm,
     ConnSettings,
+    amask,
+    mask,
     missing_connection,
     settings_from_connection,
     trusted,
@@ -61,7 +64,7 @@ _ERROR_BODY_LIMIT = 64 * 1024
 _DOWNLOAD_ROUTE = Route("download", "GET", "", idempotent=True, action="download")
 
 
-class ApiHook(BaseHook):
+class ApiHook(ConnectionForm, BaseHook):
     """
     Base of :class:`~airflow_provider_sov.hooks.sov.SovHook` and the Broker hook.
 
@@ -97,44 +100,34 @@ class ApiHook(BaseHook):
 
     # --- Connection -----------------------------------------------------------------------------
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Return the connection form's shape, from the one definition in ``get_provider_info()``."""
-        from airflow_provider_sov import get_provider_info
-
-        for conn_type in get_provider_info()["connection-types"]:
-            if conn_type["connection-type"] == cls.conn_type:
-                return {k.replace("-", "_"): v for k, v in conn_type["ui-field-behaviour"].items()}
-        return {}
-
-    def _settings_from(self, conn: Any) -> ConnSettings:
+    def _settings_from(self, conn: Any, extra: dict[str, Any]) -> ConnSettings:
         return settings_from_connection(
-            conn, default_host=self.default_host, require_secret=self.require_secret
+            conn, default_host=self.default_host, require_secret=self.require_secret, extra=extra
         )
 
     @property
     def settings(self) -> ConnSettings:
         """Return the connection's settings, read once (sync lookup)."""
         if self._settings is None:
-            from airflow.sdk.exceptions import AirflowNotFoundException
-
             try:
                 conn = self.get_connection(self.conn_id)
-            except AirflowNotFoundException:
+            except compat.AirflowNotFoundException:
                 raise missing_connection(self.conn_id, self.conn_type) from None
-            self._settings = self._settings_from(conn)
+            settings = self._settings_from(conn, conn.extra_dejson)
+            mask(settings.secret)
+            self._settings = settings
         return self._settings
 
     async def asettings(self) -> ConnSettings:
         """Return the connection's settings, read once (async lookup: never blocks the event loop)."""
         if self._settings is None:
-            from airflow.sdk.exceptions import AirflowNotFoundException
-
             try:
-                conn = await self.aget_connection(self.conn_id)
-            except AirflowNotFoundException:
+                conn = await compat.aget_connection(self.conn_id)
+            except compat.AirflowNotFoundException:
                 raise missing_connection(self.conn_id, self.conn_type) from None
-            self._settings = self._settings_from(conn)
+            settings = self._settings_from(conn, await compat.aextra_dejson(conn))
+            await amask(settings.secret)
+            self._settings = settings
         return self._settings
 
     def read_error(self, body: bytes | str | None) -> tuple[str, bool]:

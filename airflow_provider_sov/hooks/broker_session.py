@@ -13,6 +13,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sov._shared.auth import Auth
+from airflow_provider_sov._shared.connection import amask, mask
 from airflow_provider_sov._shared.http import require_keys
 from airflow_provider_sov.exceptions import SovAuthError, SovConnectionConfigError
 from airflow_provider_sov.hooks.broker_rules import AUTH_MODES, PROXY_HOST_MARK, ROUTES, SESSION_ROUTES
@@ -112,15 +113,14 @@ class BrokerAuth(Auth):
     def _login_body(self, settings: ConnSettings) -> dict[str, Any]:
         return {"username": settings.login, "password": settings.secret}
 
-    def _accept_session(self, body: Any, settings: ConnSettings, hook: ApiHook) -> None:
+    def _accept_session(self, body: Any, settings: ConnSettings, hook: ApiHook) -> str:
+        """Keep the session the login answered with; return it (each path registers it with the masker)."""
         route = ROUTES["login"]
         session_id = str(
             require_keys(body, ("session_id",), hook._call(route, settings, None, None))["session_id"]
         )
-        from airflow_provider_sov._shared.connection import mask
-
-        mask(session_id)
         self._session_id = session_id
+        return session_id
 
     def _session_key(self, settings: ConnSettings) -> tuple[str, str, str] | None:
         """Return the account a session belongs to; None for a bare session ID (nothing to start)."""
@@ -153,7 +153,7 @@ class BrokerAuth(Auth):
         if mode == "login":
             self._session_id = None
             body = hook.send(ROUTES["login"], json=self._login_body(settings))
-            self._accept_session(body, settings, hook)
+            mask(self._accept_session(body, settings, hook))
         elif mode == "proxy":
             hook.send(ROUTES["active_user"])
         self._shared(settings)
@@ -166,7 +166,7 @@ class BrokerAuth(Auth):
         if mode == "login":
             self._session_id = None
             body = await hook.asend(ROUTES["login"], json=self._login_body(settings))
-            self._accept_session(body, settings, hook)
+            await amask(self._accept_session(body, settings, hook))
         elif mode == "proxy":
             await hook.asend(ROUTES["active_user"])
         self._shared(settings)
