@@ -19,7 +19,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_sov._shared.jobs import HookT
 from airflow_provider_sov._shared.lineage import LineageMixin
 from airflow_provider_sov._shared.routes import IdArguments
-from airflow_provider_sov._shared.task_state import JOB, StateStore
+from airflow_provider_sov._shared.task_state import JOB, ClearsTaskRecords, StateStore
 from airflow_provider_sov._shared.waiting import (
     JobWaitMixin,
     as_seconds,
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from airflow_provider_sov._shared.steps import StepRunner
 
 
-class JobOperator(IdArguments, LineageMixin, JobWaitMixin[HookT], BaseOperator):
+class JobOperator(IdArguments, LineageMixin, JobWaitMixin[HookT], ClearsTaskRecords, BaseOperator):
     """
     Start one job of the kind :attr:`kind` names, optionally wait for it and write its files.
 

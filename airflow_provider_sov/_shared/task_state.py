@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_sov.exceptions import SovInputError
 
@@ -27,18 +27,25 @@ PAGES = "pages"
 DOWNLOADED = "downloaded"
 
 
+#: The prefix of the Airflow Variables that keep a task's records where Airflow has no task state store.
+FALLBACK_PREFIX = "sov_task_state:"
+#: Airflow's limit on a Variable's key.
+_MAX_KEY = 250
+
+
 class StateStore:
     """
-    The task's state store (Airflow 3.3 ``task_state_store``), or nothing where Airflow lacks it.
+    What a task keeps across its tries: Airflow 3.3's ``task_state_store``, or before 3.3 the
+    fallback, one Airflow Variable per task instance (:class:`VariableRecords`).
 
     It survives task retries, which is what lets a retried task reattach to the job it started
     instead of creating another. Its keys are the constants of this module, named nowhere else.
     """
 
     def __init__(self, context: Context, log: Any) -> None:
-        self._store = context.get("task_state_store")
+        self._store: Any = context.get("task_state_store")
         if self._store is None:
-            log.warning("task_state_store is not available: a retry of this task cannot reattach to its job.")
+            self._store = VariableRecords.of(context, log)
 
     def get(self, key: str) -> Any:
         return None if self._store is None else self._store.get(key)
@@ -50,6 +57,109 @@ class StateStore:
     def delete(self, key: str) -> None:
         if self._store is not None:
             self._store.delete(key)
+
+
+def fallback_key(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+    """
+    Return the Variable that keeps a task instance's records: ``sov_task_state:<dag>:<run>:<task>:<map
+    index>`` (no ``/``: the Task SDK sends the key in a URL path); over Airflow's 250-character
+    limit, the dag, run and task as a SHA-256 digest.
+    """
+    key = f"{FALLBACK_PREFIX}{dag_id}:{run_id}:{task_id}:{map_index}"
+    if len(key) <= _MAX_KEY:
+        return key
+    import hashlib
+
+    digest = hashlib.sha256(f"{dag_id}:{run_id}:{task_id}".encode()).hexdigest()
+    return f"{FALLBACK_PREFIX}{digest}:{map_index}"
+
+
+class VariableRecords:
+    """
+    The fallback task state store, where Airflow has none (before 3.3): the task instance's records
+    as one JSON object in the Airflow Variable :func:`fallback_key` names. It survives the task's
+    tries (a new try reads what the last one wrote) and is removed when the task succeeds
+    (:class:`ClearsTaskRecords`). Every write goes through to the Variable at once, as
+    ``task_state_store`` writes do; the records hold IDs, step names and file URIs, never a secret.
+
+    One object per task instance and try in a process, so every part of a task sees the others'
+    writes.
+    """
+
+    _open: ClassVar[dict[tuple[str, int], VariableRecords]] = {}
+
+    def __init__(self, key: str) -> None:
+        from airflow.sdk import Variable
+
+        self.key, self._variable = key, Variable
+        loaded = Variable.get(key, default=None, deserialize_json=True)
+        self._records: dict[str, Any] = loaded if isinstance(loaded, dict) else {}
+        self._exists = loaded is not None
+
+    @classmethod
+    def of(cls, context: Context, log: Any) -> VariableRecords | None:
+        """Return the task instance's records (None outside a running task, which keeps none)."""
+        ti = context.get("ti")
+        dag_id, run_id, task_id = (getattr(ti, name, None) for name in ("dag_id", "run_id", "task_id"))
+        if not (isinstance(dag_id, str) and isinstance(run_id, str) and isinstance(task_id, str)):
+            return None
+        map_index = getattr(ti, "map_index", -1)
+        key = fallback_key(dag_id, run_id, task_id, map_index if isinstance(map_index, int) else -1)
+        slot = (key, int(getattr(ti, "try_number", 0) or 0))
+        if slot not in cls._open:
+            try:
+                cls._open[slot] = cls(key)
+            except Exception as exc:  # no Variable API (outside a task runner): keep nothing
+                log.warning("The task's records cannot be kept in Variable %r: %s", key, exc)
+                return None
+            log.info(
+                "This Airflow has no task state store: this task's records (its job, steps and files) "
+                "are kept in Variable %r until it succeeds, so a retry reattaches to its job.",
+                key,
+            )
+        return cls._open[slot]
+
+    def get(self, key: str) -> Any:
+        return self._records.get(key)
+
+    def set(self, key: str, value: Any) -> None:
+        if value is None:
+            raise ValueError("Cannot set value as None")  # as task_state_store
+        self._records[key] = value
+        self._save()
+
+    def delete(self, key: str) -> None:
+        if self._records.pop(key, None) is not None:
+            self._save()
+
+    def _save(self) -> None:
+        self._variable.set(
+            self.key,
+            self._records,
+            serialize_json=True,
+            description="airflow-provider-sov: this task's job, steps and files, kept until it succeeds",
+        )
+        self._exists = True
+
+    def clear(self) -> None:
+        """Remove the Variable: the task succeeded, and no retry will need its records."""
+        if self._exists:
+            self._variable.delete(self.key)
+        self._records, self._exists = {}, False
+
+
+class ClearsTaskRecords:
+    """
+    Mixed into every task of this package: when the task succeeds, the fallback records of
+    :class:`VariableRecords` are removed (where Airflow keeps a task state store, it keeps it).
+    """
+
+    def post_execute(self, context: Context, result: Any = None) -> None:
+        super().post_execute(context, result)  # type: ignore[misc]
+        if context.get("task_state_store") is None:
+            records = VariableRecords.of(context, self.log)  # type: ignore[attr-defined]
+            if records is not None:
+                records.clear()
 
 
 def saved_ref(kind: JobKind[RefT, Any], store: StateStore) -> RefT | None:

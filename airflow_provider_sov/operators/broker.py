@@ -179,6 +179,9 @@ class DFileGenerateOperator(GeneratedFileOperator):
         if earlier is not None:
             return earlier
         checked = self._in_its_submission(checked)
+        waiting = self._still_generating(context, checked)
+        if waiting is not None:
+            return waiting
         body = self.hook.generate(checked)
         requested_at = time.time()
         if checked.detached:
@@ -194,6 +197,30 @@ class DFileGenerateOperator(GeneratedFileOperator):
         ref = GenerationRef(target, requested_at, self.invalid_grace)
         reading = GENERATION.classify(body, ref)
         self.log.info("Requested the %s. %s", target.label, reading.progress_line(target.label))
+        return ref, reading
+
+    def _still_generating(
+        self, context: Context, checked: GenerationRequest
+    ) -> tuple[GenerationRef, Reading] | None:
+        """
+        On a retry, a file within a submission that the Broker is generating already: the earlier
+        try's request, whose record was lost (the try died between the request and its record, or
+        Airflow keeps no records). Wait on it rather than request it again: the Broker keeps one
+        generation per submission and file type, and requests E and F again for each call.
+        """
+        try_number = getattr(context.get("ti"), "try_number", None)
+        if checked.detached or not isinstance(try_number, int) or try_number <= 1:
+            return None
+        target = GenerationTarget.of(checked.body["submission_id"], checked.file_type)
+        ref = GenerationRef(target, time.time(), self.invalid_grace)
+        reading = self.read_job(GENERATION, ref)
+        if reading.status != "waiting":
+            return None
+        self.log.info(
+            "The %s is being generated already (an earlier try's request): waiting on it, not "
+            "requesting it again.",
+            target.label,
+        )
         return ref, reading
 
     def _in_its_submission(self, checked: GenerationRequest) -> GenerationRequest:

@@ -17,7 +17,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_sov._shared.lineage import LineageMixin, dataset
 from airflow_provider_sov._shared.operator import JobOperator
 from airflow_provider_sov._shared.routes import IdArguments
-from airflow_provider_sov._shared.task_state import StateStore
+from airflow_provider_sov._shared.task_state import ClearsTaskRecords, StateStore
 from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError
 from airflow_provider_sov.hooks.sov_jobs import INITIATED, SOV_FIXER, STARTED, UPDATE, SovJobRef
 from airflow_provider_sov.hooks.sov_rules import (
@@ -240,7 +240,7 @@ class SovInitiateUpdateOperator(JobOperator["SovHook"]):
         return self.hook.sov_pages(self.sov_id)
 
 
-class SovAddLocationsOperator(IdArguments, LineageMixin, BaseOperator):
+class SovAddLocationsOperator(IdArguments, LineageMixin, ClearsTaskRecords, BaseOperator):
     """
     Upload corrections to a pending update: every CSV is checked locally first, then streamed.
 
