@@ -132,8 +132,9 @@ def test_object_storage_destination(memory_store):
 
     folder = ObjectStoragePath("memory://sov-test/outputs/")
     saved = write_stream([b"hello ", b"storage"], folder, "../report.json")
-    assert saved.uri == "memory://sov-test/outputs/report.json"
-    assert (folder / "report.json").read_bytes() == b"hello storage"
+    # universal-pathlib 0.3 spells it memory://sov-test/..., 0.2 (Airflow 3.0, 3.1) memory:///sov-test/...
+    assert saved.uri.replace(":///", "://") == "memory://sov-test/outputs/report.json"
+    assert ObjectStoragePath(saved.uri).read_bytes() == b"hello storage"
     assert sorted(p.name for p in folder.iterdir()) == ["report.json"]
 
 

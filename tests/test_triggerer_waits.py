@@ -19,6 +19,7 @@ import pytest
 from airflow.triggers.base import TaskSuccessEvent
 
 from airflow_provider_sov._shared import sensor as sensor_base
+from airflow_provider_sov._shared.compat import AIRFLOW_3_3
 from airflow_provider_sov._shared.jobs import DEFERRAL_GRACE, JobKind
 from airflow_provider_sov.exceptions import SovInputError, SovJobFailedError
 from airflow_provider_sov.hooks.broker_jobs import GENERATION
@@ -37,6 +38,10 @@ SENSORS = [
     (SovOutputSensor, {"request_id": "{{ params.job }}"}),
     (DFileGenerationSensor, {"submission_id": "{{ params.job }}", "file_type": "D1"}),
 ]
+
+#: Starting a wait in the triggerer from the task's rendered arguments, and ending it there with the
+#: task's result, are Airflow 3.3's; before, the sensor waits from a worker (tests/test_compat.py).
+AIRFLOW_33_ONLY = pytest.mark.skipif(not AIRFLOW_3_3, reason="start/end_from_trigger need Airflow 3.3")
 
 
 @pytest.fixture
@@ -72,6 +77,7 @@ def sensor(**kwargs: Any) -> SovUpdateSensor:
 # --- what the sensor hands the scheduler ---------------------------------------------------------
 
 
+@AIRFLOW_33_ONLY
 @pytest.mark.parametrize(("cls", "fields"), SENSORS, ids=lambda v: getattr(v, "__name__", ""))
 def test_each_sensor_hands_the_scheduler_its_trigger_with_its_unrendered_fields(cls, fields):
     task = cls(task_id="wait", start_from_trigger=True, timeout=600, poke_interval=30, **fields)
@@ -140,12 +146,26 @@ def test_an_airflow_that_cannot_render_in_the_triggerer_falls_back_with_one_warn
         "templated fields. This task starts on a worker and defers from there."
     ]
     assert task.start_from_trigger is False and task.start_trigger_args is None
-    assert task.deferrable is True and task.end_from_trigger is True
+    assert task.deferrable is True and task.end_from_trigger is AIRFLOW_3_3
+
+
+def test_before_airflow_3_3_end_from_trigger_ends_on_a_worker_with_one_warning(monkeypatch):
+    monkeypatch.setattr(sensor_base, "AIRFLOW_3_3", False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        task = sensor(end_from_trigger=True)
+    assert [str(w.message) for w in caught if "end_from_trigger" in str(w.message)] == [
+        "wait: end_from_trigger needs Airflow 3.3 or later, whose triggerer stores the task's result. "
+        "This task's wait runs in the triggerer and the task ends on a worker."
+    ]
+    assert task.deferrable is True and task.end_from_trigger is False
+    assert "end_from_trigger" not in task.wait_kwargs()  # the trigger resumes the task on a worker
 
 
 # --- what the trigger makes of it ------------------------------------------------------------------
 
 
+@AIRFLOW_33_ONLY
 async def test_the_trigger_polls_the_rendered_id_until_the_deadline_airflow_fixed(sud, sov_emulator):
     trigger = from_scheduler(sensor(start_from_trigger=True), job=sud)
     finish(sov_emulator)
@@ -156,6 +176,7 @@ async def test_the_trigger_polls_the_rendered_id_until_the_deadline_airflow_fixe
     assert trigger.wait_started == pytest.approx(trigger.deadline - 60)
 
 
+@AIRFLOW_33_ONLY
 async def test_a_restarted_trigger_keeps_the_deadline_and_a_passed_one_times_out_at_once(
     sov_connection, sov_emulator
 ):
@@ -170,6 +191,7 @@ async def test_a_restarted_trigger_keeps_the_deadline_and_a_passed_one_times_out
     assert sov_emulator.count("update_status") == 0
 
 
+@AIRFLOW_33_ONLY
 async def test_a_rendered_id_that_is_not_one_ends_the_wait_with_the_sensors_own_error(
     sov_connection, sov_emulator
 ):
@@ -183,6 +205,7 @@ async def test_a_rendered_id_that_is_not_one_ends_the_wait_with_the_sensors_own_
         task.execute_complete(make_context(), event=event.payload)
 
 
+@AIRFLOW_33_ONLY
 def test_a_broker_wait_judges_invalid_from_when_the_scheduler_deferred_it():
     task = DFileGenerationSensor(
         task_id="wait",
@@ -202,6 +225,7 @@ def test_a_broker_wait_judges_invalid_from_when_the_scheduler_deferred_it():
     assert trigger.ref.requested_at == trigger.deadline - task.timeout and trigger.ref.invalid_grace == 45
 
 
+@AIRFLOW_33_ONLY
 def test_the_trigger_kwargs_survive_a_round_trip_in_either_form():
     started = from_scheduler(sensor(start_from_trigger=True, end_from_trigger=True), job="s-1-r001")
     classpath, kwargs = started.serialize()
@@ -240,6 +264,7 @@ def on_task(trigger: Any) -> Any:
     return trigger
 
 
+@AIRFLOW_33_ONLY
 async def test_a_successful_job_ends_the_task_with_the_result_the_worker_would_return(
     sud, sov_emulator, xcom_store
 ):
@@ -262,6 +287,7 @@ async def test_a_successful_job_ends_the_task_with_the_result_the_worker_would_r
     assert pushed["value"]["succeeded"] is True and pushed["value"]["job_id"] == sud
 
 
+@AIRFLOW_33_ONLY
 async def test_a_failed_job_resumes_the_task_to_raise_the_typed_error(sud, sov_emulator, xcom_store):
     sov_emulator.sov.script_next("update", "FAILED_TO_PROCESS", "row 7 has no address")
     sud_id = sov_emulator.sov.add_running_update(1, sov_id=SOV)
@@ -274,6 +300,7 @@ async def test_a_failed_job_resumes_the_task_to_raise_the_typed_error(sud, sov_e
         sensor(sud_id=sud_id).execute_complete(make_context(), event=event.payload)
 
 
+@AIRFLOW_33_ONLY
 async def test_when_the_result_cannot_be_stored_here_the_worker_returns_it(sud, sov_emulator, monkeypatch):
     from airflow.sdk.execution_time.xcom import XCom
 
@@ -289,8 +316,9 @@ async def test_when_the_result_cannot_be_stored_here_the_worker_returns_it(sud, 
         assert not isinstance(event, TaskSuccessEvent) and event.payload["status"] == "terminal"
 
 
+@AIRFLOW_33_ONLY
 async def test_a_wait_deferred_from_a_worker_can_end_in_the_triggerer_too(sud, sov_emulator, xcom_store):
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow_provider_sov._shared.compat import TaskDeferred
 
     task = sensor(sud_id=sud, end_from_trigger=True)
     with pytest.raises(TaskDeferred) as deferred:
@@ -302,6 +330,7 @@ async def test_a_wait_deferred_from_a_worker_can_end_in_the_triggerer_too(sud, s
     assert time.time() < trigger.deadline
 
 
+@AIRFLOW_33_ONLY
 async def test_the_task_api_warms_up_once_per_loop_before_any_job_ends(
     sov_connection, sov_emulator, xcom_store
 ):
@@ -318,6 +347,7 @@ async def test_the_task_api_warms_up_once_per_loop_before_any_job_ends(
     assert len(xcom_store) == 4  # one warm-up read, three results
 
 
+@AIRFLOW_33_ONLY
 async def test_a_sensor_that_pushes_no_xcom_ends_in_the_triggerer_without_storing_one(
     sud, sov_emulator, xcom_store
 ):

@@ -14,7 +14,7 @@ import unicodedata
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from airflow_provider_sov.exceptions import SovDownloadError, SovFileExistsError, SovInputError
 
@@ -100,11 +100,21 @@ class DownloadedFile:
 
 
 def _is_remote(destination: Any) -> bool:
+    """
+    Whether ``destination`` is an object-store path (an ``ObjectStoragePath`` off the local disk),
+    told by what it is (a filesystem and its protocol), not by its class: with universal-pathlib
+    below 0.3 (Airflow 3.0 and 3.1) an ``ObjectStoragePath`` is a ``pathlib.Path`` too.
+    """
     return hasattr(destination, "fs") and getattr(destination, "protocol", "file") not in (
         "file",
         "local",
         "",
     )
+
+
+def is_local(path: Any) -> bool:
+    """Whether ``path`` is on the local disk (a plain :class:`Path`), not an object-store path."""
+    return isinstance(path, Path) and not _is_remote(path)
 
 
 def check_destination(destination: Any, *, required: bool = True) -> None:
@@ -130,12 +140,12 @@ def as_destination(destination: Destination) -> Path | ObjectStoragePath:
     Strings with a scheme other than ``file://`` become ``ObjectStoragePath`` (``s3://``, ``gs://``,
     ``memory://``); ``file://`` URLs and plain strings are local paths.
     """
-    if isinstance(destination, Path):
-        return destination
-    if hasattr(destination, "fs"):
+    if hasattr(destination, "fs"):  # an ObjectStoragePath (before 0.3 a pathlib.Path as well)
         if _is_remote(destination):
             return destination  # type: ignore[return-value]
         return Path(str(getattr(destination, "path", destination)))
+    if isinstance(destination, Path):
+        return destination
     text = os.fspath(destination)
     if not isinstance(text, str) or not text.strip():
         raise SovInputError(f"destination must be a folder path or URL, got {destination!r}.")
@@ -150,7 +160,7 @@ def as_destination(destination: Destination) -> Path | ObjectStoragePath:
 
 def uri_of(path: Path | ObjectStoragePath) -> str:
     """Return the URI to report for ``path`` (absolute local path or the storage URL)."""
-    if isinstance(path, Path):
+    if is_local(path):
         return str(path.resolve())
     return str(path)
 
@@ -192,10 +202,11 @@ def write_stream(
             f"Not downloading {context}: {uri_of(target)} already exists.",
             hint="Pass overwrite=True to replace it, or choose another destination.",
         )
-    if isinstance(folder, Path):
-        size, sha256 = _write_local(chunks, folder, folder / name, expected_size, context)
+    if is_local(folder):
+        local = cast("Path", folder)
+        size, sha256 = _write_local(chunks, local, local / name, expected_size, context)
     else:
-        size, sha256 = _write_object(chunks, folder / name, expected_size, context)
+        size, sha256 = _write_object(chunks, cast("ObjectStoragePath", folder / name), expected_size, context)
     return DownloadedFile(filename=name, uri=uri_of(target), size=size, sha256=sha256)
 
 
@@ -350,8 +361,12 @@ def _remove_quietly(path: Path) -> None:
 
 def as_source(source: Any, what: str = "file") -> Path | ObjectStoragePath:
     """Return a readable file path (local or object storage); refuse folders and missing files."""
-    if isinstance(source, (str, os.PathLike)) and "://" not in os.fspath(source):
-        path: Path | ObjectStoragePath = Path(os.fspath(source))
+    if hasattr(source, "fs") and hasattr(
+        source, "open"
+    ):  # an ObjectStoragePath (first: before 0.3 a Path too)
+        path: Path | ObjectStoragePath = source
+    elif isinstance(source, (str, os.PathLike)) and "://" not in os.fspath(source):
+        path = Path(os.fspath(source))
     elif hasattr(source, "open") and hasattr(source, "exists"):
         path = source
     elif isinstance(source, str):

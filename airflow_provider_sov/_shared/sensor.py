@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_sov._shared.compat import AIRFLOW_3_3
 from airflow_provider_sov._shared.jobs import DEFERRAL_GRACE, HookT
 from airflow_provider_sov._shared.routes import IdArguments
-from airflow_provider_sov._shared.task_state import StateStore
+from airflow_provider_sov._shared.task_state import ClearsTaskRecords, StateStore
 from airflow_provider_sov._shared.waiting import (
     JobWaitMixin,
     as_seconds,
@@ -56,7 +57,7 @@ class _StartTriggerArgs:
         return task.start_args()
 
 
-class JobSensor(IdArguments, JobWaitMixin[HookT], BaseSensorOperator):
+class JobSensor(IdArguments, JobWaitMixin[HookT], ClearsTaskRecords, BaseSensorOperator):
     """
     Wait for one job of the kind :attr:`kind` names; the base of every sensor of both APIs.
 
@@ -124,6 +125,14 @@ class JobSensor(IdArguments, JobWaitMixin[HookT], BaseSensorOperator):
                 hint="Drop end_from_trigger, or move the outlets to a downstream task.",
             )
         self.deferrable = in_triggerer or (default_deferrable() if deferrable is None else deferrable)
+        if end_from_trigger and not AIRFLOW_3_3:
+            warnings.warn(
+                f"{self.task_id}: end_from_trigger needs Airflow 3.3 or later, whose triggerer stores the "
+                "task's result. This task's wait runs in the triggerer and the task ends on a worker.",
+                UserWarning,
+                stacklevel=2,
+            )
+            end_from_trigger = False
         self.end_from_trigger = bool(end_from_trigger)
         if start_from_trigger and not triggerer_renders_templates():
             warnings.warn(

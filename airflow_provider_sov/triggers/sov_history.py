@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from airflow_provider_sov._shared.compat import trigger_asset_state_store
 from airflow_provider_sov._shared.http import RetryPolicy, transient
 from airflow_provider_sov._shared.trigger import TRIGGER_RETRY_POLICY
 from airflow_provider_sov.exceptions import SovError, SovInputError
@@ -109,8 +110,25 @@ class SovHistoryTrigger(BaseEventTrigger):
             return False
         return not (self.only_failures and record.get("status") != "F")
 
+    def _position_store(self) -> Any:
+        """
+        Airflow 3.3's ``asset_state_store``, where the position survives a triggerer's restart; before
+        3.3 none, and the position is kept in this trigger's memory (said once): after a restart the
+        watcher starts again from its ``start``, or from that moment.
+        """
+        store = trigger_asset_state_store(self)
+        if store is None and not self._memory.get("said"):
+            self._memory["said"] = True
+            self.log.warning(
+                "This Airflow has no asset_state_store (3.3 and later have it): the history position "
+                "is kept in memory, so after a restart of the triggerer the watcher starts again from "
+                "%s.",
+                f"start={self.start}" if self.start else "that moment",
+            )
+        return store
+
     async def _load(self, hook: SovHook) -> tuple[str, set[str]]:
-        store = self.asset_state_store
+        store = self._position_store()
         state = await store.aget(self.STATE_KEY) if store is not None else self._memory.get(self.STATE_KEY)
         if isinstance(state, dict) and state.get("since"):
             seen = state.get("seen")
@@ -131,8 +149,9 @@ class SovHistoryTrigger(BaseEventTrigger):
 
     async def _save(self, since: str, seen: set[str]) -> None:
         state: dict[str, Any] = {"since": since, "seen": sorted(seen)}
-        if self.asset_state_store is not None:
-            await self.asset_state_store.aset(self.STATE_KEY, state)
+        store = self._position_store()
+        if store is not None:
+            await store.aset(self.STATE_KEY, state)
         else:
             self._memory[self.STATE_KEY] = state
 
