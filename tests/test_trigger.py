@@ -163,3 +163,36 @@ async def test_the_stall_detector_catches_a_blocking_call_but_not_the_collector(
         await asyncio.sleep(0.01)
     del heap
     assert collected.gc_pauses > collected.worst + 0.01, str(collected)
+
+
+async def test_the_stall_detector_leaves_out_waiting_for_a_busy_cpu_but_not_a_blocking_call():
+    """On a busy machine the loop waits for a core: not a stall of ours. A blocking call still is."""
+    import os
+    import subprocess
+    import sys
+
+    cpu = min(os.sched_getaffinity(0))
+    before = os.sched_getaffinity(0)
+    hogs = [
+        subprocess.Popen(
+            [sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"]
+        )
+        for _ in range(24)
+    ]
+    try:
+        os.sched_setaffinity(0, {cpu})  # share one core with 24 busy processes
+        await asyncio.sleep(0.3)
+        async with LoopWatch() as busy:
+            for _ in range(40):
+                await asyncio.sleep(0.005)
+        async with LoopWatch() as blocked:
+            await asyncio.sleep(0.01)
+            time.sleep(0.08)
+    finally:
+        os.sched_setaffinity(0, before)
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert busy.preempted > 0.05, str(busy)  # the loop did wait for the core ...
+    assert busy.worst < 0.05, str(busy)  # ... and that was not charged as a stall
+    assert blocked.worst >= 0.07, str(blocked)
