@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from airflow_provider_sov._shared.compat import AIRFLOW_3_3
 from airflow_provider_sov.testing import broker_app
 from airflow_provider_sov.testing.server import EmulatorServer
 from airflow_provider_sov.testing.stack import AIRFLOW, airflow_env, migrate, query
@@ -161,7 +162,8 @@ def test_detached_d_files_example_through_the_real_triggerer(stack, tmp_path):
 
 def test_retry_resumes_without_a_second_update(stack, tmp_path):
     stack.emulator.reset_counts()
-    stack.emulator.inject("start_update", "status", status=500, times=1)
+    # This DAG's start only: the stack's scheduled examples may be starting theirs meanwhile.
+    stack.emulator.inject("start_update", "status", status=500, times=1, path_contains="s-no-ping-k2m4qa")
     # Outlast Airflow's window in which the executor's late "success" for the deferring workload
     # fails a task already resumed (apache/airflow#67287, #72716; seen here once with a 4 s job).
     stack.emulator.sov.script_next("update", "SUCCESS", duration=15)
@@ -171,8 +173,13 @@ def test_retry_resumes_without_a_second_update(stack, tmp_path):
         stack.home, "select try_number from task_instance where dag_id='e2e_retry' and run_id=?", run_id
     )[0]
     assert tries == 2
-    assert stack.emulator.count("initiate_update") == 1
-    assert stack.emulator.count("start_update") == 2
+    # Only this DAG's SOV: the stack's scheduled examples may be updating theirs meanwhile.
+    with stack.emulator.lock:
+        ours = [s.route for s in stack.emulator.seen if "s-no-ping-k2m4qa" in s.path]
+    assert ours.count("initiate_update") == 1
+    assert ours.count("start_update") == 2
+    # Before Airflow 3.3 the task kept its records in a Variable; it removed it when it succeeded.
+    assert query(stack.home, "select key from variable where key like ?", f"sov_task_state:%{run_id}%") == []
     result = xcom(stack.home, "e2e_retry", "update", run_id)
     assert result["job_id"] == "s-no-ping-k2m4qa-r001" and Path(result["files"][0]["uri"]).parent == tmp_path
 
@@ -437,6 +444,17 @@ def test_sensors_started_and_ended_in_the_triggerer(stack):
     # Started and ended in the triggerer: no worker ever ran it, and its result is the worker's.
     row = task_row(stack, dag, run_id, "in_triggerer")
     assert row["state"] == "success" and row["try_number"] == 1
+    if not AIRFLOW_3_3:  # it starts on a worker, waits in the triggerer and ends on a worker, and says so
+        logs = "".join(task_logs(stack, dag, run_id, "in_triggerer").values())
+        assert "start_from_trigger needs Airflow 3.3" in logs and "end_from_trigger needs Airflow 3.3" in logs
+        attempt = [name for name in task_logs(stack, dag, run_id, "in_triggerer") if ".trigger." not in name]
+        assert attempt == ["attempt=1.log"]  # its worker log: the start, and the end
+        assert xcom(stack.home, dag, "in_triggerer", run_id) == xcom(stack.home, dag, "on_worker", run_id)
+        assert xcom(stack.home, dag, "downstream", run_id) == ["dict", sud_id]
+        assert task_row(stack, dag, run_id, "fails")["state"] == "failed"
+        # (The mapped ones end on a worker too, seconds after they defer: inside the window where
+        # Airflow's late executor event fails a task already resumed, apache/airflow#67287.)
+        return
     assert (row["queued_dttm"], row["pid"], row["hostname"]) == (None, None, "")
     assert worker_starts(stack, dag, run_id, "in_triggerer") == 0
     logs = task_logs(stack, dag, run_id, "in_triggerer")

@@ -176,7 +176,7 @@ class AirflowStack:
         self.root = root
         self.home = root / "home"
         self.emulator = emulator
-        api_port = free_port()
+        api_port = self.api_port = free_port()
         self.env = airflow_env(
             self.home,
             dags,
@@ -224,7 +224,21 @@ class AirflowStack:
         migrate(self.env)
         for service in self.SERVICES:
             self.start(service)
+            if service == "api-server":  # a task the scheduler queues before it is up loses its try
+                self.wait_for(self.api_is_up, 180, "the API server")
         return self
+
+    def api_is_up(self) -> bool:
+        """Whether the API server answers (its health route needs no login)."""
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.api_port}/api/v2/monitor/health", timeout=5
+            ) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
