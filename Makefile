@@ -68,12 +68,13 @@ distributed: $(STAMP)
 versions: $(VERSION_VENVS)
 	@test "$$(echo $(word 1,$(VERSIONS)) | cut -d. -f1-2)" = "$(AIRFLOW_FLOOR)" || \
 	    { echo "pyproject declares apache-airflow>=$(AIRFLOW_FLOOR); the oldest tested is $(word 1,$(VERSIONS))"; exit 1; }
-	@for v in $(VERSIONS); do echo "=== Airflow $$v ==="; \
+	@failed=""; for v in $(VERSIONS); do echo "=== Airflow $$v ==="; \
 	    .venv-airflow-$$v/bin/python -c "import airflow; assert airflow.__version__ == '$$v', airflow.__version__" && \
 	    .venv-airflow-$$v/bin/pytest -q -p no:cacheprovider --basetemp=.test/tmp-$$v -m "not slow and not loop_timing" \
 	        $(VERSION_TESTS) && \
-	    .venv-airflow-$$v/bin/pytest -q -p no:cacheprovider --basetemp=.test/tmp-$$v-e2e --timeout=600 $(VERSION_E2E) || exit 1; \
-	done
+	    .venv-airflow-$$v/bin/pytest -q -p no:cacheprovider --basetemp=.test/tmp-$$v-e2e --timeout=600 $(VERSION_E2E) \
+	    || failed="$$failed $$v"; \
+	done; test -z "$$failed" || { echo "failed on Airflow$$failed"; exit 1; }
 
 .venv-airflow-%/.installed: tests/versions/constraints-%.txt pyproject.toml $(STAMP)
 	$(PYTHON) -m venv .venv-airflow-$*
