@@ -12,7 +12,6 @@ import secrets
 import signal
 import socket
 import time
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,16 +83,8 @@ class LocalAirflow:
             # A new user's DAGs wait for a click, so nothing runs before they look.
             AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",
         )
-        self.stack.__enter__()
-        self.stack.wait_for(self._serving, 300, f"the API server at {self.url}")
+        self.stack.__enter__()  # returns once the API server answers
         return self
-
-    def _serving(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=5) as answer:
-                return bool(answer.status == 200)
-        except OSError:
-            return False
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None

@@ -176,7 +176,7 @@ class AirflowStack:
         self.root = root
         self.home = root / "home"
         self.emulator = emulator
-        api_port = self.api_port = free_port()
+        api_port = free_port()
         self.env = airflow_env(
             self.home,
             dags,
@@ -225,17 +225,16 @@ class AirflowStack:
         for service in self.SERVICES:
             self.start(service)
             if service == "api-server":  # a task the scheduler queues before it is up loses its try
-                self.wait_for(self.api_is_up, 180, "the API server")
+                self.wait_for(self.api_is_up, 300, f"the API server on port {self.env['AIRFLOW__API__PORT']}")
         return self
 
     def api_is_up(self) -> bool:
-        """Whether the API server answers (its health route needs no login)."""
+        """Whether the API server answers on the port its environment names (its health route needs no login)."""
         import urllib.request
 
         try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.api_port}/api/v2/monitor/health", timeout=5
-            ) as r:
+            url = f"http://127.0.0.1:{self.env['AIRFLOW__API__PORT']}/api/v2/monitor/health"
+            with urllib.request.urlopen(url, timeout=5) as r:
                 return bool(r.status == 200)
         except OSError:
             return False
