@@ -66,6 +66,23 @@ def test_only_the_compat_module_imports_a_name_that_moved():
     assert offenders == []
 
 
+def test_every_module_imports_on_this_airflow():
+    import importlib
+    import pkgutil
+
+    import airflow
+
+    import airflow_provider_sov
+
+    failed = {}
+    for module in pkgutil.walk_packages(airflow_provider_sov.__path__, "airflow_provider_sov."):
+        try:
+            importlib.import_module(module.name)
+        except Exception as exc:
+            failed[module.name] = f"{type(exc).__name__}: {exc}"
+    assert failed == {}, f"on Airflow {airflow.__version__}"
+
+
 def test_every_name_of_the_compat_module_resolves_on_this_airflow():
     for name in compat.__all__:
         assert getattr(compat, name) is not None, name
