@@ -235,18 +235,27 @@ def test_a_retried_e_file_generation_does_not_request_it_again(broker_live, tmp_
     assert result["status"] == "finished" and broker_live.count("generate_file") == 1
 
 
-def test_a_retry_whose_request_went_unrecorded_waits_on_the_generation_under_way(broker_live, tmp_path):
+def test_a_retry_whose_request_went_unrecorded_waits_on_the_generation_under_way(monkeypatch, tmp_path):
     """The try died between the request and its record: the retry reads the status first."""
     from airflow_provider_sov.hooks.broker import DataActBrokerHook
     from airflow_provider_sov.hooks.broker_rules import generation_request
+    from airflow_provider_sov.testing.server import EmulatorServer
+    from tests.conftest import use_broker
     from tests.harness import make_context
     from tests.test_broker_waits import generate
 
-    context = make_context()
-    DataActBrokerHook().generate(generation_request(submission_id=1001, file_type="F"))  # the lost try's
-    context["ti"].try_number = 2  # a retry, with no record of that request
-    result = run_task(generate(tmp_path, submission_id=1001, file_type="F", deferrable=False), context)
-    assert result["status"] == "finished" and broker_live.count("generate_file") == 1
+    with EmulatorServer(realtime=True, generation_seconds=8, pickup_seconds=0.3) as broker:
+        use_broker(monkeypatch, broker)
+        hook = DataActBrokerHook()
+        hook.generate(generation_request(submission_id=1001, file_type="F"))  # the lost try's request
+        deadline = time.monotonic() + 5  # a retry starts seconds later: the generation is under way
+        while hook.check_generation_status(1001, "F")["status"] != "waiting":
+            assert time.monotonic() < deadline, "the generation was never under way"
+            time.sleep(0.05)
+        context = make_context()
+        context["ti"].try_number = 2  # a retry, with no record of that request
+        result = run_task(generate(tmp_path, submission_id=1001, file_type="F", deferrable=False), context)
+        assert result["status"] == "finished" and broker.count("generate_file") == 1
 
 
 # --- The async connection path ------------------------------------------------------------------------
