@@ -98,6 +98,11 @@ def test_a_user_logs_in_sees_both_forms_runs_the_refresh_and_follows_its_link(lo
 
     # Trigger the refresh from its page, into a folder of this test's.
     out = tmp_path / "out"
+    stack = local.stack
+    assert stack is not None
+    stack.wait_for(
+        lambda: stack.query("select 1 from dag where dag_id=?", "sov_update_refresh"), 300, "the DAG parsed"
+    )
     page.goto(local.url + "/dags/sov_update_refresh")
     page.get_by_role("button", name="Trigger Dag").click()
     dialog = page.get_by_role("dialog")

@@ -222,10 +222,14 @@ class AirflowStack:
     def __enter__(self) -> AirflowStack:
         """Give the home a migrated DB and start every service; :meth:`stop` on exit."""
         migrate(self.env)
-        for service in self.SERVICES:
+        # The scheduler starts last, once the API server answers: a task it queues before then
+        # loses its try (Airflow 3.0 fails it); the DAG processor parses meanwhile.
+        later = [s for s in self.SERVICES if s == "scheduler"]
+        for service in [s for s in self.SERVICES if s not in later]:
             self.start(service)
-            if service == "api-server":  # a task the scheduler queues before it is up loses its try
-                self.wait_for(self.api_is_up, 300, f"the API server on port {self.env['AIRFLOW__API__PORT']}")
+        self.wait_for(self.api_is_up, 300, f"the API server on port {self.env['AIRFLOW__API__PORT']}")
+        for service in later:
+            self.start(service)
         return self
 
     def api_is_up(self) -> bool:
