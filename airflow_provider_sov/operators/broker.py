@@ -213,7 +213,13 @@ class DFileGenerateOperator(GeneratedFileOperator):
             return None
         target = GenerationTarget.of(checked.body["submission_id"], checked.file_type)
         ref = GenerationRef(target, time.time(), self.invalid_grace)
-        reading = self.read_job(GENERATION, ref)
+        # The Broker says 'invalid' for a moment around a request's pickup: within invalid_grace an
+        # 'invalid' may still turn out to be that request, so it is read again before requesting.
+        grace_ends = time.monotonic() + self.invalid_grace
+        while (
+            reading := self.read_job(GENERATION, ref)
+        ).status == "invalid" and time.monotonic() < grace_ends:
+            time.sleep(min(1.0, max(0.1, self.invalid_grace / 10)))
         if reading.status != "waiting":
             return None
         self.log.info(

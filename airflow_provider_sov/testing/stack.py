@@ -185,6 +185,9 @@ class AirflowStack:
             AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api_port}/execution/",
             AIRFLOW__API__HOST="127.0.0.1",
             AIRFLOW__API__PORT=str(api_port),
+            # One API worker: Airflow 3.0 starts four, which on a busy machine never all answer
+            # uvicorn's health check in time and are restarted over and over.
+            AIRFLOW__API__WORKERS="1",
             AIRFLOW__API_AUTH__JWT_SECRET="e2e-secret-" + "0" * 32,
             AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
             AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
