@@ -25,8 +25,6 @@ VERSION_TESTS := tests/test_compat.py tests/test_waits.py tests/test_steps.py te
 # new SOV's task killed mid-wait and retried, and a composite update whose start fails and is retried.
 VERSION_E2E := tests/reliability/test_restarts.py::test_task_killed_mid_wait_resumes_its_submission \
     tests/test_airflow_e2e.py::test_retry_resumes_without_a_second_update
-# On the oldest, also the sensors that 3.3 starts and ends in the triggerer (before, on a worker).
-OLDEST_E2E := tests/test_airflow_e2e.py::test_sensors_started_and_ended_in_the_triggerer
 
 .PHONY: demo test check lint unit distributed versions reliability bench emulator dist docs airflow clean
 
@@ -74,7 +72,6 @@ versions: $(VERSION_VENVS)
 	    .venv-airflow-$$v/bin/pytest -q -p no:cacheprovider --basetemp=.test/tmp-$$v -m "not slow and not loop_timing" \
 	        $(VERSION_TESTS) && \
 	    .venv-airflow-$$v/bin/pytest -q -p no:cacheprovider --basetemp=.test/tmp-$$v-e2e --timeout=600 $(VERSION_E2E) \
-	        $$(test $$v = $(word 1,$(VERSIONS)) && echo $(OLDEST_E2E)) \
 	    || failed="$$failed $$v"; \
 	done; test -z "$$failed" || { echo "failed on Airflow$$failed"; exit 1; }
 

@@ -454,7 +454,8 @@ def test_sensors_started_and_ended_in_the_triggerer(stack):
         assert xcom(stack.home, dag, "downstream", run_id) == ["dict", sud_id]
         assert task_row(stack, dag, run_id, "fails")["state"] == "failed"
         # (The mapped ones end on a worker too, seconds after they defer: inside the window where
-        # Airflow's late executor event fails a task already resumed, apache/airflow#67287.)
+        # Airflow's late executor event fails a task already resumed, apache/airflow#67287; on a
+        # busy 3.0.6 stack that window took on_worker once, so make versions does not run this.)
         return
     assert (row["queued_dttm"], row["pid"], row["hostname"]) == (None, None, "")
     assert worker_starts(stack, dag, run_id, "in_triggerer") == 0
