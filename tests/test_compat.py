@@ -24,7 +24,7 @@ from airflow_provider_sov._shared.task_state import (
     VariableRecords,
     fallback_key,
 )
-from airflow_provider_sov.exceptions import SovServerError, SovTransportError
+from airflow_provider_sov.exceptions import SovNotFoundError, SovServerError, SovTransportError
 from airflow_provider_sov.operators.sov import (
     SovDownloadOutputsOperator,
     SovInitiateUpdateOperator,
@@ -227,7 +227,7 @@ def test_a_retried_e_file_generation_does_not_request_it_again(broker_live, tmp_
     from tests.test_broker_waits import generate
 
     broker_live.inject("check_generation_status", "status", status=404, times=1)  # try 1 fails its wait
-    with pytest.raises(Exception, match="404"):
+    with pytest.raises(SovNotFoundError, match="404"):
         run_task(generate(tmp_path, submission_id=1001, file_type="E", deferrable=False), try_context(1, "g"))
     result = run_task(
         generate(tmp_path, submission_id=1001, file_type="E", deferrable=False), try_context(2, "g")
