@@ -5,7 +5,9 @@ may be, which answers are never retried, and the one case a creating call may be
 
 from __future__ import annotations
 
+import email.utils
 import socket
+import time
 
 import pytest
 
@@ -49,6 +51,14 @@ def test_retry_after_is_honoured(hook, sov_emulator, ids, sleeps):
     sov_emulator.inject("update_status", "status", status=429, retry_after="7", times=2)
     hook.get_update_status(ids["sud"])
     assert sleeps == [7.0, 7.0]
+
+
+def test_retry_after_as_an_http_date_is_honoured(hook, sov_emulator, ids, sleeps):
+    # RFC 9110 allows Retry-After as a date: 30 s from now, at a second's resolution.
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    sov_emulator.inject("update_status", "status", status=429, retry_after=when, times=2)
+    hook.get_update_status(ids["sud"])
+    assert len(sleeps) == 2 and all(28 <= s <= 31 for s in sleeps), sleeps
 
 
 def test_retry_after_too_long_fails_at_once(hook, sov_emulator, ids, sleeps):

@@ -43,6 +43,14 @@ def test_safe_filename_trims_long_names_keeping_extension():
     assert name.endswith(".xlsx") and len(name.encode()) <= 200
 
 
+@pytest.mark.parametrize("stem", ["é" * 150, "é" * 99 + "e" * 3])
+def test_safe_filename_counts_the_limit_in_bytes_not_characters(stem):
+    # 150 "é" are 150 characters but 300 bytes in UTF-8: over the 200-byte limit most filesystems set.
+    name = safe_filename(stem + ".json")
+    assert name.endswith(".json") and len(name.encode()) <= 200
+    assert name.removesuffix(".json") == stem.encode()[: 200 - 5].decode("utf-8", "ignore")
+
+
 def test_size_mismatch_leaves_nothing(tmp_path):
     with pytest.raises(SovDownloadError, match="got 6 of 10 bytes"):
         write_stream([b"abc", b"def"], tmp_path, "f.json", expected_size=10, context="output of X")

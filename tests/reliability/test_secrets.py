@@ -21,6 +21,7 @@ from airflow_provider_sov.hooks.sov import SovHook
 from airflow_provider_sov.testing import broker_app
 from airflow_provider_sov.testing.stack import query
 from tests.conftest import EXAMPLE_CSV, STACK_TOKEN
+from tests.harness import sov_status_body
 from tests.reliability.report import REPORT
 
 SOV = "s-no-ping-hggcsk"
@@ -58,6 +59,21 @@ def test_a_redirect_to_another_host_carries_no_token(emu, fast):
             "carrying a credential (must be 0)": len(emu.broker.credential_attempts),
         },
     )
+    assert _elsewhere(emu) >= 1 and emu.broker.credential_attempts == []
+
+
+async def test_an_async_read_redirected_to_another_host_carries_no_token(emu, fast):
+    # The triggerer's path (aiohttp, redirects followed by hand): the first hop's headers stay behind.
+    hook = SovHook(retry_policy=fast)
+    sud = _finished_sud(hook)
+    hook.close()
+    emu.reset_counts()
+    emu.inject("update_status", "redirect", times=None)
+    try:
+        with pytest.raises(SovResponseError, match="malformed JSON"):
+            await sov_status_body(hook, "update", sud)
+    finally:
+        await hook.aclose()
     assert _elsewhere(emu) >= 1 and emu.broker.credential_attempts == []
 
 
