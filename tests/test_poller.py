@@ -20,7 +20,7 @@ from airflow_provider_sov._shared.poller import SLOT_SLACK, ConnectionPoller
 from airflow_provider_sov.exceptions import SovConnectionConfigError
 from airflow_provider_sov.hooks.sov import SovHook
 from airflow_provider_sov.hooks.sov_jobs import SOV_FIXER
-from airflow_provider_sov.triggers.sov import SovUpdateTrigger
+from airflow_provider_sov.triggers.sov import SovParseTrigger, SovUpdateTrigger
 from tests.conftest import finish
 from tests.harness import collect_events, eventually
 
@@ -144,6 +144,32 @@ async def test_a_429_pauses_every_wait_on_the_connection(started, sov_emulator, 
     times_b = [t for t, key in reads if key == b]
     gaps = [later - earlier for earlier, later in pairwise(times_b)]
     # b polls every 0.05 s, except while the loop waits out a's Retry-After: b waits with it.
+    assert max(gaps) >= 0.5, gaps
+
+
+async def test_waits_of_different_kinds_on_one_connection_share_its_loop_and_a_429s_pause(
+    started, hook, sov_emulator, reads, tmp_path
+):
+    (update,) = started(1)
+    workbook = tmp_path / "Harbor Storage.xlsx"
+    workbook.write_bytes(b"PK\x03\x04 a workbook's bytes")
+    parse = hook.start_parse(workbook)
+    sov_emulator.reset_counts()
+    sov_emulator.inject("update_status", "status", status=429, retry_after="0.6", times=1)
+    deadline = time.time() + 30
+    tasks = [
+        waiting(update, poll=0.05),
+        asyncio.create_task(collect_events(SovParseTrigger(parse, deadline=deadline, poll_interval=0.05))),
+    ]
+    assert await eventually(lambda: len(ConnectionPoller.running(SOV_FIXER, "sovfixer_default")) > 0, 5)
+    # One loop for the connection, whatever the kinds: one budget and one pause for all of them.
+    assert len(ConnectionPoller.running(SOV_FIXER, "sovfixer_default")) == 1
+    await asyncio.sleep(1.2)
+    finish(sov_emulator)
+    await asyncio.gather(*tasks)
+    times = [t for t, key in reads if key == parse]
+    gaps = [later - earlier for earlier, later in pairwise(times)]
+    # The parse polls every 0.05 s, except while the loop waits out the update's Retry-After.
     assert max(gaps) >= 0.5, gaps
 
 
