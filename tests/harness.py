@@ -141,7 +141,7 @@ def rebuilt(trigger: Any) -> Any:
 def run_task(task: Any, context: dict[str, Any], *, between: Any = None) -> Any:
     """
     Execute ``task`` like Airflow: a deferral runs its trigger to its one event and resumes the
-    task's method with it; a reschedule waits poke_interval and runs the task again.
+    task's method with it; a reschedule waits until the date it asks for and runs the task again.
     """
     step: Any = functools.partial(task.execute, context)
     while True:
@@ -152,12 +152,13 @@ def run_task(task: Any, context: dict[str, Any], *, between: Any = None) -> Any:
             assert len(events) == 1, events
             method = getattr(task, deferred.method_name)
             step = functools.partial(method, context, event=events[0].payload, **(deferred.kwargs or {}))
-        except AirflowRescheduleException:
+        except AirflowRescheduleException as rescheduled:
             if context["ti"].first_reschedule is None:
                 context["ti"].first_reschedule = datetime.now(UTC)
             if between is not None:
                 between()
-            time.sleep(float(getattr(task, "poke_interval", None) or task.poll_interval))
+            # As the scheduler does: the task runs again at the date it asked for.
+            time.sleep(max(0.0, (rescheduled.reschedule_date - datetime.now(UTC)).total_seconds()))
             step = functools.partial(task.execute, context)
 
 

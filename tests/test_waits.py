@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from airflow_provider_sov._shared.compat import AirflowSensorTimeout, TaskDeferred
@@ -89,6 +91,36 @@ def test_timeout_fails_the_same_way_in_every_mode(live, corrections_csv, mode):
     with pytest.raises(AirflowSensorTimeout) as info:
         run_task(sensor(sud_id, timeout=1.0, **mode), make_context())
     assert "timeout" in str(info.value) and ("1s" in str(info.value) or "1.0" in str(info.value))
+
+
+@pytest.mark.parametrize("mode", SENSOR_MODES)
+def test_a_wait_takes_its_last_reading_at_its_deadline_not_an_interval_later(live, corrections_csv, mode):
+    # The job ends 2 s in; the wait's next poll would be 60 s in, but its deadline is 4 s in: the
+    # reading due at the deadline finds the job done, and the task ends then, not a minute late.
+    live.job_seconds = 2
+    sud_id = started_update(None, corrections_csv)
+    began = time.monotonic()
+    result = run_task(sensor(sud_id, timeout=4.0, poke_interval=60, **mode), make_context())
+    assert result["status"] == "COMPLETE"
+    assert time.monotonic() - began < 30
+
+
+def test_an_operator_waiting_in_process_takes_its_last_reading_at_its_deadline(live, corrections_csv):
+    from airflow_provider_sov.hooks.sov import SovHook
+
+    live.job_seconds = 2
+    sud_id = SovHook().initiate_update(SOV)
+    task = SovStartUpdateOperator(
+        task_id="start",
+        sud_id=sud_id,
+        wait_for_completion=True,
+        deferrable=False,
+        poll_interval=60,
+        timeout=4,
+    )
+    began = time.monotonic()
+    assert run_task(task, make_context())["status"] == "COMPLETE"
+    assert time.monotonic() - began < 30
 
 
 @pytest.mark.parametrize("mode", SENSOR_MODES)

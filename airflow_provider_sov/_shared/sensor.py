@@ -15,6 +15,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_sov._shared.compat import AIRFLOW_3_3
 from airflow_provider_sov._shared.jobs import DEFERRAL_GRACE, HookT
+from airflow_provider_sov._shared.outage import next_poll_in
 from airflow_provider_sov._shared.routes import IdArguments
 from airflow_provider_sov._shared.task_state import ClearsTaskRecords, StateStore
 from airflow_provider_sov._shared.waiting import (
@@ -185,6 +186,19 @@ class JobSensor(IdArguments, JobWaitMixin[HookT], ClearsTaskRecords, BaseSensorO
             next_method="execute_complete",
             timeout=timedelta(seconds=self.timeout + DEFERRAL_GRACE),
         )
+
+    def _get_next_poke_interval(self, started_at: Any, run_duration: Any, poke_count: int) -> float:
+        """
+        Airflow's pause before the next poke (or reschedule), under this package's two rules: polls
+        back off while the API fails (:func:`~.outage.next_poll_in`, as in the triggerer), and no
+        pause runs past the wait's timeout: the last reading is taken at the deadline, not up to an
+        interval after it.
+        """
+        interval = float(super()._get_next_poke_interval(started_at, run_duration, poke_count))
+        kept = self.__dict__.get("_outage")
+        if kept is not None and kept[1].failures:
+            interval = max(interval, next_poll_in(float(self.poke_interval), kept[1].failures))
+        return max(0.0, min(interval, float(self.timeout) - float(run_duration())))
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         # The ref is built (and its IDs checked) at the first poke of this run, not at every poke.
