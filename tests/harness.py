@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import gc
 import time
@@ -143,6 +144,9 @@ def run_task(task: Any, context: dict[str, Any], *, between: Any = None) -> Any:
     Execute ``task`` like Airflow: a deferral runs its trigger to its one event and resumes the
     task's method with it; a reschedule waits until the date it asks for and runs the task again.
     """
+    # Each run after a reschedule is a new process in Airflow, with the task as the DAG file made it:
+    # nothing a run kept on the task object may reach the next.
+    pristine = copy.deepcopy(task)
     step: Any = functools.partial(task.execute, context)
     while True:
         try:
@@ -159,6 +163,7 @@ def run_task(task: Any, context: dict[str, Any], *, between: Any = None) -> Any:
                 between()
             # As the scheduler does: the task runs again at the date it asked for.
             time.sleep(max(0.0, (rescheduled.reschedule_date - datetime.now(UTC)).total_seconds()))
+            task = copy.deepcopy(pristine)
             step = functools.partial(task.execute, context)
 
 
