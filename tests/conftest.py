@@ -200,6 +200,12 @@ def xcom(home: Path, dag_id: str, task_id: str, run_id: str, key: str = "return_
     return read_xcom(functools.partial(query, home), dag_id, task_id, run_id, key, map_index)
 
 
+#: The client_ref of the stack's scheduled runs of the @daily refresh example, and how long the
+#: first one's update runs unless its test finishes it (tests/test_airflow_e2e.py).
+SCHEDULED_REFRESH = "sov_update_refresh/scheduled__"
+SCHEDULED_HOLD = 900
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     """
@@ -217,6 +223,9 @@ def stack(tmp_path_factory):
         ) as emulator,
         PostgresServer(root / "pg", "warehouse") as warehouse,  # for the warehouse example DAGs
     ):
+        # The scheduled refresh's first update runs until its test lets it finish: on a busy
+        # machine a 4 s job can end before its task defers, and then no wait reaches the triggerer.
+        emulator.sov.script_next("update", "SUCCESS", duration=SCHEDULED_HOLD, client_ref=SCHEDULED_REFRESH)
         stack = AirflowStack(root, emulator, dags_folder(root))
         stack.env.update(warehouse.connection_env())
         with stack as running:

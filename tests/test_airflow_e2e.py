@@ -129,6 +129,18 @@ def test_scheduled_refresh_defers_through_the_real_triggerer(stack):
         "a scheduled run",
     )
     (run_id,) = query(stack.home, "select run_id from dag_run where dag_id='sov_update_refresh'")[0]
+    # Its update runs until the wait is deferred (the stack fixture holds it), then finishes.
+    waiting = "select 1 from task_instance where dag_id=? and run_id=? and task_id=? and state='deferred'"
+    stack.wait_for(
+        lambda: query(stack.home, waiting, "sov_update_refresh", run_id, "wait_for_update"),
+        300,
+        "the scheduled run's wait to defer",
+    )
+    with stack.emulator.lock:
+        (held,) = [
+            j for j in stack.emulator.sov.jobs.values() if j.client_ref == f"sov_update_refresh/{run_id}"
+        ]
+    stack.emulator.sov.finish_now(held.job_id)
     assert stack.wait_run("sov_update_refresh", run_id) == "success"
     trigger_logs = list(stack.home.glob("logs/dag_id=sov_update_refresh/*/task_id=wait_for_update/*trigger*"))
     assert trigger_logs, "the wait did not go through the triggerer"

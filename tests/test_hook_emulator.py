@@ -76,6 +76,19 @@ def test_failed_update_carries_result(hook, sov_emulator, corrections_csv):
     )
 
 
+def test_an_outcome_scripted_for_a_client_ref_waits_for_that_job(hook, sov_emulator, corrections_csv):
+    # Another DAG's update, started meanwhile, does not take the outcome meant for this run's.
+    sov_emulator.sov.script_next("update", "FAILED_TO_PROCESS", "row 3 has no city", client_ref="run-b")
+    other = run_update(hook, sov_emulator, corrections_csv)  # client_ref "nightly"
+    ours = hook.initiate_update(SOV, client_ref="run-b")
+    hook.add_locations(ours, corrections_csv)
+    hook.start_update(ours)
+    finish(sov_emulator)
+    assert classify(hook.get_update_status(other), SovJobRef(other)).succeeded
+    status = classify(hook.get_update_status(ours), SovJobRef(ours))
+    assert (status.succeeded, status.message) == (False, "row 3 has no city")
+
+
 def test_add_locations_after_start_is_conflict(hook, sov_emulator, corrections_csv):
     from airflow_provider_sov.exceptions import SovConflictError
 

@@ -79,9 +79,11 @@ class SovCatalogRoutes(SovFixerState):
                 document_type=str(fields.get("document_type") or "SOV"),
             )
             # Read as an update (the client follows create_submission with the update routes).
-            job = self._new_job("update", str(number), sov_id, self.server.job_seconds)
+            job = self._new_job(
+                "update", str(number), sov_id, self.server.job_seconds, fields.get("client_ref")
+            )
             job.submission, job.update_type = True, "API"
-            job.client_ref, job.extra_data = fields.get("client_ref"), dict(extra)
+            job.extra_data = dict(extra)
         return web.json_response({"id": number, "message": "OK"})
 
     # --- Activity ---------------------------------------------------------------------------------

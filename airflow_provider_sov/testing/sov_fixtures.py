@@ -58,6 +58,9 @@ class Outcome:
     #: The request's final status when it is not the usual one for ``result_status`` (e.g.
     #: ``COMPLETE`` beside ``FAILED_TO_PROCESS``, which the API's types allow).
     request_status: str | None = None
+    #: Only for the next job whose ``client_ref`` starts with this (e.g. an Airflow run's own),
+    #: not for whichever job comes next: other DAGs on the same emulator may start theirs meanwhile.
+    client_ref: str | None = None
 
 
 @dataclass

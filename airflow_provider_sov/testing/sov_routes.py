@@ -132,10 +132,10 @@ class SovFixerApi(SovCatalogRoutes):
                 {"insured_name": stem, **extra},
                 document_type=document_type,
             )
-            job = self._new_job("parse", sov_id, sov_id, self.server.job_seconds)
+            client_ref = next(iter(fields.get("client_ref") or []), None)
+            job = self._new_job("parse", sov_id, sov_id, self.server.job_seconds, client_ref)
             job.revision, job.output_formats = 0, formats
             self._start(job, job.created_at)
-            job.client_ref = next(iter(fields.get("client_ref") or []), None)
             job.extra_data = self.sovs[sov_id].extra_data
         return web.json_response({"message": "OK", "id": sov_id})
 
@@ -246,9 +246,14 @@ class SovFixerApi(SovCatalogRoutes):
             if update_type not in UPDATE_TYPES:
                 return error_response(400, update_type=[f'"{update_type}" is not a valid choice.'])
             sov.updates += 1
-            job = self._new_job("update", f"{sov_id}-r{sov.updates:03d}", sov_id, self.server.job_seconds)
+            job = self._new_job(
+                "update",
+                f"{sov_id}-r{sov.updates:03d}",
+                sov_id,
+                self.server.job_seconds,
+                fields.get("client_ref"),
+            )
             job.update_type = update_type
-            job.client_ref = fields.get("client_ref")
         return web.json_response({"message": "OK", "id": job.job_id})
 
     async def add_locations(self, request: web.Request) -> web.Response:

@@ -133,15 +133,17 @@ class SovFixerState:
         Make the next job of ``kind`` (parse, update, output) end with ``result_status``.
 
         :param kw: ``duration`` (seconds it runs); ``request_status`` (its final request status,
-            e.g. ``COMPLETE`` with a failed ``result_status``; default ``FAILED`` unless ``SUCCESS``).
+            e.g. ``COMPLETE`` with a failed ``result_status``; default ``FAILED`` unless ``SUCCESS``);
+            ``client_ref`` (only the next job whose ``client_ref`` starts with this one).
         """
         text = message or (
             "Success." if result_status == "SUCCESS" else f"emulator: scripted {result_status}"
         )
+        outcome = Outcome(
+            result_status, text, kw.get("duration"), kw.get("request_status"), kw.get("client_ref")
+        )
         with self.server.lock:
-            self.scripted[kind].append(
-                Outcome(result_status, text, kw.get("duration"), kw.get("request_status"))
-            )
+            self.scripted[kind].append(outcome)
 
     def set_job_seconds(self, sov_id: str, seconds: float) -> None:
         """Make every job created from now on for ``sov_id`` run ``seconds`` (unless scripted)."""
@@ -204,12 +206,18 @@ class SovFixerState:
 
     # --- Job clock ------------------------------------------------------------------------------------
 
-    def _new_job(self, kind: str, job_id: str, sov_id: str, duration: float) -> Job:
-        outcome = self.scripted[kind].pop(0) if self.scripted[kind] else Outcome()
+    def _new_job(
+        self, kind: str, job_id: str, sov_id: str, duration: float, client_ref: str | None = None
+    ) -> Job:
+        scripted = self.scripted[kind]
+        mine = next((o for o in scripted if (client_ref or "").startswith(o.client_ref or "")), None)
+        if mine is not None:
+            scripted.remove(mine)
+        outcome = mine or Outcome()
         duration = self.durations.get(sov_id, duration)
         if outcome.duration is not None:
             duration = outcome.duration
-        job = Job(kind, job_id, sov_id, self.server.clock.now(), duration, outcome)
+        job = Job(kind, job_id, sov_id, self.server.clock.now(), duration, outcome, client_ref=client_ref)
         self.jobs[job_id] = job
         self.created[kind] += 1
         return job

@@ -145,11 +145,15 @@ def _process_of_connection(local_port: int) -> int | None:
 
 def test_task_killed_mid_wait_resumes_its_submission(stack, tmp_path):
     emulator = stack.emulator
-    # The new SOV takes long enough for its wait to be killed and retried.
-    emulator.sov.script_next("update", "SUCCESS", duration=25)
+    # The new SOV takes long enough for its wait to be killed and retried: this run's only (its
+    # client_ref), not whichever update a scheduled example starts meanwhile (at midnight, say).
+    run_id = stack.new_run_id("e2e_submission_kill")
+    emulator.sov.script_next("update", "SUCCESS", duration=25, client_ref=run_id)
     emulator.reset_counts()
-    run_id = stack.trigger(
-        "e2e_submission_kill", {"locations": str(NEW_SOV_CSV), "destination": str(tmp_path)}
+    stack.trigger(
+        "e2e_submission_kill",
+        {"locations": str(NEW_SOV_CSV), "destination": str(tmp_path)},
+        run_id=run_id,
     )
     polls: list = []
     waiter: list[int] = []
