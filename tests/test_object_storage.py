@@ -129,3 +129,28 @@ def test_an_existing_object_is_refused_before_any_byte_unless_overwrite(s3_serve
     assert pulled == []
     write_stream(chunks(), folder(s3_bucket), "f.json", overwrite=True)
     assert s3_server.client().get_object(Bucket=s3_bucket, Key="out/f.json")["Body"].read() == b"new"
+
+
+def test_a_completed_upload_the_store_holds_short_is_removed(s3_server, s3_bucket, monkeypatch):
+    """
+    The store completes the upload from fewer parts than were sent (S3 accepts any subset): the size
+    check after completing finds it, and the short object is deleted rather than left as the file.
+    """
+    from airflow_provider_sov._shared import objects
+
+    call = objects.S3MultipartWriter._call
+
+    def store_completing_only_the_first_part(self, method, **kwargs):
+        if method == "complete_multipart_upload":
+            kwargs["MultipartUpload"] = {"Parts": kwargs["MultipartUpload"]["Parts"][:1]}
+        return call(self, method, **kwargs)
+
+    monkeypatch.setattr(objects.S3MultipartWriter, "_call", store_completing_only_the_first_part)
+    size = 2 * PART_SIZE + MIB
+    with pytest.raises(
+        SovDownloadError,
+        match=rf"out/short\.bin holds {PART_SIZE} bytes, not the {size} written; it was removed",
+    ):
+        write_stream(iter(blocks(size // MIB)), folder(s3_bucket), "short.bin", expected_size=size)
+    assert s3_server.keys(s3_bucket) == []
+    assert s3_server.unfinished_uploads(s3_bucket) == []
