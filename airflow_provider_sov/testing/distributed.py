@@ -184,13 +184,14 @@ class DistributedStack(AirflowStack):
                 raise ComponentFailed(str(e)) from e
             self._configure()
             self._migrate()
+            self._write_password()  # the REST API's user, which triggers the tests' runs
             for service in self.SERVICES:
                 self.start(service)
             for worker in WORKERS:
                 self.start_worker(worker)
             for triggerer in TRIGGERERS:
                 self.start_triggerer(triggerer)
-            self.wait_for(self._all_up, 180, "every worker and triggerer to report in")
+            self.wait_for(self._all_up, 300, "the API server, every worker and triggerer to report in")
         except BaseException:
             self.stop()
             raise
@@ -206,7 +207,7 @@ class DistributedStack(AirflowStack):
             "select count(*) from job where job_type='TriggererJob' and state='running' and end_date is null"
         )[0][0]
         workers = [w for w in WORKERS if "ready." in (self.root / f"{w}.log").read_text(errors="replace")]
-        return triggerers == len(TRIGGERERS) and len(workers) == len(WORKERS)
+        return triggerers == len(TRIGGERERS) and len(workers) == len(WORKERS) and self.api_is_up()
 
     def stop(self) -> None:
         super().stop()
