@@ -152,6 +152,11 @@ def make_trigger(kind: str, job_id: Any, poll: float, deadline: float) -> Any:
     )
 
 
+def cpu_per_poll(result: dict[str, Any]) -> float:
+    """CPU seconds one run spent per poll the emulator counted (the unit every ratio compares)."""
+    return float(result["cpu"]) / max(1, result["polls"])
+
+
 def succeeded(kind: str, payload: Any) -> bool:
     if kind in ("peer", "floor"):
         return payload is True
@@ -446,8 +451,7 @@ def main(argv: list[str] | None = None) -> int:
             for n in sorted(
                 {n for kind, n in plan if kind == ours} & {n for kind, n in plan if kind == other}
             ):
-                mine, theirs = results[ours, n], results[other, n]
-                ratio = (mine["cpu"] / max(1, mine["polls"])) / (theirs["cpu"] / max(1, theirs["polls"]))
+                ratio = cpu_per_poll(results[ours, n]) / cpu_per_poll(results[other, n])
                 print(f"ratio, CPU per poll {LABELS[ours]} / {other} at N={n}: {ratio:.2f}")
     print()
     for ours in ("sov", "broker"):
@@ -462,12 +466,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             if ("peer", top) in results:
                 peer = results["peer", top]
-                ratio = (r["cpu"] / max(1, r["polls"])) / (peer["cpu"] / max(1, peer["polls"]))
+                ratio = cpu_per_poll(r) / cpu_per_poll(peer)
                 verdict = "met" if ratio <= 0.25 else "MISSED"
                 print(f"goal CPU per poll <= 0.25x peer, {LABELS[ours]}: {verdict} ({ratio:.2f}x)")
             if ("floor", top) in results:
-                floor = results["floor", top]
-                ratio = (r["cpu"] / max(1, r["polls"])) / (floor["cpu"] / max(1, floor["polls"]))
+                ratio = cpu_per_poll(r) / cpu_per_poll(results["floor", top])
                 verdict = "met" if ratio <= 1.5 else "MISSED"
                 print(f"goal CPU per poll <= 1.5x the floor, {LABELS[ours]}: {verdict} ({ratio:.2f}x)")
             per_job = r["polls"] / max(1, r["intended_per_job"])

@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -306,13 +306,18 @@ class AirflowStack:
         """Give the REST API's user a password, unless its file has one (a kept home's)."""
         import secrets
 
-        users = self.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split(",")
-        passwords = Path(self.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
+        passwords = self._passwords_file()
         known = json.loads(passwords.read_text()) if passwords.exists() else {}
-        for user in (u.split(":")[0] for u in users):
-            known.setdefault(user, secrets.token_urlsafe(12))
+        known.setdefault(self._rest_user(), secrets.token_urlsafe(12))
         passwords.parent.mkdir(parents=True, exist_ok=True)
         passwords.write_text(json.dumps(known))
+
+    def _rest_user(self) -> str:
+        """The one user of the stack's simple auth manager (``name:role``)."""
+        return self.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split(":")[0]
+
+    def _passwords_file(self) -> Path:
+        return Path(self.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
 
     def rest(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """
@@ -324,9 +329,8 @@ class AirflowStack:
 
         base = f"http://127.0.0.1:{self.env['AIRFLOW__API__PORT']}"
         if self._token is None:
-            user = self.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split(",")[0].split(":")[0]
-            passwords = Path(self.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
-            login = {"username": user, "password": json.loads(passwords.read_text())[user]}
+            user = self._rest_user()
+            login = {"username": user, "password": json.loads(self._passwords_file().read_text())[user]}
             answer = requests.post(f"{base}/auth/token", json=login, timeout=REST_LIMIT)
             if not answer.ok:
                 raise RuntimeError(
@@ -364,8 +368,6 @@ class AirflowStack:
         run_id = run_id or self.new_run_id(dag_id)
         when = None
         if logical_date:
-            from datetime import datetime
-
             moment = datetime.fromisoformat(logical_date)  # the API takes aware times only: UTC if naive
             when = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
         body = {"dag_run_id": run_id, "conf": conf, "logical_date": when}
