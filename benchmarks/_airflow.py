@@ -24,7 +24,7 @@ from airflow_provider_sov.testing.server import EmulatorServer
 from airflow_provider_sov.testing.stack import AirflowStack, query
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
 DAGS = Path(__file__).resolve().parent / "dags"
 _TITLE = "airflow worker -- LocalExecutor: "
@@ -36,6 +36,7 @@ class SlotMeter:
     def __init__(self, interval: float = 0.02) -> None:
         self.interval = interval
         self.busy: Counter[str] = Counter()
+        self.now: set[str] = set()  # the TIs a worker runs at the latest sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -54,6 +55,7 @@ class SlotMeter:
                     busy.add(title[len(_TITLE) :].strip().replace("-", ""))
             for ti in busy:
                 self.busy[ti] += step
+            self.now = busy
             time.sleep(self.interval)
 
     def __enter__(self) -> SlotMeter:
@@ -65,17 +67,30 @@ class SlotMeter:
         self._thread.join()
 
 
-def workload_seconds(stack: AirflowStack) -> Counter[str]:
+def workload_seconds(stack: AirflowStack, meter: SlotMeter, tis: Iterable[str]) -> Counter[str]:
     """
     Seconds each task instance's workloads ran on a worker, as Airflow's own supervisor reports them
     ("Workload finished ... duration=... workload_id=<ti id>" in the scheduler's log, where the
     LocalExecutor's workers log): exact, where :class:`SlotMeter` samples. Keyed like it (no dashes).
+
+    A worker logs that line when the workload ends, which can be seconds after the run is seen to
+    succeed: first wait until no worker runs any of ``tis`` and each one ``meter`` saw on a worker
+    has its line.
     """
     pattern = re.compile(r"Workload finished .*?duration=([0-9.]+) .*?workload_id=([0-9a-f-]+)")
-    seconds: Counter[str] = Counter()
-    for match in pattern.finditer((stack.root / "scheduler.log").read_text(errors="replace")):
-        seconds[match.group(2).replace("-", "")] += float(match.group(1))
-    return seconds
+    wanted = {ti.replace("-", "") for ti in tis}
+
+    def read() -> Counter[str]:
+        seconds: Counter[str] = Counter()
+        for match in pattern.finditer((stack.root / "scheduler.log").read_text(errors="replace")):
+            seconds[match.group(2).replace("-", "")] += float(match.group(1))
+        return seconds
+
+    def settled() -> bool:
+        return not (meter.now & wanted) and {ti for ti in wanted if meter.busy[ti]} <= set(read())
+
+    stack.wait_for(settled, 300, "each task's workloads to end and be logged by its worker")
+    return read()
 
 
 @contextmanager

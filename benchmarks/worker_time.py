@@ -74,10 +74,11 @@ def report(
     """Wait for the runs to end; the table and the verdicts."""
     for dag_id, run_id, _ in runs.values():
         stack.wait_run(dag_id, run_id, timeout=job_seconds + 300)
+    tis = {name: task_instance(stack, dag_id, run_id) for name, (dag_id, run_id, _) in runs.items()}
     rows, slots = [], {}
-    workloads = workload_seconds(stack)
+    workloads = workload_seconds(stack, meter, [ti["id"] for ti in tis.values()])
     for name, (dag_id, run_id, started) in runs.items():
-        ti = task_instance(stack, dag_id, run_id)
+        ti = tis[name]
         slots[name] = workloads.get(ti["id"], 0.0)
         ours = None if dag_id.startswith("bench_floor") else provider_seconds(stack, dag_id, run_id)
         wall = (ti["end"] or time.time()) - started
