@@ -6,6 +6,7 @@ import asyncio
 import copy
 import functools
 import gc
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -127,6 +128,20 @@ class LoopWatch:
         assert self._task is not None
         await self._task
         gc.callbacks.remove(self._on_gc)
+
+
+def finish_after_reads(server, route: str, reads: int, seconds: float) -> threading.Thread:
+    """Move the emulator's clock ``seconds`` on once ``route`` has been read ``reads`` times."""
+
+    def run() -> None:
+        deadline = time.monotonic() + 120
+        while server.count(route) < reads and time.monotonic() < deadline:
+            time.sleep(0.01)
+        server.advance(seconds)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 def rebuilt(trigger: Any) -> Any:

@@ -5,16 +5,13 @@ period and publish status, the submission list and published files, against the 
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 
 from airflow_provider_sov.exceptions import SovError, SovInputError, SovJobFailedError
 from airflow_provider_sov.operators.broker import DFileGenerateOperator, PublishedFilesDownloadOperator
 from airflow_provider_sov.sensors.broker import SubmissionValidationSensor
 from tests.conftest import SENSOR_MODES
-from tests.harness import make_context, run_task
+from tests.harness import finish_after_reads, make_context, run_task
 
 UPLOADS = ("appropriations", "program_activity", "award_financial")
 
@@ -23,20 +20,6 @@ def validation_sensor(**kwargs) -> SubmissionValidationSensor:
     kwargs.setdefault("poke_interval", 0.2)
     kwargs.setdefault("timeout", 30)
     return SubmissionValidationSensor(task_id="validated", **kwargs)
-
-
-def finish_after_reads(server, route: str, reads: int, seconds: float) -> threading.Thread:
-    """Move the emulator's clock ``seconds`` on once ``route`` has been read ``reads`` times."""
-
-    def run() -> None:
-        deadline = time.monotonic() + 120
-        while server.count(route) < reads and time.monotonic() < deadline:
-            time.sleep(0.01)
-        server.advance(seconds)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
 
 
 def hook():

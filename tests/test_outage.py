@@ -88,7 +88,7 @@ async def test_occasional_failures_never_add_up_to_an_outage(sov_connection, sov
     async def fail_every_other_poll() -> None:
         nonlocal failed_polls
         began = time.time()
-        while time.time() - began < 10 * tolerance:
+        while failed_polls < 5 or time.time() - began < 10 * tolerance:  # however slow the machine
             seen = sov_emulator.count("update_status")
             sov_emulator.inject("update_status", "status", status=503, times=3)  # one poll: 3 tries
             while sov_emulator.count("update_status") < seen + 4:  # the failed poll, then a good one
@@ -99,7 +99,6 @@ async def test_occasional_failures_never_add_up_to_an_outage(sov_connection, sov
     helper = asyncio.create_task(fail_every_other_poll())
     events = await collect_events(trigger)
     await helper
-    assert failed_polls >= 5
     assert [e.payload["status"] for e in events] == ["terminal"], events[0].payload
     assert events[0].payload["reading"]["succeeded"] is True
 

@@ -73,7 +73,7 @@ def test_a_new_sov_from_rows_in_every_wait_mode(live, tmp_path, mode):
 
 def test_a_rescheduled_wait_keeps_its_deadline_and_times_out_on_it(live):
     live.job_seconds = 60
-    task = submission(deferrable=False, mode="reschedule", poll_interval=0.2, timeout=1.0)
+    task = submission(deferrable=False, mode="reschedule", poll_interval=0.2, timeout=3.0)
     context = make_context()
     from airflow_provider_sov.exceptions import SovTimeoutError
 
