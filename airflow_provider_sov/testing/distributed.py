@@ -170,6 +170,24 @@ class DistributedStack(AirflowStack):
             env={"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()), "SOV_STACK_PROCESS": name},
         )
 
+    def start_again(self, name: str) -> None:
+        """Start ``name`` (a service, worker or triggerer the stack runs) again after it stopped."""
+        if name in WORKERS:
+            self.start_worker(name)
+        elif name in TRIGGERERS:
+            self.start_triggerer(name)
+        elif name in self.SERVICES:
+            self.start(name)
+        else:
+            raise ValueError(f"{name!r} is none of the stack's parts: {self.SERVICES + WORKERS + TRIGGERERS}")
+
+    def revive(self) -> list[str]:
+        """Start again every part that has exited, as a process supervisor would; return their names."""
+        exited = sorted(name for name, proc in self.procs.items() if proc.poll() is not None)
+        for name in exited:
+            self.start_again(name)
+        return exited
+
     def __enter__(self) -> DistributedStack:
         self.root.mkdir(parents=True, exist_ok=True)
         try:

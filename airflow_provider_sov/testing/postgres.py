@@ -44,10 +44,28 @@ class PostgresServer:
         return self
 
     def stop(self) -> None:
+        """Stop the server (its handle alone would leave it running: it is started to outlive us)."""
         if self._server is not None:
+            with contextlib.suppress(Exception):
+                self._pg_ctl("stop")
             with contextlib.suppress(Exception):
                 self._server.cleanup()
             self._server = None
+
+    def restart(self) -> None:
+        """Restart the server (``pg_ctl restart -m fast``): every open connection is cut."""
+        assert self._server is not None, "start() first"
+        self._pg_ctl("restart")
+
+    def _pg_ctl(self, action: str) -> None:
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
+
+        pg_ctl(
+            ["-w", "-m", "fast", "-l", str(self.pgdata / "log"), action],
+            pgdata=self.pgdata,
+            user=self._server.system_user,
+            timeout=60,
+        )
 
     def __enter__(self) -> PostgresServer:
         return self.start()

@@ -28,6 +28,14 @@ SECRET_KEY = "s3-test-secret-RECOGNISABLE-9Zp"
 REGION = "us-east-1"
 
 
+#: Where the server takes its faults (no bucket name can begin with "_").
+FAULTS_PATH = "/_faults/writes"
+SLOW_DOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
+
+
 class S3Server:
     """``moto`` serving the S3 API on ``127.0.0.1``; ``with S3Server() as s3:`` starts and stops it."""
 
@@ -46,7 +54,7 @@ class S3Server:
         out = self._log.open("ab") if self._log else subprocess.DEVNULL
         self._scratch = tempfile.TemporaryDirectory(prefix="s3-server-")  # moto's recording goes here
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", __name__, str(self.port)],
             cwd=self._scratch.name,
             env={**os.environ, "MOTO_RECORDER_FILEPATH": f"{self._scratch.name}/recording"},
             stdout=out,
@@ -83,6 +91,24 @@ class S3Server:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def refuse_writes(self, seconds: float, *, after: int = 0) -> None:
+        """
+        Answer every write (``PUT``, ``POST``, ``DELETE``) with S3's ``503 SlowDown`` for ``seconds``,
+        counted from the first write refused; ``after`` writes still go through first (so a test can
+        let an upload begin). Reads are served throughout.
+        """
+        self._faults("POST", {"seconds": seconds, "after": after})
+
+    def refused_writes(self) -> dict[str, Any]:
+        """``{"refused": <writes refused so far>, "refusing": <whether it still refuses>}``."""
+        return dict(self._faults("GET"))
+
+    def _faults(self, method: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.url}{FAULTS_PATH}", data=data, method=method)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
 
     def connection(self) -> dict[str, Any]:
         """The ``aws`` connection on this server (what ``AIRFLOW_CONN_AWS_DEFAULT`` holds)."""
@@ -156,3 +182,66 @@ class S3Server:
                         "copy_source": headers.get("x-amz-copy-source", ""),
                     }
                 )
+
+
+def refusing_writes(app: Any) -> Any:
+    """
+    ``app`` (moto's WSGI application) behind a switch that refuses writes, as S3 does when it sheds
+    load: ``POST`` :data:`FAULTS_PATH` ``{"seconds": s, "after": n}`` arms it, ``GET`` reads it.
+    """
+    import threading
+
+    lock = threading.Lock()
+    state: dict[str, Any] = {"seconds": 0.0, "after": 0, "until": None, "refused": 0}
+
+    def refusing(now: float) -> bool:
+        if state["until"] is not None:
+            return bool(now < state["until"])
+        return bool(state["seconds"] > 0 and state["after"] <= 0)
+
+    def gate(environ: dict[str, Any], start_response: Any) -> Any:
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        now = time.monotonic()
+        if path == FAULTS_PATH:
+            with lock:
+                if method == "POST":
+                    body = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
+                    state.update(seconds=float(body["seconds"]), after=int(body.get("after", 0)), until=None)
+                answer = json.dumps({"refused": state["refused"], "refusing": refusing(now)}).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [answer]
+        if method in ("PUT", "POST", "DELETE") and not path.startswith("/moto-api"):
+            with lock:
+                if state["seconds"] > 0 and state["until"] is None and state["after"] > 0:
+                    state["after"] -= 1
+                elif refusing(now):
+                    if state["until"] is None:
+                        state["until"] = now + state["seconds"]
+                    state["refused"] += 1
+                    start_response("503 Slow Down", [("Content-Type", "application/xml")])
+                    return [SLOW_DOWN]
+        return app(environ, start_response)
+
+    return gate
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m airflow_provider_sov.testing.s3 PORT``: moto's S3 on loopback, with the write switch."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import run_simple
+
+    (port,) = argv if argv is not None else sys.argv[1:]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    os.environ.setdefault("MOTO_PORT", port)
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(
+        "127.0.0.1", int(port), refusing_writes(app), threaded=True, request_handler=MotoRequestHandler
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -172,7 +172,12 @@ class EmulatorServer:
         return f"{self.storage_url}/elsewhere"
 
     def start(self) -> EmulatorServer:
-        """Start serving in a background thread; return once the port is open."""
+        """
+        Start serving in a background thread; return once the port is open. After :meth:`stop`,
+        it serves again on the same ports with the same jobs (an outage of the API, ended).
+        """
+        self._ready.clear()
+        self._error = None
         self._thread = threading.Thread(target=self._serve, name="sov-emulator", daemon=True)
         self._thread.start()
         self._ready.wait(30)

@@ -68,3 +68,34 @@ with DAG(dag_id="dist_download_kill", schedule=None, start_date=START, catchup=F
         retries=1,
         retry_delay=pendulum.duration(seconds=1),
     )
+
+
+with DAG(
+    dag_id="dist_faults",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=45)},
+):
+    # The fault tests break a part of the stack while these wait: deferred waits in the triggerers
+    # and one waiting on its worker. A try number above 1 in a test's row is a retry it cost.
+
+    @task
+    def plan(dag_run=None) -> list[dict[str, str]]:
+        assert dag_run is not None
+        conf = dag_run.conf
+        return [{"sov_id": s, "destination": f"{conf['destination']}/{s}"} for s in conf["deferred"]]
+
+    SovUpdateOperator.partial(
+        task_id="deferred", update_type="SCRUB", output_formats=["json"], deferrable=True, poll_interval=2
+    ).expand_kwargs(plan())
+    SovUpdateOperator(
+        task_id="waiting_on_worker",
+        sov_id="{{ dag_run.conf['on_worker'] }}",
+        update_type="SCRUB",
+        output_formats=["json"],
+        destination="{{ dag_run.conf['destination'] }}/{{ dag_run.conf['on_worker'] }}",
+        deferrable=False,
+        poll_interval=2,
+    )
+
