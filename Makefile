@@ -26,7 +26,7 @@ VERSION_TESTS := tests/test_compat.py tests/test_waits.py tests/test_steps.py te
 VERSION_E2E := tests/reliability/test_restarts.py::test_task_killed_mid_wait_resumes_its_submission \
     tests/test_airflow_e2e.py::test_retry_resumes_without_a_second_update
 
-.PHONY: demo test check lint unit distributed versions reliability bench emulator dist docs airflow clean
+.PHONY: demo test check lint unit distributed load versions reliability bench emulator dist docs airflow clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.11")'
@@ -60,6 +60,13 @@ test: lint $(VERSION_VENVS) $(CHROMIUM)
 ## distributed: the end-to-end tests on Celery, Postgres, Redis, two workers, two triggerers and S3
 distributed: $(STAMP)
 	$(BIN)/pytest -p no:cacheprovider --basetemp=.test/tmp-distributed tests/distributed
+
+## load: the distributed load at full size (200 mapped updates of 60 s, 20 D-file generations) and
+#   its figures (wall time, worker-slot seconds per job, triggerer CPU and loop lag, polls per job);
+#   make test runs it at 50 updates of 20 s and 4 generations
+load: $(STAMP)
+	SOV_LOAD_UPDATES=200 SOV_LOAD_D_FILE_RUNS=5 SOV_LOAD_JOB_SECONDS=60 \
+	    $(BIN)/pytest -p no:cacheprovider --basetemp=.test/tmp-load tests/distributed/test_distributed.py -k test_load
 
 ## versions: on each Airflow minor declared but the newest (VERSIONS), the tests whose behaviour can
 #   differ by version and real Airflow runs through the real triggerer (the loop-stall detectors

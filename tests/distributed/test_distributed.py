@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import time
 
 import pytest
 
-from airflow_provider_sov.testing.distributed import TRIGGERERS, WAREHOUSE_CONN_ID
+from airflow_provider_sov.testing.distributed import TRIGGERERS, WAREHOUSE_CONN_ID, WORKERS
 from tests.distributed.findings import DISTRIBUTED, history_watchers
 
 pytestmark = [pytest.mark.airflow_cli, pytest.mark.timeout(900)]
@@ -42,17 +43,124 @@ def stored(stack, uri: str) -> bytes:
     return stack.s3.client().get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
-def test_mapped_updates_and_d_files_land_whole_in_s3(dist):
+#: The load: mapped updates, Broker D-file runs (four generations each) and each update's length.
+#: ``make test`` runs this size; ``make load`` the full one (200 updates, 5 runs: 20 generations).
+LOAD_UPDATES = int(os.environ.get("SOV_LOAD_UPDATES", "50"))
+LOAD_D_FILE_RUNS = int(os.environ.get("SOV_LOAD_D_FILE_RUNS", "1"))
+LOAD_JOB_SECONDS = float(os.environ.get("SOV_LOAD_JOB_SECONDS", "20"))
+#: sov_update_mapped's poll interval (seconds), for the requests per job per interval.
+MAPPED_POLL_SECONDS = 2
+#: The first of the validated submissions the load's D-file runs generate for (one each).
+LOAD_SUBMISSION = 5001
+WORKLOAD = re.compile(r"Workload finished .*?final_state=(\w+) .*?workload_id=([0-9a-f-]+)")
+WORKLOAD_SECONDS = re.compile(r"Workload finished .*?duration=([0-9.]+) .*?workload_id=([0-9a-f-]+)")
+
+
+def triggerer_cpu(stack) -> dict[str, float]:
+    """CPU seconds (user + system) each triggerer's processes have used so far."""
+    import psutil
+
+    used: dict[str, float] = {}
+    for name in TRIGGERERS:
+        root = psutil.Process(stack.procs[name].pid)
+        times = [p.cpu_times() for p in [root, *root.children(recursive=True)]]
+        used[name] = sum(t.user + t.system for t in times)
+    return used
+
+
+def workload_seconds(stack, ti_ids: set[str]) -> dict[str, float]:
+    """
+    Seconds each task instance's workloads held a worker slot, as each Celery worker's supervisor
+    logs them ("Workload finished ... duration=... workload_id=<TI ID>"); waits until every task
+    instance's last workload (the one that ended it) is logged.
+    """
+
+    def logs() -> str:
+        return "".join((stack.root / f"{w}.log").read_text(errors="replace") for w in WORKERS)
+
+    stack.wait_for(
+        lambda: (
+            ti_ids
+            <= {
+                ti for state, ti in WORKLOAD.findall(logs()) if state in ("success", "failed", "up_for_retry")
+            }
+        ),
+        300,
+        "every task's last workload to be logged by its worker",
+    )
+    seconds: dict[str, float] = dict.fromkeys(ti_ids, 0.0)
+    for duration, ti in WORKLOAD_SECONDS.findall(logs()):
+        if ti in seconds:
+            seconds[ti] += float(duration)
+    return seconds
+
+
+def lag_probes(stack, stop_file) -> dict[str, str]:
+    """
+    A loop-lag probe (``dist_lag_probe``) running in each triggerer: triggerer -> the probe's run.
+    Airflow places a trigger on whichever triggerer asks first, so probes are started one at a time
+    until both triggerers hold one (any extra one runs on and ends with the others).
+    """
+    probes: dict[str, str] = {}
+    for _ in range(10):
+        run = stack.trigger("dist_lag_probe", {"stop_file": str(stop_file)})
+
+        def holder(run: str = run) -> int | None:
+            rows = stack.query(
+                "select t.triggerer_id from trigger t join task_instance ti on ti.trigger_id = t.id "
+                "where ti.dag_id='dist_lag_probe' and ti.run_id=?",
+                run,
+            )
+            return rows[0][0] if rows and rows[0][0] else None
+
+        stack.wait_for(holder, 300, f"the loop-lag probe {run} to run in a triggerer")
+        probes.setdefault(triggerer_name(stack, holder()), run)
+        if set(probes) == set(TRIGGERERS):
+            return probes
+    raise AssertionError(f"ten loop-lag probes all ran in {sorted(probes)}")
+
+
+def test_load_mapped_updates_and_d_files_land_whole_in_s3(dist, tmp_path):
+    """
+    The load: LOAD_UPDATES mapped updates and LOAD_D_FILE_RUNS D-file runs at once, on two workers
+    and two triggerers: one job per task, every file whole and byte-identical in the bucket, and
+    what the load cost (wall time, worker-slot seconds per job, triggerer CPU and loop lag, polls).
+    """
+
     emulator, s3 = dist.emulator, dist.s3
     bucket = s3.make_bucket("mapped-and-d-files")
-    sov_ids = [emulator.sov.add_sov(f"s-no-ping-m{i:03d}") for i in range(50)]
+    sov_ids = [emulator.sov.add_sov(f"s-no-ping-m{i:03d}") for i in range(LOAD_UPDATES)]
+    for sov_id in sov_ids:
+        emulator.sov.set_job_seconds(sov_id, LOAD_JOB_SECONDS)
+    stop_probes = tmp_path / "stop-probes"
+    probes = lag_probes(dist, stop_probes)
+    cpu_before, reads_before = triggerer_cpu(dist), emulator.count("update_status")
+    began = time.monotonic()
     mapped = dist.trigger(
         "sov_update_mapped", {"sov_ids": sov_ids, "destination": f"s3://aws_default@{bucket}/mapped"}
     )
-    conf = {"submission_id": 1001, "start": "01/01/2026", "end": "03/31/2026"}
-    d_files = dist.trigger("broker_d_files", {**conf, "destination": f"s3://aws_default@{bucket}/broker"})
-    mapped_state = dist.wait_run("sov_update_mapped", mapped, 600)
-    d_state = dist.wait_run("broker_d_files", d_files, 600)
+    submissions = [emulator.broker.add_submission(LOAD_SUBMISSION + i) for i in range(LOAD_D_FILE_RUNS)]
+    d_runs = [
+        dist.trigger(
+            "broker_d_files",
+            {
+                "submission_id": submission,
+                "start": "01/01/2026",
+                "end": "03/31/2026",
+                "destination": f"s3://aws_default@{bucket}/broker",  # then submission-<ID>/
+            },
+        )
+        for submission in submissions
+    ]
+    mapped_state = dist.wait_run("sov_update_mapped", mapped, 900)
+    d_states = [dist.wait_run("broker_d_files", run, 900) for run in d_runs]
+    wall = time.monotonic() - began
+    cpu_after, reads = triggerer_cpu(dist), emulator.count("update_status") - reads_before
+    stop_probes.touch()
+    lags = {}
+    for triggerer, run in probes.items():
+        dist.wait_run("dist_lag_probe", run, 300)
+        lags[triggerer] = dist.xcom("dist_lag_probe", "probe", run)
 
     expected: dict[str, bytes] = {}
     jobs_per_task = []
@@ -64,28 +172,58 @@ def test_mapped_updates_and_d_files_land_whole_in_s3(dist):
         workers.add(dist.worker_of("sov_update_mapped", mapped, "refresh", index))
         for f in result["files"]:
             expected[f["uri"]] = emulator.sov.file_bytes(result["job_id"], f["filename"])
-    for task_id in ("generate_d1", "generate_d2", "generate_e", "generate_f"):
-        result = dist.xcom("broker_d_files", task_id, d_files)
-        (saved,) = result["files"]
-        expected[saved["uri"]] = emulator.broker.file_bytes(int(result["job_id"]))
+    generations: list[int] = []
+    for run in d_runs:
+        for task_id in ("generate_d1", "generate_d2", "generate_e", "generate_f"):
+            result = dist.xcom("broker_d_files", task_id, run)
+            generations.append(int(result["job_id"]))
+            (saved,) = result["files"]
+            expected[saved["uri"]] = emulator.broker.file_bytes(int(result["job_id"]))
+    with emulator.lock:
+        requested = [
+            (g.submission_id, g.file_type)
+            for g in emulator.broker.jobs.values()
+            if g.submission_id in submissions
+        ]
     identical = [stored(dist, uri) == data for uri, data in expected.items()]
     keys = s3.keys(bucket)
     stray = sorted(set(keys) - {uri.split("@", 1)[1].partition("/")[2] for uri in expected})
     unfinished = s3.unfinished_uploads(bucket)
+    dag_of = {
+        str(ti): run_dag
+        for run_dag, run in [("sov_update_mapped", mapped), *(("broker_d_files", r) for r in d_runs)]
+        for (ti,) in dist.query("select id from task_instance where dag_id=? and run_id=?", run_dag, run)
+    }
+    slots = workload_seconds(dist, set(dag_of))
+    slot_seconds = {d: sum(v for ti, v in slots.items() if dag_of[ti] == d) for d in set(dag_of.values())}
+    cpu = sum(cpu_after.values()) - sum(cpu_before.values())
     DISTRIBUTED.row(
-        "Distributed run",
-        case="sov_update_mapped (50 SOVs) and broker_d_files, to s3://",
-        run=f"{mapped_state}, {d_state}",
-        jobs=f"{sum(jobs_per_task)} updates for 50 mapped tasks, 4 generations",
-        files=f"{sum(identical)} of {len(identical)} byte-identical in the bucket",
-        **{"stray objects": len(stray) + len(unfinished)},
-        note=f"tasks ran on {', '.join(sorted(w or '?' for w in workers))}",
+        "Load",
+        load=f"{LOAD_UPDATES} mapped updates ({LOAD_JOB_SECONDS:.0f} s each) and {len(generations)} D-file generations",
+        run=f"{mapped_state}, {', '.join(sorted(set(d_states)))}",
+        **{"jobs per task (must be 1)": ", ".join(map(str, sorted(set(jobs_per_task))))},
+        files=f"{sum(identical)} of {len(identical)} byte-identical",
+        **{"stray or unfinished (must be 0)": len(stray) + len(unfinished)},
+        wall=f"{wall:.0f} s",
+        **{
+            "worker-slot s per update / per generation": f"{slot_seconds['sov_update_mapped'] / LOAD_UPDATES:.1f}"
+            f" / {slot_seconds['broker_d_files'] / len(generations):.1f}"
+        },
+        **{"triggerer CPU s": " + ".join(f"{cpu_after[t] - cpu_before[t]:.1f}" for t in TRIGGERERS)},
+        **{"loop lag p99": " / ".join(f"{lags[t]['p99'] * 1000:.0f} ms" for t in TRIGGERERS)},
+        **{
+            "status reads per update per interval": f"{reads / (LOAD_UPDATES * LOAD_JOB_SECONDS / MAPPED_POLL_SECONDS):.2f}"
+        },
+        note=f"tasks ran on {', '.join(sorted(w or '?' for w in workers))}; {cpu / max(1, reads) * 1000:.1f} ms triggerer CPU per status read",
     )
-    assert (mapped_state, d_state) == ("success", "success")
-    assert jobs_per_task == [1] * 50
-    assert len(expected) == 54 and all(identical)
+    assert mapped_state == "success" and set(d_states) == {"success"}
+    assert jobs_per_task == [1] * LOAD_UPDATES
+    assert len(generations) == len(set(generations)) == 4 * LOAD_D_FILE_RUNS
+    assert len(requested) == len(set(requested)) == 4 * LOAD_D_FILE_RUNS  # none generated twice
+    assert len(expected) == LOAD_UPDATES + 4 * LOAD_D_FILE_RUNS and all(identical)
     assert stray == [] and unfinished == []
     assert workers == {"worker-1", "worker-2"}  # the load was shared
+    assert all(lags[t]["host"] == t and lags[t]["samples"] > 0 for t in TRIGGERERS), lags
 
 
 def test_a_task_on_the_other_worker_reads_the_files_through_xcom_and_asset_events(dist):

@@ -57,6 +57,7 @@ class FaultRun:
         for sov_id in self.sovs:
             sov.set_job_seconds(sov_id, 3600)  # until the test ends them
         self.bucket = dist.s3.make_bucket(f"fault-{name}")
+        self.revived: list[str] = []  # the parts started again after they exited
         self.run = dist.trigger(
             DAG_ID,
             {
@@ -104,11 +105,10 @@ class FaultRun:
 
     def outcome(self, timeout: float = 600, *, revive: bool = False) -> Outcome:
         """Wait for the run to end (``revive``: starting again any part that exits meanwhile)."""
-        revived: list[str] = []
 
         def ended() -> bool:
             if revive:
-                revived.extend(self.dist.revive())
+                self.revived.extend(self.dist.revive())
             return self.dist.run_state(DAG_ID, self.run) in ("success", "failed")
 
         self.dist.wait_for(ended, timeout, f"{DAG_ID} {self.run} to end")
@@ -137,8 +137,8 @@ class FaultRun:
             stray=sorted(set(keys) - wanted),
             unfinished=s3.unfinished_uploads(self.bucket),
         )
-        if revived:
-            outcome.note.append(f"started again after exiting: {', '.join(revived)}")
+        if self.revived:
+            outcome.note.append(f"started again after exiting: {', '.join(self.revived)}")
         return outcome
 
 
@@ -214,7 +214,17 @@ def test_postgres_restarted_mid_run(dist):
     case = FaultRun(dist, "pgrestart")
     case.wait_in_place()
     dist.pg.restart()
-    time.sleep(5)  # the parts meet the cut connections before the jobs end
+    ((restarted,),) = dist.query("select now()")
+
+    def beating_again() -> bool:  # each part met the cut connections and wrote again
+        case.revived.extend(dist.revive())
+        rows = dist.query(
+            "select job_type, count(*) from job where state='running' and latest_heartbeat > ? group by job_type",
+            restarted,
+        )
+        return dict(rows).get("SchedulerJob", 0) >= 1 and dict(rows).get("TriggererJob", 0) >= 2
+
+    dist.wait_for(beating_again, 300, "the scheduler and both triggerers to heartbeat after the restart")
     case.finish_jobs()
     outcome = case.outcome(revive=True)
     record("Postgres restarted (pg_ctl restart -m fast) mid-wait", outcome)

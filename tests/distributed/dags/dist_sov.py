@@ -6,6 +6,7 @@ import pendulum
 from airflow.sdk import DAG, Asset, task
 
 from airflow_provider_sov.operators.sov import SovUpdateOperator
+from airflow_provider_sov.testing.lag import LoopLagProbeOperator
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 #: The files an update wrote, as an asset event (its extra lists them, with their URIs).
@@ -99,3 +100,8 @@ with DAG(
         poll_interval=2,
     )
 
+
+with DAG(dag_id="dist_lag_probe", schedule=None, start_date=START, catchup=False):
+    # A probe ticks in its triggerer's loop, beside the load's waits, until the load test creates
+    # the stop file; its XCom is how late that loop ran. The test runs one per triggerer.
+    LoopLagProbeOperator(task_id="probe", stop_file="{{ dag_run.conf['stop_file'] }}")
