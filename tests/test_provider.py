@@ -66,6 +66,9 @@ def cli_json(stdout: str) -> Any:
 
 
 @pytest.mark.airflow_cli
+@pytest.mark.timeout(
+    2 * CLI_BOUND + 60
+)  # two CLI runs, each within its bound (the suite's 180 s cut in first)
 def test_airflow_cli_lists_provider_and_connection_types():
     env = {**os.environ}
     listed = subprocess.run(

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from airflow_provider_sov.testing.distributed import TRIGGERERS, WAREHOUSE_CONN_ID, WORKERS
-from tests.distributed.findings import DISTRIBUTED, history_watchers
+from tests.distributed.findings import DISTRIBUTED, history_watchers, stored, triggerer_name, updates_of
 
 pytestmark = [pytest.mark.airflow_cli, pytest.mark.timeout(900)]
 
@@ -24,23 +24,6 @@ COMPLETED: set[str] = set()
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def updates_of(emulator, *, sov_id: str | None = None, client_ref: str | None = None) -> list:
-    with emulator.lock:
-        return [
-            j
-            for j in emulator.sov.jobs.values()
-            if j.kind == "update"
-            and (sov_id is None or j.sov_id == sov_id)
-            and (client_ref is None or j.client_ref == client_ref)
-        ]
-
-
-def stored(stack, uri: str) -> bytes:
-    """The bytes of an object the tasks reported, read with the test's own S3 client."""
-    bucket, _, key = uri.split("@", 1)[1].partition("/")
-    return stack.s3.client().get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
 #: The load: mapped updates, Broker D-file runs (four generations each) and each update's length.
@@ -332,13 +315,6 @@ def test_kill_9_of_the_triggerer_holding_the_waits(dist):
     )  # deadlines in kwargs
     assert state == "success" and tries == [1] * 8 and jobs == [1] * 8
     assert len(s3.keys(bucket)) == 8 and s3.unfinished_uploads(bucket) == []
-
-
-def triggerer_name(stack, job_id: int) -> str:
-    """Which of the stack's triggerers runs as job ``job_id`` (each reports its own name as hostname)."""
-    ((name,),) = stack.query("select hostname from job where id=?", job_id)
-    assert name in TRIGGERERS, name
-    return str(name)
 
 
 def test_kill_9_of_a_celery_worker_mid_download(dist):

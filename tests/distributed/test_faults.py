@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.distributed.findings import DISTRIBUTED
-from tests.distributed.test_distributed import stored, triggerer_name, updates_of
+from tests.distributed.findings import DISTRIBUTED, stored, triggerer_name, updates_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
