@@ -38,3 +38,36 @@ def test_redis_starts_and_answers(parts):
 
     parts._start_redis()
     assert redis.Redis(port=parts.redis_port).ping()
+
+
+def test_wait_run_clears_a_run_only_for_airflows_stale_event_race(parts, monkeypatch):
+    """
+    A run the scheduler failed on Airflow's stale-event race (its log names the run's task) is
+    cleared once per occurrence and waited on again; any other failure is returned untouched.
+    """
+    from airflow_provider_sov.testing.stack import STALE_DEFER_EXIT
+
+    states = {"raced": "failed", "broken": "failed"}
+    cleared: list[str] = []
+
+    def rest(method, path, body=None):
+        assert (method, path, body["dry_run"], body["only_failed"]) == (
+            "POST",
+            "/dags/d/clearTaskInstances",
+            False,
+            True,
+        )
+        cleared.append(body["dag_run_id"])
+        states[body["dag_run_id"]] = "success" if len(cleared) == 1 else "failed"
+
+    monkeypatch.setattr(parts, "rest", rest)
+    monkeypatch.setattr(parts, "run_state", lambda dag_id, run_id: states[run_id])
+    monkeypatch.setattr(parts, "wait_for", lambda check, timeout, what: None)
+    race = f"Executor LocalExecutor reported that the task instance <TaskInstance: d.wait raced [running]> {STALE_DEFER_EXIT}"
+    (parts.root / "scheduler.log").write_text(f"{race}\nTaskInstance Finished: run_id=broken state=failed\n")
+
+    assert parts.wait_run("d", "broken") == "failed" and cleared == []  # no race named: returned as it is
+    assert parts.wait_run("d", "raced") == "success" and cleared == ["raced"]
+    states["raced"] = "failed"  # failed again, with no new race in the log: not cleared again
+    assert parts.wait_run("d", "raced") == "failed" and cleared == ["raced"]
+    assert parts.stale_defer_exits == ["raced"]

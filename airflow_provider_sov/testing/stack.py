@@ -168,6 +168,12 @@ def read_xcom(
     return json.loads(value) if isinstance(value, (str, bytes)) else value  # SQLite: text; Postgres: JSON
 
 
+#: What Airflow's scheduler logs when it fails a deferred task whose resumed try is already running,
+#: on the stale "success" of the try that deferred (apache/airflow#72716, open in 3.3): the task,
+#: not the provider, is failed, and a retry (``retries >= 1``) reattaches to the same job.
+STALE_DEFER_EXIT = "finished with state success, but the task instance's state attribute is running"
+
+
 class AirflowStack:
     """Airflow's long-running processes in their own session each, so a kill takes their children too."""
 
@@ -202,6 +208,8 @@ class AirflowStack:
         )
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._token: str | None = None
+        #: The run ID of each run :meth:`wait_run` cleared after Airflow's stale-event race.
+        self.stale_defer_exits: list[str] = []
 
     def start(
         self,
@@ -379,10 +387,38 @@ class AirflowStack:
         return rows[0][0] if rows else None
 
     def wait_run(self, dag_id: str, run_id: str, timeout: float = 240) -> str:
-        self.wait_for(
-            lambda: self.run_state(dag_id, run_id) in ("success", "failed"), timeout, f"{dag_id} to finish"
+        """
+        Wait for a run to end; return its state. A run failed by Airflow's own stale-event race
+        (:data:`STALE_DEFER_EXIT`) has its failed tasks cleared once per occurrence, as a user's
+        ``retries=1`` would retry them, and is waited on again; every such run is kept in
+        :attr:`stale_defer_exits`. Any other failure is returned as it is.
+        """
+        while True:
+            self.wait_for(
+                lambda: self.run_state(dag_id, run_id) in ("success", "failed"),
+                timeout,
+                f"{dag_id} to finish",
+            )
+            state = str(self.run_state(dag_id, run_id))
+            seen = self.stale_defer_exit_count(dag_id, run_id)
+            if state != "failed" or seen <= self.stale_defer_exits.count(run_id):
+                return state
+            self.stale_defer_exits.append(run_id)
+            body = {"dag_run_id": run_id, "dry_run": False, "only_failed": True, "reset_dag_runs": True}
+            self.rest("POST", f"/dags/{dag_id}/clearTaskInstances", body)
+            self.wait_for(
+                lambda: self.run_state(dag_id, run_id) not in ("success", "failed"), 60, f"{dag_id} cleared"
+            )
+
+    def stale_defer_exit_count(self, dag_id: str, run_id: str) -> int:
+        """How often the scheduler failed a task of this run on :data:`STALE_DEFER_EXIT`."""
+        ti = f"<TaskInstance: {dag_id}."
+        return sum(
+            1
+            for log in self.root.glob("scheduler*.log")
+            for line in log.read_text(errors="replace").splitlines()
+            if STALE_DEFER_EXIT in line and ti in line and f" {run_id} " in line
         )
-        return str(self.run_state(dag_id, run_id))
 
     def wait_for(self, check: Callable[[], Any], timeout: float, what: str) -> None:
         deadline = time.time() + timeout
