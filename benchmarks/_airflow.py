@@ -144,6 +144,21 @@ def log_events(
             yield str(record.get("event", "")), at
 
 
+def why_failed(stack: AirflowStack, dag_id: str, run_id: str, task_id: str = "wait", last: int = 5) -> str:
+    """The last warnings and errors of a task's logs (worker's and triggerer's), for a failed run."""
+    folder = stack.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+    found: list[tuple[str, str]] = []
+    for log in sorted(folder.glob("*")):
+        for line in log.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("level") in ("warning", "error", "critical"):
+                found.append((str(record.get("timestamp", "")), f"{log.name}: {record.get('event', '')}"))
+    return "; ".join(text for _, text in sorted(found)[-last:]) or f"no warning or error in {folder}"
+
+
 def provider_seconds(stack: AirflowStack, dag_id: str, run_id: str, task_id: str = "wait") -> float:
     """
     Seconds the task spent in our code, from its log: each run of the task from the end of

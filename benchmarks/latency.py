@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _airflow import airflow_stack, log_events, task_instance, wait_parsed
+from _airflow import airflow_stack, log_events, task_instance, wait_parsed, why_failed
 from _measure import table
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def report(stack: AirflowStack, runs: list[tuple[str, str | float, str]], job_se
     rows: list[list[str]] = []
     total: dict[str, list[float]] = {kind: [] for kind in KINDS}
     after_seen: dict[str, list[float]] = {kind: [] for kind in KINDS}
-    states = []
+    states, failures = [], []
     for kind, job, run_id in runs:
         ti = task_instance(stack, KINDS[kind], run_id)
         ended = ti["end"] or time.time()
@@ -88,6 +88,8 @@ def report(stack: AirflowStack, runs: list[tuple[str, str | float, str]], job_se
         if seen is not None:
             after_seen[kind].append(ended - seen)
         states.append(ti["state"])
+        if ti["state"] != "success":
+            failures.append(f"{kind}, run {run_id}: {ti['state']}: {why_failed(stack, KINDS[kind], run_id)}")
         rows.append(
             [
                 f"wait {len(total[kind])}",
@@ -105,6 +107,11 @@ def report(stack: AirflowStack, runs: list[tuple[str, str | float, str]], job_se
             rows,
         )
     ]
+    lines += failures
+    if stack.stale_defer_exits:  # their latency includes the second try
+        lines.append(
+            f"runs failed by Airflow's stale-event race and cleared once: {len(stack.stale_defer_exits)}"
+        )
     for kind in KINDS:
         line = f"{kind}: median {statistics.median(total[kind]):.2f} s, worst {max(total[kind]):.2f} s"
         if after_seen[kind]:

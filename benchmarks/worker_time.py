@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _airflow import SlotMeter, airflow_stack, provider_seconds, task_instance, wait_parsed, workload_seconds
+from _airflow import (
+    SlotMeter,
+    airflow_stack,
+    provider_seconds,
+    task_instance,
+    wait_parsed,
+    why_failed,
+    workload_seconds,
+)
 from _measure import table
 
 if TYPE_CHECKING:
@@ -92,6 +100,11 @@ def report(
                 f"{wall:.0f}",
             ]
         )
+    failures = [
+        f"{name}, run {runs[name][1]}: {ti['state']}: {why_failed(stack, runs[name][0], runs[name][1])}"
+        for name, ti in tis.items()
+        if ti["state"] != "success"
+    ]
     in_triggerer = slots["SovUpdateSensor, start+end in triggerer"]
     deferred, poke = slots["SovUpdateSensor, deferrable"], slots["SovUpdateSensor, poke"]
     composite = slots["SovUpdateOperator, deferrable (whole update)"]
@@ -101,6 +114,12 @@ def report(
             f"Worker-slot time of one {job_seconds:g} s wait (real scheduler and triggerer, all at once)",
             ["wait", "state", "worker-slot s", "sampled s", "in our code s", "wall s"],
             rows,
+        ),
+        *failures,
+        *(
+            [f"runs failed by Airflow's stale-event race and cleared once: {len(stack.stale_defer_exits)}"]
+            if stack.stale_defer_exits
+            else []
         ),
         f"ratio, worker-slot seconds deferrable / poke: {deferred / max(poke, 1e-9):.3f}",
         f"ratio, worker-slot seconds start+end in triggerer / deferrable: {in_triggerer / max(deferred, 1e-9):.3f}",

@@ -32,6 +32,7 @@ def test_download_benchmark_checks_every_clients_bytes():
     assert len(table) == 8 and all(r[-1] == "yes" for r in table), out  # two sizes, every run matched
     assert out.count("SHA-256 alone, one core") == 2, out
     assert "goal RSS growth <= 32 MiB" in out and "goal throughput >= 1.0x pingintel-api (median)" in out
+    assert "goal throughput >= 0.9x SHA-256 alone (median)" in out
 
 
 def test_upload_benchmark_delivers_every_row():
