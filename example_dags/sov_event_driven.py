@@ -16,6 +16,7 @@ from airflow.sdk import DAG, Asset, AssetWatcher, Param, task
 
 from airflow_provider_sov.hooks.sov import UPDATE_TYPES
 from airflow_provider_sov.operators.sov import SovGetOrCreateOutputOperator
+from airflow_provider_sov.retries import retry_policy_args
 from airflow_provider_sov.triggers.sov import SovHistoryTrigger
 
 SOV_FIXER_HISTORY = Asset(
@@ -35,6 +36,8 @@ with DAG(
     schedule=[SOV_FIXER_HISTORY],
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    # An export lost with its worker (or failed by the scheduler's own races) runs again.
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1), **retry_policy_args()},
     tags=["sov", "example"],
     params={"destination": Param("out/events", type="string", description="Folder or object-storage URL.")},
     doc_md=__doc__,

@@ -520,6 +520,7 @@ def test_the_event_driven_example_runs_once_per_completed_update_with_two_trigge
     everyone = first | made | closing
     dist.wait_for(lambda: set(seen()) >= everyone, 600, "every completed update to trigger the example")
     time.sleep(35)  # one more poll of the watcher (30 s): nothing may come back
+    dist.wait_for(settled, 600, "every run of the example to end")  # a retry included
     ids = seen()
     runs = dist.query("select state, count(*) from dag_run where dag_id='sov_event_driven' group by state")
     duplicates = len(ids) - len(set(ids))  # of every update seen, this case's and any other's
