@@ -32,6 +32,7 @@ def started_update(csv) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(OUTAGE_SECONDS + 660)  # the outage itself, then up to 600 s for the waits to end
 def test_every_mode_rides_out_a_two_minute_outage_and_succeeds(live, corrections_csv):
     """Deferred, poking and rescheduling waits (no task retry) each outlast 120 s of 503s."""
     sud_ids = {mode.id: started_update(corrections_csv) for mode in SENSOR_MODES}
