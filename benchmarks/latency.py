@@ -108,10 +108,9 @@ def report(stack: AirflowStack, runs: list[tuple[str, str | float, str]], job_se
         )
     ]
     lines += failures
-    if stack.stale_defer_exits:  # their latency includes the second try
-        lines.append(
-            f"runs failed by Airflow's stale-event race and cleared once: {len(stack.stale_defer_exits)}"
-        )
+    cleared = [run_id for _, _, run_id in runs if run_id in stack.stale_defer_exits]
+    if cleared:  # their latency includes the second try
+        lines.append(f"runs failed by Airflow's stale-event race and cleared once: {', '.join(cleared)}")
     for kind in KINDS:
         line = f"{kind}: median {statistics.median(total[kind]):.2f} s, worst {max(total[kind]):.2f} s"
         if after_seen[kind]:

@@ -105,6 +105,7 @@ def report(
         for name, ti in tis.items()
         if ti["state"] != "success"
     ]
+    cleared = [run_id for _, run_id, _ in runs.values() if run_id in stack.stale_defer_exits]
     in_triggerer = slots["SovUpdateSensor, start+end in triggerer"]
     deferred, poke = slots["SovUpdateSensor, deferrable"], slots["SovUpdateSensor, poke"]
     composite = slots["SovUpdateOperator, deferrable (whole update)"]
@@ -117,8 +118,8 @@ def report(
         ),
         *failures,
         *(
-            [f"runs failed by Airflow's stale-event race and cleared once: {len(stack.stale_defer_exits)}"]
-            if stack.stale_defer_exits
+            [f"runs failed by Airflow's stale-event race and cleared once: {', '.join(cleared)}"]
+            if cleared
             else []
         ),
         f"ratio, worker-slot seconds deferrable / poke: {deferred / max(poke, 1e-9):.3f}",
