@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.airflow_cli, pytest.mark.timeout(600)]
 
+# A run under ``airflow dags test`` that logs nothing for this long is stuck, not slow: each of its
+# tasks logs as it starts, polls and ends.
+STALL_SECONDS = 180
+
 
 # --- (a) airflow dags test ----------------------------------------------------------------------
 
@@ -57,9 +61,29 @@ class DagsTest:
             )
         stack.callback(self.process.kill)
 
+    def ended(self) -> int:
+        """
+        Wait for ``airflow dags test`` to end; its exit code. Bounded by progress, not by a total:
+        the run logs every task it starts and ends, so a run slowed by a busy machine is given the
+        time it takes (20 mapped tasks took 304 s with both cores busy), and a stuck one fails once
+        its log has been silent for :data:`STALL_SECONDS`.
+        """
+        size, changed = -1, time.monotonic()
+        while self.process.poll() is None:
+            if (now := self.output.stat().st_size) != size:
+                size, changed = now, time.monotonic()
+            elif time.monotonic() - changed > STALL_SECONDS:
+                self.process.kill()
+                tail = self.output.read_text(errors="replace")[-4000:]
+                raise AssertionError(
+                    f"`airflow dags test {self.dag_id}` logged nothing for {STALL_SECONDS} s:\n{tail}"
+                )
+            time.sleep(1)
+        return self.process.returncode
+
     def succeeded(self) -> str:
         """The run's ID, once ``airflow dags test`` has ended and reported success."""
-        self.process.wait(timeout=300)
+        self.ended()
         stdout = self.output.read_text()
         assert self.process.returncode == 0, stdout[-8000:]
         assert "state=success" in stdout, stdout[-4000:]
@@ -91,6 +115,7 @@ def mapped_runs(tmp_path_factory) -> Iterator[dict[str, DagsTest]]:
         }
 
 
+@pytest.mark.timeout(1800)  # a last resort: DagsTest.ended fails a stuck run sooner
 def test_mapped_example_under_dags_test(mapped_runs):
     run = mapped_runs["update"]
     run_id = run.succeeded()
@@ -102,6 +127,7 @@ def test_mapped_example_under_dags_test(mapped_runs):
         assert Path(result["files"][0]["uri"]).parent == run.out / sov_id
 
 
+@pytest.mark.timeout(1800)  # a last resort: DagsTest.ended fails a stuck run sooner
 def test_mapped_export_example_over_20_sovs_under_dags_test(mapped_runs):
     run = mapped_runs["export"]
     run_id = run.succeeded()
@@ -621,7 +647,7 @@ def test_the_retry_policy_fails_at_once_what_a_retry_cannot_cure_under_dags_test
     # tests/dags/e2e_wiring.py: one unknown SUD, two tasks with retries=2, one with the policy.
     with ExitStack() as stack:
         run = DagsTest(tmp_path, "e2e_retry_policy", "retry", {}, stack)
-        run.process.wait(timeout=300)
+        run.ended()
         sql = "select task_id, state, try_number from task_instance where dag_id=? order by task_id"
         states = {task: (state, tries) for task, state, tries in query(run.home, sql, run.dag_id)}
         assert states == {"with_policy": ("failed", 1), "without_policy": ("failed", 3)}, states
