@@ -377,3 +377,58 @@ def test_a_task_maps_over_the_id_it_works_on(task_class, mapped, tmp_path):
         task = task_class.partial(task_id="t", **fixed).expand(**mapped)
     (name,) = mapped
     assert task.expand_input.value[name] == mapped[name]
+
+
+#: The tasks that start a job and then wait for it: their ``job_id`` must be in XCom while they wait.
+WAITING = [
+    c
+    for c in CASES
+    if c.waits
+    and c.pushes
+    and c.name.split(" (")[0]
+    in {
+        "SovStartUpdateOperator",
+        "SovUpdateOperator",
+        "SovCreateSubmissionOperator",
+        "SovGetOrCreateOutputOperator",
+        "SovParseOperator",
+        "DFileGenerateOperator",
+    }
+]
+
+
+@pytest.fixture
+def held(monkeypatch) -> Iterator[EmulatorServer]:
+    """Both APIs on one emulator whose jobs run for an hour: every wait is still waiting when it is read."""
+    with EmulatorServer(
+        realtime=True, job_seconds=3600, generation_seconds=3600, pickup_seconds=0.3
+    ) as server:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SOVFIXER_DEFAULT",
+            json.dumps({"conn_type": "sovfixer", "host": server.url, "password": server.token}),
+        )
+        monkeypatch.setenv("AIRFLOW_CONN_DATA_ACT_BROKER_DEFAULT", json.dumps(broker_conn(server, "login")))
+        RUNNING[:] = [server]
+        yield server
+
+
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "timed-out"])
+@pytest.mark.parametrize("case", WAITING, ids=lambda c: c.name)
+def test_the_job_id_is_in_xcom_while_the_task_waits(held, tmp_path, case: Case, deferrable: bool):
+    """
+    A task deferred for hours, or one that times out, already shows its job: the ID is pushed when
+    the job is started, not when the task ends.
+    """
+    from airflow_provider_sov._shared.compat import TaskDeferred
+    from airflow_provider_sov.exceptions import SovTimeoutError
+
+    assert {c.name for c in WAITING} >= {"SovUpdateOperator", "DFileGenerateOperator", "SovParseOperator"}
+    context = make_context()
+    task = case.make(tmp_path)
+    task.deferrable = deferrable
+    task.timeout = 0.3
+    with pytest.raises(TaskDeferred if deferrable else SovTimeoutError):
+        task.execute(context)
+    job_id = context["ti"].xcoms.get("job_id")
+    assert isinstance(job_id, str) and job_id, context["ti"].xcoms
+    assert context["task_state_store"].get("job"), "no job recorded for a retry to reattach to"
