@@ -225,6 +225,82 @@ def test_storage_refusing_twice_fails_and_leaves_nothing(broker_hook, broker_emu
     assert broker_emulator.count("get_file_url") == 1
 
 
+#: What a storage URL signs with, as S3 writes it: each value is the credential for the file.
+SIGNED_QUERY = {
+    "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+    "X-Amz-Credential": "AKIAEXAMPLEKEY7Q9%2F20261207%2Fus-gov-west-1%2Fs3%2Faws4_request",
+    "X-Amz-Security-Token": "FQoGZXIvYXdzEXAMPLESESSIONTOKEN42",
+    "X-Amz-Signature": "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7",
+}
+
+
+def _echoing(url: str) -> str:
+    """An error body that repeats the request's query and signature, as S3's own errors do."""
+    query = url.split("?", 1)[1]
+    return (
+        "<Error><Code>SignatureDoesNotMatch</Code><SignatureProvided>"
+        f"{SIGNED_QUERY['X-Amz-Signature']}</SignatureProvided><CanonicalRequest>GET /files ?{query}"
+        "</CanonicalRequest></Error>"
+    )
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "cut-short body",
+        "HTTP 500",
+        "HTTP 404 from storage",
+        "HTTP 403 for a wrong signature",
+        "HTTP 403 echoing the query",
+        "HTTP 404 echoing",
+    ],
+)
+def test_a_failed_download_names_the_host_never_the_signed_query(
+    broker_hook, broker_emulator, tmp_path, fault
+):
+    """
+    Every error of a download from a signed URL (the credential for the file is its query) names the
+    storage host and nothing of the query: not in the message, the hint, the server's words or the
+    traceback a task log would show.
+    """
+    import traceback
+    from urllib.parse import quote, unquote, urlsplit
+
+    broker = broker_emulator.broker
+    path = "/files/1001/absent.csv" if fault == "HTTP 404 from storage" else "/files/1001/present.csv"
+    broker.stored.setdefault("/files/1001/present.csv", b"a,b\n" * 5000)
+    signed = broker._file_url(path, path.rsplit("/", 1)[1])
+    if fault == "HTTP 403 for a wrong signature":  # storage repeats it, with the request (S3 does)
+        signed = signed.replace("Signature=", "Signature=0f", 1)
+    url = signed + "&" + "&".join(f"{k}={v}" for k, v in SIGNED_QUERY.items())
+    if fault == "cut-short body":
+        broker_emulator.inject("storage", "truncate", times=None)
+    elif fault == "HTTP 500":
+        broker_emulator.inject("storage", "status", status=500, times=None)
+    elif fault.endswith("echoing the query"):
+        broker_emulator.inject("storage", "status", status=403, value=_echoing(url), times=None)
+    elif fault == "HTTP 404 echoing":
+        broker_emulator.inject("storage", "status", status=404, value=f"No such key: {url}", times=None)
+    with pytest.raises(SovError) as info:
+        broker_hook.download(url, tmp_path, job_id=1001, what="D1 file", credentials=False)
+    error = info.value
+    seen = "\n".join(
+        [
+            str(error),
+            repr(error),
+            str(error.hint),
+            str(getattr(error, "server_message", "")),
+            "".join(traceback.format_exception(error)),
+        ]
+    )
+    query = urlsplit(url).query
+    values = [unquote(v) for part in query.split("&") for v in [part.split("=", 1)[1]] if len(v) > 12]
+    assert urlsplit(url).netloc in str(error)  # the host is named: the user knows where it failed
+    for secret in ["Signature=", "X-Amz-", query, *values, *map(quote, values)]:
+        assert secret not in seen, f"{fault}: {secret!r} in:\n{seen}"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_size_mismatch_raises_and_leaves_no_file(broker_hook, broker_emulator, tmp_path):
     broker_hook.generate_file(1001, "D1", **D1)
     broker_emulator.advance(31)

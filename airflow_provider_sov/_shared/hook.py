@@ -337,7 +337,8 @@ class ApiHook(ConnectionForm, BaseHook):
         settings = self.settings
         absolute = absolute_url(url, settings.base_url)
         call = self._call(_DOWNLOAD_ROUTE, settings, job_id, f"download of {what}")
-        call.host = urlsplit(absolute).netloc  # errors name the host the file is on (never the query)
+        call.host = urlsplit(absolute).netloc  # errors name the host the file is on ...
+        call.signed_query = urlsplit(absolute).query  # ... and never repeat its query
         context = f"{what}" + (f" of {job_id}" if job_id is not None else "")
         try:
             for attempt in self.retry_policy.retrying(True):

@@ -13,9 +13,11 @@ import asyncio
 import email.utils
 import json
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qsl, quote, unquote
 
 import tenacity
 
@@ -113,6 +115,8 @@ class Call:
     job_id: str | int | None = None
     action: str | None = None
     host: str = ""
+    #: The query of a signed URL (the credential for a file): never repeated in an error.
+    signed_query: str = ""
 
     @property
     def doing(self) -> str:
@@ -187,6 +191,7 @@ def error_for_status(
     :param read: How this API's error bodies read (the hook's :meth:`~.hook.ApiHook.read_error`).
     """
     message, resource = read(body)
+    message = withhold_query(message, call.signed_query)
     cls = _STATUS_CLASSES.get(status) or (SovServerError if status >= 500 else SovApiError)
     where = f" from {call.host}" if call.host else ""
     error = cls(
@@ -202,6 +207,24 @@ def error_for_status(
     if status in RETRYABLE_STATUSES:
         mark_retryable(error, reached_server=True, retry_after=retry_after)
     return error
+
+
+def withhold_query(text: str, query: str) -> str:
+    """
+    Return ``text`` without anything of a signed URL's ``query``: each ``name=value`` of it, and each
+    of its values standing alone (storage errors repeat the request, S3's its signature too).
+    """
+    if not query or not text:
+        return text
+    names = {name for name, _ in parse_qsl(query, keep_blank_values=True)}
+    for name in sorted(names, key=len, reverse=True):
+        text = re.sub(rf"{re.escape(name)}=[^&\s<>\"']*", "[signed query withheld]", text)
+    values = {v for part in query.split("&") for v in [part.partition("=")[2]] if len(v) >= 8}
+    for value in sorted(
+        values | {unquote(v) for v in values} | {quote(unquote(v)) for v in values}, key=len, reverse=True
+    ):
+        text = text.replace(value, "[withheld]")
+    return text
 
 
 def transport_error(call: Call, detail: str, *, reached_server: bool) -> SovTransportError:

@@ -80,6 +80,8 @@ class BrokerState(BrokerSubmissions):
         self.proxy_sessions: dict[str, str] = {}
         #: Every session ID ever issued (to search logs and XComs for them).
         self.issued: list[str] = [SESSION_ID]
+        #: Every storage URL's signed query ever answered (the credential for a file: searched for too).
+        self.signed: list[str] = []
         self.started_wall = server.clock.wall()
         self._seed_submissions()
         self.jobs: dict[int, Generation] = {}

@@ -13,6 +13,7 @@ import secrets
 import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
+from xml.sax.saxutils import escape
 
 from aiohttp import web
 
@@ -61,6 +62,7 @@ class BrokerSessions:
     sessions: dict[str, float]
     proxy_sessions: dict[str, str]
     issued: list[str]
+    signed: list[str]
     credential_attempts: list[Seen]
     stored: dict[str, bytes]
     storage_on_api_host: bool
@@ -199,9 +201,14 @@ class BrokerSessions:
         expected = hmac.new(self._signing_key, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
         denied = "<Error><Code>AccessDenied</Code><Message>{}</Message></Error>"
         if not hmac.compare_digest(expected, request.query.get("Signature", "")):
-            return web.Response(
-                status=403, text=denied.format("SignatureDoesNotMatch"), content_type="application/xml"
+            # As S3 answers it: the signature it was given and the request it signed, repeated.
+            provided = escape(request.query.get("Signature", ""))
+            text = (
+                "<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated "
+                f"does not match the signature you provided.</Message><SignatureProvided>{provided}"
+                f"</SignatureProvided><CanonicalRequest>GET\n{escape(request.path_qs)}</CanonicalRequest></Error>"
             )
+            return web.Response(status=403, text=text, content_type="application/xml")
         if not expires.isdigit() or self.server.clock.wall() > int(expires):
             return web.Response(
                 status=403, text=denied.format("Request has expired"), content_type="application/xml"
@@ -227,4 +234,5 @@ class BrokerSessions:
         expires = int(self.server.clock.wall()) + URL_LIFETIME
         signature = hmac.new(self._signing_key, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
         base = self.server.url if self.storage_on_api_host else self.server.storage_url
+        self.signed.append(f"Signature={signature}")
         return f"{base}{path}?Expires={expires}&Signature={signature}"

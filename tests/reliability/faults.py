@@ -33,11 +33,15 @@ FAULT_SERVER: list[EmulatorServer] = []
 
 
 def secrets_in(message: str) -> list[str]:
-    """Every secret of the fault emulator that ``message`` contains: token, passwords, any session ID issued."""
+    """
+    Every secret of the fault emulator that ``message`` contains: token, passwords, any session ID
+    issued, and the signature of any storage URL it signed (a signed query is the file's credential).
+    """
     from airflow_provider_sov.testing import broker_app
 
     issued = FAULT_SERVER[0].broker.issued if FAULT_SERVER else []
-    secrets = [FAULT_TOKEN, broker_app.PASSWORD, broker_app.CLIENT_SECRET, *issued]
+    signed = [q.partition("=")[2] for q in FAULT_SERVER[0].broker.signed] if FAULT_SERVER else []
+    secrets = [FAULT_TOKEN, broker_app.PASSWORD, broker_app.CLIENT_SECRET, *issued, *signed]
     return [s for s in secrets if message and s in message]
 
 

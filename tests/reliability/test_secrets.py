@@ -178,8 +178,17 @@ def test_every_example_dag_on_real_airflow_leaks_no_secret(stack, tmp_path):
         retry_run = stack.trigger("e2e_retry", {"destination": str(tmp_path / "retry")})
         assert stack.wait_run("e2e_retry", retry_run) == "success"
 
-    secrets = [STACK_TOKEN, broker_app.PASSWORD, broker_app.CLIENT_SECRET, *emulator.broker.issued]
+    # A signed storage URL's query is the credential for its file: its signature is a secret too.
+    signatures = [q.partition("=")[2] for q in emulator.broker.signed]
+    secrets = [
+        STACK_TOKEN,
+        broker_app.PASSWORD,
+        broker_app.CLIENT_SECRET,
+        *emulator.broker.issued,
+        *signatures,
+    ]
     assert len(emulator.broker.issued) > 1  # the Broker tasks did log in: there are sessions to find
+    assert signatures  # the Broker files were fetched from signed URLs: there are signatures to find
     sources = {
         "task logs": [p for p in home.glob("logs/dag_id=*/**/*") if p.is_file() and "trigger" not in p.name],
         "trigger logs": [p for p in home.glob("logs/dag_id=*/**/*trigger*") if p.is_file()],
