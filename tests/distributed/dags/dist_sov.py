@@ -88,7 +88,12 @@ with DAG(
         return [{"sov_id": s, "destination": f"{conf['destination']}/{s}"} for s in conf["deferred"]]
 
     SovUpdateOperator.partial(
-        task_id="deferred", update_type="SCRUB", output_formats=["json"], deferrable=True, poll_interval=2
+        task_id="deferred",
+        update_type="SCRUB",
+        output_formats=["json"],
+        deferrable=True,
+        poll_interval=2,
+        outage_tolerance=60,  # the API-down case stops the API for 40 s
     ).expand_kwargs(plan())
     SovUpdateOperator(
         task_id="waiting_on_worker",
@@ -98,6 +103,7 @@ with DAG(
         destination="{{ dag_run.conf['destination'] }}/{{ dag_run.conf['on_worker'] }}",
         deferrable=False,
         poll_interval=2,
+        outage_tolerance=60,
     )
 
 
