@@ -25,6 +25,12 @@ VERSION_TESTS := tests/test_compat.py tests/test_waits.py tests/test_steps.py te
 # new SOV's task killed mid-wait and retried, and a composite update whose start fails and is retried.
 VERSION_E2E := tests/reliability/test_restarts.py::test_task_killed_mid_wait_resumes_its_submission \
     tests/test_airflow_e2e.py::test_retry_resumes_without_a_second_update
+# 3.3.0 shares its minor with .venv's newest 3.3, on which the main groups run everything: it runs
+# only what differs within 3.3 (the compat layer: before 3.3.2 Airflow's async connection lookup
+# blocks the event loop, so the package looks connections up in a thread there).
+SAME_MINOR       := 3.3.0
+SAME_MINOR_TESTS := tests/test_compat.py
+RUN_VERSIONS     ?= $(VERSIONS)
 
 .PHONY: demo test check lint unit distributed load versions reliability bench emulator dist docs airflow clean
 
@@ -39,27 +45,42 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m airflow_provider_sov.testing.demo --destination out
 
-## test: lint, type-check and run the whole suite: independent groups side by side (2 cores):
-#   the suite on one machine (with the browser test of the web UI), the distributed stack
-#   (Celery, Postgres, two triggerers, S3), every other Airflow minor declared, then the docs site
-#   and the release artifacts. Each group's output is printed whole at the end. The added groups run
-#   at a lower CPU priority, so the main group's loop-stall detectors get the CPU they measure with.
+## test: lint, type-check and run the whole suite, as groups side by side on 2 cores (see
+#   docs/guide/contributing.md for where the time goes):
+#   - unit: every test but real Airflow and the benchmarks (with the loop-stall detectors, which get
+#     the CPU first), then stack: the tests on the one real Airflow stack they share;
+#   - airflow: real Airflow started per test (`airflow dags test`, the browser, `make airflow`), the
+#     benchmarks' smoke runs and the outage ridden out in every mode;
+#   - distributed: Celery, Postgres, two triggerers and S3;
+#   - versions: every other Airflow minor declared, in two lanes, then the docs site and the wheel.
+#   Each group prints its 15 slowest tests and its wall and CPU seconds; every log is printed at the end.
+GROUP := $(BIN)/python tests/group.py
+PYTEST_GROUP := $(BIN)/pytest -p no:cacheprovider --durations=15 --ignore=tests/distributed
+LANE_A := $(word 1,$(VERSIONS)) $(word 4,$(VERSIONS))
+LANE_B := $(word 2,$(VERSIONS)) $(word 3,$(VERSIONS))
 test: lint $(VERSION_VENVS) $(CHROMIUM)
 	@rm -rf .test && mkdir -p .test
-	@( nice -n 10 $(MAKE) --no-print-directory distributed > .test/distributed.log 2>&1; \
+	@( { $(GROUP) unit $(PYTEST_GROUP) -m "not slow" > .test/unit.log 2>&1; echo $$? > .test/unit.rc; } ; \
+	   $(GROUP) stack $(PYTEST_GROUP) -m "slow and airflow_stack" > .test/stack.log 2>&1; echo $$? > .test/stack.rc ) & \
+	( SOV_BROWSER=$(CHROMIUM) nice -n 5 $(GROUP) airflow $(PYTEST_GROUP) -m "slow and not airflow_stack" \
+	    > .test/airflow.log 2>&1; echo $$? > .test/airflow.rc ) & \
+	( nice -n 10 $(GROUP) distributed $(MAKE) --no-print-directory distributed > .test/distributed.log 2>&1; \
 	    echo $$? > .test/distributed.rc ) & \
-	( nice -n 10 $(MAKE) --no-print-directory versions > .test/versions.log 2>&1; echo $$? > .test/versions.rc; \
-	  ( nice -n 10 $(MAKE) --no-print-directory docs && nice -n 10 $(MAKE) --no-print-directory dist ) \
+	( nice -n 10 $(GROUP) versions-a $(MAKE) --no-print-directory versions RUN_VERSIONS="$(LANE_A)" \
+	    > .test/versions-a.log 2>&1; echo $$? > .test/versions-a.rc ) & \
+	( nice -n 10 $(GROUP) versions-b $(MAKE) --no-print-directory versions RUN_VERSIONS="$(LANE_B)" \
+	    > .test/versions-b.log 2>&1; echo $$? > .test/versions-b.rc; \
+	  nice -n 10 $(GROUP) release sh -c '$(MAKE) --no-print-directory docs && $(MAKE) --no-print-directory dist' \
 	    > .test/release.log 2>&1; echo $$? > .test/release.rc ) & \
-	SOV_BROWSER=$(CHROMIUM) $(BIN)/pytest --ignore=tests/distributed; rest=$$?; wait; \
-	for group in distributed versions release; do echo "=== make $$group (exit $$(cat .test/$$group.rc)) ==="; \
-	    cat .test/$$group.log; done; \
-	test $$rest -eq 0 && for group in distributed versions release; do \
-	    test "$$(cat .test/$$group.rc)" -eq 0 || exit 1; done
+	wait; failed=""; for group in unit stack airflow distributed versions-a versions-b release; do \
+	    echo "=== make test: group $$group (exit $$(cat .test/$$group.rc)) ==="; cat .test/$$group.log; \
+	    test "$$(cat .test/$$group.rc)" -eq 0 || failed="$$failed $$group"; done; \
+	grep -h "^=== group " .test/*.log; \
+	test -z "$$failed" || { echo "failed groups:$$failed"; exit 1; }
 
 ## distributed: the end-to-end tests on Celery, Postgres, Redis, two workers, two triggerers and S3
 distributed: $(STAMP)
-	$(BIN)/pytest -p no:cacheprovider --basetemp=.test/tmp-distributed tests/distributed
+	$(BIN)/pytest -p no:cacheprovider --durations=15 --basetemp=.test/tmp-distributed tests/distributed
 
 ## load: the distributed load at full size (200 mapped updates of 60 s, 20 D-file generations) and
 #   its figures (wall time, worker-slot seconds per job, triggerer CPU and loop lag, polls per job);
@@ -68,17 +89,20 @@ load: $(STAMP)
 	SOV_LOAD_UPDATES=200 SOV_LOAD_D_FILE_RUNS=5 SOV_LOAD_JOB_SECONDS=60 \
 	    $(BIN)/pytest -p no:cacheprovider --basetemp=.test/tmp-load tests/distributed/test_distributed.py -k test_load
 
-## versions: on each Airflow minor declared but the newest (VERSIONS), the tests whose behaviour can
+## versions: on each Airflow release in VERSIONS (or RUN_VERSIONS), the tests whose behaviour can
 #   differ by version and real Airflow runs through the real triggerer (the loop-stall detectors
-#   measure this package's code, not Airflow's: the main group runs them)
+#   measure this package's code, not Airflow's: the unit group runs them)
 versions: $(VERSION_VENVS)
 	@test "$$(echo $(word 1,$(VERSIONS)) | cut -d. -f1-2)" = "$(AIRFLOW_FLOOR)" || \
 	    { echo "pyproject declares apache-airflow>=$(AIRFLOW_FLOOR); the oldest tested is $(word 1,$(VERSIONS))"; exit 1; }
-	@failed=""; for v in $(VERSIONS); do echo "=== Airflow $$v ==="; \
+	@failed=""; for v in $(RUN_VERSIONS); do echo "=== Airflow $$v ==="; \
+	    if [ "$$v" = "$(SAME_MINOR)" ]; then tests="$(SAME_MINOR_TESTS)"; e2e=""; \
+	    else tests="$(VERSION_TESTS)"; e2e="$(VERSION_E2E)"; fi; \
 	    .venv-airflow-$$v/bin/python -c "import airflow; assert airflow.__version__ == '$$v', airflow.__version__" && \
-	    .venv-airflow-$$v/bin/pytest -q -p no:cacheprovider --basetemp=.test/tmp-$$v -m "not slow and not loop_timing" \
-	        $(VERSION_TESTS) && \
-	    .venv-airflow-$$v/bin/pytest -q -p no:cacheprovider --basetemp=.test/tmp-$$v-e2e --timeout=600 $(VERSION_E2E) \
+	    .venv-airflow-$$v/bin/pytest -q -p no:cacheprovider --durations=15 --basetemp=.test/tmp-$$v \
+	        -m "not slow and not loop_timing" $$tests && \
+	    { test -z "$$e2e" || .venv-airflow-$$v/bin/pytest -q -p no:cacheprovider --durations=15 \
+	        --basetemp=.test/tmp-$$v-e2e --timeout=600 $$e2e; } \
 	    || failed="$$failed $$v"; \
 	done; test -z "$$failed" || { echo "failed on Airflow$$failed"; exit 1; }
 

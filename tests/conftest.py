@@ -249,6 +249,8 @@ def pytest_collection_modifyitems(session, config, items):
     for item in items:
         if item.path.name in SLOW_FILES:
             item.add_marker(pytest.mark.slow)
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.airflow_stack)
 
     def rank(item) -> int:
         if item.get_closest_marker("after_every_stack_test"):
