@@ -63,11 +63,18 @@ def test_wait_run_clears_a_run_only_for_airflows_stale_event_race(parts, monkeyp
     monkeypatch.setattr(parts, "rest", rest)
     monkeypatch.setattr(parts, "run_state", lambda dag_id, run_id: states[run_id])
     monkeypatch.setattr(parts, "wait_for", lambda check, timeout, what: None)
-    race = f"Executor LocalExecutor reported that the task instance <TaskInstance: d.wait raced [running]> {STALE_DEFER_EXIT}"
-    (parts.root / "scheduler.log").write_text(f"{race}\nTaskInstance Finished: run_id=broken state=failed\n")
+    race = f"Executor LocalExecutor reported that the task instance <TaskInstance: d.wait raced [running]> {STALE_DEFER_EXIT}running"
+    # The resumed try may still be queued when the stale event arrives: the same race.
+    queued = f"Executor LocalExecutor reported that the task instance <TaskInstance: d.wait early [queued]> {STALE_DEFER_EXIT}queued"
+    (parts.root / "scheduler.log").write_text(
+        f"{race}\n{queued}\nTaskInstance Finished: run_id=broken state=failed\n"
+    )
+    states["early"] = "failed"
 
     assert parts.wait_run("d", "broken") == "failed" and cleared == []  # no race named: returned as it is
     assert parts.wait_run("d", "raced") == "success" and cleared == ["raced"]
     states["raced"] = "failed"  # failed again, with no new race in the log: not cleared again
     assert parts.wait_run("d", "raced") == "failed" and cleared == ["raced"]
     assert parts.stale_defer_exits == ["raced"]
+    parts.wait_run("d", "early")
+    assert cleared == ["raced", "early"] and parts.stale_defer_exits == ["raced", "early"]

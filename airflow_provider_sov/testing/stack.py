@@ -168,10 +168,12 @@ def read_xcom(
     return json.loads(value) if isinstance(value, (str, bytes)) else value  # SQLite: text; Postgres: JSON
 
 
-#: What Airflow's scheduler logs when it fails a deferred task whose resumed try is already running,
-#: on the stale "success" of the try that deferred (apache/airflow#72716, open in 3.3): the task,
-#: not the provider, is failed, and a retry (``retries >= 1``) reattaches to the same job.
-STALE_DEFER_EXIT = "finished with state success, but the task instance's state attribute is running"
+#: What Airflow's scheduler logs when it fails a deferred task whose resumed try is already queued or
+#: running, on the stale "success" of the try that deferred (apache/airflow#72716, open in 3.3): the
+#: task, not the provider, is failed, and a retry (``retries >= 1``) reattaches to the same job.
+STALE_DEFER_EXIT = "finished with state success, but the task instance's state attribute is "
+#: The states the resumed try can be in when the stale event arrives.
+STALE_DEFER_STATES = ("queued", "running")
 
 
 class AirflowStack:
@@ -201,6 +203,10 @@ class AirflowStack:
             AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
             AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
             AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+            # Each DAG file is parsed when it is new or changed (the default order is by modification
+            # time), not again every 30 s: a parse is a process of its own, and the stacks' DAG
+            # folders hold every example, test and benchmark DAG.
+            AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="600",
             AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
             # The user the REST API is called as (runs are triggered there, as users' tools do).
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="e2e:admin",
@@ -414,7 +420,9 @@ class AirflowStack:
             1
             for log in self.root.glob("scheduler*.log")
             for line in log.read_text(errors="replace").splitlines()
-            if STALE_DEFER_EXIT in line and ti in line and f" {run_id} " in line
+            if any(STALE_DEFER_EXIT + state in line for state in STALE_DEFER_STATES)
+            and ti in line
+            and f" {run_id} " in line
         )
 
     def wait_for(self, check: Callable[[], Any], timeout: float, what: str) -> None:
