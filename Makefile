@@ -47,8 +47,9 @@ demo: $(STAMP)
 
 ## test: lint, type-check and run the whole suite, as groups side by side on 2 cores (see
 #   docs/guide/contributing.md for where the time goes):
-#   - unit: every test but real Airflow and the benchmarks (with the loop-stall detectors, which get
-#     the CPU first), then stack: the tests on the one real Airflow stack they share;
+#   - unit: every test but real Airflow and the benchmarks, with the loop-stall detectors: the one
+#     group at normal priority, so a detector gets the CPU it measures with;
+#   - stack: the tests on the one real Airflow stack they share;
 #   - airflow: real Airflow started per test (`airflow dags test`, the browser, `make airflow`), the
 #     benchmarks' smoke runs and the outage ridden out in every mode;
 #   - distributed: Celery, Postgres, two triggerers and S3;
@@ -60,8 +61,9 @@ LANE_A := $(word 1,$(VERSIONS)) $(word 4,$(VERSIONS))
 LANE_B := $(word 2,$(VERSIONS)) $(word 3,$(VERSIONS))
 test: lint $(VERSION_VENVS) $(CHROMIUM)
 	@rm -rf .test && mkdir -p .test
-	@( { $(GROUP) unit $(PYTEST_GROUP) -m "not slow" > .test/unit.log 2>&1; echo $$? > .test/unit.rc; } ; \
-	   $(GROUP) stack $(PYTEST_GROUP) -m "slow and airflow_stack" > .test/stack.log 2>&1; echo $$? > .test/stack.rc ) & \
+	@( $(GROUP) unit $(PYTEST_GROUP) -m "not slow" > .test/unit.log 2>&1; echo $$? > .test/unit.rc ) & \
+	( nice -n 5 $(GROUP) stack $(PYTEST_GROUP) -m "slow and airflow_stack" > .test/stack.log 2>&1; \
+	    echo $$? > .test/stack.rc ) & \
 	( SOV_BROWSER=$(CHROMIUM) nice -n 5 $(GROUP) airflow $(PYTEST_GROUP) -m "slow and not airflow_stack" \
 	    > .test/airflow.log 2>&1; echo $$? > .test/airflow.rc ) & \
 	( nice -n 10 $(GROUP) distributed $(MAKE) --no-print-directory distributed > .test/distributed.log 2>&1; \
