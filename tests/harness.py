@@ -64,7 +64,7 @@ async def collect_events(trigger: Any, limit: int = 5) -> list[Any]:
     return events
 
 
-def _waited_for_a_cpu() -> float:
+def waited_for_a_cpu() -> float:
     """
     Seconds this thread has spent runnable but waiting for a CPU (Linux's schedstat run delay): time
     another process took, not time the code under test held the loop. 0 where the kernel has none.
@@ -105,9 +105,9 @@ class LoopWatch:
 
     async def _watch(self) -> None:
         while not self._stop.is_set():
-            before, gc_before, waited_before = time.perf_counter(), self.gc_pauses, _waited_for_a_cpu()
+            before, gc_before, waited_before = time.perf_counter(), self.gc_pauses, waited_for_a_cpu()
             await asyncio.sleep(0.005)
-            waited = _waited_for_a_cpu() - waited_before
+            waited = waited_for_a_cpu() - waited_before
             self.preempted += waited
             held = time.perf_counter() - before - 0.005 - (self.gc_pauses - gc_before) - waited
             self.worst = max(self.worst, held)

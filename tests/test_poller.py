@@ -22,7 +22,7 @@ from airflow_provider_sov.hooks.sov import SovHook
 from airflow_provider_sov.hooks.sov_jobs import SOV_FIXER
 from airflow_provider_sov.triggers.sov import SovParseTrigger, SovUpdateTrigger
 from tests.conftest import finish
-from tests.harness import collect_events, eventually
+from tests.harness import collect_events, eventually, waited_for_a_cpu
 
 if TYPE_CHECKING:
     from airflow_provider_sov._shared.jobs import Reading
@@ -184,7 +184,11 @@ async def test_the_connection_budget_spaces_every_waits_requests(started, sov_em
     jobs = started(30)
     sov_emulator.rate_limit = 25  # a throttled API: 429 above 25 requests in any second
     tasks = [waiting(sud_id, poll=0.5, sovfixer_conn_id="sov_budget") for sud_id in jobs]  # 60 reads/s wanted
+    waited = waited_for_a_cpu()
     await asyncio.sleep(3.0)
+    # Seconds this loop was ready to run but another process had the CPU: on a busy machine the
+    # loop cannot send in that time, and the budget is not to blame.
+    starved = waited_for_a_cpu() - waited
     finish(sov_emulator)
     await asyncio.gather(*tasks)
     assert sov_emulator.throttled == 0  # under the budget the API never had to say no
@@ -193,11 +197,11 @@ async def test_the_connection_budget_spaces_every_waits_requests(started, sov_em
     during = [t for t in during if t < start + 3.0]
     per_second = Counter(int(t - start) for t in during)
     assert max(per_second.values()) <= 20 * (1 + SLOT_SLACK) + 1, per_second  # never above the budget
-    assert len(during) >= 50  # and close to it: 20/s for 3 s
+    assert len(during) >= 50 * (3.0 - starved) / 3.0, (len(during), starved)  # and close to it: 20/s
     for sud_id in jobs:  # fair: most overdue first, so every wait is read at least every 2 s
         times = [t for t, key in reads if key == sud_id and t < start + 3.0]
-        assert times and times[0] - start <= 2.0
-        assert all(later - earlier <= 2.0 for earlier, later in pairwise(times)), sud_id
+        assert times and times[0] - start <= 2.0 + starved
+        assert all(later - earlier <= 2.0 + starved for earlier, later in pairwise(times)), sud_id
 
 
 async def test_without_a_budget_a_throttling_api_slows_the_loop_and_every_wait_ends(started, sov_emulator):
