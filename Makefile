@@ -53,7 +53,8 @@ demo: $(STAMP)
 #   - airflow: real Airflow started per test (`airflow dags test`, the browser, `make airflow`), the
 #     benchmarks' smoke runs and the outage ridden out in every mode;
 #   - distributed: Celery, Postgres, two triggerers and S3;
-#   - versions: every other Airflow minor declared, in two lanes, then the docs site and the wheel.
+#   - versions-a (3.0.6 and 3.3.0, then release: the docs site and the wheel) and versions-b (3.1.8
+#     and 3.2.2): the other Airflow releases declared.
 #   Each group prints its 15 slowest tests and its wall and CPU seconds; every log is printed at the end.
 GROUP := $(BIN)/python tests/group.py
 PYTEST_GROUP := $(BIN)/pytest -p no:cacheprovider --durations=15 --ignore=tests/distributed
@@ -69,11 +70,11 @@ test: lint $(VERSION_VENVS) $(CHROMIUM)
 	( nice -n 10 $(GROUP) distributed $(MAKE) --no-print-directory distributed > .test/distributed.log 2>&1; \
 	    echo $$? > .test/distributed.rc ) & \
 	( nice -n 10 $(GROUP) versions-a $(MAKE) --no-print-directory versions RUN_VERSIONS="$(LANE_A)" \
-	    > .test/versions-a.log 2>&1; echo $$? > .test/versions-a.rc ) & \
-	( nice -n 10 $(GROUP) versions-b $(MAKE) --no-print-directory versions RUN_VERSIONS="$(LANE_B)" \
-	    > .test/versions-b.log 2>&1; echo $$? > .test/versions-b.rc; \
+	    > .test/versions-a.log 2>&1; echo $$? > .test/versions-a.rc; \
 	  nice -n 10 $(GROUP) release sh -c '$(MAKE) --no-print-directory docs && $(MAKE) --no-print-directory dist' \
 	    > .test/release.log 2>&1; echo $$? > .test/release.rc ) & \
+	( nice -n 10 $(GROUP) versions-b $(MAKE) --no-print-directory versions RUN_VERSIONS="$(LANE_B)" \
+	    > .test/versions-b.log 2>&1; echo $$? > .test/versions-b.rc ) & \
 	wait; failed=""; for group in unit stack airflow distributed versions-a versions-b release; do \
 	    echo "=== make test: group $$group (exit $$(cat .test/$$group.rc)) ==="; cat .test/$$group.log; \
 	    test "$$(cat .test/$$group.rc)" -eq 0 || failed="$$failed $$group"; done; \
