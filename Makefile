@@ -120,14 +120,18 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium > /dev/null || \
 	    { apt-get update -q > /dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium > /dev/null; }
 
-## check: the inner loop: lint, types and every test but the real-Airflow and benchmark ones
-#   Two independent halves run side by side (2 cores): the reliability matrices, and the rest.
+## check: the inner loop: lint, types and every test but the real-Airflow and benchmark ones, in
+#   two lanes side by side (2 cores; the tests mostly wait on the emulator's real-time jobs): the
+#   reliability matrices (they print their report) then the loop-stall detectors, and the rest in
+#   three pytest-xdist workers, a file to a worker
 check: lint
 	@mkdir -p .check
-	@( $(BIN)/pytest -q -m "not slow" -p no:cacheprovider --basetemp=.check/tmp tests/reliability \
-	    > .check/reliability.log 2>&1; echo $$? > .check/reliability.rc ) & \
-	$(BIN)/pytest -q -m "not slow" --ignore=tests/reliability --ignore=tests/distributed; rest=$$?; wait; \
-	echo "--- tests/reliability ---"; cat .check/reliability.log; \
+	@( { $(BIN)/pytest -q -m "not slow" -p no:cacheprovider --basetemp=.check/tmp tests/reliability && \
+	     $(BIN)/pytest -q -m "loop_timing" -p no:cacheprovider --basetemp=.check/tmp-timing \
+	         --ignore=tests/distributed; } > .check/reliability.log 2>&1; echo $$? > .check/reliability.rc ) & \
+	$(BIN)/pytest -q -m "not slow and not loop_timing" -p no:cacheprovider -n 3 --dist loadfile \
+	    --ignore=tests/reliability --ignore=tests/distributed; rest=$$?; wait; \
+	echo "--- tests/reliability, then the loop-stall detectors ---"; cat .check/reliability.log; \
 	test $$rest -eq 0 && test "$$(cat .check/reliability.rc)" -eq 0
 
 lint: $(STAMP)
