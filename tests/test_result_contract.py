@@ -66,10 +66,11 @@ EXTRAS = {
 RUNNING: list[EmulatorServer] = []
 
 
-@pytest.fixture
-def both(monkeypatch) -> Iterator[EmulatorServer]:
+def serving_both(monkeypatch, job_seconds: float) -> Iterator[EmulatorServer]:
     """Both APIs on one emulator, in real time, with both default connections on it."""
-    with EmulatorServer(realtime=True, job_seconds=0.6, generation_seconds=0.6, pickup_seconds=0.3) as server:
+    with EmulatorServer(
+        realtime=True, job_seconds=job_seconds, generation_seconds=job_seconds, pickup_seconds=0.3
+    ) as server:
         monkeypatch.setenv(
             "AIRFLOW_CONN_SOVFIXER_DEFAULT",
             json.dumps({"conn_type": "sovfixer", "host": server.url, "password": server.token}),
@@ -77,6 +78,12 @@ def both(monkeypatch) -> Iterator[EmulatorServer]:
         monkeypatch.setenv("AIRFLOW_CONN_DATA_ACT_BROKER_DEFAULT", json.dumps(broker_conn(server, "login")))
         RUNNING[:] = [server]
         yield server
+
+
+@pytest.fixture
+def both(monkeypatch) -> Iterator[EmulatorServer]:
+    """Both APIs, their jobs ending after 0.6 s."""
+    yield from serving_both(monkeypatch, 0.6)
 
 
 def pending_update() -> str:
@@ -399,17 +406,8 @@ WAITING = [
 
 @pytest.fixture
 def held(monkeypatch) -> Iterator[EmulatorServer]:
-    """Both APIs on one emulator whose jobs run for an hour: every wait is still waiting when it is read."""
-    with EmulatorServer(
-        realtime=True, job_seconds=3600, generation_seconds=3600, pickup_seconds=0.3
-    ) as server:
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_SOVFIXER_DEFAULT",
-            json.dumps({"conn_type": "sovfixer", "host": server.url, "password": server.token}),
-        )
-        monkeypatch.setenv("AIRFLOW_CONN_DATA_ACT_BROKER_DEFAULT", json.dumps(broker_conn(server, "login")))
-        RUNNING[:] = [server]
-        yield server
+    """Both APIs, their jobs running for an hour: every wait is still waiting when it is read."""
+    yield from serving_both(monkeypatch, 3600)
 
 
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "timed-out"])
