@@ -27,9 +27,9 @@ DAG_ID = "dist_faults"
 #: How long the API is down: two thirds of the waits' outage_tolerance (60 s, tests/distributed/dags),
 #: the proportions of the two minutes users met against three of tolerance, in a third of the time.
 API_DOWN_SECONDS = 40
-#: How long the object store refuses writes: less than the DAG's retry delay (45 s), so the retry
-#: the refusal cost lands after it.
-S3_REFUSING_SECONDS = 30
+#: How long the object store refuses writes: long enough that botocore's own retries give up and a
+#: try fails (30 s was ridden out), so the case proves the retry that resumes the same update.
+S3_REFUSING_SECONDS = 60
 
 
 @dataclass
@@ -264,7 +264,7 @@ def test_a_triggerer_stopped_past_the_health_threshold_then_continued(dist):
 
 
 def test_the_object_store_refusing_writes_mid_download(dist):
-    """S3 answers 503 SlowDown to every write for 30 s: the failed tries retry into the same jobs."""
+    """S3 answers 503 SlowDown to every write for a minute: the failed tries retry into the same jobs."""
     case = FaultRun(dist, "s3refuse", big=True)
     case.wait_in_place()
     dist.s3.refuse_writes(S3_REFUSING_SECONDS, after=2)  # the first upload begins, then the refusal
