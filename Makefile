@@ -57,15 +57,18 @@ demo: $(STAMP)
 #     and 3.2.2): the other Airflow releases declared.
 #   Each group prints its 15 slowest tests and its wall and CPU seconds; every log is printed at the end.
 GROUP := $(BIN)/python tests/group.py
+# Each group has a temporary folder of its own: a pytest session starting beside another resets
+# /tmp/pytest-of-<user> to 0700, which cuts off the Postgres (run as another user) of a running one.
 PYTEST_GROUP := $(BIN)/pytest -p no:cacheprovider --durations=15 --ignore=tests/distributed
 LANE_A := $(word 1,$(VERSIONS)) $(word 4,$(VERSIONS))
 LANE_B := $(word 2,$(VERSIONS)) $(word 3,$(VERSIONS))
 test: lint $(VERSION_VENVS) $(CHROMIUM)
 	@rm -rf .test && mkdir -p .test
-	@( $(GROUP) unit $(PYTEST_GROUP) -m "not slow" > .test/unit.log 2>&1; echo $$? > .test/unit.rc ) & \
-	( nice -n 5 $(GROUP) stack $(PYTEST_GROUP) -m "slow and airflow_stack" > .test/stack.log 2>&1; \
+	@( $(GROUP) unit $(PYTEST_GROUP) --basetemp=.test/tmp-unit -m "not slow" > .test/unit.log 2>&1; echo $$? > .test/unit.rc ) & \
+	( nice -n 5 $(GROUP) stack $(PYTEST_GROUP) --basetemp=.test/tmp-stack -m "slow and airflow_stack" > .test/stack.log 2>&1; \
 	    echo $$? > .test/stack.rc ) & \
-	( SOV_BROWSER=$(CHROMIUM) nice -n 5 $(GROUP) airflow $(PYTEST_GROUP) -m "slow and not airflow_stack" \
+	( SOV_BROWSER=$(CHROMIUM) nice -n 5 $(GROUP) airflow $(PYTEST_GROUP) --basetemp=.test/tmp-airflow \
+	    -m "slow and not airflow_stack" \
 	    > .test/airflow.log 2>&1; echo $$? > .test/airflow.rc ) & \
 	( nice -n 10 $(GROUP) distributed $(MAKE) --no-print-directory distributed > .test/distributed.log 2>&1; \
 	    echo $$? > .test/distributed.rc ) & \
