@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_sov._shared.jobs import JobKind
 from airflow_provider_sov.operators import broker as broker_operators
 from airflow_provider_sov.operators import sov as sov_operators
 from airflow_provider_sov.sensors import broker as broker_sensors
@@ -60,8 +61,24 @@ def run_time_imports(path: Path) -> set[str]:
     return {name for name in found if name in PROVIDER}
 
 
-def test_no_import_cycle_among_the_providers_modules():
-    graph = {name: run_time_imports(path) - {name} for name, path in PROVIDER.items()}
+def all_imports(path: Path) -> set[str]:
+    """The package's modules ``path`` imports in any way: at run time or for types only."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                child = f"{node.module}.{alias.name}"
+                found.add(child if child in MODULES else node.module)
+    return {name for name in found if name in MODULES}
+
+
+@pytest.mark.parametrize("part", ["provider", "testing"])
+def test_no_import_cycle_in_the_package_type_only_imports_counted(part):
+    """Not among the provider's modules, nor among the emulator's: a type-only import back is a cycle too."""
+    modules = {n: p for n, p in MODULES.items() if (".testing" in n) == (part == "testing")}
+    graph = {name: all_imports(path) & set(modules) - {name} for name, path in modules.items()}
     # A package's __init__ importing its own children is how a package is put together, not a layer.
     graph = {name: {d for d in deps if not d.startswith(name + ".")} for name, deps in graph.items()}
     cycles: list[list[str]] = []
@@ -133,14 +150,31 @@ def test_hooks_never_import_their_kinds_and_kinds_import_hooks_only_to_name_them
 IMPORT_PATH = re.compile(r"^airflow_provider_sov(\.\w+)+$")
 
 
+def trigger_paths(tree: ast.AST) -> set[int]:
+    """The string constants given as a kind's ``trigger`` (its trigger's class path, as Airflow stores it)."""
+    found = set()
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.keyword) and node.arg == "trigger") or (
+            isinstance(node, ast.Assign) and [ast.unparse(t) for t in node.targets] == ["trigger"]
+        ):
+            found.add(id(node.value))
+    return found
+
+
 @pytest.mark.parametrize("relative", KIND_MODULES)
 def test_job_kinds_are_code_not_lambdas_or_import_paths(relative):
+    """The one import path a kind holds is the class path of the trigger that polls it (data, as in
+    Airflow's trigger table); nothing else is looked up by name."""
     tree = ast.parse((PACKAGE / relative).read_text())
     lambdas = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
+    allowed = trigger_paths(tree)
     paths = [
         n.value
         for n in ast.walk(tree)
-        if isinstance(n, ast.Constant) and isinstance(n.value, str) and IMPORT_PATH.match(n.value)
+        if isinstance(n, ast.Constant)
+        and isinstance(n.value, str)
+        and IMPORT_PATH.match(n.value)
+        and id(n) not in allowed
     ]
     assert not lambdas and not paths, (lambdas, paths)
 
@@ -229,3 +263,81 @@ def test_no_hook_property_is_typed_any():
 def test_no_module_is_over_500_lines(name):
     lines = len(MODULES[name].read_text().splitlines())
     assert lines <= MAX_LINES, f"{name} has {lines} lines"
+
+
+def package_classes() -> list[type]:
+    """Every class the package defines (its modules imported; the emulator's too)."""
+    import importlib
+
+    found = []
+    for name in MODULES:
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if isinstance(value, type) and value.__module__ == name:
+                found.append(value)
+    return found
+
+
+def test_no_class_stacks_more_than_two_of_the_packages_own_bases():
+    own = [
+        (
+            cls.__qualname__,
+            [b.__name__ for b in cls.__bases__ if b.__module__.startswith("airflow_provider_sov")],
+        )
+        for cls in package_classes()
+    ]
+    assert [(name, bases) for name, bases in own if len(bases) > 2] == []
+
+
+def test_no_state_is_kept_in_an_objects_dict():
+    """State lives in attributes a reader sees assigned (or in the task's state store), never in ``__dict__``."""
+    used = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "__dict__":
+                used.append(f"{name}:{node.lineno}")
+    assert used == []
+
+
+def test_no_registry_is_filled_by_an_import_side_effect():
+    hooks = [
+        f"{name}:{node.lineno}"
+        for name, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef) and node.name == "__init_subclass__"
+    ]
+    assert hooks == []
+
+
+def every_kind():
+    from airflow_provider_sov.hooks import broker_jobs, broker_published, broker_validation, sov_jobs
+
+    return [
+        kind
+        for module in (sov_jobs, broker_jobs, broker_validation, broker_published)
+        for kind in vars(module).values()
+        if isinstance(kind, JobKind)
+    ]
+
+
+def test_each_kind_names_the_trigger_that_polls_it_and_that_trigger_names_it_back():
+    from airflow_provider_sov._shared.trigger import JobTrigger
+    from airflow_provider_sov._shared.waiting import trigger_class
+
+    kinds = every_kind()
+    assert {k.name for k in kinds} == {
+        "update",
+        "submission",
+        "parse",
+        "output",
+        "generation",
+        "validation",
+        "published",
+    }
+    for kind in kinds:
+        if kind.name == "published":  # read once by its operator, never waited on
+            assert kind.trigger is None
+            continue
+        polls = trigger_class(kind)
+        assert issubclass(polls, JobTrigger) and polls.kind is kind, kind
+        assert f"{polls.__module__}.{polls.__qualname__}" == kind.trigger

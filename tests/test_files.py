@@ -185,7 +185,7 @@ def test_an_object_store_holding_other_than_was_written_loses_the_object(memory_
 def test_a_hook_writes_a_task_file_given_by_its_url(sov_connection, sov_emulator, tmp_path):
     """The base hook's fetch_file takes a URL source: an API whose files are plain URLs needs no more."""
     from airflow_provider_sov._shared.auth import TokenAuth
-    from airflow_provider_sov._shared.downloads import FileToFetch
+    from airflow_provider_sov._shared.files import FileToFetch
     from airflow_provider_sov._shared.hook import ApiHook
     from airflow_provider_sov.hooks.sov import SovHook
 

@@ -43,6 +43,7 @@ class ToyKind(JobKind[SovJobRef, SovHook]):
     label = "toy"
     api = SOV_FIXER
     task_fields = ("toy_id",)
+    trigger = f"{__name__}.ToyTrigger"
 
     def ref_from_task(
         self, values: Mapping[str, Any], started: float, options: Mapping[str, Any]

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from airflow_provider_sov._shared.outage import Outage, next_poll_in
+from airflow_provider_sov._shared.waiting import JobWait, wait_kwargs
 from airflow_provider_sov.exceptions import SovConnectionConfigError, SovServerError
 from airflow_provider_sov.sensors.sov import SovUpdateSensor
 from airflow_provider_sov.triggers.sov import SovUpdateTrigger
@@ -165,9 +166,10 @@ def test_the_connection_and_the_task_set_the_tolerance(monkeypatch, sov_emulator
     connection(outage_tolerance="1800")
     assert SovHook().settings.outage_tolerance == 1800
     sensor = SovUpdateSensor(task_id="w", sud_id="s-1-r001")
-    assert sensor.outage(None).tolerance == 1800
+    assert JobWait(sensor, sensor.kind, None).outage.tolerance == 1800
     sensor = SovUpdateSensor(task_id="w", sud_id="s-1-r001", outage_tolerance=60)
-    assert sensor.outage(None).tolerance == 60 and sensor.wait_kwargs()["outage_tolerance"] == 60
+    assert JobWait(sensor, sensor.kind, None).outage.tolerance == 60
+    assert wait_kwargs(sensor, sensor.kind)["outage_tolerance"] == 60
     connection(outage_tolerance="ten minutes")
     with pytest.raises(SovConnectionConfigError, match=r"outage_tolerance.*ten minutes"):
         SovHook().settings  # noqa: B018 - the property reads the connection

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from airflow_provider_sov._shared.waiting import trigger_class as polls
 from airflow_provider_sov.exceptions import (
     SovBadRequestError,
     SovInputError,
@@ -14,7 +15,6 @@ from airflow_provider_sov.exceptions import (
 )
 from airflow_provider_sov.operators.sov import SovGetOrCreateOutputOperator, SovParseOperator
 from airflow_provider_sov.sensors.sov import SovOutputSensor, SovParseSensor
-from airflow_provider_sov.triggers import trigger_for
 from airflow_provider_sov.triggers.sov import SovOutputTrigger, SovParseTrigger
 from tests.conftest import OPERATOR_MODES, SENSOR_MODES
 from tests.harness import MemoryStateStore, make_context, run_task
@@ -70,12 +70,12 @@ def test_parse_sensor_same_result_in_every_mode(live, workbook, mode):
 
 
 @pytest.mark.parametrize("trigger_class", [SovParseTrigger, SovOutputTrigger])
-def test_trigger_kinds_serialise_and_are_registered(trigger_class):
+def test_trigger_kinds_serialise_and_their_kind_names_them(trigger_class):
     trigger = trigger_class("id-1", deadline=1_900_000_000.0, poll_interval=3)
     classpath, kwargs = trigger.serialize()
     assert classpath.endswith(trigger_class.__name__) and json.loads(json.dumps(kwargs)) == kwargs
     assert trigger_class(**kwargs).serialize() == (classpath, kwargs)
-    assert trigger_for(trigger_class.kind) is trigger_class
+    assert polls(trigger_class.kind) is trigger_class
 
 
 # --- Get or create output --------------------------------------------------------------------------

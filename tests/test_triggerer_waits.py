@@ -21,11 +21,11 @@ from airflow.triggers.base import TaskSuccessEvent
 from airflow_provider_sov._shared import sensor as sensor_base
 from airflow_provider_sov._shared.compat import AIRFLOW_3_3
 from airflow_provider_sov._shared.jobs import DEFERRAL_GRACE, JobKind
+from airflow_provider_sov._shared.waiting import trigger_class, wait_kwargs
 from airflow_provider_sov.exceptions import SovInputError, SovJobFailedError
 from airflow_provider_sov.hooks.broker_jobs import GENERATION
 from airflow_provider_sov.sensors.broker import DFileGenerationSensor
 from airflow_provider_sov.sensors.sov import SovOutputSensor, SovParseSensor, SovUpdateSensor
-from airflow_provider_sov.triggers import trigger_for
 from airflow_provider_sov.triggers.broker import DFileGenerationTrigger
 from airflow_provider_sov.triggers.sov import SovUpdateTrigger
 from tests.conftest import finish
@@ -83,7 +83,7 @@ def test_each_sensor_hands_the_scheduler_its_trigger_with_its_unrendered_fields(
     task = cls(task_id="wait", start_from_trigger=True, timeout=600, poke_interval=30, **fields)
     args = task.start_trigger_args
     kind: JobKind = cls.kind
-    trigger = trigger_for(kind)
+    trigger = trigger_class(kind)
     assert task.deferrable is True and task.start_from_trigger is True
     assert (
         args.trigger_cls == f"{trigger.__module__}.{trigger.__name__}"
@@ -159,7 +159,7 @@ def test_before_airflow_3_3_end_from_trigger_ends_on_a_worker_with_one_warning(m
         "This task's wait runs in the triggerer and the task ends on a worker."
     ]
     assert task.deferrable is True and task.end_from_trigger is False
-    assert "end_from_trigger" not in task.wait_kwargs()  # the trigger resumes the task on a worker
+    assert "end_from_trigger" not in wait_kwargs(task, task.kind)  # the trigger resumes the task on a worker
 
 
 # --- what the trigger makes of it ------------------------------------------------------------------

@@ -4,18 +4,39 @@ How a hook's requests carry credentials: an object the hook is given, not a base
 The hook (:class:`~.hook.ApiHook`) asks its auth for headers on every exchange with the
 connection's own origin (never another host), lets it prepare a request (start a session) and,
 after a 401, asks whether a new session may cure it (then it retries once). Auth objects make
-their own calls (a login) with :meth:`~.hook.ApiHook.send`, which does not come back here.
+their own calls (a login) with :meth:`~.hook.ApiHook.send`, which does not come back here. An auth
+sees only what :class:`AuthHost` names of its hook.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from airflow_provider_sov._shared.connection import ConnSettings
-    from airflow_provider_sov._shared.hook import ApiHook
     from airflow_provider_sov._shared.routes import Route
     from airflow_provider_sov.exceptions import SovAuthError
+
+
+class AuthHost(Protocol):
+    """What an auth uses of the hook it serves: the connection's settings, sends that skip the auth's
+    own handling (a login), the record of a call (for messages) and the log."""
+
+    @property
+    def settings(self) -> ConnSettings: ...
+
+    @property
+    def log(self) -> Any: ...
+
+    async def asettings(self) -> ConnSettings: ...
+
+    def send(self, route: Route, *, json: Any = None) -> Any: ...
+
+    async def asend(self, route: Route, *, json: Any = None) -> Any: ...
+
+    def _call(
+        self, route: Route, settings: ConnSettings, job_id: str | int | None, action: str | None
+    ) -> Any: ...
 
 
 class Auth:
@@ -25,22 +46,22 @@ class Auth:
         """Return the headers that carry the credentials (sent only to the connection's origin)."""
         return {}
 
-    def prepare(self, hook: ApiHook, route: Route) -> int:
+    def prepare(self, hook: AuthHost, route: Route) -> int:
         """Get ready to send ``route`` (e.g. start a session); return the session's epoch it goes with."""
         return 0
 
-    async def aprepare(self, hook: ApiHook, route: Route) -> int:
+    async def aprepare(self, hook: AuthHost, route: Route) -> int:
         """Do what :meth:`prepare` does, on the async path."""
         return 0
 
-    def renew(self, hook: ApiHook, error: SovAuthError, route: Route, used: int) -> bool:
+    def renew(self, hook: AuthHost, error: SovAuthError, route: Route, used: int) -> bool:
         """
         After ``error`` (a 401 or 403), return whether a new session is in place for one retry;
         False re-raises the error. ``used`` is the epoch :meth:`prepare` returned.
         """
         return False
 
-    async def arenew(self, hook: ApiHook, error: SovAuthError, route: Route, used: int) -> bool:
+    async def arenew(self, hook: AuthHost, error: SovAuthError, route: Route, used: int) -> bool:
         """Do what :meth:`renew` does, on the async path."""
         return False
 

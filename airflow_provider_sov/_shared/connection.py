@@ -193,29 +193,18 @@ def _as_rate(value: Any, conn_id: str) -> float | None:
     return _positive(value, "max_requests_per_second", conn_id, hint="e.g. 20; leave it empty for no limit.")
 
 
-class ConnectionForm:
+def ui_field_behaviour(conn_type: str) -> dict[str, Any]:
     """
-    A hook's connection form, from the one definition in ``get_provider_info()``: Airflow 3.2 reads
-    it there; 3.0 and 3.1 ask the hook, and only the class that defines ``get_ui_field_behaviour``
-    in its own ``__dict__``, so each API's hook gets its own.
+    Return a connection type's form shape from the one definition in ``get_provider_info()``: Airflow
+    3.2 reads it there; 3.0 and 3.1 ask the hook, and only a class that defines
+    ``get_ui_field_behaviour`` itself, so each API's hook defines it, calling this.
     """
+    from airflow_provider_sov import get_provider_info
 
-    conn_type = ""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)  # Airflow 3.0, 3.1 read the form's shape off the hook's own class
-        if cls.conn_type and "get_ui_field_behaviour" not in cls.__dict__:
-            cls.get_ui_field_behaviour = classmethod(ConnectionForm.get_ui_field_behaviour.__func__)  # type: ignore[attr-defined,method-assign,assignment]
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Return the connection form's shape, from the one definition in ``get_provider_info()``."""
-        from airflow_provider_sov import get_provider_info
-
-        for conn_type in get_provider_info()["connection-types"]:
-            if conn_type["connection-type"] == cls.conn_type:
-                return {k.replace("-", "_"): v for k, v in conn_type["ui-field-behaviour"].items()}
-        return {}
+    for entry in get_provider_info()["connection-types"]:
+        if entry["connection-type"] == conn_type:
+            return {k.replace("-", "_"): v for k, v in entry["ui-field-behaviour"].items()}
+    return {}
 
 
 def settings_from_connection(

@@ -10,7 +10,6 @@ goes one way: task -> this module -> hook -> the file writer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sov._shared.lineage import dataset, emit_file_events
@@ -19,29 +18,8 @@ from airflow_provider_sov._shared.task_state import DOWNLOADED, StateStore, stil
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_sov._shared.files import FileToFetch
     from airflow_provider_sov._shared.hook import ApiHook
-
-
-@dataclass(frozen=True)
-class FileToFetch:
-    """
-    One file a task is to write: what to fetch and where; the task's hook fetches it.
-
-    :param slot: The name it is recorded under across tries (e.g. its safe file name).
-    :param source: What the hook fetches: an SOV Fixer output entry, or a finished Broker generation
-        (:class:`~airflow_provider_sov.hooks.broker_rules.FinishedFile`).
-    :param destination: The folder or object-storage URL to write it into.
-    :param filename: The name to save it under; None: the server's (made safe).
-    :param job_id: The job it belongs to, for messages.
-    :param describe: Fields kept with the written file's entry (e.g. the output's ``description``).
-    """
-
-    slot: str
-    source: Any
-    destination: Any
-    filename: str | None = None
-    job_id: str | None = None
-    describe: dict[str, Any] = field(default_factory=dict)
 
 
 def download_and_record(
@@ -76,7 +54,7 @@ def download_and_record(
         task.log.info("Saved %s (%d bytes, sha256 %s).", entry["uri"], entry["size"], entry["sha256"][:12])
         written.append(entry)
     for entry in written:
-        task.lineage_out(*dataset(entry["uri"]))
+        task.lineage.outputs.append(dataset(entry["uri"]))
     described = [{**e, "format": _extension(e["filename"])} for e in written]
     emit_file_events(context, list(getattr(task, "outlets", None) or []), described, meta)
     return written

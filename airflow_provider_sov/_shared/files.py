@@ -12,7 +12,7 @@ import os
 import re
 import unicodedata
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
@@ -400,3 +400,25 @@ def multipart_file(field: str, files: list[tuple[str, BinaryIO, str]], fields: A
     parts: list[tuple[str, Any]] = list(fields or [])
     parts.extend((field, file) for file in files)
     return MultipartEncoder(fields=parts)
+
+
+@dataclass(frozen=True)
+class FileToFetch:
+    """
+    One file a task is to write: what to fetch and where; the task's hook fetches it.
+
+    :param slot: The name it is recorded under across tries (e.g. its safe file name).
+    :param source: What the hook fetches: an SOV Fixer output entry, or a finished Broker generation
+        (:class:`~airflow_provider_sov.hooks.broker_rules.FinishedFile`).
+    :param destination: The folder or object-storage URL to write it into.
+    :param filename: The name to save it under; None: the server's (made safe).
+    :param job_id: The job it belongs to, for messages.
+    :param describe: Fields kept with the written file's entry (e.g. the output's ``description``).
+    """
+
+    slot: str
+    source: Any
+    destination: Any
+    filename: str | None = None
+    job_id: str | None = None
+    describe: dict[str, Any] = field(default_factory=dict)

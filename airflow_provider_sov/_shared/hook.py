@@ -9,7 +9,6 @@ pre-signed storage URL, never across a redirect to another host.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -17,7 +16,6 @@ from airflow_provider_sov._shared import compat
 from airflow_provider_sov._shared.auth import Auth
 from airflow_provider_sov._shared.compat import BaseHook
 from airflow_provider_sov._shared.connection import (
-    ConnectionForm,
     ConnSettings,
     amask,
     mask,
@@ -55,8 +53,7 @@ if TYPE_CHECKING:
     import aiohttp
     import requests
 
-    from airflow_provider_sov._shared.downloads import FileToFetch
-    from airflow_provider_sov._shared.files import Destination
+    from airflow_provider_sov._shared.files import Destination, FileToFetch
 
 MAX_REDIRECTS = 5
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -64,7 +61,7 @@ _ERROR_BODY_LIMIT = 64 * 1024
 _DOWNLOAD_ROUTE = Route("download", "GET", "", idempotent=True, action="download")
 
 
-class ApiHook(ConnectionForm, BaseHook):
+class ApiHook(BaseHook):
     """
     Base of :class:`~airflow_provider_sov.hooks.sov.SovHook` and the Broker hook.
 
@@ -97,6 +94,7 @@ class ApiHook(ConnectionForm, BaseHook):
         self._timeout = timeout
         self._settings: ConnSettings | None = None
         self._async_key: tuple[Any, ...] | None = None
+        self._session: requests.Session | None = None
 
     # --- Connection -----------------------------------------------------------------------------
 
@@ -175,18 +173,20 @@ class ApiHook(ConnectionForm, BaseHook):
 
     # --- Sync -----------------------------------------------------------------------------------
 
-    @cached_property
+    @property
     def session(self) -> requests.Session:
         """Return a pooled ``requests.Session``, created on first use."""
-        import requests
-        from requests.adapters import HTTPAdapter
+        if self._session is None:
+            import requests
+            from requests.adapters import HTTPAdapter
 
-        session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        session.headers["User-Agent"] = "airflow-provider-sov"
-        return session
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            session.headers["User-Agent"] = "airflow-provider-sov"
+            self._session = session
+        return self._session
 
     def get_conn(self) -> requests.Session:
         """Return the pooled session (Airflow's hook interface)."""
@@ -388,8 +388,9 @@ class ApiHook(ConnectionForm, BaseHook):
 
     def close(self) -> None:
         """Close the pooled sync session, if one was opened."""
-        if "session" in self.__dict__:
-            self.__dict__.pop("session").close()
+        if self._session is not None:
+            self._session.close()
+            self._session = None
 
     # --- Async ----------------------------------------------------------------------------------
 

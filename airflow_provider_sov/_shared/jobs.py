@@ -195,6 +195,8 @@ class JobKind(ABC, Generic[RefT, HookT]):
     :attr poll_interval: Default seconds between polls.
     :attr timeout: Default seconds a wait lasts in all.
     :attr min_poll_interval: The API asks clients not to poll more often (a shorter one warns).
+    :attr trigger: The class path of the trigger that polls it in the triggerer (as Airflow stores it
+        in its trigger table); None: its jobs are never waited on there.
     """
 
     name: str
@@ -205,6 +207,7 @@ class JobKind(ABC, Generic[RefT, HookT]):
     poll_interval: float = 15.0
     timeout: float = 2 * 60 * 60.0
     min_poll_interval: float = 0.0
+    trigger: str | None = None
 
     def __repr__(self) -> str:
         return f"<JobKind {self.name}>"

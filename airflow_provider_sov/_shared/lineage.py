@@ -8,6 +8,7 @@ OpenLineage facets come from the optional ``[openlineage]`` extra; without it th
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -60,17 +61,13 @@ def operator_lineage(inputs: list[tuple[str, str]], outputs: list[tuple[str, str
     )
 
 
-class LineageMixin:
-    """Collects what a task read and wrote, for OpenLineage's ``get_openlineage_facets_on_complete``."""
+@dataclass
+class Lineage:
+    """What a task read and wrote in this run, as OpenLineage (namespace, name) pairs (:func:`dataset`)."""
 
-    def lineage_in(self, namespace: str, name: str) -> None:
-        self.__dict__.setdefault("_lineage_inputs", []).append((namespace, name))
+    inputs: list[tuple[str, str]] = field(default_factory=list)
+    outputs: list[tuple[str, str]] = field(default_factory=list)
 
-    def lineage_out(self, namespace: str, name: str) -> None:
-        self.__dict__.setdefault("_lineage_outputs", []).append((namespace, name))
-
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """Return inputs (files uploaded, the SOV or update read) and outputs (files written)."""
-        return operator_lineage(
-            self.__dict__.get("_lineage_inputs", []), self.__dict__.get("_lineage_outputs", [])
-        )
+    def facets(self) -> Any:
+        """Return the ``OperatorLineage`` of what was recorded (None without OpenLineage)."""
+        return operator_lineage(self.inputs, self.outputs)

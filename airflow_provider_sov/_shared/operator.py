@@ -11,17 +11,17 @@ writing the files are done here, once.
 from __future__ import annotations
 
 from abc import abstractmethod
-from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_sov._shared.jobs import HookT
-from airflow_provider_sov._shared.lineage import LineageMixin
+from airflow_provider_sov._shared.lineage import Lineage
 from airflow_provider_sov._shared.routes import IdArguments
-from airflow_provider_sov._shared.task_state import JOB, ClearsTaskRecords, StateStore
+from airflow_provider_sov._shared.task_state import JOB, StateStore, clear_records
 from airflow_provider_sov._shared.waiting import (
-    JobWaitMixin,
+    JobWait,
     as_seconds,
     default_deferrable,
     poll_seconds,
@@ -35,12 +35,12 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_sov._shared.downloads import FileToFetch
-    from airflow_provider_sov._shared.jobs import JobRef, Reading
+    from airflow_provider_sov._shared.files import FileToFetch
+    from airflow_provider_sov._shared.jobs import JobKind, JobRef, Reading
     from airflow_provider_sov._shared.steps import StepRunner
 
 
-class JobOperator(IdArguments, LineageMixin, JobWaitMixin[HookT], ClearsTaskRecords, BaseOperator):
+class JobOperator(IdArguments, BaseOperator, Generic[HookT]):
     """
     Start one job of the kind :attr:`kind` names, optionally wait for it and write its files.
 
@@ -65,6 +65,8 @@ class JobOperator(IdArguments, LineageMixin, JobWaitMixin[HookT], ClearsTaskReco
     :param sovfixer_conn_id: (SOV Fixer) or ``data_act_broker_conn_id`` (Broker): the connection.
     """
 
+    #: The kind of job it starts (and waits on).
+    kind: JobKind[Any, HookT]
     #: Whether this operator can wait for its job at all (a download or an initiate cannot).
     can_wait: ClassVar[bool] = True
     #: Whether it waits unless told otherwise.
@@ -72,6 +74,8 @@ class JobOperator(IdArguments, LineageMixin, JobWaitMixin[HookT], ClearsTaskReco
     #: Whether a retry after its job failed requests a new job (else it reads the same failure):
     #: :class:`~airflow_provider_sov.retries.SovRetryPolicy` retries only such tasks' failed jobs.
     retry_requests_a_new_job: ClassVar[bool] = False
+    #: An operator has work left on the worker when its job ends (a sensor may end in the triggerer).
+    end_from_trigger = False
 
     def __init__(
         self,
@@ -105,11 +109,22 @@ class JobOperator(IdArguments, LineageMixin, JobWaitMixin[HookT], ClearsTaskReco
         self.outage_tolerance = as_seconds(outage_tolerance, "outage_tolerance")
         self.destination = destination
         self.overwrite = overwrite
+        self.lineage = Lineage()
 
     @property
-    def reschedules(self) -> bool:  # type: ignore[override]
+    def reschedules(self) -> bool:
         """Whether a wait on the worker ends the try between reads (``mode="reschedule"``)."""
         return self.mode == "reschedule" and not self.deferrable
+
+    @property
+    def keeps_outage(self) -> bool:
+        """Whether each read of a wait on a worker runs in a new run of the task (``mode="reschedule"``)."""
+        return self.mode == "reschedule"
+
+    @cached_property
+    def hook(self) -> HookT:
+        """The hook of this task's API on its connection, typed as that API's hook."""
+        return self.kind.api.hook_class()(getattr(self, self.kind.api.conn_name_attr))
 
     # --- What a subclass says ------------------------------------------------------------------------
 
@@ -132,6 +147,17 @@ class JobOperator(IdArguments, LineageMixin, JobWaitMixin[HookT], ClearsTaskReco
         """Return what this task adds to the result (e.g. the ``sov_id`` it updated)."""
         return {}
 
+    def options(self) -> dict[str, Any]:
+        """
+        Return the task's options for its kind's refs and outcome (``accept_partial``,
+        ``invalid_grace``): plain JSON, carried in the trigger's kwargs.
+        """
+        return {}
+
+    def task_ref(self, context: Context) -> JobRef | None:
+        """The job the task's own arguments name: none (an operator's job is the one it started)."""
+        return None
+
     def job_pages(self, ref: JobRef, ended: bool) -> dict[str, str] | None:
         """Return the job's pages for the task's links (default: what its kind finds from the ref);
         None while they cannot be known (see :meth:`~.jobs.JobKind.pages`)."""
@@ -152,11 +178,8 @@ class JobOperator(IdArguments, LineageMixin, JobWaitMixin[HookT], ClearsTaskReco
         Save the job's ref for a retry and push its ID to XCom (``job_id``): before any wait. A
         task that recorded its job early (before uploading, say) is not recorded twice.
         """
-        recorded = (id(context["ti"]), ref)
-        if self.__dict__.get("_recorded_job") == recorded:
-            return
-        self.__dict__["_recorded_job"] = recorded
-        store.set(JOB, ref.to_json())
+        if store.get(JOB) != ref.to_json():
+            store.set(JOB, ref.to_json())
         job_id = (first.job_id if first is not None else "") or ref.job_id
         if job_id:
             context["ti"].xcom_push(key="job_id", value=str(job_id))
@@ -164,6 +187,7 @@ class JobOperator(IdArguments, LineageMixin, JobWaitMixin[HookT], ClearsTaskReco
     # --- The one flow --------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self.lineage = Lineage()
         store = StateStore(context, self.log)
         ref, first = self.start_job(context, store)
         self.record_job(context, store, ref, first)
@@ -171,12 +195,20 @@ class JobOperator(IdArguments, LineageMixin, JobWaitMixin[HookT], ClearsTaskReco
         record_pages(self, context, store, partial(self.job_pages, ref))
         if not self.wait_for_completion:
             return self.finish(context, ref, first)
-        return self.finish(context, ref, self.wait_for_job(self.kind, ref, first, context=context))
+        return self.finish(context, ref, JobWait(self, self.kind, context).until_final(ref, first))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: accept only a known event for the job this task started."""
-        ref, reading = self.resume(context, event)
+        ref, reading = JobWait(self, self.kind, context).resume(event)
         return self.finish(context, ref, reading)
+
+    def post_execute(self, context: Context, result: Any = None) -> None:
+        super().post_execute(context, result)
+        clear_records(context, self.log)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Return inputs (files uploaded, the SOV or update read) and outputs (files written)."""
+        return self.lineage.facets()
 
     def finish(self, context: Context, ref: JobRef, reading: Reading | None) -> dict[str, Any]:
         """Judge the reading (a failed job raises), write the files of a finished one, build the result."""

@@ -84,20 +84,23 @@ class IdArguments:
     """
 
     template_fields: Any
+    #: The results the task's ID arguments were given, once its templated fields are rendered.
+    given_results: tuple[dict[str, Any], ...] = ()
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)  # type: ignore[misc]
-        given = self.__dict__["_given_results"] = []
+        given = []
         for name in self.template_fields:
             value = getattr(self, name, None)
             if name in RESULT_IDS and isinstance(value, Mapping) and is_result(value):
                 given.append(dict(value))
                 setattr(self, name, id_from_result(value, name))
+        self.given_results = tuple(given)
 
     def known(self, name: str) -> Any:
         """Return the task's own ``name`` argument, else what a result it was given names as ``name``."""
         value = getattr(self, name, None)
-        for given in self.__dict__.get("_given_results", ()):
+        for given in self.given_results:
             if value is None:
                 value = given.get(name)
         return value

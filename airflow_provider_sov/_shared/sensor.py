@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 import warnings
 from datetime import timedelta
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any, Generic
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
@@ -17,14 +17,14 @@ from airflow_provider_sov._shared.compat import AIRFLOW_3_3
 from airflow_provider_sov._shared.jobs import DEFERRAL_GRACE, HookT
 from airflow_provider_sov._shared.outage import next_poll_in
 from airflow_provider_sov._shared.routes import IdArguments
-from airflow_provider_sov._shared.task_state import ClearsTaskRecords, StateStore
+from airflow_provider_sov._shared.task_state import StateStore, clear_records
 from airflow_provider_sov._shared.waiting import (
-    JobWaitMixin,
+    JobWait,
     as_seconds,
     default_deferrable,
     poll_seconds,
     pop_conn_id,
-    trigger_for,
+    wait_kwargs,
 )
 from airflow_provider_sov.exceptions import SovInputError
 from airflow_provider_sov.links import record_pages
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.triggers.base import StartTriggerArgs
 
-    from airflow_provider_sov._shared.jobs import JobRef, Reading
+    from airflow_provider_sov._shared.jobs import JobKind, JobRef, Reading
 
 
 def triggerer_renders_templates() -> bool:
@@ -53,12 +53,12 @@ class _StartTriggerArgs:
     """
 
     def __get__(self, task: JobSensor[Any] | None, owner: type | None = None) -> StartTriggerArgs | None:
-        if task is None or not task.__dict__.get("start_from_trigger"):
+        if task is None or not task.start_from_trigger:
             return None
         return task.start_args()
 
 
-class JobSensor(IdArguments, JobWaitMixin[HookT], ClearsTaskRecords, BaseSensorOperator):
+class JobSensor(IdArguments, BaseSensorOperator, Generic[HookT]):
     """
     Wait for one job of the kind :attr:`kind` names; the base of every sensor of both APIs.
 
@@ -93,6 +93,10 @@ class JobSensor(IdArguments, JobWaitMixin[HookT], ClearsTaskRecords, BaseSensorO
     """
 
     start_trigger_args = _StartTriggerArgs()
+    #: The kind of job it waits on.
+    kind: JobKind[Any, HookT]
+    #: A sensor's reschedule mode is Airflow's own: its wait never reschedules itself.
+    reschedules = False
 
     def __init__(
         self,
@@ -144,6 +148,25 @@ class JobSensor(IdArguments, JobWaitMixin[HookT], ClearsTaskRecords, BaseSensorO
             )
             start_from_trigger = False
         self.start_from_trigger = bool(start_from_trigger)
+        #: The wait and the job of this run's pokes (poke and reschedule modes), made at its first poke.
+        self.poking: tuple[JobWait, JobRef] | None = None
+
+    @property
+    def keeps_outage(self) -> bool:
+        """Whether each poke runs in a new run of the task (``mode="reschedule"``): the outage is kept in its state."""
+        return self.mode == "reschedule"
+
+    @cached_property
+    def hook(self) -> HookT:
+        """The hook of this task's API on its connection, typed as that API's hook."""
+        return self.kind.api.hook_class()(getattr(self, self.kind.api.conn_name_attr))
+
+    def options(self) -> dict[str, Any]:
+        """
+        Return the task's options for its kind's refs and outcome (``accept_partial``,
+        ``invalid_grace``): plain JSON, carried in the trigger's kwargs.
+        """
+        return {}
 
     def task_values(self) -> dict[str, Any]:
         """Return the arguments that name the job (the kind's ``task_fields``), as they are now."""
@@ -179,10 +202,10 @@ class JobSensor(IdArguments, JobWaitMixin[HookT], ClearsTaskRecords, BaseSensorO
             return None
         from airflow.triggers.base import StartTriggerArgs
 
-        trigger = trigger_for(self.kind)
+        assert self.kind.trigger is not None  # every kind a sensor waits on is polled by a trigger
         return StartTriggerArgs(
-            trigger_cls=f"{trigger.__module__}.{trigger.__qualname__}",
-            trigger_kwargs={**values, **self.wait_kwargs()},
+            trigger_cls=self.kind.trigger,
+            trigger_kwargs={**values, **wait_kwargs(self, self.kind)},
             next_method="execute_complete",
             timeout=timedelta(seconds=self.timeout + DEFERRAL_GRACE),
         )
@@ -195,19 +218,17 @@ class JobSensor(IdArguments, JobWaitMixin[HookT], ClearsTaskRecords, BaseSensorO
         interval after it.
         """
         interval = float(super()._get_next_poke_interval(started_at, run_duration, poke_count))
-        kept = self.__dict__.get("_outage")
-        if kept is not None and kept[1].failures:
-            interval = max(interval, next_poll_in(float(self.poke_interval), kept[1].failures))
+        failures = 0 if self.poking is None else self.poking[0].outage.failures
+        if failures:
+            interval = max(interval, next_poll_in(float(self.poke_interval), failures))
         return max(0.0, min(interval, float(self.timeout) - float(run_duration())))
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         # The ref is built (and its IDs checked) at the first poke of this run, not at every poke.
-        ti = context.get("ti")
-        kept = self.__dict__.get("_poked")
-        if kept is None or kept[0] is not ti:
-            kept = self.__dict__["_poked"] = (ti, self.task_ref(context))
-        ref = kept[1]
-        reading = self.read_riding_out(self.kind, ref, context)
+        if self.poking is None or self.poking[0].context is not context:
+            self.poking = (JobWait(self, self.kind, context), self.task_ref(context))
+        wait, ref = self.poking
+        reading = wait.read_riding_out(ref)
         if reading is None or not reading.terminal:
             return False
         return PokeReturnValue(is_done=True, xcom_value=self.finish(context, ref, reading))
@@ -218,8 +239,7 @@ class JobSensor(IdArguments, JobWaitMixin[HookT], ClearsTaskRecords, BaseSensorO
         if self.start_from_trigger:
             self.log.warning("start_from_trigger: %s", self._why_on_a_worker(context))
         ref = self.task_ref(context)
-        reading = self.wait_for_job(self.kind, ref, context=context)
-        return self.finish(context, ref, reading)
+        return self.finish(context, ref, JobWait(self, self.kind, context).until_final(ref))
 
     def _why_on_a_worker(self, context: Context) -> str:
         """Say why a wait meant to start in the triggerer is running on a worker, and what to do."""
@@ -239,8 +259,12 @@ class JobSensor(IdArguments, JobWaitMixin[HookT], ClearsTaskRecords, BaseSensorO
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: accept only a known event for this job."""
-        ref, reading = self.resume(context, event)
+        ref, reading = JobWait(self, self.kind, context).resume(event)
         return self.finish(context, ref, reading)
+
+    def post_execute(self, context: Context, result: Any = None) -> None:
+        super().post_execute(context, result)
+        clear_records(context, self.log)
 
     def finish(self, context: Context, ref: JobRef, reading: Reading) -> dict[str, Any]:
         """Judge the final reading (a failed job raises) and build the result; look once more for

@@ -148,18 +148,15 @@ class VariableRecords:
         self._records, self._exists = {}, False
 
 
-class ClearsTaskRecords:
+def clear_records(context: Context, log: Any) -> None:
     """
-    Mixed into every task of this package: when the task succeeds, the fallback records of
-    :class:`VariableRecords` are removed (where Airflow keeps a task state store, it keeps it).
+    Remove a task's fallback records (:class:`VariableRecords`) once it succeeded: every task of this
+    package calls it from ``post_execute`` (where Airflow keeps a task state store, it keeps it).
     """
-
-    def post_execute(self, context: Context, result: Any = None) -> None:
-        super().post_execute(context, result)  # type: ignore[misc]
-        if context.get("task_state_store") is None:
-            records = VariableRecords.of(context, self.log)  # type: ignore[attr-defined]
-            if records is not None:
-                records.clear()
+    if context.get("task_state_store") is None:
+        records = VariableRecords.of(context, log)
+        if records is not None:
+            records.clear()
 
 
 def saved_ref(kind: JobKind[RefT, Any], store: StateStore) -> RefT | None:

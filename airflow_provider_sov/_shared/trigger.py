@@ -63,8 +63,8 @@ class JobTrigger(BaseTrigger):
     bodies) are retried by the hook within each poll, and the wait rides out an outage of the API
     for ``outage_tolerance`` seconds from its first failed poll, polling with backoff meanwhile
     (:mod:`.outage`); a good reading ends the outage. Any other error (401, 404, 409, a 400, a TLS
-    failure) ends the wait at once with that error. A subclass sets :attr:`kind` (which makes it the trigger
-    waits of that kind defer to); its other kwargs are the kind's ref as JSON (e.g. ``job_id``) and its
+    failure) ends the wait at once with that error. A subclass sets :attr:`kind` (whose ``trigger``
+    names the subclass: the class its waits defer to); its other kwargs are the kind's ref as JSON (e.g. ``job_id``) and its
     connection argument (e.g. ``sovfixer_conn_id``).
 
     :param deadline: Absolute UNIX time after which the wait times out; fixed when the wait began.
@@ -85,13 +85,6 @@ class JobTrigger(BaseTrigger):
 
     kind: ClassVar[JobKind[Any, Any]]
     retry_policy: ClassVar[RetryPolicy] = TRIGGER_RETRY_POLICY
-    #: The trigger class of each kind: a subclass that sets ``kind`` is the one its waits defer to.
-    by_kind: ClassVar[dict[JobKind[Any, Any], type[JobTrigger]]] = {}
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "kind" in cls.__dict__:
-            JobTrigger.by_kind[cls.kind] = cls
 
     def __init__(
         self,

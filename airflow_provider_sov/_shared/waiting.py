@@ -4,21 +4,23 @@ One way to wait, for every job kind of both APIs: check once, then defer or poll
 The deadline is an absolute wall-clock time computed once, when the wait starts, and carried in
 the trigger's kwargs, so a triggerer restart neither extends nor resets it. Trigger events are
 plain JSON with a ``status`` from :data:`EVENT_STATUSES`; anything else fails the task loudly.
-Every sensor (:class:`~.sensor.JobSensor`) and every operator that waits uses
-:class:`JobWaitMixin`, given a :class:`~airflow_provider_sov._shared.jobs.JobKind`: neither knows
-which API it talks to. A task resumed after a deferral recovers its job and its deadline in one
-place (:meth:`JobWaitMixin.resume`).
+Every sensor (:class:`~.sensor.JobSensor`) and every operator that waits builds a :class:`JobWait`
+when it runs and calls it, given a :class:`~airflow_provider_sov._shared.jobs.JobKind`: neither
+knows which API it talks to. A task resumed after a deferral recovers its job and its deadline in
+one place (:meth:`JobWait.resume`).
 """
 
 from __future__ import annotations
 
+import importlib
 import time
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from airflow_provider_sov import exceptions
 from airflow_provider_sov._shared.compat import conf
-from airflow_provider_sov._shared.jobs import DEFERRAL_GRACE, HookT, Reading
+from airflow_provider_sov._shared.jobs import DEFERRAL_GRACE, Reading
 from airflow_provider_sov._shared.outage import Outage, next_poll_in
 from airflow_provider_sov._shared.task_state import OUTAGE, WAIT, StateStore, saved_ref
 from airflow_provider_sov.exceptions import SovError, SovInputError, SovTimeoutError
@@ -29,10 +31,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_sov._shared.hook import ApiHook
-    from airflow_provider_sov._shared.jobs import Api, JobKind, JobRef
+    from airflow_provider_sov._shared.jobs import JobKind, JobRef
     from airflow_provider_sov._shared.trigger import JobTrigger
-
-H = TypeVar("H", bound="ApiHook")
 
 #: The only trigger-event statuses a task accepts.
 EVENT_STATUSES = frozenset({"terminal", "timeout", "error"})
@@ -181,178 +181,158 @@ def pop_conn_id(kind: JobKind[Any, Any], kwargs: dict[str, Any]) -> str:
     return str(kwargs.pop(kind.api.conn_name_attr, None) or kind.api.default_conn_name)
 
 
-def trigger_for(kind: JobKind[Any, Any]) -> type[JobTrigger]:
-    """Return the trigger class that polls ``kind`` (imported now: only a wait about to defer needs it)."""
-    from airflow_provider_sov.triggers import trigger_for as find
+def trigger_class(kind: JobKind[Any, Any]) -> type[JobTrigger]:
+    """Return the trigger class that polls ``kind``: the one its ``trigger`` names (imported now)."""
+    if kind.trigger is None:
+        raise LookupError(f"job kind {kind.name!r} is never waited on in the triggerer")
+    module, _, name = kind.trigger.rpartition(".")
+    found: type[JobTrigger] = getattr(importlib.import_module(module), name)
+    return found
 
-    return find(kind)
+
+def read_job(task: Waiter, kind: JobKind[Any, Any], ref: JobRef) -> Reading:
+    """Read the job's status once on the task's hook, logging one progress line."""
+    reading = kind.read(task.hook, ref)
+    task.log.info("%s", reading.progress_line(kind.describe(ref)))
+    return reading
 
 
-class JobWaitMixin(Generic[HookT]):
-    """
-    How any task waits on one job of any kind, in every mode; used by every sensor and operator.
+class Waiter(Protocol):
+    """What a task that waits gives the wait: its settings (seconds), its hook, its log, its deferral."""
 
-    The deferrable path checks once before deferring (a finished job never defers), then hands the
-    kind's trigger an absolute deadline, fixed once and kept in the task's state; the in-process
-    path polls until the same deadline. Both end in a final :class:`Reading`, which the kind turns
-    into the result, so they cannot disagree. The task sets ``deferrable``, ``timeout`` and
-    ``poll_interval`` (seconds) and its connection argument (the kind's API's ``conn_name_attr``).
-    """
-
-    #: The kind this task waits on (an operator that starts another kind passes that one in).
-    kind: JobKind[Any, HookT]
-    #: A sensor may end a successful wait in the triggerer; an operator has work left on the worker.
-    end_from_trigger: bool = False
-    #: Whether a wait that does not defer ends the try between reads (an operator's
-    #: ``mode="reschedule"``; a sensor's reschedule mode is Airflow's own).
-    reschedules: bool = False
-    #: Seconds of API failure a wait rides out (the task's ``outage_tolerance``); None: the connection's.
-    outage_tolerance: float | None = None
+    task_id: str
     deferrable: bool
     timeout: float
     poll_interval: float
-    log: Any
-    defer: Any
-    task_id: str
-
-    def options(self) -> dict[str, Any]:
-        """
-        Return the task's options for its kind's refs and outcome (``accept_partial``,
-        ``invalid_grace``): plain JSON, carried in the trigger's kwargs.
-        """
-        return {}
-
-    def hook_for(self, api: Api[H]) -> H:
-        """Return the hook of ``api`` on this task's connection (created on first use, then kept)."""
-        hooks = self.__dict__.setdefault("_job_hooks", {})
-        conn_id = getattr(self, api.conn_name_attr)
-        if (api, conn_id) not in hooks:
-            hooks[(api, conn_id)] = api.hook_class()(conn_id)
-        hook: H = hooks[(api, conn_id)]
-        return hook
+    outage_tolerance: float | None
+    end_from_trigger: bool
+    do_xcom_push: bool
 
     @property
-    def hook(self) -> HookT:
-        """Return the hook of this task's API (:attr:`kind`), typed as that API's hook."""
-        return self.hook_for(self.kind.api)
+    def log(self) -> Any: ...
 
-    def read_job(self, kind: JobKind[Any, Any], ref: JobRef) -> Reading:
-        """Read the job's status once, logging one progress line."""
-        reading = kind.read(self.hook_for(kind.api), ref)
-        self.log.info("%s", reading.progress_line(kind.describe(ref)))
-        return reading
+    @property
+    def hook(self) -> ApiHook: ...
 
-    def outage(self, context: Context | None) -> Outage:
-        """
-        Return this wait's :class:`~.outage.Outage`: kept on the task while it runs, and in its state
-        between the runs of a task that reschedules (read back once per run).
-        """
-        ti = None if context is None else context.get("ti")
-        kept = self.__dict__.get("_outage")
-        if kept is not None and kept[0] is ti:
-            outage: Outage = kept[1]
-            return outage
-        tolerance = self.outage_tolerance
+    @property
+    def reschedules(self) -> bool:
+        """Whether a wait on the worker ends the try between reads (an operator's ``mode="reschedule"``)."""
+
+    @property
+    def keeps_outage(self) -> bool:
+        """Whether each read runs in a new run of the task (any ``mode="reschedule"``)."""
+
+    def options(self) -> dict[str, Any]: ...
+
+    def task_ref(self, context: Context) -> JobRef | None: ...
+
+    def defer(self, *, trigger: Any, method_name: str, timeout: timedelta | None = None) -> NoReturn: ...
+
+
+class JobWait:
+    """
+    One wait of a task on one job of a kind, built when the task runs and called: read once, fix the
+    deadline, then defer, reschedule or poll; or, resumed, recover the job and its final reading.
+
+    Deferring checks once first (a finished job never defers) and hands the kind's trigger an
+    absolute deadline, fixed once and kept in the task's state; a wait on the worker polls until the
+    same deadline. Both end in a final :class:`Reading`, which the kind turns into the result, so
+    they cannot disagree. What the wait keeps while it runs (the outage it rides out) is kept here.
+
+    :param task: The task that waits (its settings, hook and log; :class:`Waiter`).
+    :param kind: The kind of job it waits on.
+    :param context: The task's context (None outside a task run): where the deadline is kept.
+    """
+
+    def __init__(self, task: Waiter, kind: JobKind[Any, Any], context: Context | None) -> None:
+        self.task, self.kind, self.context = task, kind, context
+        # A task that reschedules keeps its outage in its state between runs; others in memory.
+        self.store = StateStore(context, task.log) if context is not None else None
+        self.outage_store = self.store if task.keeps_outage else None
+
+    @cached_property
+    def outage(self) -> Outage:
+        """The outage this wait rides out: the task's tolerance, else its connection's; a task that
+        reschedules reads back the one its last run kept."""
+        tolerance = self.task.outage_tolerance
         if tolerance is None:
-            tolerance = self.hook.settings.outage_tolerance
-        saved = None
-        if context is not None and self.mode_reschedules():
-            saved = StateStore(context, self.log).get(OUTAGE)
-        outage = Outage.from_json(tolerance, saved)
-        self.__dict__["_outage"] = (ti, outage)
-        return outage
+            tolerance = self.task.hook.settings.outage_tolerance
+        saved = self.outage_store.get(OUTAGE) if self.outage_store is not None else None
+        return Outage.from_json(tolerance, saved)
 
-    def mode_reschedules(self) -> bool:
-        """Whether each read of a wait on a worker runs in a new run of the task (``mode="reschedule"``)."""
-        return getattr(self, "mode", "poke") == "reschedule"
-
-    def read_riding_out(
-        self, kind: JobKind[Any, Any], ref: JobRef, context: Context | None
-    ) -> Reading | None:
+    def read_riding_out(self, ref: JobRef) -> Reading | None:
         """
         Read the job's status once; None when the read failed but the wait rides it out (a transient
         failure within the outage tolerance, logged once). Any other failure, or one that has lasted
         past the tolerance, raises.
         """
-        outage, name = self.outage(context), kind.describe(ref)
-        # A task that reschedules keeps its outage in its state between runs; others keep it in memory.
-        store = StateStore(context, self.log) if context is not None and self.mode_reschedules() else None
+        outage, name, store, log = self.outage, self.kind.describe(ref), self.outage_store, self.task.log
         try:
-            reading = self.read_job(kind, ref)
+            reading = read_job(self.task, self.kind, ref)
         except SovError as exc:
             if not outage.rides_out(exc):
                 if store is not None:
                     store.delete(OUTAGE)
                 raise outage.gave_up(name, exc) from None
-            self.log.warning("%s", outage.describe(name, exc, self.poll_interval))
+            log.warning("%s", outage.describe(name, exc, self.task.poll_interval))
             if store is not None:
                 store.set(OUTAGE, outage.to_json())
             return None
         if outage.since is not None:
-            self.log.info("%s: the API answers again after %.0fs.", name, outage.failing_for())
+            log.info("%s: the API answers again after %.0fs.", name, outage.failing_for())
             outage.ok()
             if store is not None:
                 store.delete(OUTAGE)
         return reading
 
-    def task_ref(self, context: Context) -> JobRef | None:
-        """Return the job the task's own arguments name, if they name one (a sensor's do)."""
-        return None
-
-    def wait_for_job(
+    def until_final(
         self,
-        kind: JobKind[Any, Any],
         ref: JobRef,
         first: Reading | None = None,
         *,
-        context: Context | None = None,
         deadline: tuple[float, float] | None = None,
         method_name: str = "execute_complete",
     ) -> Reading:
         """
-        Wait for the job to be final; defer when ``deferrable`` (this call then does not return).
+        Wait for the job to be final; defer when the task is ``deferrable`` (this call then does not return).
 
         :param first: A reading taken just now (e.g. the answer that created the job); without it
             the status is read once before deciding whether to wait at all.
-        :param context: The task's context: the wait's deadline is kept in its state store, so a task
-            resumed without its trigger's event waits until the same deadline.
         :param deadline: ``(deadline, wait_started)`` of a wait that began earlier (resumed); default now.
         """
+        task, kind = self.task, self.kind
         started = time.time()
-        reading = first if first is not None else self.read_riding_out(kind, ref, context)
+        reading = first if first is not None else self.read_riding_out(ref)
         if reading is not None and reading.terminal:
             return reading
-        until, wait_started = deadline or (deadline_after(self.timeout), started)
-        if context is not None and deadline is None:
-            until, wait_started = self._keep_deadline(context, ref, until, wait_started)
-        if self.deferrable and until > time.time():  # past its deadline, it times out here and now
-            self.defer_for_job(kind, ref, deadline=until, wait_started=wait_started, method_name=method_name)
-        if self.reschedules and context is not None and until > time.time():
-            self.reschedule_wait(kind, ref, reading, until)
-        outage = self.outage(context)
+        until, wait_started = deadline or (deadline_after(task.timeout), started)
+        if self.store is not None and deadline is None:
+            until, wait_started = self._keep_deadline(ref, until, wait_started)
+        if task.deferrable and until > time.time():  # past its deadline, it times out here and now
+            self.defer(ref, deadline=until, wait_started=wait_started, method_name=method_name)
+        if task.reschedules and self.context is not None and until > time.time():
+            self.reschedule(ref, reading, until)
         return poll_in_process(
-            lambda: self.read_riding_out(kind, ref, context),
+            lambda: self.read_riding_out(ref),
             reading,
             name=kind.describe(ref),
             started=wait_started,
-            timeout=self.timeout,
-            poll_interval=self.poll_interval,
+            timeout=task.timeout,
+            poll_interval=task.poll_interval,
             deadline=until,
-            failures=lambda: outage.failures,
+            failures=lambda: self.outage.failures,
         )
 
-    def _keep_deadline(
-        self, context: Context, ref: JobRef, until: float, wait_started: float
-    ) -> tuple[float, float]:
+    def _keep_deadline(self, ref: JobRef, until: float, wait_started: float) -> tuple[float, float]:
         """
         Save the wait's deadline in the task's state; a rescheduled run of the same try keeps the
         one its wait began with (a new try, a retry, begins a new wait).
         """
-        store = StateStore(context, self.log)
-        attempt = getattr(context.get("ti"), "try_number", None)
-        kept = store.get(WAIT)
+        assert self.store is not None and self.context is not None
+        attempt = getattr(self.context.get("ti"), "try_number", None)
+        kept = self.store.get(WAIT)
         if (
-            self.reschedules
+            self.task.reschedules
             and isinstance(kept, dict)
             and kept.get("key") == ref.key
             and kept.get("try") == attempt
@@ -360,12 +340,10 @@ class JobWaitMixin(Generic[HookT]):
         ):
             return float(kept["deadline"]), float(kept.get("wait_started") or wait_started)
         wait = {"key": ref.key, "ref": ref.to_json(), "deadline": until, "wait_started": wait_started}
-        store.set(WAIT, {**wait, "try": attempt} if attempt is not None else wait)
+        self.store.set(WAIT, {**wait, "try": attempt} if attempt is not None else wait)
         return until, wait_started
 
-    def reschedule_wait(
-        self, kind: JobKind[Any, Any], ref: JobRef, reading: Reading | None, until: float
-    ) -> NoReturn:
+    def reschedule(self, ref: JobRef, reading: Reading | None, until: float) -> NoReturn:
         """
         End this run of the task until the next read is due (never past the wait's deadline; later
         while the API fails: the outage's backoff).
@@ -374,52 +352,30 @@ class JobWaitMixin(Generic[HookT]):
 
         from airflow_provider_sov._shared.compat import AirflowRescheduleException
 
-        failures = self.__dict__["_outage"][1].failures if "_outage" in self.__dict__ else 0
-        wake = min(time.time() + next_poll_in(self.poll_interval, failures), until)
-        self.log.info(
+        wake = min(time.time() + next_poll_in(self.task.poll_interval, self.outage.failures), until)
+        self.task.log.info(
             "%s is %s; rescheduling the task to read it again in %.0fs.",
-            kind.describe(ref),
+            self.kind.describe(ref),
             "unknown while the API fails" if reading is None else reading.status,
             max(0.0, wake - time.time()),
         )
         raise AirflowRescheduleException(reschedule_date=datetime.fromtimestamp(wake, UTC))
 
-    def wait_kwargs(self) -> dict[str, Any]:
-        """
-        Return the trigger kwargs that carry the task's settings: the connection, the poll interval and
-        timeout, its options (when it has any) and, with ``end_from_trigger``, what lets the trigger
-        end a successful wait itself.
-        """
-        conn_attr = self.kind.api.conn_name_attr
-        kwargs: dict[str, Any] = {
-            conn_attr: getattr(self, conn_attr),
-            "poll_interval": self.poll_interval,
-            "timeout": self.timeout,
-        }
-        if self.outage_tolerance is not None:
-            kwargs["outage_tolerance"] = self.outage_tolerance
-        if options := self.options():
-            kwargs["options"] = options
-        if self.end_from_trigger:
-            kwargs.update(end_from_trigger=True, xcom_push=bool(getattr(self, "do_xcom_push", True)))
-        return kwargs
-
-    def defer_for_job(
-        self, kind: JobKind[Any, Any], ref: JobRef, *, deadline: float, wait_started: float, method_name: str
-    ) -> NoReturn:
+    def defer(self, ref: JobRef, *, deadline: float, wait_started: float, method_name: str) -> NoReturn:
         """Hand the wait to the kind's trigger with its absolute deadline."""
-        trigger = trigger_for(kind)(
-            **ref.to_json(), **self.wait_kwargs(), deadline=deadline, wait_started=wait_started
+        trigger = trigger_class(self.kind)(
+            **ref.to_json(), **wait_kwargs(self.task, self.kind), deadline=deadline, wait_started=wait_started
         )
-        self.log.info("Deferring the wait for %s (timeout %.0fs).", kind.describe(ref), self.timeout)
-        self.defer(
+        self.task.log.info(
+            "Deferring the wait for %s (timeout %.0fs).", self.kind.describe(ref), self.task.timeout
+        )
+        self.task.defer(
             trigger=trigger,
             method_name=method_name,
             timeout=timedelta(seconds=max(0.0, deadline - time.time()) + DEFERRAL_GRACE),
         )
-        raise AssertionError("unreachable")  # pragma: no cover - defer() always raises
 
-    def resume(self, context: Context, event: Any) -> tuple[JobRef, Reading]:
+    def resume(self, event: Any) -> tuple[JobRef, Reading]:
         """
         Return the job a task resumed after its trigger waits on, and its final reading: the one way
         every ``execute_complete`` recovers them.
@@ -430,7 +386,8 @@ class JobWaitMixin(Generic[HookT]):
         trigger's event: then the status is read once, and a job still running is waited on again
         until the deadline the wait began with, never a new one.
         """
-        kind, store = self.kind, StateStore(context, self.log)
+        kind, store, context = self.kind, self.store, self.context
+        assert store is not None and context is not None
         kept = store.get(WAIT)
         wait = kept if isinstance(kept, dict) else {}
         ref = saved_ref(kind, store)
@@ -439,23 +396,23 @@ class JobWaitMixin(Generic[HookT]):
         if ref is None and isinstance(event, dict) and isinstance(event.get("ref"), dict):
             ref = kind.ref_from_json(event["ref"])
         if ref is None:
-            ref = self.task_ref(context)
+            ref = self.task.task_ref(context)
         if ref is None:
             raise SovError(
-                f"Task {self.task_id!r} resumed without knowing its {kind.label}: neither the task "
+                f"Task {self.task.task_id!r} resumed without knowing its {kind.label}: neither the task "
                 "state store nor the trigger event names it.",
                 hint="Run the task again.",
             )
         if event is not None:
             return ref, check_event(event, ref.key, kind.describe(ref))
-        return ref, self._reread(kind, ref, wait if wait.get("key") == ref.key else {})
+        return ref, self._reread(ref, wait if wait.get("key") == ref.key else {})
 
-    def _reread(self, kind: JobKind[Any, Any], ref: JobRef, wait: Mapping[str, Any]) -> Reading:
+    def _reread(self, ref: JobRef, wait: Mapping[str, Any]) -> Reading:
         """Resumed with no event: read the status once; wait on a running job until the same deadline."""
-        name = kind.describe(ref)
-        self.log.warning("Resumed without the trigger's event; reading the status of %s once.", name)
+        name = self.kind.describe(ref)
+        self.task.log.warning("Resumed without the trigger's event; reading the status of %s once.", name)
         try:
-            reading = self.read_job(kind, ref)
+            reading = read_job(self.task, self.kind, ref)
         except SovError as exc:
             raise type(exc)(
                 f"The task resumed without hearing how the wait for {name} ended, and could not read its "
@@ -470,8 +427,31 @@ class JobWaitMixin(Generic[HookT]):
             return reading
         if "deadline" in wait:
             deadline = (float(wait["deadline"]), float(wait.get("wait_started") or time.time()))
-            self.log.info("Waiting again for %s until the wait's own deadline.", name)
+            self.task.log.info("Waiting again for %s until the wait's own deadline.", name)
         else:
             deadline = None
-            self.log.warning("The deadline of the wait for %s was not kept; its timeout starts again.", name)
-        return self.wait_for_job(kind, ref, reading, deadline=deadline)
+            self.task.log.warning(
+                "The deadline of the wait for %s was not kept; its timeout starts again.", name
+            )
+        return self.until_final(ref, reading, deadline=deadline)
+
+
+def wait_kwargs(task: Waiter, kind: JobKind[Any, Any]) -> dict[str, Any]:
+    """
+    Return the trigger kwargs that carry a task's wait settings: the connection, the poll interval and
+    timeout, its options (when it has any) and, with ``end_from_trigger``, what lets the trigger end a
+    successful wait itself.
+    """
+    conn_attr = kind.api.conn_name_attr
+    kwargs: dict[str, Any] = {
+        conn_attr: getattr(task, conn_attr),
+        "poll_interval": task.poll_interval,
+        "timeout": task.timeout,
+    }
+    if task.outage_tolerance is not None:
+        kwargs["outage_tolerance"] = task.outage_tolerance
+    if options := task.options():
+        kwargs["options"] = options
+    if task.end_from_trigger:
+        kwargs.update(end_from_trigger=True, xcom_push=bool(task.do_xcom_push))
+    return kwargs

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_sov._shared.connection import ui_field_behaviour
 from airflow_provider_sov._shared.hook import ApiHook
 from airflow_provider_sov._shared.http import read_error_body, require_keys
 from airflow_provider_sov.exceptions import SovAuthError, SovBadRequestError, SovError, SovPrerequisiteError
@@ -34,8 +35,7 @@ if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Mapping
 
-    from airflow_provider_sov._shared.downloads import FileToFetch
-    from airflow_provider_sov._shared.files import Destination, DownloadedFile
+    from airflow_provider_sov._shared.files import Destination, DownloadedFile, FileToFetch
 
 __all__ = ["ROUTES", "_SESSIONS", "DataActBrokerHook", "GenerationTarget", "generation_request"]
 
@@ -68,6 +68,11 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
     hook_name = broker_rules.API_NAME
     default_host = DEFAULT_HOST
     auth: BrokerAuth
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Return the connection form's shape (Airflow 3.0 and 3.1 ask the hook for it)."""
+        return ui_field_behaviour(cls.conn_type)
 
     def __init__(self, data_act_broker_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(data_act_broker_conn_id, auth=BrokerAuth(), **kwargs)

@@ -183,6 +183,7 @@ class GenerationKind(BrokerJobKind[GenerationRef]):
     name = "generation"
     label = "D-file generation"
     task_fields = ("submission_id", "file_type", "job_id")
+    trigger = "airflow_provider_sov.triggers.broker.DFileGenerationTrigger"
 
     def ref_from_task(
         self, values: Mapping[str, Any], started: float, options: Mapping[str, Any]

@@ -19,8 +19,8 @@ from airflow_provider_sov.exceptions import SovAuthError, SovConnectionConfigErr
 from airflow_provider_sov.hooks.broker_rules import AUTH_MODES, PROXY_HOST_MARK, ROUTES, SESSION_ROUTES
 
 if TYPE_CHECKING:
+    from airflow_provider_sov._shared.auth import AuthHost
     from airflow_provider_sov._shared.connection import ConnSettings
-    from airflow_provider_sov._shared.hook import ApiHook
     from airflow_provider_sov._shared.routes import Route
 
 
@@ -113,7 +113,7 @@ class BrokerAuth(Auth):
     def _login_body(self, settings: ConnSettings) -> dict[str, Any]:
         return {"username": settings.login, "password": settings.secret}
 
-    def _accept_session(self, body: Any, settings: ConnSettings, hook: ApiHook) -> str:
+    def _accept_session(self, body: Any, settings: ConnSettings, hook: AuthHost) -> str:
         """Keep the session the login answered with; return it (each path registers it with the masker)."""
         route = ROUTES["login"]
         session_id = str(
@@ -141,7 +141,7 @@ class BrokerAuth(Auth):
         if key is not None:
             self._epoch = _SESSIONS.put(key, self._session_id)
 
-    def establish(self, hook: ApiHook) -> None:
+    def establish(self, hook: AuthHost) -> None:
         """
         Start a session where the mode allows it: log in, or call ``/v1/active_user`` via the proxy.
 
@@ -158,7 +158,7 @@ class BrokerAuth(Auth):
             hook.send(ROUTES["active_user"])
         self._shared(settings)
 
-    async def aestablish(self, hook: ApiHook) -> None:
+    async def aestablish(self, hook: AuthHost) -> None:
         """Do what :meth:`establish` does, on the async path, for triggers."""
         settings = await hook.asettings()
         mode = self.mode(settings)
@@ -176,13 +176,13 @@ class BrokerAuth(Auth):
     def _fresh(self, route: Route) -> bool:
         return route.name not in SESSION_ROUTES and not self._session_started
 
-    def prepare(self, hook: ApiHook, route: Route) -> int:
+    def prepare(self, hook: AuthHost, route: Route) -> int:
         key = self._session_key(hook.settings)
         if self._fresh(route) and key is not None and not self._adopt(key, 0):
             self.establish(hook)
         return self._epoch  # the session this request goes with (another request may renew it meanwhile)
 
-    async def aprepare(self, hook: ApiHook, route: Route) -> int:
+    async def aprepare(self, hook: AuthHost, route: Route) -> int:
         key = self._session_key(await hook.asettings())
         if key is not None and self._fresh(route):
             async with _SESSIONS.lock(key):
@@ -190,7 +190,7 @@ class BrokerAuth(Auth):
                     await self.aestablish(hook)
         return self._epoch  # the session this request goes with: one hook may send many at once
 
-    def renew(self, hook: ApiHook, error: SovAuthError, route: Route, used: int) -> bool:
+    def renew(self, hook: AuthHost, error: SovAuthError, route: Route, used: int) -> bool:
         key = self._renewal(hook, error, route, hook.settings)
         if key is None:
             return False
@@ -198,7 +198,7 @@ class BrokerAuth(Auth):
             self.establish(hook)
         return True
 
-    async def arenew(self, hook: ApiHook, error: SovAuthError, route: Route, used: int) -> bool:
+    async def arenew(self, hook: AuthHost, error: SovAuthError, route: Route, used: int) -> bool:
         key = self._renewal(hook, error, route, await hook.asettings())
         if key is None:
             return False
@@ -208,7 +208,7 @@ class BrokerAuth(Auth):
         return True
 
     def _renewal(
-        self, hook: ApiHook, error: SovAuthError, route: Route, settings: ConnSettings
+        self, hook: AuthHost, error: SovAuthError, route: Route, settings: ConnSettings
     ) -> tuple[str, str, str] | None:
         """
         After ``error``: the account whose session to renew before one retry; None when a new

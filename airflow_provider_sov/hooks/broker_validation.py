@@ -182,6 +182,7 @@ class ValidationKind(BrokerJobKind[ValidationRef]):
     name = "validation"
     label = "submission validation"
     task_fields = ("submission_id",)
+    trigger = "airflow_provider_sov.triggers.broker.SubmissionValidationTrigger"
 
     def ref_from_task(
         self, values: Mapping[str, Any], started: float, options: Mapping[str, Any]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 from urllib.parse import unquote, urlsplit
 
 from airflow_provider_sov._shared.auth import TokenAuth
+from airflow_provider_sov._shared.connection import ui_field_behaviour
 from airflow_provider_sov._shared.files import DownloadedFile, as_source, multipart_file
 from airflow_provider_sov._shared.hook import ApiHook
 from airflow_provider_sov._shared.http import require_keys
@@ -35,8 +36,7 @@ from airflow_provider_sov.hooks.sov_rules import (
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-    from airflow_provider_sov._shared.downloads import FileToFetch
-    from airflow_provider_sov._shared.files import Destination
+    from airflow_provider_sov._shared.files import Destination, FileToFetch
     from airflow_provider_sov._shared.routes import Route
 
 ROUTES = sov_routes.ROUTES
@@ -67,6 +67,11 @@ class SovHook(SovRecordsMixin, ApiHook):
     hook_name = sov_routes.API_NAME
     default_host = DEFAULT_HOST
     routes = ROUTES
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Return the connection form's shape (Airflow 3.0 and 3.1 ask the hook for it)."""
+        return ui_field_behaviour(cls.conn_type)
 
     def __init__(self, sovfixer_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(sovfixer_conn_id, auth=TokenAuth("Token"), **kwargs)

@@ -166,6 +166,7 @@ class SovJobKind(JobKind[SovJobRef, "SovHook"]):
     :param example: An example ID, for the message a bad ID gets.
     :param status_params: Query parameters the status read sends.
     :param steps: The steps that create one, in order.
+    :param trigger: The class path of the trigger that polls it.
     :param sov: How a job's SOV (whose pages the task links to) is found when the task does not
         know it: ``"job"`` (the job is the SOV), ``"history"`` (its history item's ``sovid``), or
         None (not from the ID alone).
@@ -186,11 +187,12 @@ class SovJobKind(JobKind[SovJobRef, "SovHook"]):
         status_params: Mapping[str, str] | None = None,
         steps: tuple[Step, ...] = (),
         sov: Literal["job", "history"] | None = None,
+        trigger: str,
     ) -> None:
         self.name, self.label, self.field, self.example = name, label, field, example
         self.task_fields = (field,)
         self.status_route, self.status_params, self.steps = status_route, status_params, steps
-        self.sov = sov
+        self.sov, self.trigger = sov, trigger
 
     def ref_from_task(
         self, values: Mapping[str, Any], started: float, options: Mapping[str, Any]
@@ -241,6 +243,7 @@ UPDATE = SovJobKind(
     sov_routes.EXAMPLE_SUD_ID,
     steps=(INITIATED, LOCATIONS_ADDED, STARTED),
     sov="history",
+    trigger="airflow_provider_sov.triggers.sov.SovUpdateTrigger",
 )
 #: The first step of a new submission: create it (its ID then names it on the update routes).
 CREATED = Step("created", "create the submission")
@@ -255,6 +258,7 @@ SUBMISSION = SovJobKind(
     sov_routes.EXAMPLE_SUBMISSION_ID,
     steps=(CREATED, LOCATIONS_ADDED, STARTED),
     sov="history",
+    trigger="airflow_provider_sov.triggers.sov.SovSubmissionTrigger",
 )
 #: A new SOV's parse job: upload, wait.
 PARSE = SovJobKind(
@@ -266,6 +270,7 @@ PARSE = SovJobKind(
     status_params=sov_routes.PARSE_STATUS_PARAMS,
     steps=(Step("uploaded", "upload the SOV"),),
     sov="job",
+    trigger="airflow_provider_sov.triggers.sov.SovParseTrigger",
 )
 #: An output request (``get_or_create_output``).
 OUTPUT = SovJobKind(
@@ -274,4 +279,5 @@ OUTPUT = SovJobKind(
     "request_id",
     sov_routes.OUTPUT_REQUEST,
     sov_routes.EXAMPLE_REQUEST_ID,
+    trigger="airflow_provider_sov.triggers.sov.SovOutputTrigger",
 )

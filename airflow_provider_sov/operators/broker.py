@@ -9,7 +9,7 @@ from airflow_provider_sov._shared.files import check_destination
 from airflow_provider_sov._shared.jobs import templated
 from airflow_provider_sov._shared.operator import JobOperator
 from airflow_provider_sov._shared.task_state import saved_ref
-from airflow_provider_sov._shared.waiting import as_seconds
+from airflow_provider_sov._shared.waiting import as_seconds, read_job
 from airflow_provider_sov.exceptions import SovError, SovInputError, SovResponseError
 from airflow_provider_sov.hooks.broker_jobs import DEFAULT_INVALID_GRACE, GENERATION, GenerationRef
 from airflow_provider_sov.hooks.broker_lifecycle import REPUBLISHED, PublishedFile
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_sov._shared.downloads import FileToFetch
+    from airflow_provider_sov._shared.files import FileToFetch
     from airflow_provider_sov._shared.jobs import JobRef, Reading
     from airflow_provider_sov._shared.task_state import StateStore
     from airflow_provider_sov.hooks.broker import DataActBrokerHook  # noqa: F401 - the hook type of the base class
@@ -51,7 +51,7 @@ class GeneratedFileOperator(JobOperator["DataActBrokerHook"]):
     def files_to_fetch(self, result: dict[str, Any], ref: JobRef, reading: Reading) -> list[FileToFetch]:
         if self.destination in (None, ""):
             return []
-        from airflow_provider_sov._shared.downloads import FileToFetch
+        from airflow_provider_sov._shared.files import FileToFetch
 
         assert isinstance(ref, GenerationRef)
         finished = FinishedFile(ref.target, dict(reading.private))
@@ -217,7 +217,7 @@ class DFileGenerateOperator(GeneratedFileOperator):
         # 'invalid' may still turn out to be that request, so it is read again before requesting.
         grace_ends = time.monotonic() + self.invalid_grace
         while (
-            reading := self.read_job(GENERATION, ref)
+            reading := read_job(self, GENERATION, ref)
         ).status == "invalid" and time.monotonic() < grace_ends:
             time.sleep(min(1.0, max(0.1, self.invalid_grace / 10)))
         if reading.status != "waiting":
@@ -284,7 +284,7 @@ class DFileGenerateOperator(GeneratedFileOperator):
         submission = None if checked.detached else checked.body["submission_id"]
         if earlier.file_type != checked.file_type or earlier.submission_id != submission:
             return None
-        reading = self.read_job(GENERATION, saved)
+        reading = read_job(self, GENERATION, saved)
         if reading.terminal and not reading.succeeded:
             self.log.info(
                 "The %s requested by an earlier try ended %s; requesting it again.",
@@ -339,7 +339,7 @@ class DFileDownloadOperator(GeneratedFileOperator):
     def start_job(self, context: Context, store: StateStore) -> tuple[GenerationRef, Reading | None]:
         check_destination(self.destination)
         ref = GenerationRef(GenerationTarget.of(self.submission_id, self.file_type, self.job_id))
-        reading = self.read_job(GENERATION, ref)
+        reading = read_job(self, GENERATION, ref)
         if not reading.terminal:
             target = ref.target
             raise SovError(
@@ -416,10 +416,10 @@ class PublishedFilesDownloadOperator(JobOperator["DataActBrokerHook"]):
     def start_job(self, context: Context, store: StateStore) -> tuple[PublishedRef, Reading | None]:
         check_destination(self.destination)
         ref = self._ref()
-        return ref, self.read_job(PUBLISHED, ref)
+        return ref, read_job(self, PUBLISHED, ref)
 
     def files_to_fetch(self, result: dict[str, Any], ref: JobRef, reading: Reading) -> list[FileToFetch]:
-        from airflow_provider_sov._shared.downloads import FileToFetch
+        from airflow_provider_sov._shared.files import FileToFetch
 
         files = []
         for listed in result["published"]:

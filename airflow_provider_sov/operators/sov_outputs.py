@@ -10,6 +10,7 @@ from airflow_provider_sov._shared.files import check_destination, numbered, safe
 from airflow_provider_sov._shared.jobs import job_result
 from airflow_provider_sov._shared.operator import JobOperator
 from airflow_provider_sov._shared.task_state import StateStore, saved_ref
+from airflow_provider_sov._shared.waiting import read_job
 from airflow_provider_sov.exceptions import SovBadRequestError, SovError, SovInputError, SovResponseError
 from airflow_provider_sov.hooks.sov_jobs import OUTPUT, UPDATE, SovJobRef
 from airflow_provider_sov.hooks.sov_rules import check_output_format, check_revision
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_sov._shared.downloads import FileToFetch
+    from airflow_provider_sov._shared.files import FileToFetch
     from airflow_provider_sov._shared.jobs import JobRef, Reading
     from airflow_provider_sov.hooks.sov import SovHook
 
@@ -49,7 +50,7 @@ def output_files(outputs: list[dict[str, Any]], destination: Any, job_id: str) -
     Return one file to write per output. Two outputs with the same name get distinct names
     (``name (2).ext``) and never overwrite each other; each is recorded under its name.
     """
-    from airflow_provider_sov._shared.downloads import FileToFetch
+    from airflow_provider_sov._shared.files import FileToFetch
 
     check_destination(destination)
     taken: set[str] = set()
@@ -151,7 +152,7 @@ class SovGetOrCreateOutputOperator(JobOperator["SovHook"]):
             raise SovInputError(f"overwrite_existing must be True or False, got {self.overwrite_existing!r}.")
         earlier = saved_ref(OUTPUT, store)
         if earlier is not None:
-            reading = self.read_job(OUTPUT, earlier)
+            reading = read_job(self, OUTPUT, earlier)
             if not (reading.terminal and not reading.succeeded):
                 self.log.info("Reattaching to output request %s from an earlier try.", earlier.key)
                 return earlier, reading
@@ -182,7 +183,7 @@ class SovGetOrCreateOutputOperator(JobOperator["SovHook"]):
         return {"id": self.id, "output_format": fmt, "revision": self.revision}
 
     def files_to_fetch(self, result: dict[str, Any], ref: JobRef, reading: Reading) -> list[FileToFetch]:
-        self.lineage_in(*sov_dataset(self.hook, self.id))
+        self.lineage.inputs.append(sov_dataset(self.hook, self.id))
         if not result["outputs"]:
             raise SovResponseError(
                 f"Output request {result['job_id']} finished without a file to download.",
@@ -316,7 +317,7 @@ class SovDownloadOutputsOperator(JobOperator["SovHook"]):
 
     def start_job(self, context: Context, store: StateStore) -> tuple[SovJobRef, Reading | None]:
         ref = UPDATE.ref_from_task({"sud_id": self.sud_id}, 0.0, {})
-        reading = self.read_job(UPDATE, ref)
+        reading = read_job(self, UPDATE, ref)
         if not reading.terminal:
             raise SovInputError(
                 f"Update {self.sud_id} has not finished (status {reading.status}); it has no outputs yet.",
@@ -337,7 +338,7 @@ class SovDownloadOutputsOperator(JobOperator["SovHook"]):
         return {"accept_partial": self.accept_partial}
 
     def files_to_fetch(self, result: dict[str, Any], ref: JobRef, reading: Reading) -> list[FileToFetch]:
-        self.lineage_in(*sov_dataset(self.hook, str(self.sud_id)))
+        self.lineage.inputs.append(sov_dataset(self.hook, str(self.sud_id)))
         chosen = self._chosen(result["outputs"], str(self.sud_id))
         return output_files(chosen, self.destination, str(self.sud_id))
 

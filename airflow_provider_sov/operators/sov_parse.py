@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_sov._shared.downloads import FileToFetch
+    from airflow_provider_sov._shared.files import FileToFetch
     from airflow_provider_sov._shared.jobs import JobRef, Reading
     from airflow_provider_sov._shared.task_state import StateStore
     from airflow_provider_sov.hooks.sov import SovHook  # noqa: F401 - the hook type of the base class

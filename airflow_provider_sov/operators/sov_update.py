@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_sov._shared.lineage import LineageMixin, dataset
+from airflow_provider_sov._shared.lineage import Lineage, dataset
 from airflow_provider_sov._shared.operator import JobOperator
 from airflow_provider_sov._shared.routes import IdArguments
-from airflow_provider_sov._shared.task_state import ClearsTaskRecords, StateStore
+from airflow_provider_sov._shared.task_state import StateStore, clear_records
 from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError
 from airflow_provider_sov.hooks.sov_jobs import INITIATED, SOV_FIXER, STARTED, UPDATE, SovJobRef
 from airflow_provider_sov.hooks.sov_rules import (
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_sov._shared.downloads import FileToFetch
+    from airflow_provider_sov._shared.files import FileToFetch
     from airflow_provider_sov._shared.jobs import JobRef, Reading
     from airflow_provider_sov.hooks.sov import SovHook
     from airflow_provider_sov.hooks.sov_locations import CsvSummary
@@ -172,7 +172,7 @@ class LocationsJobOperator(JobOperator["SovHook"]):
                 self.hook, ref.id, checked, self.batch_rows, self.log, self.kind.name, self.delegate_to_team
             )
             for path, _ in checked:
-                self.lineage_in(*dataset(str(path)))
+                self.lineage.inputs.append(dataset(str(path)))
 
     def options(self) -> dict[str, Any]:
         return {"accept_partial": self.accept_partial}
@@ -240,7 +240,7 @@ class SovInitiateUpdateOperator(JobOperator["SovHook"]):
         return self.hook.sov_pages(self.sov_id)
 
 
-class SovAddLocationsOperator(IdArguments, LineageMixin, ClearsTaskRecords, BaseOperator):
+class SovAddLocationsOperator(IdArguments, BaseOperator):
     """
     Upload corrections to a pending update: every CSV is checked locally first, then streamed.
 
@@ -272,8 +272,10 @@ class SovAddLocationsOperator(IdArguments, LineageMixin, ClearsTaskRecords, Base
         self.batch_rows = check_batch_rows(batch_rows)
         self.delegate_to_team = delegate_to_team
         self.sovfixer_conn_id = sovfixer_conn_id
+        self.lineage = Lineage()
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self.lineage = Lineage()
         from airflow_provider_sov.hooks.sov import SovHook
         from airflow_provider_sov.hooks.sov_locations import check_locations
 
@@ -290,13 +292,21 @@ class SovAddLocationsOperator(IdArguments, LineageMixin, ClearsTaskRecords, Base
             hook, self.sud_id, checked, self.batch_rows, self.log, delegate_to_team=self.delegate_to_team
         )
         for entry in sent:
-            self.lineage_in(*dataset(entry["file"]))
-        self.lineage_out(*sov_dataset(hook, self.sud_id))
+            self.lineage.inputs.append(dataset(entry["file"]))
+        self.lineage.outputs.append(sov_dataset(hook, self.sud_id))
         return {
             **UPDATE.result(None, SovJobRef(self.sud_id)),
             "sov_id": self.known("sov_id"),
             "uploads": sent,
         }
+
+    def post_execute(self, context: Context, result: Any = None) -> None:
+        super().post_execute(context, result)
+        clear_records(context, self.log)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Return the CSVs uploaded (inputs) and the SOV they correct (output)."""
+        return self.lineage.facets()
 
 
 class SovStartUpdateOperator(JobOperator["SovHook"]):

@@ -52,7 +52,7 @@ from airflow_provider_sov.testing.broker_model import (
 
 if TYPE_CHECKING:
     from airflow_provider_sov.testing.faults import Seen
-    from airflow_provider_sov.testing.server import EmulatorServer
+    from airflow_provider_sov.testing.wire import EmulatorHost
 
 #: What tests and the stacks import from here (the emulator's accounts and texts).
 __all__ = [
@@ -70,7 +70,7 @@ class BrokerState(BrokerSubmissions):
     """All DATA Act Broker state of one emulator, its routes and its storage server's route."""
 
     def __init__(
-        self, server: EmulatorServer, generation_seconds: float = 30.0, pickup_seconds: float = 5.0
+        self, server: EmulatorHost, generation_seconds: float = 30.0, pickup_seconds: float = 5.0
     ) -> None:
         self.server = server
         self.generation_seconds = generation_seconds

@@ -34,7 +34,7 @@ from airflow_provider_sov.testing.faults import Seen
 from airflow_provider_sov.testing.wire import serve_bytes
 
 if TYPE_CHECKING:
-    from airflow_provider_sov.testing.server import EmulatorServer
+    from airflow_provider_sov.testing.wire import EmulatorHost
 
 
 def login_required() -> web.Response:
@@ -58,7 +58,7 @@ def user_json(name: str, session_id: str | None) -> dict[str, Any]:
 class BrokerSessions:
     """Sessions, login, the proxy's checks and storage of :class:`~.broker_app.BrokerState` (its state lives there)."""
 
-    server: EmulatorServer
+    server: EmulatorHost
     sessions: dict[str, float]
     proxy_sessions: dict[str, str]
     issued: list[str]

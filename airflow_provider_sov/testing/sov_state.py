@@ -82,13 +82,13 @@ def truthy(value: Any) -> bool:
 
 
 if TYPE_CHECKING:
-    from airflow_provider_sov.testing.server import EmulatorServer
+    from airflow_provider_sov.testing.wire import EmulatorHost
 
 
 class SovFixerState:
     """All SOV Fixer state of one emulator: SOVs, jobs, files, history, and the controls tests use."""
 
-    def __init__(self, server: EmulatorServer) -> None:
+    def __init__(self, server: EmulatorHost) -> None:
         self.server = server
         self.sovs: dict[str, Sov] = {}
         self.jobs: dict[str, Job] = {}

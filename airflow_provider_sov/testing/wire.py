@@ -1,18 +1,37 @@
 """
 What both emulated APIs serve files and errors with: generated blobs, streamed bodies that faults
-can cut, truncate or rename. Imports nothing else of the emulator.
+can cut, truncate or rename; and what an API's state sees of the server (:class:`EmulatorHost`).
+Imports nothing else of the emulator but its fault names.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from aiohttp import web
 
 from airflow_provider_sov.testing.faults import FAULT_KEY
+
+
+class EmulatorHost(Protocol):
+    """What an emulated API's state uses of the server it runs in (:class:`~.server.EmulatorServer`)."""
+
+    clock: Any
+    lock: Any
+    token: str
+    relative_urls: bool
+    legacy_output_shape: bool
+    job_seconds: float
+    output_seconds: float
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def storage_url(self) -> str: ...
 
 
 class Blob:
