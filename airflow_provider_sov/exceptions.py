@@ -20,6 +20,11 @@ class SovError(AirflowException):
     :param http_status: The HTTP status the server answered with, if it answered.
     :param server_message: The server's own error text, verbatim, if it gave one.
     :param hint: What the user can do about it.
+    :param transient: The same request may pass if sent again (429, 5xx, a reset, a timeout, a body
+        cut short): the one fact the hook's retries, a wait's outage and the retry policy go by.
+    :param reached_server: The request may have reached the server (a creating call is then not
+        sent again: it could create a duplicate).
+    :param retry_after: Seconds the server asked to wait before the next request (``Retry-After``).
     """
 
     def __init__(
@@ -31,6 +36,9 @@ class SovError(AirflowException):
         http_status: int | None = None,
         server_message: str | None = None,
         hint: str | None = None,
+        transient: bool = False,
+        reached_server: bool = True,
+        retry_after: float | None = None,
     ) -> None:
         self.message = message
         self.action = action
@@ -38,6 +46,9 @@ class SovError(AirflowException):
         self.http_status = http_status
         self.server_message = server_message
         self.hint = hint
+        self.transient = transient
+        self.reached_server = reached_server
+        self.retry_after = retry_after
         super().__init__(self._render())
 
     def _render(self) -> str:

@@ -106,10 +106,7 @@ class SovRetryPolicy(RetryPolicy or object):  # type: ignore[misc]
                 reason="The Broker's validations are not done yet; trying again later.",
             )
         if isinstance(exception, SovRateLimitError):
-            from airflow_provider_sov._shared.http import retry_mark  # a failing task's, not a DAG file's
-
-            mark = retry_mark(exception)
-            after = mark.retry_after if mark is not None else None
+            after = exception.retry_after
             delay = timedelta(seconds=after) if after is not None else self.rate_limit_delay
             return RetryDecision.retry(
                 self._capped(delay), reason="Rate limited; trying again when the API allows."

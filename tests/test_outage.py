@@ -139,10 +139,7 @@ def test_the_backoff_doubles_to_a_cap_and_a_good_reading_resets_the_outage():
     assert [next_poll_in(5, n) for n in range(6)] == [5, 5, 10, 20, 40, 60]
     assert next_poll_in(300, 4) == 300  # never shorter than the wait's own interval
     outage = Outage(tolerance=10)
-    error = SovServerError("HTTP 503")
-    from airflow_provider_sov._shared.http import mark_retryable
-
-    mark_retryable(error, reached_server=True)
+    error = SovServerError("HTTP 503", transient=True)
     assert outage.rides_out(error, now=100) and outage.rides_out(error, now=109)
     assert not outage.rides_out(error, now=110)
     outage.ok()

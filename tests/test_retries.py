@@ -10,6 +10,15 @@ from airflow.sdk import RetryAction
 
 from airflow_provider_sov import exceptions as e
 from airflow_provider_sov import retries
+from airflow_provider_sov._shared.http import (
+    Call,
+    RetryPolicy,
+    error_for_status,
+    malformed_response,
+    tls_error,
+    transport_error,
+)
+from airflow_provider_sov._shared.routes import Route
 from airflow_provider_sov.operators.broker import DFileGenerateOperator
 from airflow_provider_sov.operators.sov import SovUpdateOperator
 from airflow_provider_sov.retries import SovRetryPolicy, retry_policy_args
@@ -77,3 +86,35 @@ def test_on_an_airflow_without_retry_policies_the_arguments_are_nothing(monkeypa
     assert retry_policy_args() == {}
     with pytest.raises(RuntimeError, match=r"need Airflow 3\.3"):
         SovRetryPolicy()
+
+
+# --- The retry facts are fields of the error ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "facts"),
+    [
+        pytest.param(lambda c: error_for_status(503, b"busy", c), (True, True, None), id="503"),
+        pytest.param(lambda c: error_for_status(429, b"slow down", c, 7.0), (True, True, 7.0), id="429"),
+        pytest.param(lambda c: error_for_status(404, b"no such", c), (False, True, None), id="404"),
+        pytest.param(
+            lambda c: transport_error(c, "refused", reached_server=False), (True, False, None), id="refused"
+        ),
+        pytest.param(
+            lambda c: transport_error(c, "read timed out", reached_server=True),
+            (True, True, None),
+            id="timeout",
+        ),
+        pytest.param(lambda c: malformed_response(c, "cut"), (True, True, None), id="garbled"),
+        pytest.param(lambda c: tls_error(c, "self-signed"), (False, True, None), id="tls"),
+    ],
+)
+def test_what_a_failure_means_for_a_retry_is_in_the_error_itself(make, facts):
+    """Transient, reached the server, retry after: read off the error, the same for every caller."""
+    route = Route("status", "GET", "/api/v1/status/{id}", idempotent=True, what="job")
+    error = make(Call(route=route, conn_id="c", job_id="s-1", host="api.example"))
+    assert (error.transient, error.reached_server, error.retry_after) == facts
+    policy = RetryPolicy(attempts=3)
+    assert policy.should_retry(error, idempotent=True) is facts[0]
+    # A creating call is sent again only where it provably never reached the server.
+    assert policy.should_retry(error, idempotent=False) is (facts[0] and not facts[1])

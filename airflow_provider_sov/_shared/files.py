@@ -272,6 +272,7 @@ def _check_size(size: int, expected_size: int | None, context: str) -> None:
         raise SovDownloadError(
             f"Download of {context} was incomplete: got {size} of {expected_size} bytes; nothing was saved.",
             hint="Run the task again; the file is fetched from the start.",
+            transient=True,
         )
 
 

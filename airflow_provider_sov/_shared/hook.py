@@ -30,7 +30,6 @@ from airflow_provider_sov._shared.http import (
     decode_json,
     error_for_status,
     gave_up,
-    mark_retryable,
     parse_retry_after,
     read_error_body,
     transport_error,
@@ -45,7 +44,7 @@ from airflow_provider_sov._shared.transport import (
     short_reason,
     tls_failure,
 )
-from airflow_provider_sov.exceptions import SovAuthError, SovDownloadError, SovError
+from airflow_provider_sov.exceptions import SovAuthError, SovError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -367,8 +366,6 @@ class ApiHook(BaseHook):
                             )
                         except requests.RequestException as exc:
                             raise requests_failure(exc, call, self._timeouts(settings)) from None
-                        except SovDownloadError as exc:
-                            raise mark_retryable(exc, reached_server=True) from None
         except SovError as error:
             raise gave_up(error) from None
         raise AssertionError("unreachable")  # pragma: no cover

@@ -203,9 +203,9 @@ def error_for_status(
         hint=withheld_hint(call, withheld)
         if withheld and status in (401, 403)
         else _hint_for(status, call, resource),
+        transient=status in RETRYABLE_STATUSES,
+        retry_after=retry_after if status in RETRYABLE_STATUSES else None,
     )
-    if status in RETRYABLE_STATUSES:
-        mark_retryable(error, reached_server=True, retry_after=retry_after)
     return error
 
 
@@ -234,13 +234,14 @@ def transport_error(call: Call, detail: str, *, reached_server: bool) -> SovTran
         hint = "The request may have reached the server."
     else:
         hint = "The request never reached the server."
-    error = SovTransportError(
+    return SovTransportError(
         f"{call.doing} failed: could not talk to{where}: {detail}.",
         action=call.doing,
         job_id=call.job_id,
         hint=hint + " Check the connection's host and the network, then retry.",
+        transient=True,
+        reached_server=reached_server,
     )
-    return mark_retryable(error, reached_server=reached_server)
 
 
 def tls_error(call: Call, detail: str) -> SovTransportError:
@@ -280,14 +281,14 @@ def tls_handshake_error(call: Call, reason: str) -> SovTransportError:
 
 def malformed_response(call: Call, detail: str) -> SovResponseError:
     """Build the error for a 2xx answer whose body is not what the API documents."""
-    error = SovResponseError(
+    # A read whose body was cut or garbled is safe to repeat; a creating call is not.
+    return SovResponseError(
         f"{call.doing} failed: the server's answer was not valid: {detail}.",
         action=call.doing,
         job_id=call.job_id,
         hint="This is usually transient; if it persists, report it to the API's support with the ID.",
+        transient=True,
     )
-    # A read whose body was cut or garbled is safe to repeat; a creating call is not.
-    return mark_retryable(error, reached_server=True)
 
 
 def decode_json(body: bytes, call: Call) -> Any:
@@ -300,34 +301,14 @@ def decode_json(body: bytes, call: Call) -> Any:
 
 # --- Retry policy -------------------------------------------------------------------------------
 
-_RETRY_ATTR = "_sov_retry"
-
-
-@dataclass(frozen=True)
-class _RetryMark:
-    reached_server: bool
-    retry_after: float | None
-
-
-def mark_retryable(error: SovError, *, reached_server: bool, retry_after: float | None = None) -> Any:
-    """Mark ``error`` as transient; the policy decides whether this call may repeat."""
-    setattr(error, _RETRY_ATTR, _RetryMark(reached_server, retry_after))
-    return error
-
-
-def retry_mark(error: BaseException) -> _RetryMark | None:
-    """Return the transient marker set by :func:`mark_retryable`, if any."""
-    return getattr(error, _RETRY_ATTR, None)
-
 
 def transient(error: BaseException) -> bool:
     """
     Return whether ``error`` may pass if the same read is tried again: the one rule behind the hook's
-    retries and a trigger's re-polls. Only errors marked by :func:`mark_retryable` are (429, 5xx,
-    resets, timeouts, garbled bodies); a TLS failure, a 4xx other than 429 and a prerequisite
-    error are not.
+    retries and a trigger's re-polls. Only errors made ``transient`` are (429, 5xx, resets, timeouts,
+    garbled or cut bodies); a TLS failure, a 4xx other than 429 and a prerequisite error are not.
     """
-    return retry_mark(error) is not None
+    return isinstance(error, SovError) and error.transient
 
 
 @dataclass(frozen=True)
@@ -356,19 +337,16 @@ class RetryPolicy:
 
     def should_retry(self, error: BaseException, idempotent: bool) -> bool:
         """Return whether ``error`` may be retried for a call that is (or is not) idempotent."""
-        if not transient(error):
+        if not (isinstance(error, SovError) and error.transient):
             return False
-        mark = retry_mark(error)
-        assert mark is not None
-        if mark.retry_after is not None and mark.retry_after > self.max_retry_after:
+        if error.retry_after is not None and error.retry_after > self.max_retry_after:
             return False
-        return idempotent or not mark.reached_server
+        return idempotent or not error.reached_server
 
     def wait_seconds(self, attempt_number: int, error: BaseException | None) -> float:
         """Return seconds before try ``attempt_number + 1``: ``Retry-After`` if given, else backoff."""
-        mark = retry_mark(error) if error is not None else None
-        if mark is not None and mark.retry_after is not None:
-            return mark.retry_after
+        if isinstance(error, SovError) and error.retry_after is not None:
+            return error.retry_after
         ceiling = min(self.max_wait, self.min_wait * (2 ** (attempt_number - 1)))
         return random.uniform(self.min_wait / 2, max(self.min_wait / 2, ceiling))
 
@@ -443,8 +421,7 @@ def gave_up(error: SovError, route: Route | None = None) -> SovError:
     attempts = getattr(error, "attempts", 1)
     if attempts > 1 and "tries" not in error.message:
         error.message = f"{error.message} Gave up after {attempts} tries."
-    mark = retry_mark(error)
-    if route is not None and not route.idempotent and mark is not None and mark.reached_server:
+    if route is not None and not route.idempotent and error.transient and error.reached_server:
         what = route.action or route.name
         error.hint = (
             f"{error.hint or ''} Not sent again: '{what}' creates work and the server may have acted on "

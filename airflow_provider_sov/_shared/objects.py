@@ -60,6 +60,7 @@ def check_stored(where: str, stored: int, size: int) -> None:
         raise SovDownloadError(
             f"{where} holds {stored} bytes, not the {size} written; it was removed.",
             hint="Run the task again; the file is fetched from the start.",
+            transient=True,
         )
 
 
@@ -243,6 +244,7 @@ class S3MultipartWriter:
                 f"({len(held)} parts held, {len(self._sent)} sent{first}); the upload was aborted and "
                 "nothing was saved.",
                 hint="Run the task again; the file is fetched and uploaded from the start.",
+                transient=True,
             )
 
     def _check_written(self, size: int) -> None:
