@@ -162,8 +162,10 @@ emulator: $(STAMP)
 airflow: $(STAMP)
 	$(BIN)/python -m airflow_provider_sov.testing.local_airflow
 
-## docs: the docs site under docs/_build/html (warnings are errors; every link within it checked)
+## docs: every Markdown file checked to render as written (README, CHANGELOG, docs/), then the docs
+#   site under docs/_build/html (warnings are errors; every link within it checked)
 docs: $(STAMP)
+	$(BIN)/python docs/check_markdown.py
 	@rm -rf docs/_build
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 	$(BIN)/python docs/check_site.py

@@ -221,7 +221,7 @@ class JobKind(ABC, Generic[RefT, HookT]):
         :class:`~airflow_provider_sov.exceptions.SovInputError` for a bad ID, before any call.
 
         :param started: When the wait began (a kind whose readings depend on it keeps it).
-        :param options: The task's :meth:`~.waiting.JobWaitMixin.options`.
+        :param options: The task's ``options()``.
         """
 
     @abstractmethod

@@ -79,7 +79,7 @@ class VariableRecords:
     The fallback task state store, where Airflow has none (before 3.3): the task instance's records
     as one JSON object in the Airflow Variable :func:`fallback_key` names. It survives the task's
     tries (a new try reads what the last one wrote) and is removed when the task succeeds
-    (:class:`ClearsTaskRecords`). Every write goes through to the Variable at once, as
+    (:func:`clear_records`). Every write goes through to the Variable at once, as
     ``task_state_store`` writes do; the records hold IDs, step names and file URIs, never a secret.
 
     One object per task instance and try in a process, so every part of a task sees the others'
