@@ -7,6 +7,7 @@ to a file or section that does not exist.
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,52 @@ def test_a_broken_link_or_block_is_named_with_its_file_and_line(text, expected):
 )
 def test_what_renders_as_meant_passes(text):
     assert check.problems(ROOT / "README.md", text) == []
+
+
+def test_the_readme_starts_where_a_user_starts():
+    """Its first screen after the title: what the package does, `make demo`, and how to install it."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    first_screen = "\n".join(lines[1:55])
+    assert "SOV Fixer" in first_screen and "DATA Act Broker" in first_screen
+    assert "make demo" in first_screen and "## Install" in first_screen and "pip install" in first_screen
+    assert "--constraint" in first_screen  # Airflow's pins kept
+
+
+def test_the_connections_say_where_each_credential_comes_from():
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Connections") : text.index("## A first DAG")]
+    assert "where it comes from" in section
+    for credential in ("API token", "client_id", "client_secret", "x-session-id"):
+        assert credential in section
+    assert "sovfixer_conn_id" in section and "data_act_broker_conn_id" in section
+
+
+def test_every_operator_and_sensor_is_in_the_permissions_page_with_what_it_needs():
+    from airflow_provider_sov.operators import broker as broker_operators
+    from airflow_provider_sov.operators import sov as sov_operators
+    from airflow_provider_sov.sensors import broker as broker_sensors
+    from airflow_provider_sov.sensors import sov as sov_sensors
+
+    page = (ROOT / "docs" / "guide" / "permissions.md").read_text()
+    rows = {
+        name: line
+        for line in page.splitlines()
+        if line.startswith("| `")
+        for name in re.findall(r"`(\w+(?:Operator|Sensor))`", line.split("|")[1])
+    }
+    for module in (sov_operators, sov_sensors, broker_operators, broker_sensors):
+        tasks = [
+            name
+            for name, value in vars(module).items()
+            if isinstance(value, type)
+            and name.endswith(("Operator", "Sensor"))
+            and not name.startswith("_")
+            and value.__module__.startswith("airflow_provider_sov")
+            and name not in ("JobOperator", "JobSensor")
+            and not name.startswith(("SovJob", "Locations", "Generated"))
+        ]
+        assert tasks, module
+        for name in tasks:
+            assert name in rows, f"{name} is not in the permissions page"
+            if module in (broker_operators, broker_sensors):
+                assert re.search(r"`(reader|writer|submitter|editfabs|fabs)`|signed in", rows[name]), name
