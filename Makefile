@@ -64,7 +64,8 @@ LANE_A := $(word 1,$(VERSIONS)) $(word 4,$(VERSIONS))
 LANE_B := $(word 2,$(VERSIONS)) $(word 3,$(VERSIONS))
 test: lint $(VERSION_VENVS) $(CHROMIUM)
 	@rm -rf .test && mkdir -p .test
-	@( $(GROUP) unit $(PYTEST_GROUP) --basetemp=.test/tmp-unit -m "not slow" > .test/unit.log 2>&1; echo $$? > .test/unit.rc ) & \
+	@began=$$(date +%s); \
+	( $(GROUP) unit $(PYTEST_GROUP) --basetemp=.test/tmp-unit -m "not slow" > .test/unit.log 2>&1; echo $$? > .test/unit.rc ) & \
 	( nice -n 5 $(GROUP) stack $(PYTEST_GROUP) --basetemp=.test/tmp-stack -m "slow and airflow_stack" > .test/stack.log 2>&1; \
 	    echo $$? > .test/stack.rc ) & \
 	( SOV_BROWSER=$(CHROMIUM) nice -n 5 $(GROUP) airflow $(PYTEST_GROUP) --basetemp=.test/tmp-airflow \
@@ -82,6 +83,7 @@ test: lint $(VERSION_VENVS) $(CHROMIUM)
 	    echo "=== make test: group $$group (exit $$(cat .test/$$group.rc)) ==="; cat .test/$$group.log; \
 	    test "$$(cat .test/$$group.rc)" -eq 0 || failed="$$failed $$group"; done; \
 	grep -h "^=== group " .test/*.log; \
+	$(BIN)/python tests/summary.py make-test $$began $$(test -z "$$failed"; echo $$?); \
 	test -z "$$failed" || { echo "failed groups:$$failed"; exit 1; }
 
 ## distributed: the end-to-end tests on Celery, Postgres, Redis, two workers, two triggerers and S3
@@ -147,7 +149,7 @@ unit: $(STAMP)
 
 ## reliability: the fault, restart, bad-input, secrets, file-name and TLS suite alone, with its report
 reliability: $(STAMP)
-	$(BIN)/pytest tests/reliability -q
+	SOV_REPORT_FILE=docs/_generated/reliability.md $(BIN)/pytest tests/reliability -q
 
 ## bench: the figures performance claims rest on, each beside a peer's (about 30 minutes)
 bench: $(STAMP)
