@@ -23,116 +23,41 @@ EXAMPLE_SUBMISSION_ID = "80412"
 #: A building's item key, as the vendor's client documents one.
 EXAMPLE_ITEM_KEY = "i-s-e-xxxxxxx!SOV!1"
 
+#: Every route the provider calls: method, path, whether a second call is harmless, what it acts on
+#: (for messages) and what the call does (for messages; empty: its name).
+_ROUTE_TABLE: dict[str, tuple[str, str, bool, str, str]] = {
+    "parse": ("POST", "/api/v1/sov", False, "", "start parse"),
+    "parse_status": ("GET", "/api/v1/sov/{sov_id}", True, "SOV", "read parse status"),
+    "output_formats": ("GET", "/api/v1/output_formats", True, "SOV", "list output formats"),
+    "get_or_create_output": ("POST", "/api/v1/sov/{id}/get_or_create_output", True, "SOV/SUD", ""),
+    "output_request": (
+        "GET",
+        "/api/v1/sov/get_or_create_output/{request_id}",
+        True,
+        "output request",
+        "read output request",
+    ),
+    "initiate_update": ("POST", "/api/v1/sov/{sov_id}/initiate_update", False, "SOV", "initiate update"),
+    "add_locations": ("POST", "/api/v1/sov/update/{sud_id}/add_locations", False, "SUD", "add locations"),
+    "start_update": ("POST", "/api/v1/sov/update/{sud_id}/start", False, "SUD", "start update"),
+    "update_status": ("GET", "/api/v1/sov/update/{sud_id}", True, "SUD", "read update status"),
+    "create_submission": ("POST", "/api/v1/submission", False, "", "create submission"),
+    "activity": ("GET", "/api/v1/sov/activity", True, "", "list activity"),
+    "add_building": ("POST", "/api/v1/sov/{sov_id}/add_building", False, "SOV", "add building"),
+    "building": ("GET", "/api/v1/building/{item_key}", True, "building", "read building"),
+    "public_shareable_url": (
+        "GET",
+        "/api/v1/pli/policy/{sov_id}/get_public_shareable_url",
+        True,
+        "SOV",
+        "get public shareable URL",
+    ),
+    "history": ("GET", "/api/v1/sov/history", True, "", "read history"),
+    "history_item": ("GET", "/api/v1/sov/history/{id}", True, "history item", "read history item"),
+}
 ROUTES = {
-    r.name: r
-    for r in (
-        Route("parse", "POST", "/api/v1/sov", idempotent=False, what="", action="start parse"),
-        Route(
-            "parse_status",
-            "GET",
-            "/api/v1/sov/{sov_id}",
-            idempotent=True,
-            what="SOV",
-            action="read parse status",
-        ),
-        Route(
-            "output_formats",
-            "GET",
-            "/api/v1/output_formats",
-            idempotent=True,
-            what="SOV",
-            action="list output formats",
-        ),
-        Route(
-            "get_or_create_output",
-            "POST",
-            "/api/v1/sov/{id}/get_or_create_output",
-            idempotent=True,
-            what="SOV/SUD",
-        ),
-        Route(
-            "output_request",
-            "GET",
-            "/api/v1/sov/get_or_create_output/{request_id}",
-            idempotent=True,
-            what="output request",
-            action="read output request",
-        ),
-        Route(
-            "initiate_update",
-            "POST",
-            "/api/v1/sov/{sov_id}/initiate_update",
-            idempotent=False,
-            what="SOV",
-            action="initiate update",
-        ),
-        Route(
-            "add_locations",
-            "POST",
-            "/api/v1/sov/update/{sud_id}/add_locations",
-            idempotent=False,
-            what="SUD",
-            action="add locations",
-        ),
-        Route(
-            "start_update",
-            "POST",
-            "/api/v1/sov/update/{sud_id}/start",
-            idempotent=False,
-            what="SUD",
-            action="start update",
-        ),
-        Route(
-            "update_status",
-            "GET",
-            "/api/v1/sov/update/{sud_id}",
-            idempotent=True,
-            what="SUD",
-            action="read update status",
-        ),
-        Route(
-            "create_submission",
-            "POST",
-            "/api/v1/submission",
-            idempotent=False,
-            what="",
-            action="create submission",
-        ),
-        Route("activity", "GET", "/api/v1/sov/activity", idempotent=True, action="list activity"),
-        Route(
-            "add_building",
-            "POST",
-            "/api/v1/sov/{sov_id}/add_building",
-            idempotent=False,
-            what="SOV",
-            action="add building",
-        ),
-        Route(
-            "building",
-            "GET",
-            "/api/v1/building/{item_key}",
-            idempotent=True,
-            what="building",
-            action="read building",
-        ),
-        Route(
-            "public_shareable_url",
-            "GET",
-            "/api/v1/pli/policy/{sov_id}/get_public_shareable_url",
-            idempotent=True,
-            what="SOV",
-            action="get public shareable URL",
-        ),
-        Route("history", "GET", "/api/v1/sov/history", idempotent=True, action="read history"),
-        Route(
-            "history_item",
-            "GET",
-            "/api/v1/sov/history/{id}",
-            idempotent=True,
-            what="history item",
-            action="read history item",
-        ),
-    )
+    name: Route(name, method, path, idempotent=safe, what=what, action=action)
+    for name, (method, path, safe, what, action) in _ROUTE_TABLE.items()
 }
 
 #: The status route of each job kind. A new submission is read as an update: the vendor's client
