@@ -18,6 +18,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from airflow_provider_sov.operators.broker import DFileGenerateOperator
+from airflow_provider_sov.retries import retry_policy_args
 from airflow_provider_sov.sensors.broker import SubmissionValidationSensor
 
 with DAG(
@@ -26,6 +27,8 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["data-act-broker", "example"],
+    # A retry reattaches to the generation or the wait its first try began, never a second one.
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1), **retry_policy_args()},
     params={
         "submission_id": Param(1001, type="integer", minimum=1, description="The Broker submission."),
         "destination": Param("out", type="string", description="Folder or object-storage URL."),

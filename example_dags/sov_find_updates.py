@@ -12,12 +12,15 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param, task
 
+from airflow_provider_sov.retries import retry_policy_args
+
 with DAG(
     dag_id="sov_find_updates",
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["sov", "example"],
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1), **retry_policy_args()},
     params={
         "client_ref": Param("sov_warehouse_refresh/", type="string", description="The reference to find."),
         "sov_id": Param("", type="string", description="Only this SOV's updates (empty: every SOV)."),

@@ -44,5 +44,5 @@ with DAG(
         validate_format=True,
         overwrite=True,
         deferrable=True,
-        poll_interval=2,
+        poll_interval=2,  # the emulator's jobs take seconds; keep the default 15 s for the API
     ).expand_kwargs(plan())

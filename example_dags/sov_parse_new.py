@@ -41,7 +41,7 @@ with DAG(
         destination="{{ params.destination }}/parsed",
         overwrite=True,
         deferrable=True,
-        poll_interval=2,
+        poll_interval=2,  # the emulator's jobs take seconds; keep the default 15 s for the API
     )
     SovGetOrCreateOutputOperator(
         task_id="export_xlsx",
@@ -50,5 +50,5 @@ with DAG(
         destination="{{ params.destination }}/exported",
         overwrite=True,
         deferrable=True,
-        poll_interval=2,
+        poll_interval=2,  # the emulator's jobs take seconds; keep the default 15 s for the API
     )

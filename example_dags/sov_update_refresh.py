@@ -56,7 +56,10 @@ with DAG(
         output_formats=["json", "xlsx", "csv"],
     )
     wait = SovUpdateSensor(
-        task_id="wait_for_update", sud_id=initiate.output, deferrable=True, poke_interval=2
+        task_id="wait_for_update",
+        sud_id=initiate.output,
+        deferrable=True,
+        poke_interval=2,  # the emulator's jobs take seconds; keep the default 15 s for the API
     )
     download = SovDownloadOutputsOperator(
         task_id="download_outputs",

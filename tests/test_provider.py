@@ -294,3 +294,28 @@ def test_each_job_kind_names_its_apis_hook_and_connection(name):
         job.api.name,
     )
     assert hook(**{job.api.conn_name_attr: "x"}).conn_id == "x"
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        p
+        for p in (Path(__file__).resolve().parents[1] / "example_dags").glob("*.py")
+        if "DAG(" in p.read_text()
+    ),
+    ids=lambda p: p.stem,
+)
+def test_every_example_dag_retries_its_tasks_under_the_retry_policy(path):
+    """What the README promises (a retry reattaches; the policy fails at once what no retry cures)
+    holds in every example a reader copies from."""
+    import runpy
+
+    from airflow_provider_sov._shared.compat import AIRFLOW_3_3
+    from airflow_provider_sov.retries import SovRetryPolicy
+
+    dag = runpy.run_path(str(path))["dag"]
+    assert dag.tasks
+    for task in dag.tasks:
+        assert task.retries >= 1, (dag.dag_id, task.task_id)
+        if AIRFLOW_3_3:
+            assert isinstance(task.retry_policy, SovRetryPolicy), (dag.dag_id, task.task_id)
