@@ -147,3 +147,12 @@ def test_every_operator_and_sensor_is_in_the_permissions_page_with_what_it_needs
             assert name in rows, f"{name} is not in the permissions page"
             if module in (broker_operators, broker_sensors):
                 assert re.search(r"`(reader|writer|submitter|editfabs|fabs)`|signed in", rows[name]), name
+
+
+def test_each_release_of_the_changelog_has_each_kind_of_change_once():
+    text = (ROOT / "CHANGELOG.md").read_text()
+    releases = re.split(r"^## ", text, flags=re.M)[1:]
+    assert releases and releases[0].startswith("[Unreleased]")
+    for release in releases:
+        kinds = re.findall(r"^### (\w+)", release, flags=re.M)
+        assert len(kinds) == len(set(kinds)), (release.splitlines()[0], kinds)
