@@ -60,7 +60,8 @@ def make_test(began: float, code: int, logs: Path, ended: float | None = None) -
     passed = sum(int(n) for row in rows for n in re.findall(r"(\d+) passed", row.rsplit("|", 2)[-2]))
     return "\n".join(
         [
-            f"`make test`: exit {code}, {wall / 60:.1f} minutes in all, {passed:,} tests passed.",
+            f"`make test`: exit {code}; its groups, side by side, took {wall / 60:.1f} minutes (after the "
+            f"set-up and lint before them); {passed:,} tests passed.",
             "",
             "| group | exit | wall s | CPU s | tests |",
             "| --- | --- | --- | --- | --- |",
