@@ -179,6 +179,10 @@ class Api(ABC, Generic[HookT]):
     def hook_class(self) -> type[HookT]:
         """Return the API's hook class (its module is imported on first use)."""
 
+    def hook_for(self, task: object) -> HookT:
+        """Return a hook of this API on the connection ``task`` names (its ``conn_name_attr``)."""
+        return self.hook_class()(getattr(task, self.conn_name_attr))
+
     def __repr__(self) -> str:
         return f"<Api {self.name}>"
 

@@ -124,7 +124,7 @@ class JobOperator(IdArguments, BaseOperator, Generic[HookT]):
     @cached_property
     def hook(self) -> HookT:
         """The hook of this task's API on its connection, typed as that API's hook."""
-        return self.kind.api.hook_class()(getattr(self, self.kind.api.conn_name_attr))
+        return self.kind.api.hook_for(self)
 
     # --- What a subclass says ------------------------------------------------------------------------
 

@@ -159,7 +159,7 @@ class JobSensor(IdArguments, BaseSensorOperator, Generic[HookT]):
     @cached_property
     def hook(self) -> HookT:
         """The hook of this task's API on its connection, typed as that API's hook."""
-        return self.kind.api.hook_class()(getattr(self, self.kind.api.conn_name_attr))
+        return self.kind.api.hook_for(self)
 
     def options(self) -> dict[str, Any]:
         """
