@@ -110,6 +110,8 @@ class JobOperator(IdArguments, BaseOperator, Generic[HookT]):
         self.destination = destination
         self.overwrite = overwrite
         self.lineage = Lineage()
+        #: The job this run recorded (its ref as JSON), so that recording it again costs no call.
+        self.recorded_job: dict[str, Any] | None = None
 
     @property
     def reschedules(self) -> bool:
@@ -178,8 +180,10 @@ class JobOperator(IdArguments, BaseOperator, Generic[HookT]):
         Save the job's ref for a retry and push its ID to XCom (``job_id``): before any wait. A
         task that recorded its job early (before uploading, say) is not recorded twice.
         """
-        if store.get(JOB) != ref.to_json():
-            store.set(JOB, ref.to_json())
+        if self.recorded_job == ref.to_json():
+            return
+        self.recorded_job = ref.to_json()
+        store.set(JOB, self.recorded_job)
         job_id = (first.job_id if first is not None else "") or ref.job_id
         if job_id:
             context["ti"].xcom_push(key="job_id", value=str(job_id))
@@ -187,7 +191,7 @@ class JobOperator(IdArguments, BaseOperator, Generic[HookT]):
     # --- The one flow --------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
-        self.lineage = Lineage()
+        self.lineage, self.recorded_job = Lineage(), None  # a new run records afresh
         store = StateStore(context, self.log)
         ref, first = self.start_job(context, store)
         self.record_job(context, store, ref, first)
