@@ -38,13 +38,13 @@ def is_type_checking(node: ast.If) -> bool:
     return isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
 
 
-def run_time_imports(path: Path) -> set[str]:
-    """The package's modules ``path`` imports when it runs: at module level or inside functions,
-    not the type-only imports under ``if TYPE_CHECKING:``."""
+def run_time_imports(path: Path, *, type_only_too: bool = False) -> set[str]:
+    """The package's modules ``path`` imports when it runs: at module level or inside functions, and
+    the type-only imports under ``if TYPE_CHECKING:`` only when ``type_only_too``."""
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and is_type_checking(node):
+        if isinstance(node, ast.If) and is_type_checking(node) and not type_only_too:
             for child in node.orelse:
                 visit(child)
             return
@@ -58,27 +58,17 @@ def run_time_imports(path: Path) -> set[str]:
             visit(child)
 
     visit(ast.parse(path.read_text()))
-    return {name for name in found if name in PROVIDER}
-
-
-def all_imports(path: Path) -> set[str]:
-    """The package's modules ``path`` imports in any way: at run time or for types only."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            for alias in node.names:
-                child = f"{node.module}.{alias.name}"
-                found.add(child if child in MODULES else node.module)
-    return {name for name in found if name in MODULES}
+    return {name for name in found if name in (MODULES if type_only_too else PROVIDER)}
 
 
 @pytest.mark.parametrize("part", ["provider", "testing"])
 def test_no_import_cycle_in_the_package_type_only_imports_counted(part):
     """Not among the provider's modules, nor among the emulator's: a type-only import back is a cycle too."""
     modules = {n: p for n, p in MODULES.items() if (".testing" in n) == (part == "testing")}
-    graph = {name: all_imports(path) & set(modules) - {name} for name, path in modules.items()}
+    graph = {
+        name: run_time_imports(path, type_only_too=True) & set(modules) - {name}
+        for name, path in modules.items()
+    }
     # A package's __init__ importing its own children is how a package is put together, not a layer.
     graph = {name: {d for d in deps if not d.startswith(name + ".")} for name, deps in graph.items()}
     cycles: list[list[str]] = []
