@@ -141,10 +141,11 @@ IMPORT_PATH = re.compile(r"^airflow_provider_sov(\.\w+)+$")
 
 
 def trigger_paths(tree: ast.AST) -> set[int]:
-    """The string constants given as a kind's ``trigger`` (its trigger's class path, as Airflow stores it)."""
+    """The string constants given as a kind's ``trigger`` or an API's ``hook`` (class paths, imported
+    when a task runs, as Airflow's trigger table stores a trigger's)."""
     found = set()
     for node in ast.walk(tree):
-        if (isinstance(node, ast.keyword) and node.arg == "trigger") or (
+        if (isinstance(node, ast.keyword) and node.arg in ("trigger", "hook")) or (
             isinstance(node, ast.Assign) and [ast.unparse(t) for t in node.targets] == ["trigger"]
         ):
             found.add(id(node.value))
@@ -153,8 +154,8 @@ def trigger_paths(tree: ast.AST) -> set[int]:
 
 @pytest.mark.parametrize("relative", KIND_MODULES)
 def test_job_kinds_are_code_not_lambdas_or_import_paths(relative):
-    """The one import path a kind holds is the class path of the trigger that polls it (data, as in
-    Airflow's trigger table); nothing else is looked up by name."""
+    """The only import paths a kind module holds are the class paths of the trigger that polls a kind
+    and of its API's hook (data, as in Airflow's trigger table); nothing else is looked up by name."""
     tree = ast.parse((PACKAGE / relative).read_text())
     lambdas = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
     allowed = trigger_paths(tree)

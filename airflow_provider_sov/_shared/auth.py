@@ -1,11 +1,7 @@
 """
-How a hook's requests carry credentials: an object the hook is given, not a base class.
-
-The hook (:class:`~.hook.ApiHook`) asks its auth for headers on every exchange with the
-connection's own origin (never another host), lets it prepare a request (start a session) and,
-after a 401, asks whether a new session may cure it (then it retries once). Auth objects make
-their own calls (a login) with :meth:`~.hook.ApiHook.send`, which does not come back here. An auth
-sees only what :class:`AuthHost` names of its hook.
+How a hook's requests carry credentials: an object the hook is given, not a base class. It gives
+headers for the connection's own origin, may prepare a request (start a session) and, after a 401,
+says whether a new session may cure it (then the hook retries once).
 """
 
 from __future__ import annotations

@@ -1,14 +1,7 @@
 """
-Every Airflow name whose home moved between 3.0 and 3.3, and every call that only newer Airflow has.
-
-This module is the only place that imports around a version: the rest of the package imports these
-names from here (``tests/test_architecture.py`` holds that). Each entry says where the name lives
-from which release, and where it lived before. Names that did not move (``airflow.sdk``'s
-``BaseOperator``, ``BaseSensorOperator``, ``ObjectStoragePath``, ``Context``, ``Asset``,
-``airflow.triggers.base``'s ``BaseTrigger``...) are imported from their one home directly.
-
-Only light modules are imported here (the exceptions, the hook base, the config), so DAG files stay
-quick to parse.
+Every Airflow name whose home moved between 3.0 and 3.3, and every call only newer Airflow has: the
+one place that imports around a version (names that did not move are imported from their home).
+Only light modules, so DAG files stay quick to parse.
 """
 
 from __future__ import annotations
@@ -112,10 +105,8 @@ __all__ = [
 
 async def aget_connection(conn_id: str) -> Connection:
     """
-    Return a connection without a blocking call on the event loop: ``BaseHook.aget_connection``
-    where it makes none (3.3.2, which has ``Connection.aextra_dejson``); before, the lookup in a
-    thread: 3.0 has no async lookup, and the one of 3.1 to 3.3.1 reads the extras (registering
-    their secrets with the masker) with a blocking call on the loop.
+    Return a connection without blocking the event loop: ``BaseHook.aget_connection`` from 3.3.2;
+    before, the lookup in a thread (3.0 has none; 3.1 to 3.3.1 block reading the extras).
     """
     from airflow.sdk import Connection
 
@@ -128,10 +119,7 @@ async def aget_connection(conn_id: str) -> Connection:
 
 
 async def aextra_dejson(conn: Any) -> dict[str, Any]:
-    """
-    Return a connection's extras without a blocking call on the event loop: ``aextra_dejson`` from
-    3.3.2; before, ``extra_dejson`` (which registers secret extras with the masker) in a thread.
-    """
+    """A connection's extras without blocking the loop: ``aextra_dejson`` from 3.3.2, else in a thread."""
     if hasattr(conn, "aextra_dejson"):
         return dict(await conn.aextra_dejson() or {})
     from asgiref.sync import sync_to_async
@@ -148,9 +136,8 @@ def mask_secret(secret: str) -> None:
 
 async def amask_secret(secret: str) -> None:
     """
-    Register ``secret`` with the masker from the event loop: ``amask_secret`` from 3.3; before, the
-    blocking call in a thread. Airflow 3's triggerer raises ``DeadlockImminentError`` (a
-    ``BaseException``) at a blocking Task SDK call made on its loop.
+    Register ``secret`` with the masker from the event loop: ``amask_secret`` from 3.3, else in a
+    thread (the triggerer raises ``DeadlockImminentError`` at a blocking Task SDK call on its loop).
     """
     from airflow.sdk import log
 

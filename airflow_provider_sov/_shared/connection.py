@@ -24,22 +24,9 @@ DEFAULT_READ_TIMEOUT = 60.0
 @dataclass(frozen=True)
 class ConnSettings:
     """
-    Everything a request needs from the connection.
-
-    :param conn_id: The Airflow connection ID, for messages.
-    :param base_url: Scheme, host, port and path prefix, without a trailing slash.
-    :param origin: ``scheme://host:port``, where credentials are sent.
-    :param trusted_origins: Other origins credentials may go to (connection extra ``trusted_hosts``).
-    :param verify: ``True``, ``False`` or a CA bundle path (extras ``verify`` and ``ca_bundle``).
-    :param connect_timeout: Seconds to establish a connection (extra ``connect_timeout``).
-    :param read_timeout: Seconds to wait for data (extra ``read_timeout``).
-    :param login: The connection's login, if any.
-    :param secret: The connection's password (token, session ID or password).
-    :param extra: The connection's extra, decoded.
-    :param max_requests_per_second: The budget every deferred wait on this connection in one triggerer
-        process shares (extra ``max_requests_per_second``); None for no limit.
-    :param outage_tolerance: Seconds a wait rides out transient failures of the API (extra
-        ``outage_tolerance``; a task's own ``outage_tolerance`` wins). See :mod:`.outage`.
+    Everything a request needs from the connection, the extras of the same names read and checked.
+    ``base_url`` has no trailing slash; ``origin`` (``scheme://host:port``) and ``trusted_origins``
+    are where credentials may go; ``secret`` is the Password (token, session ID or password).
     """
 
     conn_id: str
@@ -156,10 +143,7 @@ def _positive(
     *,
     zero: bool = False,
 ) -> float | None:
-    """
-    Read a numeric extra: None when empty, else a positive finite number (``zero``: or 0), or say
-    what is wrong.
-    """
+    """Read a numeric extra: None when empty, else a positive finite number (or 0, with ``zero``)."""
     if value is None or value == "":
         return None
     try:
@@ -194,11 +178,7 @@ def _as_rate(value: Any, conn_id: str) -> float | None:
 
 
 def ui_field_behaviour(conn_type: str) -> dict[str, Any]:
-    """
-    Return a connection type's form shape from the one definition in ``get_provider_info()``: Airflow
-    3.2 reads it there; 3.0 and 3.1 ask the hook, and only a class that defines
-    ``get_ui_field_behaviour`` itself, so each API's hook defines it, calling this.
-    """
+    """A connection type's form shape from ``get_provider_info()`` (Airflow 3.0 and 3.1 ask each hook's own)."""
     from airflow_provider_sov import get_provider_info
 
     for entry in get_provider_info()["connection-types"]:
@@ -212,13 +192,8 @@ def settings_from_connection(
 ) -> ConnSettings:
     """
     Turn an Airflow connection into :class:`ConnSettings`, or say exactly what is wrong with it.
-
-    ``extra`` is the connection's extras when the caller read them already (the async path reads
-    them with :func:`~.compat.aextra_dejson`); else ``conn.extra_dejson`` is read here. The secret
-    is not registered with the log masker here: :func:`mask` and :func:`amask` do that, one per path.
-
-    The host may carry the scheme (``https://api.sovfixer.com``) or not (``api.sovfixer.com``,
-    then HTTPS). An empty host means ``default_host``. Only ``http`` and ``https`` are accepted.
+    ``extra``: the extras when the caller read them (the async path). A host without a scheme means
+    HTTPS, an empty one ``default_host``. The secret is masked by :func:`mask` / :func:`amask`.
     """
     conn_id = conn.conn_id
     raw_host = (conn.host or "").strip() or default_host

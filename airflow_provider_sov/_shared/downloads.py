@@ -1,11 +1,7 @@
 """
-The one download-and-record path: every operator of both APIs that writes files goes through it.
-
-A task says *which* files to write (:class:`FileToFetch`: data only); each is fetched by its hook's
-``fetch_file`` (streamed to a temporary name, checked, renamed into place), recorded in the task's
-state store under :data:`~.task_state.DOWNLOADED` (so a retry keeps it instead of fetching it
-again), logged, told to OpenLineage and emitted as an asset event on the task's outlets. Control
-goes one way: task -> this module -> hook -> the file writer.
+The one download-and-record path: each file a task names (:class:`FileToFetch`) is fetched by its
+hook, recorded in the task's state (a retry keeps it), logged, told to OpenLineage and emitted as an
+asset event on the task's outlets.
 """
 
 from __future__ import annotations
@@ -32,12 +28,8 @@ def download_and_record(
     meta: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """
-    Write ``files`` for ``task`` with ``hook``; return ``[{"filename", "uri", "size", "sha256", ...}]``.
-
-    ``overwrite`` replaces a file already at the destination (a file an earlier try of this task
-    left incomplete or changed is replaced in any case). A file an earlier try wrote whole is kept,
-    not fetched again. ``meta`` goes into
-    the asset events (e.g. the SOV and revision, or the submission and file type).
+    Write ``files`` for ``task``; return ``[{"filename", "uri", "size", "sha256", ...}]``. A file an
+    earlier try wrote whole is kept; ``meta`` goes into the asset events.
     """
     store = StateStore(context, task.log)
     done = dict(store.get(DOWNLOADED) or {})

@@ -40,11 +40,9 @@ _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"|?*\\/]')
 
 def safe_filename(name: str | None, default: str = "download") -> str:
     """
-    Reduce a server-supplied file name to a safe base name that cannot leave its folder.
-
-    Keeps what a person would recognise (``"Acme Corp 2026-06.json"`` stays as it is); drops any
-    folder part (``../x`` and ``/etc/passwd`` become ``x`` and ``passwd``), control and reserved
-    characters, leading dots, Windows device names, and trims to 200 bytes keeping the extension.
+    Reduce a server-supplied file name to a safe base name that cannot leave its folder: readable
+    names stay; folder parts, control and reserved characters, leading dots and device names go;
+    trimmed to 200 bytes keeping the extension.
     """
     text = unicodedata.normalize("NFC", name or "")
     text = text.replace("\\", "/").split("/")[-1]
@@ -66,10 +64,7 @@ def safe_filename(name: str | None, default: str = "download") -> str:
 
 
 def numbered(name: str, n: int) -> str:
-    """
-    Return the ``n``-th file of a safe ``name`` (``report (2).json``), still within the length limit:
-    the stem gives way, so the number and the extension survive :func:`safe_filename`.
-    """
+    """Return the ``n``-th file of a safe ``name`` (``report (2).json``), within the length limit."""
     stem, dot, ext = name.rpartition(".")
     if not dot:
         stem, ext = name, ""
@@ -81,14 +76,7 @@ def numbered(name: str, n: int) -> str:
 
 @dataclass(frozen=True)
 class DownloadedFile:
-    """
-    A file written by a download; small enough for XCom.
-
-    :param filename: The name it was saved under (safe base name).
-    :param uri: Where it is: a local absolute path or an object-storage URL.
-    :param size: Bytes written.
-    :param sha256: Hex digest of the bytes written.
-    """
+    """A file a download wrote (for XCom): its safe name, local path or object URL, size and SHA-256."""
 
     filename: str
     uri: str
@@ -101,9 +89,8 @@ class DownloadedFile:
 
 def _is_remote(destination: Any) -> bool:
     """
-    Whether ``destination`` is an object-store path (an ``ObjectStoragePath`` off the local disk),
-    told by what it is (a filesystem and its protocol), not by its class: with universal-pathlib
-    below 0.3 (Airflow 3.0 and 3.1) an ``ObjectStoragePath`` is a ``pathlib.Path`` too.
+    Whether ``destination`` is off the local disk, told by its filesystem's protocol, not its class
+    (under universal-pathlib below 0.3, Airflow 3.0 and 3.1, an ``ObjectStoragePath`` is a ``Path`` too).
     """
     return hasattr(destination, "fs") and getattr(destination, "protocol", "file") not in (
         "file",
@@ -118,10 +105,7 @@ def is_local(path: Any) -> bool:
 
 
 def check_destination(destination: Any, *, required: bool = True) -> None:
-    """
-    Refuse a missing or blank ``destination`` before any request is sent. ``None`` is accepted
-    when not ``required`` (a task that may only wait, without downloading).
-    """
+    """Refuse a blank ``destination`` (or a missing one, when ``required``) before any request."""
     if destination is None:
         if required:
             raise SovInputError("destination is required: a local folder or an object-storage URL.")
@@ -134,12 +118,7 @@ def check_destination(destination: Any, *, required: bool = True) -> None:
 
 
 def as_destination(destination: Destination) -> Path | ObjectStoragePath:
-    """
-    Return a folder to write into: a local :class:`Path` or an :class:`ObjectStoragePath`.
-
-    Strings with a scheme other than ``file://`` become ``ObjectStoragePath`` (``s3://``, ``gs://``,
-    ``memory://``); ``file://`` URLs and plain strings are local paths.
-    """
+    """Return a folder to write into: an ``ObjectStoragePath`` for a URL with a scheme, else a local ``Path``."""
     if hasattr(destination, "fs"):  # an ObjectStoragePath (before 0.3 a pathlib.Path as well)
         if _is_remote(destination):
             return destination  # type: ignore[return-value]
@@ -175,24 +154,16 @@ def write_stream(
     context: str = "download",
 ) -> DownloadedFile:
     """
-    Write ``chunks`` to ``destination/filename`` so that the file appears whole or not at all.
+    Write ``chunks`` to ``destination/filename`` (made safe) so that the file appears whole or not at
+    all: hashed and counted as they pass, checked against ``expected_size``, in flat memory.
 
-    The bytes are hashed and counted as they pass; the count is checked against ``expected_size``
-    and only then does the file appear. Memory use does not grow with the file.
+    - **Local disk**: a hidden temporary name beside the target, renamed into place once checked. It
+      is held under an exclusive lock while written, so the next download of the name removes any
+      a killed process left (no live process holds it).
+    - **Object storage**: the object's own upload, committed once checked, else aborted (:mod:`.objects`).
 
-    - **Local disk**: the bytes go to a hidden temporary name beside the target, renamed into place
-      once checked; any failure removes it. A process killed mid-write (``kill -9``, a lost worker)
-      cannot clean up, so the temporary file is held under an exclusive lock while written, and the
-      next download of the same name removes any that no live process holds.
-    - **Object storage**: no temporary object and no rename (a copy of the whole object there); the
-      object's own upload is committed once checked, or aborted (:mod:`~._shared.objects`).
-
-    :param chunks: The body, in chunks (e.g. ``response.iter_content``).
-    :param destination: Folder: local path, ``file://``, or an ``ObjectStoragePath`` / URL.
-    :param filename: Name to save under; reduced to a safe base name first.
-    :param overwrite: Replace an existing file of that name; otherwise refuse before writing.
-    :param expected_size: Bytes the server announced (Content-Length or the API's ``size``).
-    :param context: What is being downloaded, for messages (e.g. ``"output of SUD s-...-r001"``).
+    ``overwrite`` replaces an existing file (else refused before writing); ``context`` names the
+    download in messages.
     """
     folder = as_destination(destination)
     name = safe_filename(filename)
@@ -278,12 +249,8 @@ def _check_size(size: int, expected_size: int | None, context: str) -> None:
 
 class BackgroundSha256:
     """
-    SHA-256 of a stream, computed on a worker thread so the writer never waits for it.
-
-    ``hashlib`` releases the GIL while it hashes a large buffer, so the hash runs beside the
-    socket reads and file writes instead of after each of them. At most ``depth`` chunks wait
-    for it (the chunks are the stream's own immutable ``bytes``, never copied), which bounds the
-    memory it holds; a writer ahead of it by that much waits.
+    SHA-256 of a stream on a worker thread (``hashlib`` releases the GIL), beside the reads and writes;
+    at most ``depth`` chunks (never copied) wait for it, bounding its memory.
     """
 
     def __init__(self, depth: int = 8) -> None:
@@ -326,13 +293,7 @@ def _open_temp(temp: Path) -> BinaryIO:
 
 
 def remove_abandoned_parts(folder: Path, prefix: str = ".") -> list[Path]:
-    """
-    Remove temporary files under ``folder`` starting with ``prefix`` that no live process holds.
-
-    A writer holds its temporary file under an exclusive lock, which the operating system releases
-    when the writer dies however it dies; a file whose lock can be taken was abandoned.
-    Returns what was removed.
-    """
+    """Remove (and return) temporary files under ``folder`` starting with ``prefix`` whose lock no live process holds."""
     if fcntl is None:  # pragma: no cover - every platform Airflow runs on has fcntl
         return []
     removed = []
@@ -390,11 +351,8 @@ def as_source(source: Any, what: str = "file") -> Path | ObjectStoragePath:
 
 def multipart_file(field: str, files: list[tuple[str, BinaryIO, str]], fields: Any = None) -> Any:
     """
-    Return a streaming ``multipart/form-data`` body: ``fields``, then one ``field`` part per file.
-
-    ``files`` are ``(filename, handle, content_type)``, each read as it is sent: ``requests`` alone
-    would build the whole body in memory; this keeps memory flat however large the files.
-    ``fields`` adds plain form fields (a list of pairs allows repeats).
+    Return a streaming ``multipart/form-data`` body (``requests`` alone would build it in memory):
+    ``fields`` (pairs allow repeats), then one ``field`` part per ``(filename, handle, content_type)``.
     """
     from requests_toolbelt.multipart.encoder import MultipartEncoder
 
@@ -406,15 +364,9 @@ def multipart_file(field: str, files: list[tuple[str, BinaryIO, str]], fields: A
 @dataclass(frozen=True)
 class FileToFetch:
     """
-    One file a task is to write: what to fetch and where; the task's hook fetches it.
-
-    :param slot: The name it is recorded under across tries (e.g. its safe file name).
-    :param source: What the hook fetches: an SOV Fixer output entry, or a finished Broker generation
-        (:class:`~airflow_provider_sov.hooks.broker_rules.FinishedFile`).
-    :param destination: The folder or object-storage URL to write it into.
-    :param filename: The name to save it under; None: the server's (made safe).
-    :param job_id: The job it belongs to, for messages.
-    :param describe: Fields kept with the written file's entry (e.g. the output's ``description``).
+    One file a task is to write, fetched by its hook: ``slot`` is recorded across tries; ``source``
+    is what the hook fetches (an output entry, a finished generation); ``filename`` None: the
+    server's; ``describe``: fields kept with the written file's entry.
     """
 
     slot: str

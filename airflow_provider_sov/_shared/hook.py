@@ -1,9 +1,7 @@
 """
-The base hook both APIs build on: it sends every request, sync (requests) and async (aiohttp).
-
-Routes, retry rules and error mapping come from :mod:`.http`; this module only moves bytes. The
-connection is read lazily, once. Credentials go only to the connection's own origin: never to a
-pre-signed storage URL, never across a redirect to another host.
+The base hook both APIs build on: it sends every request, sync (requests) and async (aiohttp), by
+the rules of :mod:`.http`. Credentials go only to the connection's own origin: never to a
+pre-signed URL, never across a redirect to another host.
 """
 
 from __future__ import annotations
@@ -64,9 +62,8 @@ class ApiHook(BaseHook):
     """
     Base of :class:`~airflow_provider_sov.hooks.sov.SovHook` and the Broker hook.
 
-    :param conn_id: The Airflow connection to use; the subclass names the default.
-    :param auth: How requests carry the connection's credentials (:mod:`.auth`); the subclass
-        gives its API's.
+    :param conn_id: The Airflow connection (default: the subclass's).
+    :param auth: How requests carry the credentials (:mod:`.auth`; the subclass gives its API's).
     :param retry_policy: How transient failures are retried (defaults suit production).
     :param timeout: ``(connect, read)`` seconds, overriding the connection's extras.
     """
@@ -94,8 +91,6 @@ class ApiHook(BaseHook):
         self._settings: ConnSettings | None = None
         self._async_key: tuple[Any, ...] | None = None
         self._session: requests.Session | None = None
-
-    # --- Connection -----------------------------------------------------------------------------
 
     def _settings_from(self, conn: Any, extra: dict[str, Any]) -> ConnSettings:
         return settings_from_connection(
@@ -128,11 +123,7 @@ class ApiHook(BaseHook):
         return self._settings
 
     def read_error(self, body: bytes | str | None) -> tuple[str, bool]:
-        """
-        Return an error answer's text for the user, and whether it was the API's own JSON object
-        (see :func:`~.http.read_error_body`): the per-API seam, for fields an API adds that are
-        not for the user.
-        """
+        """An error answer's text and whether it was the API's JSON (per API: fields not for the user)."""
         return read_error_body(body)
 
     def _headers_for(self, url: str, settings: ConnSettings) -> dict[str, str]:
@@ -170,8 +161,6 @@ class ApiHook(BaseHook):
     ) -> Call:
         return Call(route=route, conn_id=self.conn_id, job_id=job_id, action=action, host=settings.host)
 
-    # --- Sync -----------------------------------------------------------------------------------
-
     @property
     def session(self) -> requests.Session:
         """Return a pooled ``requests.Session``, created on first use."""
@@ -192,10 +181,7 @@ class ApiHook(BaseHook):
         return self.session
 
     def request(self, route: Route, **kwargs: Any) -> Any:
-        """
-        Send ``route`` (see :meth:`send`) with the auth's session handling: prepared first and, after
-        a 401 a new session can cure, sent once more.
-        """
+        """Send ``route`` (see :meth:`send`) with the auth's session: prepared, renewed once after a 401."""
         used = self.auth.prepare(self, route)
         try:
             return self.send(route, **kwargs)
@@ -218,14 +204,11 @@ class ApiHook(BaseHook):
         idempotent: bool | None = None,
     ) -> Any:
         """
-        Send ``route`` with retries and return its decoded JSON body (auth objects send their own
-        session calls with this; everything else goes through :meth:`request`).
+        Send ``route`` with retries and return its decoded JSON body (auth sends its own calls here).
 
-        :param json: A JSON body.
-        :param form: Form fields, sent ``application/x-www-form-urlencoded`` (as the vendor's client
-            sends some routes' bodies).
+        :param form: Form fields, sent ``application/x-www-form-urlencoded``.
         :param body: For uploads: a factory of a context manager giving ``(data, headers)``, entered
-            once per try so a retried upload streams the file again from the start.
+            once per try so a retry streams the file again from the start.
         :param idempotent: Override the route's own flag (e.g. a get-or-create that overwrites).
         """
         settings = self.settings
@@ -255,12 +238,7 @@ class ApiHook(BaseHook):
         stream: bool = False,
         credentials: bool = True,
     ) -> requests.Response:
-        """
-        Send one exchange, following same-host redirects with credentials and others without.
-
-        :param credentials: Attach the connection's credentials (on its own origin only); off for
-            pre-signed URLs, whose signature is the credential wherever they point.
-        """
+        """Send one exchange, following redirects; ``credentials`` (own origin only) is off for signed URLs."""
         import requests
 
         for _ in range(MAX_REDIRECTS + 1):
@@ -321,15 +299,12 @@ class ApiHook(BaseHook):
         credentials: bool = True,
     ) -> DownloadedFile:
         """
-        Stream ``url`` into the folder ``destination``; the file appears whole or not at all.
-
-        The byte count is checked against ``Content-Length`` (or ``expected_size``); a short or cut
-        body is fetched again from the start while retries last. Credentials are attached only
-        when ``url`` is on the connection's own host.
+        Stream ``url`` into the folder ``destination``; the file appears whole or not at all. The size
+        is checked against ``Content-Length`` (or ``expected_size``); a short body is fetched again.
 
         :param filename: Name to save under (made safe); default: the server's name for it.
-        :param credentials: ``False`` for a pre-signed URL: nothing but the URL is sent, even when it
-            points at the connection's own host.
+        :param credentials: ``False`` for a pre-signed URL: nothing but the URL is sent, even to the
+            connection's own host.
         """
         import requests
 
@@ -371,10 +346,7 @@ class ApiHook(BaseHook):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def fetch_file(self, item: FileToFetch, *, overwrite: bool) -> DownloadedFile:
-        """
-        Write one file a task asked for (:mod:`.downloads`): here its ``source`` is the file's URL; an
-        API whose files are described otherwise (an output entry, a finished generation) says how.
-        """
+        """Write one file a task asked for: here ``source`` is its URL (an API may describe files otherwise)."""
         return self.download(
             str(item.source),
             item.destination,
@@ -389,8 +361,6 @@ class ApiHook(BaseHook):
             self._session.close()
             self._session = None
 
-    # --- Async ----------------------------------------------------------------------------------
-
     async def arequest(self, route: Route, **kwargs: Any) -> Any:
         """Do what :meth:`request` does, on the async path for triggers."""
         used = await self.auth.aprepare(self, route)
@@ -402,11 +372,7 @@ class ApiHook(BaseHook):
             return await self.asend(route, **kwargs)
 
     async def asend(self, route: Route, *, params: Any = None, json: Any = None, **where: Any) -> Any:
-        """
-        Do what :meth:`send` does, on the async path for triggers: same URLs, retries and error mapping.
-
-        :param where: ``ids``, ``job_id`` and ``action``, as for :meth:`request`.
-        """
+        """Do what :meth:`send` does on the async path (``where``: ``ids``, ``job_id``, ``action``)."""
         settings = await self.asettings()
         url, call = self._locate(route, settings, **where)
         session = await self._asession(settings)

@@ -1,10 +1,7 @@
 """
-One definition of routes, retry rules and error mapping for the sync and the async path.
-
-Nothing here performs I/O: the hook sends, this module decides. Both transports turn their own
-exceptions into the same :class:`~airflow_provider_sov.exceptions.SovError` subclasses (with the
-private retry markers below), and both retry through :meth:`RetryPolicy.retrying` /
-:meth:`RetryPolicy.arun`, so the two cannot drift.
+The retry rules and error mapping of the sync and the async path, written once (no I/O here): both
+transports raise the same typed errors, whose fields say whether to retry, through one
+:class:`RetryPolicy`, so the two cannot drift.
 """
 
 from __future__ import annotations
@@ -52,10 +49,8 @@ def server_message(body: bytes | str | None) -> str:
 
 def read_error_body(body: bytes | str | None, ignored: frozenset[str] = frozenset()) -> tuple[str, bool]:
     """
-    Return the server's error text (see :func:`server_message`) and whether the body was a JSON
-    object: an API's own answer about a resource, rather than a web server's page about a route.
-
-    :param ignored: Keys of the JSON object that are not for the user (an API's debug fields).
+    Return the server's error text and whether the body was a JSON object (an API's own answer, not a
+    web server's page); ``ignored``: keys that are not for the user.
     """
     if not body:
         return "", False
@@ -94,8 +89,6 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-# --- Error mapping ------------------------------------------------------------------------------
-
 _STATUS_CLASSES: dict[int, type[SovApiError]] = {
     400: SovBadRequestError,
     401: SovAuthError,
@@ -129,12 +122,7 @@ class Call:
 
 
 def _hint_for(status: int, call: Call, resource: bool = True) -> str:
-    """
-    Say what to do about an error answer.
-
-    :param resource: For a 404: whether the answer is about a resource (a JSON error body, as the
-        APIs give for an unknown ID) rather than about the route (a web server's HTML or text page).
-    """
+    """Say what to do about an error answer (``resource``: a 404's body was the API's, not a web server's)."""
     if status == 401:
         return (
             f"Check the credentials of Airflow connection {call.conn_id!r}: the token (or session) "
@@ -184,11 +172,8 @@ def error_for_status(
     read: Callable[[bytes | str | None], tuple[str, bool]] = read_error_body,
 ) -> SovError:
     """
-    Map an HTTP error answer to a typed error, with the server's message verbatim.
-
-    :param withheld: The host the connection's credentials were withheld from (not the connection's
-        own); a 401 or 403 then says so, and how to trust that host.
-    :param read: How this API's error bodies read (the hook's :meth:`~.hook.ApiHook.read_error`).
+    Map an HTTP error answer to a typed error, with the server's message verbatim. ``withheld``: the
+    host the credentials were kept from (a 401/403 then says how to trust it); ``read``: the API's reader.
     """
     message, resource = read(body)
     message = withhold_query(message, call.signed_query)
@@ -210,10 +195,7 @@ def error_for_status(
 
 
 def withhold_query(text: str, query: str) -> str:
-    """
-    Return ``text`` without anything of a signed URL's ``query``: each ``name=value`` of it, and each
-    of its values standing alone (storage errors repeat the request, S3's its signature too).
-    """
+    """Return ``text`` without a signed URL's ``query``: each ``name=value``, and each value alone."""
     if not query or not text:
         return text
     names = {name for name, _ in parse_qsl(query, keep_blank_values=True)}
@@ -245,11 +227,7 @@ def transport_error(call: Call, detail: str, *, reached_server: bool) -> SovTran
 
 
 def tls_error(call: Call, detail: str) -> SovTransportError:
-    """
-    Build the error for a TLS handshake that failed (an untrusted or mismatched certificate).
-
-    It is not transient, so it is not retried: the certificate will be as untrusted next time.
-    """
+    """Build the error for an untrusted or mismatched certificate (not transient: never retried)."""
     where = f" {call.host}" if call.host else ""
     return SovTransportError(
         f"{call.doing} failed: the TLS certificate of{where} could not be verified: {detail}.",
@@ -263,10 +241,7 @@ def tls_error(call: Call, detail: str) -> SovTransportError:
 
 
 def tls_handshake_error(call: Call, reason: str) -> SovTransportError:
-    """
-    Build the error for a TLS handshake that failed for another reason than the certificate, most
-    often an HTTPS request to a plain-HTTP port (a host without a scheme means HTTPS). Not transient.
-    """
+    """Build the error for another failed handshake (most often HTTPS to a plain-HTTP port); not transient."""
     host = call.host or "the server"
     return SovTransportError(
         f"{call.doing} failed: TLS handshake failed with {host}: {reason}; is this an http:// URL?",
@@ -281,7 +256,6 @@ def tls_handshake_error(call: Call, reason: str) -> SovTransportError:
 
 def malformed_response(call: Call, detail: str) -> SovResponseError:
     """Build the error for a 2xx answer whose body is not what the API documents."""
-    # A read whose body was cut or garbled is safe to repeat; a creating call is not.
     return SovResponseError(
         f"{call.doing} failed: the server's answer was not valid: {detail}.",
         action=call.doing,
@@ -299,33 +273,18 @@ def decode_json(body: bytes, call: Call) -> Any:
         raise malformed_response(call, f"malformed JSON ({exc.msg} at byte {exc.pos})") from None
 
 
-# --- Retry policy -------------------------------------------------------------------------------
-
-
 def transient(error: BaseException) -> bool:
-    """
-    Return whether ``error`` may pass if the same read is tried again: the one rule behind the hook's
-    retries and a trigger's re-polls. Only errors made ``transient`` are (429, 5xx, resets, timeouts,
-    garbled or cut bodies); a TLS failure, a 4xx other than 429 and a prerequisite error are not.
-    """
+    """Whether the same read may pass if tried again (429, 5xx, resets, timeouts, garbled bodies)."""
     return isinstance(error, SovError) and error.transient
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """
-    How many times and how long to retry transient failures; shared by sync and async calls.
-
-    Reads and downloads retry 429 (honouring ``Retry-After``), 5xx, connection errors and
-    timeouts with capped exponential backoff and full jitter. Calls that are not idempotent retry
-    only when the request provably never reached the server.
-
-    :param attempts: Total tries, the first included.
-    :param min_wait: First backoff, seconds.
-    :param max_wait: Longest backoff between two tries, seconds.
-    :param max_retry_after: Longest ``Retry-After`` honoured; a longer one fails at once.
-    :param sleep: What the sync path sleeps with (default ``time.sleep``); tests record waits.
-    :param asleep: What the async path sleeps with (default ``asyncio.sleep``).
+    How many times and how long to retry transient failures, sync and async: capped exponential
+    backoff with full jitter, or the ``Retry-After`` (up to ``max_retry_after``; longer fails at once).
+    A call that is not idempotent is retried only when it provably never reached the server.
+    ``attempts`` counts the first; ``sleep``/``asleep`` replace the sleeps (tests record waits).
     """
 
     attempts: int = 5
@@ -392,12 +351,9 @@ class RetryPolicy:
 
     async def arun(self, attempt: Callable[[], Awaitable[T]], idempotent: bool) -> T:
         """
-        Await ``attempt()``, retrying by this policy; the async path's one entry point.
-
-        The first try runs before any tenacity object exists: a triggerer makes thousands of polls
-        a minute and nearly all succeed at once, while each tenacity retry loop leaves reference
-        cycles that only Python's full garbage collection frees, stalling the event loop. Retries,
-        waits and "gave up after N tries" are the same as with :meth:`aretrying` alone.
+        Await ``attempt()``, retrying by this policy. The first try runs before any tenacity object
+        exists: nearly every poll succeeds at once, and tenacity's loops leave reference cycles that
+        stall a triggerer's event loop in full garbage collections.
         """
         try:
             return await attempt()
@@ -414,10 +370,7 @@ class RetryPolicy:
 
 
 def gave_up(error: SovError, route: Route | None = None) -> SovError:
-    """
-    Say how the retries ended: "gave up after N tries" after retries; for a creating ``route``
-    the server may have acted on, that it was deliberately not sent again.
-    """
+    """Say how retries ended ("gave up after N tries"; a creating ``route`` was not sent again)."""
     attempts = getattr(error, "attempts", 1)
     if attempts > 1 and "tries" not in error.message:
         error.message = f"{error.message} Gave up after {attempts} tries."

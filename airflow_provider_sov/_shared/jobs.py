@@ -1,24 +1,14 @@
 """
-The one job model: every job either API runs is named, read, judged and reported the same way.
-
-- A **ref** (:class:`JobRef`) names one job: a small frozen dataclass, checked when it is built
-  (from a task's arguments, or from the plain JSON it travels as in trigger kwargs, events and the
-  task's state), never again per poll.
-- A **kind** (:class:`JobKind`) is one sort of job: how its status is read (sync and async, on its
-  hook's own typed methods), how a status body becomes a :class:`Reading`, how a final reading
-  becomes the task's result (or its typed failure), and how its ref is built. A kind's
-  :attr:`~JobKind.steps` name what creating one takes (:mod:`.steps` runs them).
-- An **API** (:class:`Api`) is what a kind's tasks need to talk to it: the connection argument,
-  the default connection and the hook class (imported only when a task runs).
-
-The wait (:mod:`.waiting`), the trigger (:mod:`.trigger`) and the download path
-(:mod:`.downloads`) take a kind and know nothing else about the API. A new kind is a new
-:class:`JobKind` subclass (and a ref class where the API's IDs differ), and a trigger class that
-names it (:class:`~.trigger.JobTrigger`): a kind never imports its hook or its trigger, which import it.
+The one job model: every job of either API is named (a :class:`JobRef`), read, judged and reported
+the same way, by its kind (:class:`JobKind`): how its status is read (sync and async, on its hook),
+how a status body becomes a :class:`Reading` and a final reading the task's result, and which steps
+create one. An :class:`Api` says which connection argument and hook its kinds' tasks use. The wait,
+the trigger and the download path take a kind and know nothing else about the API.
 """
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -48,16 +38,7 @@ def job_result(
     files: list[dict[str, Any]] | None = None,
     **extras: Any,
 ) -> dict[str, Any]:
-    """
-    Build the one result shape every task returns: the common keys, then the kind's own extras.
-
-    :param kind: The job kind (``update``, ``parse``, ``output``, ``generation``).
-    :param job_id: The API's own ID of the job, as a string; None only when no job exists yet.
-    :param status: The API's status word at the last reading; None when the task read none.
-    :param succeeded: Whether the job succeeded; None while it has not finished.
-    :param message: The API's message for the job, if it gave one.
-    :param files: Files the task wrote (``filename``, ``uri``, ``size``, ``sha256``, ...).
-    """
+    """The one result shape every task returns (:data:`RESULT_KEYS`), then the kind's own extras."""
     return {
         "kind": kind,
         "job_id": None if job_id is None else str(job_id),
@@ -72,16 +53,9 @@ def job_result(
 @dataclass(frozen=True)
 class Reading:
     """
-    One classified status reading of any job of either API, the same for sync and async reads.
-
-    :param job_id: The API's ID of the job (empty when the status body does not say it).
-    :param status: The status word as the API sent it (``COMPLETE``, ``waiting``...).
-    :param terminal: Whether waiting longer cannot change the answer.
-    :param succeeded: Terminal, and the job did what was asked.
-    :param message: The API's message, if any.
-    :param detail: More for the progress line (percent, health, why it is not final yet).
-    :param extras: The kind's own fields for the result, plain JSON (never a credential).
-    :param private: What only this process may use (e.g. a signed download URL); never serialised.
+    One classified status reading, the same for sync and async reads. ``terminal``: waiting longer
+    cannot change it; ``detail``: more for the progress line; ``extras``: the kind's fields for the
+    result (plain JSON); ``private``: what only this process may use (a signed URL), never serialised.
     """
 
     job_id: str
@@ -94,7 +68,7 @@ class Reading:
     private: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def progress_line(self, name: str) -> str:
-        """Return one short line for the task log: the job, its status, then percent, health or notes."""
+        """One short line for the task log: the job, its status, then percent, health or notes."""
         return f"{name}: {self.status} {self.detail}".rstrip()
 
     def to_json(self) -> dict[str, Any]:
@@ -125,13 +99,9 @@ class Reading:
 @dataclass(frozen=True)
 class Step:
     """
-    One named step of creating a job (:mod:`.steps` runs them).
-
-    :param name: What the task's state records once the step is done (``initiated``, ``started``).
-    :param doing: How the log names the step (``start the update``).
-    :param guarded: The call creates work and its answer can be lost: mark it sent before sending.
-    :param done_if: After a sent mark of an earlier try, this error from the server means the earlier
-        call went through (e.g. the 409 a second start gets).
+    One named step of creating a job (:mod:`.steps` runs them): ``name`` is recorded once it is done,
+    ``doing`` names it in the log. ``guarded``: it creates work and its answer can be lost, so it is
+    marked sent before sending; ``done_if``: after such a mark, this error means it went through.
     """
 
     name: str
@@ -141,12 +111,7 @@ class Step:
 
 
 class JobRef(ABC):
-    """
-    What names one job; each API subclasses it (a frozen dataclass) with its own checked fields.
-
-    A ref is built only by its kind (:meth:`JobKind.ref_from_task`, :meth:`JobKind.ref_from_json`),
-    which check every ID once; afterwards it is trusted as it is.
-    """
+    """What names one job (a frozen dataclass per API), built and checked only by its kind."""
 
     @property
     @abstractmethod
@@ -160,73 +125,52 @@ class JobRef(ABC):
 
     @abstractmethod
     def to_json(self) -> dict[str, Any]:
-        """Return the ref as plain JSON: the trigger's kwargs, the event's ``ref``, the task's state."""
+        """The ref as plain JSON: the trigger's kwargs, the event's ``ref``, the task's state."""
 
 
-class Api(ABC, Generic[HookT]):
+@dataclass(frozen=True)
+class Api(Generic[HookT]):
     """
-    One API as tasks name it at DAG-parse time; its hook is imported only when a task runs.
-
-    :param name: How messages name the API (``SOV Fixer``).
-    :param conn_name_attr: The task argument naming the connection (``sovfixer_conn_id``).
-    :param default_conn_name: The connection used when a task names none.
+    One API as tasks name it: how messages name it, the task argument naming the connection, the
+    default connection and its hook's class path (imported only when a task runs, as a trigger's is).
     """
 
-    def __init__(self, name: str, conn_name_attr: str, default_conn_name: str) -> None:
-        self.name, self.conn_name_attr, self.default_conn_name = name, conn_name_attr, default_conn_name
+    name: str
+    conn_name_attr: str
+    default_conn_name: str
+    hook: str
 
-    @abstractmethod
     def hook_class(self) -> type[HookT]:
         """Return the API's hook class (its module is imported on first use)."""
+        module, _, name = self.hook.rpartition(".")
+        found: type[HookT] = getattr(importlib.import_module(module), name)
+        return found
 
     def hook_for(self, task: object) -> HookT:
         """Return a hook of this API on the connection ``task`` names (its ``conn_name_attr``)."""
         return self.hook_class()(getattr(task, self.conn_name_attr))
 
-    def __repr__(self) -> str:
-        return f"<Api {self.name}>"
-
 
 class JobKind(ABC, Generic[RefT, HookT]):
-    """
-    One job kind, declared once for sensors, operators and triggers.
+    """One job kind, declared once for sensors, operators and triggers."""
 
-    :attr name: The kind's name in results and events (``update``, ``parse``, ``output``, ``generation``).
-    :attr label: How messages name its jobs (``SUD``, ``SOV``, ``output request``, ``D-file generation``).
-    :attr api: Its API.
-    :attr task_fields: The task arguments that name one job: a sensor's templated fields.
-    :attr steps: The named steps that create a job of this kind, in order (none: one call).
-    :attr poll_interval: Default seconds between polls.
-    :attr timeout: Default seconds a wait lasts in all.
-    :attr min_poll_interval: The API asks clients not to poll more often (a shorter one warns).
-    :attr trigger: The class path of the trigger that polls it in the triggerer (as Airflow stores it
-        in its trigger table); None: its jobs are never waited on there.
-    """
-
-    name: str
-    label: str
+    name: str  #: in results and events (``update``, ``generation``)
+    label: str  #: how messages name its jobs (``SUD``, ``D-file generation``)
     api: Api[HookT]
-    task_fields: tuple[str, ...]
-    steps: tuple[Step, ...] = ()
-    poll_interval: float = 15.0
-    timeout: float = 2 * 60 * 60.0
-    min_poll_interval: float = 0.0
+    task_fields: tuple[str, ...]  #: the task arguments that name one job (a sensor's templated fields)
+    steps: tuple[Step, ...] = ()  #: the steps that create one, in order (none: one call)
+    poll_interval: float = 15.0  #: default seconds between polls
+    timeout: float = 2 * 60 * 60.0  #: default seconds a wait lasts
+    min_poll_interval: float = 0.0  #: the API asks not to poll more often (a shorter one warns)
+    #: The class path of the trigger that polls it, as Airflow's trigger table stores it (None: never deferred).
     trigger: str | None = None
 
     def __repr__(self) -> str:
         return f"<JobKind {self.name}>"
 
-    # --- Refs -----------------------------------------------------------------------------------
-
     @abstractmethod
     def ref_from_task(self, values: Mapping[str, Any], started: float, options: Mapping[str, Any]) -> RefT:
-        """
-        Return the ref named by a task's (rendered) :attr:`task_fields`; raise
-        :class:`~airflow_provider_sov.exceptions.SovInputError` for a bad ID, before any call.
-
-        :param started: When the wait began (a kind whose readings depend on it keeps it).
-        :param options: The task's ``options()``.
-        """
+        """Return the ref a task's rendered :attr:`task_fields` name; a bad ID raises ``SovInputError``."""
 
     @abstractmethod
     def ref_from_json(self, data: Mapping[str, Any]) -> RefT:
@@ -238,15 +182,10 @@ class JobKind(ABC, Generic[RefT, HookT]):
 
     def pages(self, hook: HookT, ref: RefT, known: Mapping[str, Any], ended: bool) -> dict[str, str] | None:
         """
-        Return the job's pages for the task's links (``{page: url}``; :mod:`airflow_provider_sov.links`),
-        read once while the task runs; none by default. None: they cannot be known before the job ended.
-
-        :param known: The IDs the task knows besides the ref (its ``sov_id``...; None where unknown).
-        :param ended: Whether the job has ended (its final reading is in hand).
+        Return the job's pages for the task's links (``{page: url}``); None: not knowable before it
+        ended. ``known``: the IDs the task knows besides the ref (its ``sov_id``...).
         """
         return {}
-
-    # --- Reading its status -----------------------------------------------------------------------
 
     @abstractmethod
     def read_status(self, hook: HookT, ref: RefT) -> Mapping[str, Any]:
@@ -268,16 +207,11 @@ class JobKind(ABC, Generic[RefT, HookT]):
         """Read and classify the job's status (async, for triggers)."""
         return self.classify(await self.aread_status(hook, ref), ref)
 
-    # --- The outcome ----------------------------------------------------------------------------
-
     @abstractmethod
     def outcome(
         self, reading: Reading | None, ref: RefT, options: Mapping[str, Any], log: Any
     ) -> dict[str, Any]:
-        """
-        Return the result's extras for ``reading`` (None: the task read no status); for a final
-        reading that failed (and that ``options`` do not accept) raise the typed failure instead.
-        """
+        """Return the result's extras for ``reading`` (None: none read); a failed final one raises."""
 
     def result(
         self,
@@ -287,11 +221,7 @@ class JobKind(ABC, Generic[RefT, HookT]):
         files: list[dict[str, Any]] | None = None,
         log: Any = None,
     ) -> dict[str, Any]:
-        """
-        Return the task's result for ``reading``: a final one that failed raises the typed failure (unless
-        ``options`` accept it); one that is not final, or none at all (a task that started the job
-        and did not read it), gives ``succeeded`` null.
-        """
+        """Return the task's result: a failed final reading raises; none, or one not final, gives ``succeeded`` null."""
         extras = self.outcome(reading, ref, options or {}, log)
         if reading is None:
             return job_result(self.name, ref.job_id, None, None, None, files, **extras)
@@ -308,8 +238,5 @@ class JobKind(ABC, Generic[RefT, HookT]):
 
 
 def templated(*values: Any) -> bool:
-    """
-    Return whether any value is known only at run time: a Jinja template, or an XComArg (anything
-    Airflow resolves when the task runs). Such values are checked once rendered.
-    """
+    """Whether any value is known only at run time (a Jinja template, an XComArg): checked once rendered."""
     return any((isinstance(v, str) and "{{" in v) or callable(getattr(v, "resolve", None)) for v in values)

@@ -1,9 +1,6 @@
 """
-Where files go, told to Airflow: asset events on a task's outlets, and OpenLineage datasets.
-
-Asset events: an ``Asset`` outlet gets the written files (with their metadata) in its event's
-extra; an ``AssetAlias`` outlet gets one asset event per file, the asset being the file's URI.
-OpenLineage facets come from the optional ``[openlineage]`` extra; without it they are skipped.
+Where files go, told to Airflow: asset events on a task's outlets (an ``AssetAlias`` gets one asset
+per file) and OpenLineage datasets (with the optional ``[openlineage]`` extra).
 """
 
 from __future__ import annotations

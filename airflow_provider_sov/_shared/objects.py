@@ -1,19 +1,12 @@
 """
-Writing one object to object storage so that it appears whole and checked, or not at all.
+Writing one object so that it appears whole and checked, or not at all, with no rename (on a store a
+copy of the whole object): the bytes go to the object's own key through an upload the store keeps
+invisible until committed.
 
-On an object store, "write a hidden temporary object, then rename it" is a copy of the whole object
-and a delete, and the temporary object can be listed by anyone while it is written. So nothing here
-renames: the bytes go straight to the object's own key, through an upload the store keeps invisible
-until it is committed.
-
-- **S3** (``s3://``, through ``s3fs``): a multipart upload. Each part is sent with its SHA-256, which
-  S3 checks on receipt; before the upload is completed, the parts S3 holds are listed and their sizes
-  and digests (SHA-256, or the ETag: the MD5 of what S3 received) compared with what was sent. A failed check, an incomplete download or any error
-  aborts the upload, and nothing is left behind. Memory is bounded by two parts (one being sent, one
-  filling). An upload a killed worker left unfinished for the same key is aborted by the next write.
-- **Any other fsspec store** (``gs://``, ``abfs://``, ``memory://``, ...): fsspec's own uncommitted
-  file (``autocommit=False``): committed only when the whole body was written and checked,
-  discarded otherwise.
+- **S3**: a multipart upload, each part sent with its SHA-256; before completing, the parts S3 holds
+  are compared (size, SHA-256 or ETag) with those sent. Any failure aborts it; memory holds two parts;
+  an upload a killed worker left for the same key is aborted by the next write.
+- **Any other fsspec store**: fsspec's uncommitted file (``autocommit=False``), committed once checked.
 """
 
 from __future__ import annotations
@@ -217,11 +210,7 @@ class S3MultipartWriter:
             self._sender = None
 
     def _check_parts(self, size: int) -> None:
-        """
-        Compare the parts S3 holds with those sent: the same numbers, each of the same size and the
-        same digest (its SHA-256 where the store reports one, else its ETag, the MD5 of the bytes it
-        received), and as many bytes in all as were counted.
-        """
+        """Compare the parts S3 holds with those sent: numbers, sizes, digests (SHA-256, else ETag) and total."""
         held: list[dict[str, Any]] = []
         marker = 0
         while True:
@@ -252,10 +241,7 @@ class S3MultipartWriter:
         check_stored(f"s3://{self.bucket}/{self.key}", int(head["ContentLength"]), size)
 
     def _abort_abandoned(self) -> None:
-        """
-        Abort unfinished uploads of this very key: an earlier try killed mid-upload left them (Airflow
-        runs one try of a task at a time), and they would otherwise be billed forever, unseen.
-        """
+        """Abort unfinished uploads of this key an earlier, killed try left (else billed forever, unseen)."""
         listed = self._call("list_multipart_uploads", Bucket=self.bucket, Prefix=self.key)
         for upload in listed.get("Uploads", []):
             if upload["Key"] == self.key:

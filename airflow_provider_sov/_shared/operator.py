@@ -1,11 +1,7 @@
 """
-The one shape of an operator that starts a job: create or reattach, record, wait, finish.
-
-Every job-starting operator of both APIs is a :class:`JobOperator`: it says how to start its job
-(:meth:`JobOperator.start_job`, with a :class:`~.steps.StepRunner` where that takes several steps)
-and which files to write once the job succeeded (:meth:`JobOperator.files_to_fetch`); recording the
-job, pushing its ID, waiting in every mode, resuming from the trigger, judging the outcome and
-writing the files are done here, once.
+The one shape of an operator that starts a job: create or reattach, record, wait, finish. A
+subclass says how to start its job (:meth:`JobOperator.start_job`) and which files to write once it
+succeeded (:meth:`JobOperator.files_to_fetch`); the rest is here, once.
 """
 
 from __future__ import annotations
@@ -44,10 +40,8 @@ class JobOperator(IdArguments, BaseOperator, Generic[HookT]):
     """
     Start one job of the kind :attr:`kind` names, optionally wait for it and write its files.
 
-    Before it waits, the job's ref is saved in the task's state store and its ID pushed to XCom
-    under ``job_id``; a retried task reattaches to it (see :meth:`start_job`). The result is the
-    one every task returns (``kind``, ``job_id``, ``status``, ``succeeded``, ``message``,
-    ``files`` and the kind's extras); without waiting, ``succeeded`` is null until the job is final.
+    Before it waits, the job is saved in the task's state (a retry reattaches to it) and its ID pushed
+    to XCom as ``job_id``. Returns the common result; without waiting, ``succeeded`` is null.
 
     :param wait_for_completion: Wait for the job to end (and write its files).
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
@@ -128,14 +122,9 @@ class JobOperator(IdArguments, BaseOperator, Generic[HookT]):
         """The hook of this task's API on its connection, typed as that API's hook."""
         return self.kind.api.hook_for(self)
 
-    # --- What a subclass says ------------------------------------------------------------------------
-
     @abstractmethod
     def start_job(self, context: Context, store: StateStore) -> tuple[JobRef, Reading | None]:
-        """
-        Create the job, or find the one an earlier try created (in ``store``); return its ref and,
-        when the answer said it, a first reading (a cached output is final at once).
-        """
+        """Create the job, or find the one an earlier try created; return its ref and any first reading."""
 
     def files_to_fetch(self, result: dict[str, Any], ref: JobRef, reading: Reading) -> list[FileToFetch]:
         """Return the files to write once the job succeeded (none unless a destination is set)."""
@@ -150,10 +139,7 @@ class JobOperator(IdArguments, BaseOperator, Generic[HookT]):
         return {}
 
     def options(self) -> dict[str, Any]:
-        """
-        Return the task's options for its kind's refs and outcome (``accept_partial``,
-        ``invalid_grace``): plain JSON, carried in the trigger's kwargs.
-        """
+        """The task's options for its kind (``accept_partial``...): plain JSON, in the trigger's kwargs."""
         return {}
 
     def task_ref(self, context: Context) -> JobRef | None:
@@ -161,11 +147,8 @@ class JobOperator(IdArguments, BaseOperator, Generic[HookT]):
         return None
 
     def job_pages(self, ref: JobRef, ended: bool) -> dict[str, str] | None:
-        """Return the job's pages for the task's links (default: what its kind finds from the ref);
-        None while they cannot be known (see :meth:`~.jobs.JobKind.pages`)."""
+        """The job's pages for the task's links (default: its kind's; see :meth:`~.jobs.JobKind.pages`)."""
         return self.kind.pages(self.hook, ref, self.known_ids(), ended)
-
-    # --- What a subclass uses ------------------------------------------------------------------------
 
     def steps(self, context: Context, store: StateStore) -> StepRunner[Any]:
         """Return the runner of this task's kind's creation steps, recording into ``store``."""
@@ -176,10 +159,7 @@ class JobOperator(IdArguments, BaseOperator, Generic[HookT]):
     def record_job(
         self, context: Context, store: StateStore, ref: JobRef, first: Reading | None = None
     ) -> None:
-        """
-        Save the job's ref for a retry and push its ID to XCom (``job_id``): before any wait. A
-        task that recorded its job early (before uploading, say) is not recorded twice.
-        """
+        """Save the job for a retry and push its ID to XCom (``job_id``), once per run, before any wait."""
         if self.recorded_job == ref.to_json():
             return
         self.recorded_job = ref.to_json()
@@ -187,8 +167,6 @@ class JobOperator(IdArguments, BaseOperator, Generic[HookT]):
         job_id = (first.job_id if first is not None else "") or ref.job_id
         if job_id:
             context["ti"].xcom_push(key="job_id", value=str(job_id))
-
-    # --- The one flow --------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
         self.lineage, self.recorded_job = Lineage(), None  # a new run records afresh

@@ -1,18 +1,9 @@
 """
-How a wait rides out an outage of the API: measured in time, the same rule in every mode.
-
-A wait that meets a transient failure (connection refused, a 5xx, a 429, a timeout: the failures
-:func:`~airflow_provider_sov._shared.http.transient` names, each already retried within its poll by
-the hook) keeps waiting while the API has been failing for less than its tolerance, counted from
-the first failure after the last good reading. Meanwhile it polls with backoff
-(:func:`next_poll_in`). Any other error ends the wait at once, and so does the wait's own deadline
-(it then times out, as it would with the API up). A good reading ends the outage: occasional
-failures never add up.
-
-The tolerance is the task's ``outage_tolerance``, else the connection's extra ``outage_tolerance``,
-else :data:`DEFAULT_OUTAGE_TOLERANCE`. The deferred wait (the trigger) and the waits on a worker
-(poke, reschedule, an operator's poll loop) all keep an :class:`Outage`; a rescheduled task keeps its
-own in the task's state between runs (:meth:`Outage.to_json`).
+How a wait rides out an outage of the API, by time, the same in every mode: after a transient
+failure (each already retried within its poll) it keeps polling, with backoff, while the API has
+failed for less than its tolerance (the task's ``outage_tolerance``, else the connection's, else
+:data:`DEFAULT_OUTAGE_TOLERANCE`), counted from the first failure after the last good reading. Any
+other error ends it at once; a good reading ends the outage.
 """
 
 from __future__ import annotations
@@ -39,13 +30,7 @@ def next_poll_in(interval: float, failures: int) -> float:
 
 @dataclasses.dataclass
 class Outage:
-    """
-    The transient failures of one wait since its last good reading.
-
-    :param tolerance: Seconds of failure tolerated, counted from the first failure.
-    :param since: UNIX time of the first failure since the last good reading; None while all is well.
-    :param failures: Failed polls since then.
-    """
+    """The transient failures of one wait since its last good reading (``since``: None while all is well)."""
 
     tolerance: float
     since: float | None = None

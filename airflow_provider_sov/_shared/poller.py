@@ -1,19 +1,11 @@
 """
 One poll loop per API connection in a triggerer process, shared by every wait on that connection.
 
-A triggerer runs thousands of waits on one event loop. Each wait (a :class:`~.trigger.JobTrigger`)
-subscribes here with a :class:`Watch` and receives readings; one :class:`ConnectionPoller` per
-(API, connection, retry policy) keeps one timer (the job due soonest), reads each distinct job once
-however many waits watch it, and hands every watcher the same reading (or the same error: an error
-reaches only the waits on the job it concerns). With the connection extra
-``max_requests_per_second`` it spaces the requests of every wait in the process to that budget,
-most overdue job first, so no wait starves; a 429 pauses the whole loop for its ``Retry-After``
-instead of each wait backing off alone.
-
-A wait's own rules (its deadline, the errors it tolerates, the one event it sends) stay in its
-trigger; this module only decides when to read what. Cancelling a wait removes its watch and
-nothing else; the loop ends with its last watch. Nothing here outlives the process: after a
-triggerer restart each trigger subscribes again from its own kwargs.
+Each wait (a :class:`~.trigger.JobTrigger`) subscribes with a :class:`Watch`; the loop keeps one
+timer, reads each distinct job once however many waits watch it, and hands every watcher the same
+reading or error. With the connection extra ``max_requests_per_second`` it spaces all requests to
+that budget, most overdue first; a 429 pauses the whole loop for its ``Retry-After``. A wait's own
+rules (deadline, tolerance, its one event) stay in its trigger. Nothing outlives the process.
 """
 
 from __future__ import annotations
@@ -45,14 +37,7 @@ JobKey = tuple[str, str]
 
 
 class Watch:
-    """
-    One wait's subscription: the job it watches, how often it wants a reading, and the latest one.
-
-    :param kind: The job's kind.
-    :param ref: The job's ref.
-    :param interval: Seconds between readings this wait wants.
-    :param deadline: Absolute UNIX time of the wait's deadline: the last reading is due then.
-    """
+    """One wait's subscription: its job, how often it wants a reading (the last at ``deadline``), the latest one."""
 
     __slots__ = (
         "deadline",
@@ -85,10 +70,7 @@ class Watch:
         return DEFAULT_OUTAGE_TOLERANCE if settings is None else settings.outage_tolerance
 
     def deliver(self, outcome: Reading | SovError, now: float) -> None:
-        """
-        Hand over a reading (or the error that stood in for one); the next is due an interval on,
-        later after failed polls (backoff), and never after the deadline: the last reading is due then.
-        """
+        """Hand over a reading (or error); the next is due an interval on (backing off), never past the deadline."""
         self.outcome = outcome
         self.failures = self.failures + 1 if isinstance(outcome, SovError) else 0
         wait = next_poll_in(self.interval, self.failures)
@@ -123,11 +105,7 @@ class _LoopPolicy(RetryPolicy):
 
 
 class ConnectionPoller:
-    """
-    The poll loop of one API connection in this process (see the module's description).
-
-    Use :meth:`watch`; a poller starts with its first watch and stops after its last.
-    """
+    """The poll loop of one API connection in this process; it starts with its first :meth:`watch`, ends after its last."""
 
     _running: ClassVar[dict[tuple[Any, ...], ConnectionPoller]] = {}
 
@@ -150,8 +128,6 @@ class ConnectionPoller:
         self.rate: float | None = None
         self.settings: ConnSettings | None = None
         self.loop_task: asyncio.Task[None] | None = None
-
-    # --- Subscribing ---------------------------------------------------------------------------------
 
     @classmethod
     @asynccontextmanager
@@ -231,10 +207,7 @@ class ConnectionPoller:
             self.sleeping.set_result(None)
 
     async def sleep(self, seconds: float) -> None:
-        """
-        Sleep ``seconds`` or until :meth:`wake`: one future and one timer, no task per sleep (the
-        loop sleeps between most reads, so this is on every poll's path).
-        """
+        """Sleep ``seconds`` or until :meth:`wake`: one future and one timer, no task per sleep."""
         loop = asyncio.get_running_loop()
         self.sleeping = loop.create_future()
         timer = loop.call_later(seconds, self.wake)
@@ -247,8 +220,6 @@ class ConnectionPoller:
     def pause(self, seconds: float) -> None:
         """Send nothing for ``seconds`` (a 429 said so): every wait on the connection slows, none alone."""
         self.paused_until = max(self.paused_until, time.time() + seconds)
-
-    # --- The loop ------------------------------------------------------------------------------------
 
     async def run(self) -> None:
         hook = self.api.hook_class()(self.conn_id, retry_policy=self.policy)
@@ -299,10 +270,7 @@ class ConnectionPoller:
             await hook.aclose()
 
     async def read_budget(self, hook: ApiHook) -> None:
-        """
-        Read the connection's settings: its request budget and outage tolerance (a bad or missing
-        connection fails each wait instead).
-        """
+        """Read the connection's budget and tolerance (a bad connection fails each wait instead)."""
         try:
             self.settings = await hook.asettings()
             self.rate = self.settings.max_requests_per_second

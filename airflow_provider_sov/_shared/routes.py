@@ -1,9 +1,6 @@
 """
-The API routes and the check every ID passes before it fills one: no I/O, cheap to import.
-
-A DAG file's operators and sensors check IDs and name routes at parse time; sending (and the
-retry and error rules in :mod:`.http`) waits until a task runs. Every ID argument also takes a
-task's result (or its XComArg), of a kind whose job that ID names (:func:`id_from_result`).
+The API routes and the check every ID passes before it fills one (no I/O: DAG files import it).
+Every ID argument also takes a task's result of a kind whose job that ID names.
 """
 
 from __future__ import annotations
@@ -46,11 +43,8 @@ def is_result(value: object) -> bool:
 
 def id_from_result(value: object, what: str) -> object:
     """
-    Return the ID a task's result gives for the argument ``what``; any other value unchanged.
-
-    ``sud_id=initiate.output`` gives the update's ``job_id``, after checking that the result is
-    an update's; ``sov_id`` takes a parse's ``job_id`` or an update's ``sov_id``
-    (:data:`RESULT_IDS`). A result of another kind raises :class:`SovInputError` naming both.
+    Return the ID a task's result gives for the argument ``what`` (:data:`RESULT_IDS`); any other value
+    unchanged. A result of another kind raises :class:`SovInputError` naming both.
     """
     if not is_result(value):
         return value
@@ -77,10 +71,8 @@ def id_from_result(value: object, what: str) -> object:
 
 class IdArguments:
     """
-    A task's ID arguments take a result as well as an ID: once Airflow has rendered the task's
-    templated fields (and resolved its XComArgs), each ID argument given a result holds that
-    result's ID (:func:`id_from_result`), for every check, call and message that follows. What
-    else those results name stays known to the task (:meth:`known`).
+    A task's ID arguments take a result as well as an ID: once rendered, each holds the result's ID;
+    what else the results name stays known to the task (:meth:`known`).
     """
 
     template_fields: Any
@@ -112,11 +104,8 @@ class IdArguments:
 
 def check_id(value: object, what: str, example: str | None = None) -> str:
     """
-    Return ``value`` as a path-safe ID, or raise :class:`SovInputError` before anything is sent.
-
-    IDs are opaque strings from the API: they are never parsed, only checked not to be empty and
-    not to contain characters that would change the URL (``/``, whitespace, ``?``, ``#``, ``%``).
-    A task's result gives its ID (:func:`id_from_result`).
+    Return ``value`` as a path-safe ID (opaque: only checked not empty and free of ``/``, whitespace,
+    ``?``, ``#``, ``%``), or raise :class:`SovInputError` before anything is sent.
     """
     value = id_from_result(value, what)
     hint = f"IDs are returned by the API, e.g. {example!r}." if example else "IDs are returned by the API."
@@ -141,15 +130,9 @@ _PCHAR = "!$&'()*+,;=:@"
 @dataclass(frozen=True)
 class Route:
     """
-    One API route: how to call it and whether calling it twice is safe.
-
-    :param name: Short name used in logs, errors and the emulator's counters.
-    :param method: HTTP method.
-    :param template: Path template, e.g. ``/api/v1/sov/update/{sud_id}``.
-    :param idempotent: Whether a retry after the server may have acted is harmless. Routes that
-        create work (a parse, an update) are not: they are retried only when the request provably
-        never reached the server.
-    :param what: What the route acts on, for messages (``"SUD"``, ``"SOV"``...).
+    One API route: its name (logs, errors, counters), method, path template and ``what`` it acts on
+    (messages). ``idempotent``: a retry after the server may have acted is harmless (a route that
+    creates work is retried only when the request provably never reached the server).
     """
 
     name: str
@@ -169,11 +152,5 @@ class Route:
         return names[0]
 
     def path(self, **ids: str) -> str:
-        """
-        Fill the template with URL-quoted IDs (already checked by :func:`check_id`).
-
-        Characters a path segment may hold as they are (RFC 3986 ``pchar``: ``!`` of an item key
-        such as ``i-s-e-xxxxxxx!SOV!1``, ``:``, ``@`` ...) are sent as they are, as the vendor's
-        client sends them; everything else is percent-encoded.
-        """
+        """Fill the template with checked IDs, percent-encoding all but RFC 3986 ``pchar`` (as the vendor's client)."""
         return self.template.format(**{k: quote(v, safe=_PCHAR) for k, v in ids.items()})

@@ -45,11 +45,8 @@ def triggerer_renders_templates() -> bool:
 
 class _StartTriggerArgs:
     """
-    A sensor's ``start_trigger_args``, built from its arguments when Airflow reads them.
-
-    On the class it is None: Airflow reads a mapped task's start arguments from the class, and it
-    cannot start a mapped task in the triggerer (each task's arguments are known only once it is
-    expanded), so a mapped sensor starts on a worker and defers from there.
+    A sensor's ``start_trigger_args``, built from its arguments when Airflow reads them. None on the
+    class, where Airflow reads a mapped task's: a mapped sensor starts on a worker and defers.
     """
 
     def __get__(self, task: JobSensor[Any] | None, owner: type | None = None) -> StartTriggerArgs | None:
@@ -62,25 +59,16 @@ class JobSensor(IdArguments, BaseSensorOperator, Generic[HookT]):
     """
     Wait for one job of the kind :attr:`kind` names; the base of every sensor of both APIs.
 
-    Returns (pushes to XCom) the job's result: ``kind``, ``job_id``, ``status``, ``succeeded``,
-    ``message``, ``files`` (empty: sensors write none) and the kind's extras. A failed job raises
-    :class:`~airflow_provider_sov.exceptions.SovJobFailedError`; a timeout raises
-    :class:`~airflow_provider_sov.exceptions.SovTimeoutError` in every mode.
+    Returns (pushes to XCom) the job's result (``files`` empty: sensors write none). A failed job
+    raises :class:`~airflow_provider_sov.exceptions.SovJobFailedError`; a timeout
+    :class:`~airflow_provider_sov.exceptions.SovTimeoutError`, in every mode.
 
-    **Waits that use no worker.** ``start_from_trigger=True`` lets the scheduler hand the wait to
-    the triggerer without starting the task on a worker: the triggerer renders the templated IDs
-    and fixes the deadline when the scheduler deferred the task (kept across triggerer restarts).
-    ``end_from_trigger=True`` ends a wait whose job succeeded in the triggerer, with the same result
-    in XCom (``return_value``). A failed job, a timeout or an error still resumes the task on a
-    worker for a moment, which raises the same typed error as ever (so retries, callbacks and the
-    message are unchanged). Both default to False: start in the triggerer needs Airflow 3.3 (older
-    versions start on a worker, with one warning) and is not available to mapped tasks or to IDs
-    given as XComArgs (they start on a worker and say so in the log); end in the triggerer records
-    no asset events, so a sensor with ``outlets`` refuses it. Either implies ``deferrable=True``.
-
-    A subclass sets :attr:`kind`; the kind names the task arguments that name the job and turns
-    them into its ref. Its connection argument is the kind's API's ``conn_name_attr``
-    (e.g. ``sovfixer_conn_id``).
+    **Waits that use no worker** (Airflow 3.3+; either implies ``deferrable=True``):
+    ``start_from_trigger=True`` lets the scheduler hand the wait to the triggerer, which renders the
+    templated IDs (mapped tasks and XComArg IDs start on a worker instead, and say so; older Airflow
+    warns once). ``end_from_trigger=True`` ends a successful wait in the triggerer with the same
+    result in XCom; a failure or timeout still resumes on a worker to raise the same typed error. A
+    sensor with ``outlets`` refuses it (the triggerer records no asset events).
 
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
     :param start_from_trigger: Start the wait in the triggerer, no worker at all (default False).
@@ -153,7 +141,7 @@ class JobSensor(IdArguments, BaseSensorOperator, Generic[HookT]):
 
     @property
     def keeps_outage(self) -> bool:
-        """Whether each poke runs in a new run of the task (``mode="reschedule"``): the outage is kept in its state."""
+        """Each poke runs in a new run of the task (``mode="reschedule"``): the outage is kept in its state."""
         return self.mode == "reschedule"
 
     @cached_property
@@ -162,10 +150,7 @@ class JobSensor(IdArguments, BaseSensorOperator, Generic[HookT]):
         return self.kind.api.hook_for(self)
 
     def options(self) -> dict[str, Any]:
-        """
-        Return the task's options for its kind's refs and outcome (``accept_partial``,
-        ``invalid_grace``): plain JSON, carried in the trigger's kwargs.
-        """
+        """The task's options for its kind (``accept_partial``...): plain JSON, in the trigger's kwargs."""
         return {}
 
     def task_values(self) -> dict[str, Any]:
@@ -177,10 +162,7 @@ class JobSensor(IdArguments, BaseSensorOperator, Generic[HookT]):
         return time.time()
 
     def task_ref(self, context: Context) -> JobRef:
-        """
-        Return what this sensor waits on, from its rendered fields (checked before any call), and
-        push its pages for the task's links.
-        """
+        """Return what this sensor waits on (its rendered fields, checked) and push its pages for links."""
         ref = self.kind.ref_from_task(self.task_values(), self.wait_began(context), self.options())
         record_pages(
             self,
@@ -192,10 +174,8 @@ class JobSensor(IdArguments, BaseSensorOperator, Generic[HookT]):
 
     def start_args(self) -> StartTriggerArgs | None:
         """
-        Return how the scheduler starts this wait in the triggerer: the kind's trigger with the task's
-        own (unrendered) arguments and settings, and Airflow's deferral timeout, from which the trigger
-        takes its deadline. None when an argument is not a value or a template (an XComArg is
-        resolved on a worker).
+        How the scheduler starts this wait in the triggerer: the kind's trigger, the task's unrendered
+        arguments and Airflow's deferral timeout (the deadline). None for an XComArg (a worker resolves it).
         """
         values = self.task_values()
         if not all(value is None or isinstance(value, str | int) for value in values.values()):
@@ -211,12 +191,7 @@ class JobSensor(IdArguments, BaseSensorOperator, Generic[HookT]):
         )
 
     def _get_next_poke_interval(self, started_at: Any, run_duration: Any, poke_count: int) -> float:
-        """
-        Airflow's pause before the next poke (or reschedule), under this package's two rules: polls
-        back off while the API fails (:func:`~.outage.next_poll_in`, as in the triggerer), and no
-        pause runs past the wait's timeout: the last reading is taken at the deadline, not up to an
-        interval after it.
-        """
+        """Airflow's pause before the next poke, backing off while the API fails and never past the timeout."""
         interval = float(super()._get_next_poke_interval(started_at, run_duration, poke_count))
         failures = 0 if self.poking is None else self.poking[0].outage.failures
         if failures:
@@ -267,8 +242,7 @@ class JobSensor(IdArguments, BaseSensorOperator, Generic[HookT]):
         clear_records(context, self.log)
 
     def finish(self, context: Context, ref: JobRef, reading: Reading) -> dict[str, Any]:
-        """Judge the final reading (a failed job raises) and build the result; look once more for
-        the job's pages if they could not be found before it ended."""
+        """Judge the final reading (a failed job raises), build the result, record the job's pages."""
         result = self.kind.result(reading, ref, self.options(), log=self.log)
         find = partial(self.kind.pages, self.hook, ref, self.known_ids())
         record_pages(self, context, StateStore(context, self.log), find, final=True)

@@ -1,13 +1,8 @@
 """
-Creating a job in named steps, each done once across a task's tries.
-
-A kind that takes several calls to create (an SOV update: initiate, add locations, start) declares
-its :class:`~.jobs.Step` objects in order (:attr:`~.jobs.JobKind.steps`); an operator runs them with one
-:class:`StepRunner`. The runner records the job's ref as soon as it exists, and the last step done,
-in the task's state (:mod:`.task_state`), so a retried task resumes after the last step its earlier
-try finished. A step whose call creates work and whose answer can be lost (starting an update) is
-*guarded*: a "sent" mark is saved before it is sent, and a retry that finds the mark reads the
-server's "already done" answer (:attr:`~.jobs.Step.done_if`) as the step done, not as a failure.
+Creating a job in its kind's named steps, each done once across a task's tries: the job's ref and
+the last step done are recorded as they happen, so a retry resumes after it. A *guarded* step is
+marked "sent" before it is sent; a retry finding the mark reads the server's "already done" answer
+(:attr:`~.jobs.Step.done_if`) as the step done.
 """
 
 from __future__ import annotations
@@ -25,14 +20,7 @@ if TYPE_CHECKING:
 
 
 class StepRunner(Generic[RefT]):
-    """
-    Run ``kind``'s creation steps for one task, each once across its tries.
-
-    :param kind: The job kind (its :attr:`~.jobs.JobKind.steps` give the order).
-    :param store: The task's state store.
-    :param log: The task's logger.
-    :param record: Called with the ref as soon as the job exists: saves it and pushes its ID to XCom.
-    """
+    """Run ``kind``'s creation steps for one task, each once; ``record`` gets the ref as soon as the job exists."""
 
     def __init__(
         self, kind: JobKind[RefT, Any], store: StateStore, log: Any, record: Callable[[RefT], None]
@@ -50,10 +38,7 @@ class StepRunner(Generic[RefT]):
         self._job = ref
 
     def create(self, step: Step, call: Callable[[], RefT]) -> RefT:
-        """
-        Do the first step, which makes the job (``call`` returns its ref); or, when an earlier try
-        made it, return that job and say from which step on this try resumes.
-        """
+        """Do the first step (``call`` returns the ref), or return the job an earlier try made."""
         earlier = self.earlier()
         if earlier is not None:
             self.log.info(

@@ -35,11 +35,8 @@ _MAX_KEY = 250
 
 class StateStore:
     """
-    What a task keeps across its tries: Airflow 3.3's ``task_state_store``, or before 3.3 the
-    fallback, one Airflow Variable per task instance (:class:`VariableRecords`).
-
-    It survives task retries, which is what lets a retried task reattach to the job it started
-    instead of creating another. Its keys are the constants of this module, named nowhere else.
+    What a task keeps across its tries (so a retry reattaches to its job): Airflow 3.3's
+    ``task_state_store``, before 3.3 one Variable per task instance. Keys: this module's constants.
     """
 
     def __init__(self, context: Context, log: Any) -> None:
@@ -61,9 +58,8 @@ class StateStore:
 
 def fallback_key(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
     """
-    Return the Variable that keeps a task instance's records: ``sov_task_state:<dag>:<run>:<task>:<map
-    index>`` (no ``/``: the Task SDK sends the key in a URL path); over Airflow's 250-character
-    limit, the dag, run and task as a SHA-256 digest.
+    The Variable of a task instance's records, ``sov_task_state:<dag>:<run>:<task>:<map index>`` (no
+    ``/``: it goes in a URL path); over Airflow's 250 characters, a SHA-256 digest of the three.
     """
     key = f"{FALLBACK_PREFIX}{dag_id}:{run_id}:{task_id}:{map_index}"
     if len(key) <= _MAX_KEY:
@@ -76,14 +72,9 @@ def fallback_key(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
 
 class VariableRecords:
     """
-    The fallback task state store, where Airflow has none (before 3.3): the task instance's records
-    as one JSON object in the Airflow Variable :func:`fallback_key` names. It survives the task's
-    tries (a new try reads what the last one wrote) and is removed when the task succeeds
-    (:func:`clear_records`). Every write goes through to the Variable at once, as
-    ``task_state_store`` writes do; the records hold IDs, step names and file URIs, never a secret.
-
-    One object per task instance and try in a process, so every part of a task sees the others'
-    writes.
+    The fallback store before Airflow 3.3: the records as one JSON object in the Variable
+    :func:`fallback_key` names, written through at once, removed when the task succeeds. IDs, step
+    names and file URIs only, never a secret. One object per task instance and try in a process.
     """
 
     _open: ClassVar[dict[tuple[str, int], VariableRecords]] = {}
@@ -149,10 +140,7 @@ class VariableRecords:
 
 
 def clear_records(context: Context, log: Any) -> None:
-    """
-    Remove a task's fallback records (:class:`VariableRecords`) once it succeeded: every task of this
-    package calls it from ``post_execute`` (where Airflow keeps a task state store, it keeps it).
-    """
+    """Remove a succeeded task's fallback records (every task calls it from ``post_execute``)."""
     if context.get("task_state_store") is None:
         records = VariableRecords.of(context, log)
         if records is not None:

@@ -24,12 +24,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 class _SessionPool:
-    """
-    One ``aiohttp.ClientSession`` per event loop and origin, shared by every hook on that loop.
-
-    A triggerer runs thousands of triggers on one loop: they share connections instead of each
-    opening its own. Sessions are reference-counted and closed when the last user releases them.
-    """
+    """One reference-counted ``aiohttp.ClientSession`` per event loop and origin, shared by its hooks."""
 
     def __init__(self) -> None:
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, list[Any]]] = (
@@ -78,13 +73,7 @@ _POOL = _SessionPool()
 
 
 def tls_failure(exc: BaseException, call: Call) -> SovError:
-    """
-    Map a failed TLS handshake (either transport) to its error, in the handshake's own words.
-
-    A certificate the verifier refused says so; any other handshake failure (``WRONG_VERSION_NUMBER``
-    when a plain-HTTP port is reached over HTTPS) asks whether the URL should be ``http://``. Neither
-    is retried: the next try would fail the same way.
-    """
+    """Map a failed TLS handshake (either transport) to its error, in the handshake's own words."""
     import ssl
 
     cause: BaseException | None = exc
@@ -147,11 +136,7 @@ def requests_failure(exc: Exception, call: Call, timeouts: tuple[float, float]) 
 
 
 def next_hop(method: str, url: str, status: int, location: str | None, call: Call) -> str | None:
-    """
-    Return where a redirect answer leads (None when it is not one), the same for both transports.
-
-    Only a GET is followed; each hop decides anew whether credentials go along (own origin only).
-    """
+    """Return where a redirect leads (None: not one); only a GET follows, and each hop decides credentials."""
     if status not in REDIRECT_STATUSES or not location:
         return None
     target = urljoin(url, location)
@@ -185,11 +170,7 @@ def filename_from(headers: Mapping[str, str], url: str) -> str:
 
 
 def absolute_url(url: str, base_url: str) -> str:
-    """
-    Resolve a URL the API returned. One starting with ``/`` is under the connection's base URL,
-    path prefix included (``https://gateway/sovfixer`` + ``/api/v1/...``), as the vendor's client
-    joins them.
-    """
+    """Resolve a URL the API returned; one starting with ``/`` is under the base URL, prefix included."""
     if not url:
         raise SovError("The API returned an empty download URL.", hint="The job may not have produced files.")
     if url.startswith("/") and not url.startswith("//"):

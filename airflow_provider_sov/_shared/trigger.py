@@ -1,14 +1,7 @@
 """
 The one polling trigger: every job trigger of both APIs is a :class:`JobTrigger` naming its kind.
-
-It only reads, so running twice at once (as Airflow may) is harmless. Its kwargs are the job's ref
-plus the wait's settings, all plain JSON; the deadline is the absolute time fixed when the wait
-began. It yields exactly one event, then returns.
-
-A wait the scheduler starts in the triggerer (a sensor's ``start_from_trigger``) is created from
-the task's own arguments instead of a ref: Airflow renders them in the triggerer before
-:meth:`JobTrigger.run`, which then makes the ref with the kind's ``ref_from_task`` and takes the deadline
-from Airflow's deferral timeout (fixed in the metadata DB when the scheduler deferred the task).
+It only reads (running twice at once, as Airflow may, is harmless), takes plain-JSON kwargs (the
+job's ref, the wait's settings, the absolute deadline) and yields exactly one event.
 """
 
 from __future__ import annotations
@@ -32,16 +25,12 @@ if TYPE_CHECKING:
 
 #: Retries within one poll (transient HTTP failures), before the poll counts as failed.
 TRIGGER_RETRY_POLICY = RetryPolicy(attempts=3, min_wait=1.0, max_wait=10.0)
-#: The triggerer's first Task SDK request builds its execution API (seconds); one harmless request
-#: per event loop, made when a wait that may store a result begins, takes that off the result's path.
+#: One harmless Task SDK request per event loop (see :meth:`JobTrigger.warm_up_task_api`).
 _warm_up: asyncio.Task[None] | None = None
 
 
 def error_event(key: str, job_id: str | None, error: BaseException) -> dict[str, Any]:
-    """
-    Return a trigger event for a failure, carrying the error's class and message (never a secret). The
-    message names the job even when the failure was elsewhere (e.g. logging in).
-    """
+    """Return the event for a failure: the error's class and message (naming the job), never a secret."""
     message = str(error)
     if not all(part in message for part in str(key).split()):
         message = f"While waiting for {key}: {message}"
@@ -57,30 +46,20 @@ def error_event(key: str, job_id: str | None, error: BaseException) -> dict[str,
 
 class JobTrigger(BaseTrigger):
     """
-    Poll one job until it is final or its deadline passes; then send one event.
+    Poll one job of :attr:`kind` until it is final or its deadline passes; then send one event.
 
-    Transient failures (the same ones the hook retries: 429, 5xx, resets, timeouts, garbled
-    bodies) are retried by the hook within each poll, and the wait rides out an outage of the API
-    for ``outage_tolerance`` seconds from its first failed poll, polling with backoff meanwhile
-    (:mod:`.outage`); a good reading ends the outage. Any other error (401, 404, 409, a 400, a TLS
-    failure) ends the wait at once with that error. A subclass sets :attr:`kind` (whose ``trigger``
-    names the subclass: the class its waits defer to); its other kwargs are the kind's ref as JSON (e.g. ``job_id``) and its
-    connection argument (e.g. ``sovfixer_conn_id``).
+    Each poll's transient failures are retried by the hook; the wait rides out an outage for
+    ``outage_tolerance`` seconds (None: the connection's) with backoff (:mod:`.outage`); any other
+    error ends it at once. Its other kwargs are the kind's ref as JSON and its connection argument.
 
-    :param deadline: Absolute UNIX time after which the wait times out; fixed when the wait began.
-        None when the scheduler started the wait: its other kwargs are then the task's arguments that
-        name the job (the kind's ``task_fields``), rendered by Airflow before :meth:`run`, and the
-        deadline is Airflow's deferral timeout less :data:`DEFERRAL_GRACE`.
-    :param poll_interval: Seconds between polls.
-    :param timeout: The configured timeout in seconds, reported in a timeout event.
-    :param wait_started: UNIX time the wait began, to report the time waited.
-    :param outage_tolerance: Seconds of failed polls ridden out (the task's ``outage_tolerance``);
-        None: the connection's extra ``outage_tolerance``, else 600.
-    :param max_errors: Ignored (a trigger serialized by an earlier version may still carry it).
-    :param end_from_trigger: End the task here when its job succeeded: a ``TaskSuccessEvent`` with
-        the task's result as its ``return_value`` XCom. Anything else resumes the task as usual.
+    :param deadline: Absolute UNIX time the wait times out. None when the scheduler started the wait
+        (``start_from_trigger``): the other kwargs are then the task's ``task_fields``, rendered by
+        Airflow before :meth:`run`, and the deadline is Airflow's deferral timeout less the grace.
+    :param timeout: The configured timeout, for the timeout event; ``wait_started``: for the time waited.
+    :param max_errors: Ignored (rows serialized by an earlier version carry it).
+    :param end_from_trigger: End a successful wait here, storing the task's result in XCom unless
+        ``xcom_push`` is False; anything else resumes the task.
     :param options: The task's options for the kind (``accept_partial``, ``invalid_grace``).
-    :param xcom_push: Whether a wait it ends stores the result (the task's ``do_xcom_push``).
     """
 
     kind: ClassVar[JobKind[Any, Any]]
@@ -169,10 +148,7 @@ class JobTrigger(BaseTrigger):
         yield TriggerEvent({**event, "kind": self.kind.name, "ref": self.ref.to_json()})
 
     def begin(self) -> None:
-        """
-        Fix the ref and the deadline of a wait the scheduler started, from the task's rendered
-        arguments and Airflow's deferral timeout (absolute, in the metadata DB: a restart keeps it).
-        """
+        """Fix the ref and deadline of a wait the scheduler started (the deadline from Airflow's timeout)."""
         values = {name: getattr(self, name) for name in self.kind.task_fields}
         timeout_after = getattr(self, "timeout_after", None)
         if timeout_after is not None:
@@ -190,9 +166,8 @@ class JobTrigger(BaseTrigger):
 
     def warm_up_task_api(self) -> None:
         """
-        Read this task's own (not yet stored) result in the background, once per event loop: the
-        triggerer builds its execution API on the first Task SDK request (about 4 s here), and a
-        result stored without this would wait for that at the moment the job finished.
+        Make one harmless Task SDK request per event loop, in the background: the triggerer builds its
+        execution API on the first one (seconds), which a stored result would otherwise wait for.
         """
         global _warm_up
         loop = asyncio.get_running_loop()
@@ -219,11 +194,8 @@ class JobTrigger(BaseTrigger):
 
     async def push_result(self, result: dict[str, Any]) -> bool:
         """
-        Store ``result`` as the task's ``return_value`` XCom through the Task SDK, as a worker does.
-
-        Not as the event's ``xcoms``: Airflow 3.3 stores those JSON-encoded twice, so a downstream
-        task would get a string, not the result. Return False when it cannot be stored here (no task
-        instance, or the call failed): the task then resumes on a worker and returns it from there.
+        Store ``result`` as the task's ``return_value`` XCom through the Task SDK, as a worker does
+        (not as the event's ``xcoms``: Airflow 3.3 encodes those twice). False: the worker returns it.
         """
         ti = self.task_instance
         if ti is None:
@@ -247,10 +219,7 @@ class JobTrigger(BaseTrigger):
         return True
 
     def task_result(self, event: dict[str, Any]) -> dict[str, Any] | None:
-        """
-        Return the task's result for a final event, exactly as the task would make it from the same
-        event; None when that raises (a failed job): the task then resumes on a worker to raise it.
-        """
+        """The task's result for a final event, as the task would make it; None for a failed job."""
         assert self.ref is not None
         reading = Reading.from_json(event["reading"])
         try:
@@ -260,12 +229,7 @@ class JobTrigger(BaseTrigger):
             return None
 
     async def poll(self) -> dict[str, Any]:
-        """
-        Return the whole wait: readings until final or the deadline; return the one event.
-
-        The readings come from the connection's shared poll loop (:mod:`.poller`): one request per
-        job however many waits watch it, within the connection's request budget.
-        """
+        """The whole wait, on the connection's shared poll loop (:mod:`.poller`); return its one event."""
         kind, ref, wait_started = self.kind, self.ref, self.wait_started
         # Set by __init__, or by begin() for a wait the scheduler started.
         assert ref is not None and self.deadline is not None and wait_started is not None

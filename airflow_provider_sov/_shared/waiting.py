@@ -1,13 +1,8 @@
 """
-One way to wait, for every job kind of both APIs: check once, then defer or poll; events back to readings.
-
-The deadline is an absolute wall-clock time computed once, when the wait starts, and carried in
-the trigger's kwargs, so a triggerer restart neither extends nor resets it. Trigger events are
-plain JSON with a ``status`` from :data:`EVENT_STATUSES`; anything else fails the task loudly.
-Every sensor (:class:`~.sensor.JobSensor`) and every operator that waits builds a :class:`JobWait`
-when it runs and calls it, given a :class:`~airflow_provider_sov._shared.jobs.JobKind`: neither
-knows which API it talks to. A task resumed after a deferral recovers its job and its deadline in
-one place (:meth:`JobWait.resume`).
+One way to wait on any job kind: read once, then defer, reschedule or poll until one absolute
+deadline (fixed when the wait starts, carried in the trigger's kwargs: a restart never extends it);
+resumed, turn the trigger's event back into a reading. Sensors and operators build a
+:class:`JobWait` when they run and call it.
 """
 
 from __future__ import annotations
@@ -26,7 +21,7 @@ from airflow_provider_sov._shared.task_state import OUTAGE, WAIT, StateStore, sa
 from airflow_provider_sov.exceptions import SovError, SovInputError, SovTimeoutError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
     from airflow.sdk import Context
 
@@ -53,17 +48,12 @@ def as_seconds(value: timedelta | float | int | None, name: str) -> float | None
     return seconds
 
 
-def positive_seconds(value: timedelta | float | int, name: str) -> float:
-    """Return a duration that must be more than zero seconds (a poll interval)."""
-    seconds = as_seconds(value, name)
-    if not seconds:
-        raise SovInputError(f"{name} must be a positive number of seconds, got {value!r}.")
-    return seconds
-
-
 def poll_seconds(kind: JobKind[Any, Any], value: timedelta | float | None, log: Any) -> float:
     """Return a poll interval for ``kind`` (its default when None); below the API's floor it warns."""
-    seconds = positive_seconds(kind.poll_interval if value is None else value, "poll_interval")
+    given = kind.poll_interval if value is None else value
+    seconds = as_seconds(given, "poll_interval")
+    if not seconds:
+        raise SovInputError(f"poll_interval must be a positive number of seconds, got {given!r}.")
     if seconds < kind.min_poll_interval:
         log.warning(
             "poll_interval %.1fs is below the %gs the %s API asks clients to keep to.",
@@ -72,11 +62,6 @@ def poll_seconds(kind: JobKind[Any, Any], value: timedelta | float | None, log: 
             kind.api.name,
         )
     return seconds
-
-
-def deadline_after(timeout: float) -> float:
-    """Return the absolute wall-clock deadline of a wait that starts now."""
-    return time.time() + timeout
 
 
 def timeout_error(
@@ -93,36 +78,26 @@ def timeout_error(
 
 def check_event(event: Any, key: str, name: str) -> Reading:
     """
-    Accept a trigger event only if it is one this provider sends, for this job; return its reading.
-
-    A missing or unknown event fails the task with an error saying so; it never succeeds by
-    accident. An error or timeout event raises the typed error it carries.
+    Return the final reading of an event this provider sends for this job. Anything else fails the
+    task saying so (never succeeds by accident); an error or timeout event raises what it carries.
     """
+    status = event.get("status") if isinstance(event, dict) else None
+    reading = event.get("reading") if isinstance(event, dict) else None
     if not isinstance(event, dict):
-        raise SovError(
-            f"Waiting for {name} ended without a valid event (got {type(event).__name__}).",
-            job_id=key,
-            hint="Run the task again; it reattaches to the same job.",
-        )
-    status = event.get("status")
-    if status not in EVENT_STATUSES:
-        raise SovError(
-            f"Waiting for {name} ended with an unknown event status {status!r}.",
-            job_id=key,
-            hint="Run the task again; it reattaches to the same job.",
-        )
-    if str(event.get("key")) != str(key):
+        problem = f"ended without a valid event (got {type(event).__name__})"
+    elif status not in EVENT_STATUSES:
+        problem = f"ended with an unknown event status {status!r}"
+    elif str(event.get("key")) != str(key):
         raise SovError(f"Waiting for {name} received an event for {event.get('key')!r}.", job_id=key)
-    if status == "error":
+    elif status == "error":
         cls = getattr(exceptions, str(event.get("error_class")), None)
-        if not (isinstance(cls, type) and issubclass(cls, SovError)):
-            cls = SovError
+        cls = cls if isinstance(cls, type) and issubclass(cls, SovError) else SovError
         raise cls(
             f"Waiting for {name} failed: {event.get('message') or 'no message'}",
             job_id=event.get("job_id") or key,
             http_status=event.get("http_status"),
         )
-    if status == "timeout":
+    elif status == "timeout":
         raise timeout_error(
             name,
             timeout=float(event.get("timeout") or 0),
@@ -130,50 +105,15 @@ def check_event(event: Any, key: str, name: str) -> Reading:
             last_status=event.get("last_status"),
             job_id=event.get("job_id"),
         )
-    reading = event.get("reading")
-    if not isinstance(reading, dict) or not reading.get("terminal"):
-        raise SovError(
-            f"Waiting for {name} ended with a final event that carries no final reading.",
-            job_id=key,
-            hint="Run the task again; it reattaches to the same job.",
-        )
-    return Reading.from_json(reading)
-
-
-def poll_in_process(
-    read: Callable[[], Reading | None],
-    first: Reading | None,
-    *,
-    name: str,
-    started: float,
-    timeout: float,
-    poll_interval: float,
-    deadline: float,
-    failures: Callable[[], int] = lambda: 0,
-) -> Reading:
-    """
-    Poll ``read`` in the task's own process until terminal or ``deadline`` (poke-style waits).
-
-    ``first`` is the reading taken before deciding whether to defer (None: that read failed and the
-    outage is being ridden out); ``read`` returns None for a failed poll it rides out, and
-    ``failures`` says how many failed in a row (the next poll backs off). ``deadline`` is the one a
-    deferred wait would carry (``started`` plus ``timeout`` when the wait began); the last reading is
-    taken at it.
-    """
-    last = first  # the latest good reading (a failed poll keeps it)
-    while last is None or not last.terminal:
-        remaining = deadline - time.time()
-        if remaining <= 0:
-            raise timeout_error(
-                name,
-                timeout=timeout,
-                waited=time.time() - started,
-                last_status=None if last is None else last.status,
-                job_id=None if last is None else last.job_id or None,
-            )
-        time.sleep(min(next_poll_in(poll_interval, failures()), remaining))
-        last = read() or last
-    return last
+    elif isinstance(reading, dict) and reading.get("terminal"):
+        return Reading.from_json(reading)
+    else:
+        problem = "ended with a final event that carries no final reading"
+    raise SovError(
+        f"Waiting for {name} {problem}.",
+        job_id=key,
+        hint="Run the task again; it reattaches to the same job.",
+    )
 
 
 def pop_conn_id(kind: JobKind[Any, Any], kwargs: dict[str, Any]) -> str:
@@ -198,7 +138,7 @@ def read_job(task: Waiter, kind: JobKind[Any, Any], ref: JobRef) -> Reading:
 
 
 class Waiter(Protocol):
-    """What a task that waits gives the wait: its settings (seconds), its hook, its log, its deferral."""
+    """What a task that waits gives the wait: its settings (seconds), hook, log and deferral."""
 
     task_id: str
     deferrable: bool
@@ -215,12 +155,10 @@ class Waiter(Protocol):
     def hook(self) -> ApiHook: ...
 
     @property
-    def reschedules(self) -> bool:
-        """Whether a wait on the worker ends the try between reads (an operator's ``mode="reschedule"``)."""
+    def reschedules(self) -> bool: ...  # the wait ends the try between reads (an operator's reschedule)
 
     @property
-    def keeps_outage(self) -> bool:
-        """Whether each read runs in a new run of the task (any ``mode="reschedule"``)."""
+    def keeps_outage(self) -> bool: ...  # each read runs in a new run of the task (any reschedule mode)
 
     def options(self) -> dict[str, Any]: ...
 
@@ -231,17 +169,9 @@ class Waiter(Protocol):
 
 class JobWait:
     """
-    One wait of a task on one job of a kind, built when the task runs and called: read once, fix the
-    deadline, then defer, reschedule or poll; or, resumed, recover the job and its final reading.
-
-    Deferring checks once first (a finished job never defers) and hands the kind's trigger an
-    absolute deadline, fixed once and kept in the task's state; a wait on the worker polls until the
-    same deadline. Both end in a final :class:`Reading`, which the kind turns into the result, so
-    they cannot disagree. What the wait keeps while it runs (the outage it rides out) is kept here.
-
-    :param task: The task that waits (its settings, hook and log; :class:`Waiter`).
-    :param kind: The kind of job it waits on.
-    :param context: The task's context (None outside a task run): where the deadline is kept.
+    One wait of a task on one job: every mode ends in the same final :class:`Reading`, which the kind
+    turns into the result, so modes cannot disagree. It keeps the outage it rides out; the deadline
+    goes in the task's state (``context``: None outside a task run).
     """
 
     def __init__(self, task: Waiter, kind: JobKind[Any, Any], context: Context | None) -> None:
@@ -252,8 +182,7 @@ class JobWait:
 
     @cached_property
     def outage(self) -> Outage:
-        """The outage this wait rides out: the task's tolerance, else its connection's; a task that
-        reschedules reads back the one its last run kept."""
+        """The outage ridden out (the task's tolerance, else the connection's); kept across reschedules."""
         tolerance = self.task.outage_tolerance
         if tolerance is None:
             tolerance = self.task.hook.settings.outage_tolerance
@@ -261,11 +190,7 @@ class JobWait:
         return Outage.from_json(tolerance, saved)
 
     def read_riding_out(self, ref: JobRef) -> Reading | None:
-        """
-        Read the job's status once; None when the read failed but the wait rides it out (a transient
-        failure within the outage tolerance, logged once). Any other failure, or one that has lasted
-        past the tolerance, raises.
-        """
+        """Read the status once; None for a failure ridden out (transient, within the tolerance)."""
         outage, name, store, log = self.outage, self.kind.describe(ref), self.outage_store, self.task.log
         try:
             reading = read_job(self.task, self.kind, ref)
@@ -294,40 +219,37 @@ class JobWait:
         method_name: str = "execute_complete",
     ) -> Reading:
         """
-        Wait for the job to be final; defer when the task is ``deferrable`` (this call then does not return).
-
-        :param first: A reading taken just now (e.g. the answer that created the job); without it
-            the status is read once before deciding whether to wait at all.
-        :param deadline: ``(deadline, wait_started)`` of a wait that began earlier (resumed); default now.
+        Return the job's final reading (a deferral does not return). ``first``: a reading taken just
+        now, else one is read; ``deadline``: ``(deadline, wait_started)`` of a wait resumed.
         """
         task, kind = self.task, self.kind
         started = time.time()
         reading = first if first is not None else self.read_riding_out(ref)
         if reading is not None and reading.terminal:
             return reading
-        until, wait_started = deadline or (deadline_after(task.timeout), started)
+        until, wait_started = deadline or (time.time() + task.timeout, started)
         if self.store is not None and deadline is None:
             until, wait_started = self._keep_deadline(ref, until, wait_started)
         if task.deferrable and until > time.time():  # past its deadline, it times out here and now
             self.defer(ref, deadline=until, wait_started=wait_started, method_name=method_name)
         if task.reschedules and self.context is not None and until > time.time():
             self.reschedule(ref, reading, until)
-        return poll_in_process(
-            lambda: self.read_riding_out(ref),
-            reading,
-            name=kind.describe(ref),
-            started=wait_started,
-            timeout=task.timeout,
-            poll_interval=task.poll_interval,
-            deadline=until,
-            failures=lambda: self.outage.failures,
-        )
+        while reading is None or not reading.terminal:  # poll on the worker; a failed poll keeps the last
+            remaining = until - time.time()
+            if remaining <= 0:
+                raise timeout_error(
+                    kind.describe(ref),
+                    timeout=task.timeout,
+                    waited=time.time() - wait_started,
+                    last_status=None if reading is None else reading.status,
+                    job_id=None if reading is None else reading.job_id or None,
+                )
+            time.sleep(min(next_poll_in(task.poll_interval, self.outage.failures), remaining))
+            reading = self.read_riding_out(ref) or reading
+        return reading
 
     def _keep_deadline(self, ref: JobRef, until: float, wait_started: float) -> tuple[float, float]:
-        """
-        Save the wait's deadline in the task's state; a rescheduled run of the same try keeps the
-        one its wait began with (a new try, a retry, begins a new wait).
-        """
+        """Keep the deadline in the task's state; a rescheduled run of the same try reuses it."""
         assert self.store is not None and self.context is not None
         attempt = getattr(self.context.get("ti"), "try_number", None)
         kept = self.store.get(WAIT)
@@ -344,10 +266,7 @@ class JobWait:
         return until, wait_started
 
     def reschedule(self, ref: JobRef, reading: Reading | None, until: float) -> NoReturn:
-        """
-        End this run of the task until the next read is due (never past the wait's deadline; later
-        while the API fails: the outage's backoff).
-        """
+        """End this run until the next read is due (backing off while the API fails; never past ``until``)."""
         from datetime import UTC, datetime
 
         from airflow_provider_sov._shared.compat import AirflowRescheduleException
@@ -377,14 +296,9 @@ class JobWait:
 
     def resume(self, event: Any) -> tuple[JobRef, Reading]:
         """
-        Return the job a task resumed after its trigger waits on, and its final reading: the one way
-        every ``execute_complete`` recovers them.
-
-        The job is the one in the task's state (the job it started, else the wait it began), else the
-        event's ``ref``, else the one its own arguments name. A known event gives the reading (an
-        unknown or missing-status event fails loudly). Airflow can resume a deferred task without its
-        trigger's event: then the status is read once, and a job still running is waited on again
-        until the deadline the wait began with, never a new one.
+        Return the job a resumed task waited on and its final reading. The job: the task's state (the
+        job it started, else its wait), else the event's ``ref``, else its own arguments. Resumed
+        without an event (Airflow can), it reads once and waits on until the same deadline.
         """
         kind, store, context = self.kind, self.store, self.context
         assert store is not None and context is not None
@@ -437,11 +351,7 @@ class JobWait:
 
 
 def wait_kwargs(task: Waiter, kind: JobKind[Any, Any]) -> dict[str, Any]:
-    """
-    Return the trigger kwargs that carry a task's wait settings: the connection, the poll interval and
-    timeout, its options (when it has any) and, with ``end_from_trigger``, what lets the trigger end a
-    successful wait itself.
-    """
+    """Return the trigger kwargs that carry a task's wait settings (connection, interval, timeout...)."""
     conn_attr = kind.api.conn_name_attr
     kwargs: dict[str, Any] = {
         conn_attr: getattr(task, conn_attr),

@@ -25,17 +25,11 @@ if TYPE_CHECKING:
     from airflow_provider_sov.hooks.broker import DataActBrokerHook
 
 
-class DataActBrokerApi(Api["DataActBrokerHook"]):
-    """The Broker as tasks name it; :class:`~airflow_provider_sov.hooks.broker.DataActBrokerHook` talks to it."""
-
-    def hook_class(self) -> type[DataActBrokerHook]:
-        from airflow_provider_sov.hooks.broker import DataActBrokerHook  # loaded when a task runs
-
-        return DataActBrokerHook
-
-
-DATA_ACT_BROKER = DataActBrokerApi(
-    broker_rules.API_NAME, broker_rules.CONN_NAME_ATTR, broker_rules.DEFAULT_CONN_NAME
+DATA_ACT_BROKER: Api[DataActBrokerHook] = Api(
+    broker_rules.API_NAME,
+    broker_rules.CONN_NAME_ATTR,
+    broker_rules.DEFAULT_CONN_NAME,
+    hook="airflow_provider_sov.hooks.broker.DataActBrokerHook",
 )
 
 #: Seconds between polls unless told otherwise (the Broker asks for 10 or more).

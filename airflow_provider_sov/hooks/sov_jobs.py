@@ -25,16 +25,12 @@ if TYPE_CHECKING:
     from airflow_provider_sov.hooks.sov import SovHook
 
 
-class SovFixerApi(Api["SovHook"]):
-    """SOV Fixer as tasks name it; :class:`~airflow_provider_sov.hooks.sov.SovHook` talks to it."""
-
-    def hook_class(self) -> type[SovHook]:
-        from airflow_provider_sov.hooks.sov import SovHook  # the sending half: loaded when a task runs
-
-        return SovHook
-
-
-SOV_FIXER = SovFixerApi(sov_routes.API_NAME, sov_routes.CONN_NAME_ATTR, sov_routes.DEFAULT_CONN_NAME)
+SOV_FIXER: Api[SovHook] = Api(
+    sov_routes.API_NAME,
+    sov_routes.CONN_NAME_ATTR,
+    sov_routes.DEFAULT_CONN_NAME,
+    hook="airflow_provider_sov.hooks.sov.SovHook",
+)
 
 #: Seconds between polls unless told otherwise.
 DEFAULT_POLL_INTERVAL = 15.0
