@@ -8,80 +8,102 @@ __version__ = "0.1.0"
 
 __all__ = ["__version__", "get_provider_info"]
 
+
+def _field(label: str, kind: str, default: Any = None, description: str | None = None) -> dict[str, Any]:
+    """One connection-form field: a nullable ``kind`` with its default, as Airflow's form reads it."""
+    schema: dict[str, Any] = {"type": [kind, "null"]}
+    if default is not None:
+        schema["default"] = default
+    return {"label": label, **({"description": description} if description else {}), "schema": schema}
+
+
 _SOV_FIELDS: dict[str, Any] = {
-    "verify": {
-        "label": "Verify TLS",
-        "description": "Check the server's TLS certificate (on by default; off logs a warning).",
-        "schema": {"type": ["boolean", "null"], "default": True},
-    },
-    "ca_bundle": {
-        "label": "CA bundle path",
-        "description": "A PEM file to check certificates against (a private certificate authority).",
-        "schema": {"type": ["string", "null"]},
-    },
-    "trusted_hosts": {
-        "label": "Trusted hosts",
-        "description": (
-            "Other hosts the credentials may be sent to, comma-separated (e.g. a download host of "
-            "your own). Bare names mean HTTPS. Empty: the connection's own host only."
-        ),
-        "schema": {"type": ["string", "null"]},
-    },
-    "connect_timeout": {
-        "label": "Connect timeout (s)",
-        "schema": {"type": ["number", "null"], "default": 10},
-    },
-    "read_timeout": {
-        "label": "Read timeout (s)",
-        "schema": {"type": ["number", "null"], "default": 60},
-    },
-    "max_requests_per_second": {
-        "label": "Max requests per second (deferred waits)",
-        "description": (
-            "A budget all deferred waits on this connection share, per triggerer process: their "
-            "status reads are spaced to it, most overdue first. Empty: no limit."
-        ),
-        "schema": {"type": ["number", "null"]},
-    },
-    "outage_tolerance": {
-        "label": "Outage tolerance (s)",
-        "description": (
-            "How long a wait keeps polling while the API fails (refused, 5xx, 429, timeouts), from the "
-            "first failure after a good reading; a task's outage_tolerance wins. Empty: 600."
-        ),
-        "schema": {"type": ["number", "null"], "default": 600},
-    },
+    "verify": _field(
+        "Verify TLS",
+        "boolean",
+        True,
+        "Check the server's TLS certificate (on by default; off logs a warning).",
+    ),
+    "ca_bundle": _field(
+        "CA bundle path",
+        "string",
+        None,
+        "A PEM file to check certificates against (a private certificate authority).",
+    ),
+    "trusted_hosts": _field(
+        "Trusted hosts",
+        "string",
+        None,
+        "Other hosts the credentials may be sent to, comma-separated (e.g. a download host of "
+        "your own). Bare names mean HTTPS. Empty: the connection's own host only.",
+    ),
+    "connect_timeout": _field("Connect timeout (s)", "number", 10),
+    "read_timeout": _field("Read timeout (s)", "number", 60),
+    "max_requests_per_second": _field(
+        "Max requests per second (deferred waits)",
+        "number",
+        None,
+        "A budget all deferred waits on this connection share, per triggerer process: their "
+        "status reads are spaced to it, most overdue first. Empty: no limit.",
+    ),
+    "outage_tolerance": _field(
+        "Outage tolerance (s)",
+        "number",
+        600,
+        "How long a wait keeps polling while the API fails (refused, 5xx, 429, timeouts), from the "
+        "first failure after a good reading; a task's outage_tolerance wins. Empty: 600.",
+    ),
 }
 
 _BROKER_FIELDS: dict[str, Any] = {
-    "auth_mode": {
-        "label": "Auth mode",
-        "description": (
-            "proxy: Treasury API proxy, Login = client_id, Password = client_secret. "
-            "session: Password = an x-session-id from a CAIA login. "
-            "login: Login and Password exchanged at /v1/login (local and test Brokers only). "
-            "auto: proxy when the host is api.fiscal.treasury.gov, login when Login is set, else session."
-        ),
-        "schema": {
-            "type": ["string", "null"],
-            "enum": ["auto", "proxy", "session", "login"],
-            "default": "auto",
-        },
-    },
-    "website_url": {
-        "label": "Broker website",
-        "description": (
-            "The Broker website of this environment, for the task's link to its submission. "
-            "Empty: https://broker.usaspending.gov for Treasury's API and its proxy, else no link."
-        ),
-        "schema": {"type": ["string", "null"]},
-    },
+    "auth_mode": _field(
+        "Auth mode",
+        "string",
+        "auto",
+        "proxy: Treasury API proxy, Login = client_id, Password = client_secret. "
+        "session: Password = an x-session-id from a CAIA login. "
+        "login: Login and Password exchanged at /v1/login (local and test Brokers only). "
+        "auto: proxy when the host is api.fiscal.treasury.gov, login when Login is set, else session.",
+    ),
+    "website_url": _field(
+        "Broker website",
+        "string",
+        None,
+        "The Broker website of this environment, for the task's link to its submission. "
+        "Empty: https://broker.usaspending.gov for Treasury's API and its proxy, else no link.",
+    ),
     **_SOV_FIELDS,
+}
+_BROKER_FIELDS["auth_mode"]["schema"]["enum"] = ["auto", "proxy", "session", "login"]
+#: The package's modules of each kind, per integration.
+_MODULES = {
+    "SOV Fixer": {
+        "hooks": ["sov"],
+        "operators": ["sov"],
+        "sensors": ["sov"],
+        "triggers": ["sov", "sov_history"],
+    },
+    "DATA Act Broker": {
+        "hooks": ["broker"],
+        "operators": ["broker"],
+        "sensors": ["broker"],
+        "triggers": ["broker"],
+    },
 }
 
 
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider to Airflow: its hooks, operators, sensors, triggers and connection forms."""
+    modules = {
+        kind: [
+            {
+                "integration-name": name,
+                "python-modules": [f"airflow_provider_sov.{kind}.{m}" for m in of[kind]],
+            }
+            for name, of in _MODULES.items()
+        ]
+        for kind in ("hooks", "operators", "sensors", "triggers")
+    }
     return {
         "package-name": "airflow-provider-sov",
         "name": "SOV Fixer and DATA Act Broker",
@@ -91,48 +113,13 @@ def get_provider_info() -> dict[str, Any]:
         ),
         "versions": [__version__],
         "integrations": [
-            {
-                "integration-name": "SOV Fixer",
-                "external-doc-url": "https://api.sovfixer.com",
-                "tags": ["service"],
-            },
-            {
-                "integration-name": "DATA Act Broker",
-                "external-doc-url": "https://broker-api.usaspending.gov",
-                "tags": ["service"],
-            },
+            {"integration-name": name, "external-doc-url": url, "tags": ["service"]}
+            for name, url in (
+                ("SOV Fixer", "https://api.sovfixer.com"),
+                ("DATA Act Broker", "https://broker-api.usaspending.gov"),
+            )
         ],
-        "hooks": [
-            {"integration-name": "SOV Fixer", "python-modules": ["airflow_provider_sov.hooks.sov"]},
-            {"integration-name": "DATA Act Broker", "python-modules": ["airflow_provider_sov.hooks.broker"]},
-        ],
-        "operators": [
-            {"integration-name": "SOV Fixer", "python-modules": ["airflow_provider_sov.operators.sov"]},
-            {
-                "integration-name": "DATA Act Broker",
-                "python-modules": ["airflow_provider_sov.operators.broker"],
-            },
-        ],
-        "sensors": [
-            {"integration-name": "SOV Fixer", "python-modules": ["airflow_provider_sov.sensors.sov"]},
-            {
-                "integration-name": "DATA Act Broker",
-                "python-modules": ["airflow_provider_sov.sensors.broker"],
-            },
-        ],
-        "triggers": [
-            {
-                "integration-name": "SOV Fixer",
-                "python-modules": [
-                    "airflow_provider_sov.triggers.sov",
-                    "airflow_provider_sov.triggers.sov_history",
-                ],
-            },
-            {
-                "integration-name": "DATA Act Broker",
-                "python-modules": ["airflow_provider_sov.triggers.broker"],
-            },
-        ],
+        **modules,
         # Buttons on tasks that open their job's page (the task records the address: no API call).
         "extra-links": [
             "airflow_provider_sov.links.PingMapsLink",

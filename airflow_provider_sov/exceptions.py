@@ -58,9 +58,6 @@ class SovError(AirflowException):
         return " ".join(p.strip() for p in parts if p)
 
 
-# --- Problems found locally, before any request is sent -------------------------------------------
-
-
 class SovInputError(SovError, ValueError):
     """An argument or input file is invalid; nothing was sent to the API."""
 
@@ -71,9 +68,6 @@ class SovConnectionConfigError(SovError):
 
 class SovFileExistsError(SovError, FileExistsError):
     """A download would overwrite an existing file and ``overwrite`` is off."""
-
-
-# --- The server answered with an error ------------------------------------------------------------
 
 
 class SovApiError(SovError):
@@ -111,9 +105,6 @@ class SovServerError(SovApiError):
     """HTTP 5xx that outlasted the retry budget, or one that could not be retried safely."""
 
 
-# --- The exchange itself failed -------------------------------------------------------------------
-
-
 class SovTransportError(SovError):
     """The connection failed or timed out (after retries where retrying was safe)."""
 
@@ -124,9 +115,6 @@ class SovResponseError(SovError):
 
 class SovDownloadError(SovError):
     """A download was incomplete or did not match its expected size; no file was left behind."""
-
-
-# --- Jobs ---------------------------------------------------------------------------------------
 
 
 class SovJobFailedError(SovError):

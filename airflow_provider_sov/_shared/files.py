@@ -318,9 +318,6 @@ def _remove_quietly(path: Path) -> None:
         pass
 
 
-# --- Sources and uploads ---------------------------------------------------------------------
-
-
 def as_source(source: Any, what: str = "file") -> Path | ObjectStoragePath:
     """Return a readable file path (local or object storage); refuse folders and missing files."""
     if hasattr(source, "fs") and hasattr(

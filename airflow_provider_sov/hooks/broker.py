@@ -118,8 +118,6 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
         page = broker_rules.submission_page(self.settings.base_url, self.settings.extra, submission_id)
         return {"broker_submission": page} if page else {}
 
-    # --- Generation -------------------------------------------------------------------------------
-
     def generate(self, checked: GenerationRequest) -> dict[str, Any]:
         """Send a checked :func:`generation_request`; return the status body the Broker answers with."""
         job_id = checked.body.get("submission_id")
@@ -187,8 +185,6 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
         """
         return self.generate(generation_request(**_arguments(locals())))
 
-    # --- Status and URLs ----------------------------------------------------------------------------
-
     def read_status(self, target: GenerationTarget) -> dict[str, Any]:
         """Return the status body of a generation (signed ``url`` included while ``finished``)."""
         route, where = status_request(target)
@@ -234,8 +230,6 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
         body = self.request(route, **where)
         url = require_keys(body, ("url",), self._call(route, self.settings, where["job_id"], None))["url"]
         return check_download_url(url, target.label, target.key)
-
-    # --- Download -------------------------------------------------------------------------------
 
     def fetch_file(self, item: FileToFetch, *, overwrite: bool) -> DownloadedFile:
         """

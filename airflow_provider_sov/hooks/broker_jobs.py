@@ -1,11 +1,7 @@
 """
-The DATA Act Broker's file generation as a kind of the one job model (a submission's validations
-are :mod:`.broker_validation`, the latest published files :mod:`.broker_published`).
-
-A generation is named by its target (a file type within a submission, or a detached job) plus,
-when this task requested it, ``requested_at`` and ``invalid_grace``: the Broker reports ``invalid``
-for a moment after a request, before the job is picked up, so ``invalid`` is final only once the
-grace has passed.
+The Broker's file generation as a job kind: named by its target, plus ``requested_at`` and
+``invalid_grace`` when this task requested it (the Broker says ``invalid`` until the job is picked
+up, so ``invalid`` is final only after the grace).
 """
 
 from __future__ import annotations
@@ -47,14 +43,7 @@ NO_SUCH_JOB = "No generation job found with the specified ID"
 
 @dataclass(frozen=True)
 class GenerationRef(JobRef):
-    """
-    One generation to wait on: its target, and when this task requested it (or began waiting).
-
-    :param target: The file type within a submission, or the detached job (checked).
-    :param requested_at: UNIX time the generation was requested; None when nothing was requested
-        by this task (then ``invalid`` is final at once).
-    :param invalid_grace: Seconds after ``requested_at`` during which ``invalid`` is not final.
-    """
+    """One generation to wait on; ``requested_at`` None: not requested by this task (``invalid`` is final)."""
 
     target: GenerationTarget
     requested_at: float | None = None
@@ -77,11 +66,7 @@ class GenerationRef(JobRef):
 
 
 def classify(body: Mapping[str, Any], ref: GenerationRef) -> Reading:
-    """
-    Read a status body. ``invalid`` is final only ``invalid_grace`` seconds after ``requested_at``;
-    without ``requested_at`` (nothing was requested by this task) it is final at once. The signed
-    ``url`` is kept out of the result (it is a credential) and only carried in-process.
-    """
+    """Read a status body; the signed ``url`` (a credential) is carried in-process only."""
     target = ref.target
     status = str(body.get("status") or "unknown").strip().lower()
     message = str(body.get("message") or "") or None

@@ -1,9 +1,6 @@
 """
-What the DATA Act Broker's submission routes accept, checked before anything is sent: validation
-file types, the submission list's body and the published-files drill-down (no I/O; cheap to import).
-
-Each rule follows the route's definition in the Broker's source
-(``dataactbroker/routes/file_routes.py``) and its handler (``dataactbroker/handlers/fileHandler.py``).
+What the Broker's submission routes accept, checked before anything is sent, as its
+``file_routes.py`` and ``fileHandler.py`` define it (no I/O; cheap to import).
 """
 
 from __future__ import annotations
@@ -60,11 +57,7 @@ PUBLISHED_FILE_TYPES = ("dabs", "fabs")
 
 
 def validation_types(file_types: object) -> tuple[str, ...]:
-    """
-    ``file_types`` for a validation wait, as the Broker names them (``appropriations`` ...); the
-    letters ``A``, ``B``, ``C``, ``D1``, ``D2``, ``E``, ``F`` are accepted too. None or empty: the
-    submission's own (A, B and C for DABS, ``fabs`` for FABS), decided when its status is read.
-    """
+    """``file_types`` for a validation wait, by the Broker's names or letters (empty: the submission's own)."""
     if file_types in (None, "", [], ()):
         return ()
     items = [file_types] if isinstance(file_types, str) else file_types
@@ -130,10 +123,7 @@ def list_submissions_body(
 
 
 def published_files_params(type: object, agency: object, year: object, period: object) -> dict[str, Any]:
-    """
-    ``list_latest_published_files``'s query. The Broker drills down in order (type, agency, year,
-    period) and ignores a level given without the one above it: here that is refused instead.
-    """
+    """``list_latest_published_files``'s query; a level without the one above it is refused."""
     params: dict[str, Any] = {"type": _choice(type, PUBLISHED_FILE_TYPES, "type")}
     levels = (("agency", agency), ("year", year), ("period", period))
     missing = None

@@ -42,15 +42,7 @@ def published_kinds(file_types: object) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class PublishedRef(JobRef):
-    """
-    The latest published files of an agency for one fiscal period.
-
-    :param type: ``dabs`` or ``fabs``.
-    :param agency: The agency's CGAC (3 digits) or FREC (4 digits) code.
-    :param year: The fiscal year.
-    :param period: The fiscal period.
-    :param file_types: Only these kinds of file (empty: every one).
-    """
+    """The latest published files (``dabs``/``fabs``) of an agency for one fiscal period."""
 
     type: str
     agency: str

@@ -101,13 +101,7 @@ def _choice(value: object, allowed: tuple[str, ...], name: str, why: str = "") -
 
 @dataclass(frozen=True)
 class GenerationTarget:
-    """
-    What a status read is about: a file type within a submission, or a detached job.
-
-    :param submission_id: The submission (within-submission generation), else None.
-    :param file_type: ``D1``, ``D2``, ``E``, ``F`` (submission) or ``D1``, ``D2``, ``A``, ``BOC``.
-    :param job_id: The detached generation's job ID, else None.
-    """
+    """What a status read is about: a ``file_type`` within a submission, or a detached ``job_id``."""
 
     submission_id: int | None = None
     file_type: str = ""
@@ -158,10 +152,7 @@ class GenerationTarget:
 
 @dataclass(frozen=True)
 class FinishedFile:
-    """
-    A finished generation's file, to download: its target, and the status body that found it
-    finished (whose signed URL is used while it is usable; else a fresh one is signed).
-    """
+    """A finished generation's file: its target and the status body (its signed URL, while usable)."""
 
     target: GenerationTarget
     status_body: dict[str, Any]
@@ -215,15 +206,10 @@ def generation_request(
     period_later: bool = False,
 ) -> GenerationRequest:
     """
-    Check a generation request the way the Broker would, and a little stricter; build its body.
-
-    With ``period_later``, a D1/D2 within a submission may come without ``start`` and ``end``
-    (both): its caller fills them from the submission's reporting period before sending it.
-
-    Within a submission (``submission_id`` given): D1, D2, E, F. Detached: D1, D2, A, BOC for the
-    agency named by exactly one of ``cgac_code`` (3 digits) or ``frec_code`` (4 digits). D1/D2 need
-    ``start`` and ``end`` (``MM/DD/YYYY``, real dates, start <= end); A and BOC need ``year`` and
-    ``period`` (2-12); options that a file type ignores are refused rather than silently dropped.
+    Check a generation request as the Broker would, a little stricter; build its body. Within a
+    submission: D1, D2, E, F; detached: D1, D2, A, BOC for one ``cgac_code`` or ``frec_code``. D1/D2
+    need ``start`` and ``end`` (with ``period_later``, filled later from the submission's period); A
+    and BOC ``year`` and ``period``; an option the file type ignores is refused.
     """
     detached = submission_id in (None, "")
     allowed = DETACHED_FILE_TYPES if detached else SUBMISSION_FILE_TYPES
@@ -306,10 +292,7 @@ def generation_request(
 
 
 def status_request(target: GenerationTarget, *, url: bool = False) -> tuple[Route, dict[str, Any]]:
-    """
-    Return the route that reads ``target``'s status (or, with ``url``, its file's signed URL) and
-    the keyword arguments the hook sends it with (``params``, ``job_id``, ``action``).
-    """
+    """Return the route reading ``target``'s status (``url``: its signed URL) and the hook's kwargs for it."""
     if target.job_id is not None:
         name = "get_detached_file_url" if url else "check_detached_generation_status"
         params: dict[str, Any] = {"job_id": target.job_id}
@@ -326,9 +309,8 @@ def status_request(target: GenerationTarget, *, url: bool = False) -> tuple[Rout
 
 def check_download_url(url: object, label: str, key: str) -> str:
     """
-    Return the download URL the Broker gave for ``label`` (``D1 file of submission 1001``), or say
-    plainly why there is none: no file yet (``#``), or a path on the Broker's own disk, which is what
-    a Broker without AWS storage (``use_aws: false``, a local one) answers in its place.
+    Return the download URL the Broker gave for ``label``, or say why there is none: no file yet
+    (``#``), or a path on its own disk (a Broker without AWS storage answers that).
     """
     if not isinstance(url, str) or url in ("", "#"):
         raise SovError(
@@ -352,11 +334,8 @@ def check_download_url(url: object, label: str, key: str) -> str:
 
 def submission_page(base_url: str, extra: Mapping[str, Any], submission_id: object) -> str | None:
     """
-    Return the submission's page on the Broker website of the connection's environment, or None
-    when the connection names no website (extra ``website_url``) and is not Treasury's API.
-
-    Pages are ``<website>/#/submission/<id>``, as the Broker's own e-mails link them
-    (``account_handler.py``: ``FRONT_END + "#/submission/" + id``).
+    The submission's page, ``<website>/#/submission/<id>`` as the Broker's e-mails link it; None when
+    the connection names no ``website_url`` and is not Treasury's API.
     """
     website = str(extra.get("website_url") or "").strip().rstrip("/")
     if website and urlsplit(website).scheme not in ("http", "https"):

@@ -1,9 +1,6 @@
 """
-DATA Act Broker authentication: the three ways in (proxy, session ID, login), as an auth object
-(:class:`BrokerAuth`) the Broker hook is given; sessions are shared per account per process.
-
-A triggerer runs many waits on one connection: they log in (or call ``/v1/active_user``) once,
-not once per wait, and after a 401 the first hook to renew the session renews it for all.
+DATA Act Broker authentication: the three ways in (proxy, session ID, login) as the auth object
+(:class:`BrokerAuth`) the Broker hook is given.
 """
 
 from __future__ import annotations
@@ -26,11 +23,8 @@ if TYPE_CHECKING:
 
 class _SessionCache:
     """
-    Broker sessions started in this process, shared by every hook on the same account.
-
-    A triggerer runs many waits on one connection: they log in (or call ``/v1/active_user``) once,
-    not once per trigger, and after a 401 the first hook to renew the session renews it for all.
-    Each entry carries an epoch, so a hook can tell a session newer than the one that failed it.
+    Broker sessions started in this process, shared per account: a triggerer's waits log in once,
+    and after a 401 the first to renew renews for all (an epoch tells a newer session).
     """
 
     def __init__(self) -> None:
@@ -61,12 +55,7 @@ _SESSIONS = _SessionCache()
 
 
 class BrokerAuth(Auth):
-    """
-    How the Broker hook's requests authenticate; one per hook (it holds the session it uses).
-
-    The mode is the connection extra ``auth_mode`` (see
-    :class:`~airflow_provider_sov.hooks.broker.DataActBrokerHook`).
-    """
+    """How a Broker hook's requests authenticate (extra ``auth_mode``); one per hook."""
 
     def __init__(self) -> None:
         self._session_id: str | None = None
@@ -108,8 +97,6 @@ class BrokerAuth(Auth):
             headers = {"x-session-id": self._session_id}
         return headers
 
-    # --- Starting a session -----------------------------------------------------------------------
-
     def _login_body(self, settings: ConnSettings) -> dict[str, Any]:
         return {"username": settings.login, "password": settings.secret}
 
@@ -142,11 +129,7 @@ class BrokerAuth(Auth):
             self._epoch = _SESSIONS.put(key, self._session_id)
 
     def establish(self, hook: AuthHost) -> None:
-        """
-        Start a session where the mode allows it: log in, or call ``/v1/active_user`` via the proxy.
-
-        A bare session ID cannot be renewed here: it comes from an interactive login.
-        """
+        """Start a session where the mode allows it: log in, or ``/v1/active_user`` via the proxy."""
         settings = hook.settings
         mode = self.mode(settings)
         self._session_started = True
@@ -170,8 +153,6 @@ class BrokerAuth(Auth):
         elif mode == "proxy":
             await hook.asend(ROUTES["active_user"])
         self._shared(settings)
-
-    # --- Around each request --------------------------------------------------------------------
 
     def _fresh(self, route: Route) -> bool:
         return route.name not in SESSION_ROUTES and not self._session_started
@@ -210,10 +191,7 @@ class BrokerAuth(Auth):
     def _renewal(
         self, hook: AuthHost, error: SovAuthError, route: Route, settings: ConnSettings
     ) -> tuple[str, str, str] | None:
-        """
-        After ``error``: the account whose session to renew before one retry; None when a new
-        session cannot help. A bare session ID that the Broker refused raises the "renew it" error.
-        """
+        """The account whose session to renew after ``error`` (None: it cannot help; a refused bare ID raises)."""
         if error.http_status != 401 or route.name in SESSION_ROUTES:
             return None
         if self.mode(settings) == "session":

@@ -33,8 +33,6 @@ else:
 class BrokerSubmissionsMixin(_Base):
     """The Broker's submission reads; see :class:`~airflow_provider_sov.hooks.broker.DataActBrokerHook`."""
 
-    # --- Validation status and metadata -------------------------------------------------------------
-
     def check_status(self, submission_id: int | str, file_type: str | None = None) -> dict[str, Any]:
         """
         ``GET /v1/check_status``: each file type's validation, ``{type: {"status", "has_errors",
@@ -78,8 +76,6 @@ class BrokerSubmissionsMixin(_Base):
             ROUTES["submission_metadata"], params={"submission_id": submission}, job_id=submission
         )
         return body
-
-    # --- Finding submissions ------------------------------------------------------------------------
 
     def list_submissions(
         self,
@@ -152,8 +148,6 @@ class BrokerSubmissionsMixin(_Base):
             if not rows or (isinstance(total, int) and page * limit >= total):
                 return
             page += 1
-
-    # --- Published files ------------------------------------------------------------------------
 
     def list_latest_published_files(
         self,

@@ -1,10 +1,7 @@
 """
-A DATA Act Broker submission's validations (``check_status``) as a kind of the one job model.
-
-The wait ends when every watched file type's validation is ``finished`` or one ``failed``
-(``process_job_status`` in the Broker's ``dataactbroker/handlers/fileHandler.py`` makes those
-words); the final read also takes the submission's error and warning counts from
-``submission_metadata``, so that a failure can say them.
+A DATA Act Broker submission's validations (``check_status``) as a job kind: final when every
+watched type ``finished`` or one ``failed`` (the words of the Broker's ``fileHandler.py``); the
+final read adds the error and warning counts from ``submission_metadata``.
 """
 
 from __future__ import annotations
@@ -29,13 +26,7 @@ VALIDATION_STATUSES = ("ready", "uploading", "running", "finished", "failed")
 
 @dataclass(frozen=True)
 class ValidationRef(JobRef):
-    """
-    A submission's validations to wait on.
-
-    :param submission_id: The submission (checked).
-    :param file_types: The file types whose validations count, by the Broker's names; empty: the
-        submission's own (A, B and C for DABS, ``fabs`` for FABS).
-    """
+    """A submission's validations to wait on: those of ``file_types`` (empty: the submission's own)."""
 
     submission_id: int
     file_types: tuple[str, ...] = ()
@@ -67,10 +58,7 @@ def validations_ended(body: Mapping[str, Any], ref: ValidationRef) -> bool:
 
 
 def classify_validation(body: Mapping[str, Any], ref: ValidationRef) -> Reading:
-    """
-    Read ``check_status`` (and, once ended, the metadata's counts, under ``_metadata``). The wait
-    ends when a watched validation failed or all finished; a type the submission lacks ends it too.
-    """
+    """Read ``check_status`` (and, once ended, the counts under ``_metadata``)."""
     metadata = body.get("_metadata") or {}
     types = watched_types(body, ref)
     missing = [t for t in types if not isinstance(body.get(t), dict)]
@@ -119,10 +107,7 @@ def classify_validation(body: Mapping[str, Any], ref: ValidationRef) -> Reading:
 def validation_outcome(
     reading: Reading | None, ref: ValidationRef, options: Mapping[str, Any], log: Any
 ) -> dict[str, Any]:
-    """
-    The validations' result, or the typed failure: one failed, errors found, a file type the
-    submission does not have, or (with the option ``fail_on_warnings``) warnings found.
-    """
+    """The validations' result, or the typed failure (failed, errors, a missing type, ``fail_on_warnings``)."""
     keys = ("submission_id", "file_types", "validations", "number_of_errors", "number_of_warnings")
     if reading is None:
         return {

@@ -77,8 +77,6 @@ class SovHook(SovRecordsMixin, ApiHook):
         super().__init__(sovfixer_conn_id, auth=TokenAuth("Token"), **kwargs)
         self.sovfixer_conn_id = self.conn_id
 
-    # --- Job status (every kind: its route names the kind) ------------------------------------------
-
     def job_status(
         self, route: Route, job_id: str, *, params: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
@@ -96,8 +94,6 @@ class SovHook(SovRecordsMixin, ApiHook):
             route, ids={route.id_name: job_id}, params=params, job_id=job_id
         )
         return body  # as decoded: no copy per poll
-
-    # --- Parse a new SOV --------------------------------------------------------------------------
 
     def start_parse(self, file: Any, **options: Unpack[ParseOptions]) -> str:
         """
@@ -145,8 +141,6 @@ class SovHook(SovRecordsMixin, ApiHook):
         body = self.request(ROUTES["parse"], body=self._upload(uploads, fields))
         return str(require_keys(body, ("id",), self._call(ROUTES["parse"], self.settings, None, None))["id"])
 
-    # --- A new SOV from rows ----------------------------------------------------------------------
-
     def create_submission(
         self,
         *,
@@ -186,8 +180,6 @@ class SovHook(SovRecordsMixin, ApiHook):
         """Read a parse job's status body (``request``, and ``result`` once terminal)."""
         checked = check_id(sov_id, "sov_id", sov_routes.EXAMPLE_SOV_ID)
         return self.job_status(sov_routes.PARSE_STATUS, checked, params=sov_routes.PARSE_STATUS_PARAMS)
-
-    # --- Outputs ----------------------------------------------------------------------------------
 
     def list_output_formats(
         self, sov_id: str | None = None, *, division_uuid: str | None = None, team_uuid: str | None = None
@@ -248,8 +240,6 @@ class SovHook(SovRecordsMixin, ApiHook):
         """Read an output request's status body."""
         checked = check_id(request_id, "request_id", sov_routes.EXAMPLE_REQUEST_ID)
         return self.job_status(sov_routes.OUTPUT_REQUEST, checked)
-
-    # --- Updates ----------------------------------------------------------------------------------
 
     def initiate_update(
         self,
@@ -337,8 +327,6 @@ class SovHook(SovRecordsMixin, ApiHook):
             sov_routes.UPDATE_STATUS, check_id(sud_id, "sud_id", sov_routes.EXAMPLE_SUD_ID)
         )
 
-    # --- Files --------------------------------------------------------------------------------------
-
     def download_output(
         self,
         output: Mapping[str, Any] | str,
@@ -373,8 +361,6 @@ class SovHook(SovRecordsMixin, ApiHook):
             item.source, item.destination, filename=item.filename, overwrite=overwrite, job_id=item.job_id
         )
 
-    # --- Connection test ------------------------------------------------------------------------------
-
     def test_connection(self) -> tuple[bool, str]:
         """Check host and token with a cheap authenticated read (the output-format list)."""
         try:
@@ -382,8 +368,6 @@ class SovHook(SovRecordsMixin, ApiHook):
         except Exception as exc:
             return False, str(exc)
         return True, f"Connected to {self.settings.base_url}; {len(formats)} output format(s) available."
-
-    # --- Helpers ------------------------------------------------------------------------------------
 
     def _upload(self, files: list[tuple[Any, str, str]], fields: list[tuple[str, str]] | None = None) -> Any:
         """A multipart body of ``(path, name, content type)`` files, each opened when it is sent."""

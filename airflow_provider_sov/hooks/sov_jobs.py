@@ -1,12 +1,4 @@
-"""
-SOV Fixer's job kinds: updates (SUD), new submissions, parses (SOV) and output requests, and the
-steps that create them.
-
-Each kind is read from one status route (:mod:`.sov_routes`) through the hook's
-:meth:`~airflow_provider_sov.hooks.sov.SovHook.job_status`; how a status body reads
-(:func:`classify`) and what a final reading means (:func:`outcome`) are written once here, for
-sensors, operators and triggers, sync and async alike.
-"""
+"""SOV Fixer's job kinds (update, submission, parse, output), each read from one status route."""
 
 from __future__ import annotations
 
@@ -47,11 +39,7 @@ SUCCESS_RESULTS = frozenset({"SUCCESS"})
 
 @dataclass(frozen=True)
 class SovJobRef(JobRef):
-    """
-    One SOV Fixer job: its ID (a SUD ID, an SOV ID or an output request ID, by kind), checked.
-
-    :param id: The job's ID as the API returned it.
-    """
+    """One SOV Fixer job: its checked ID (SUD, SOV or output request, by kind)."""
 
     id: str
 
@@ -69,11 +57,8 @@ class SovJobRef(JobRef):
 
 def classify(body: Mapping[str, Any], ref: SovJobRef) -> Reading:
     """
-    Read a status body (``{"request": {...}, "result": {...}}``) of any SOV Fixer job kind.
-
-    ``result`` may carry ``outputs`` (parse and update jobs) or a single output described by
-    ``url``/``scrubbed_filename``/``label`` (output requests); both come back as ``outputs``.
-    Success is ``COMPLETE`` with a ``SUCCESS`` (or absent) ``result.status``.
+    Read any kind's status body: success is ``COMPLETE`` with a ``SUCCESS`` (or no) ``result.status``;
+    an output request's single output comes back in ``outputs`` too.
     """
     request = body.get("request") or {}
     result = body.get("result") or {}
@@ -112,13 +97,7 @@ def classify(body: Mapping[str, Any], ref: SovJobRef) -> Reading:
 
 
 def outcome(reading: Reading | None, label: str, options: Mapping[str, Any], log: Any) -> dict[str, Any]:
-    """
-    Return the extras of an SOV Fixer result (``result_status``, ``outputs``), or the typed failure.
-
-    One rule for every wait mode: ``COMPLETE`` with ``SUCCESS`` (or no result status) succeeds;
-    ``PARTIAL_PARSE`` is used only with the option ``accept_partial`` (with a warning on ``log``);
-    anything else fails with the API's status and message. ``label`` names the kind in messages.
-    """
+    """The result's extras, or the typed failure; ``PARTIAL_PARSE`` passes only with ``accept_partial``."""
     if reading is None:
         return {"result_status": None, "outputs": []}
     result_status = reading.extras.get("result_status")
@@ -153,19 +132,9 @@ def outcome(reading: Reading | None, label: str, options: Mapping[str, Any], log
 
 class SovJobKind(JobKind[SovJobRef, "SovHook"]):
     """
-    A kind of SOV Fixer job: named by one ID, read from one status route.
-
-    :param name: The kind's name in results (``update``).
-    :param label: How messages name its jobs (``SUD``).
-    :param field: The task argument that names one job (``sud_id``).
-    :param status_route: The route its status is read from.
-    :param example: An example ID, for the message a bad ID gets.
-    :param status_params: Query parameters the status read sends.
-    :param steps: The steps that create one, in order.
-    :param trigger: The class path of the trigger that polls it.
-    :param sov: How a job's SOV (whose pages the task links to) is found when the task does not
-        know it: ``"job"`` (the job is the SOV), ``"history"`` (its history item's ``sovid``), or
-        None (not from the ID alone).
+    A kind of SOV Fixer job: named by one task argument (``field``), read from one status route.
+    ``sov`` says how its SOV (for the links) is found: ``"job"`` (it is the SOV), ``"history"``
+    (the history item's ``sovid``) or None.
     """
 
     api = SOV_FIXER

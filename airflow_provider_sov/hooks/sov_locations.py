@@ -1,9 +1,4 @@
-"""
-Locations CSVs, the corrections an SOV update carries: find them, check them, split them.
-
-Every CSV is checked here, locally and streaming, before any call: a bad file fails with the
-file, the line and what to do, and nothing is sent.
-"""
+"""Locations CSVs (an update's corrections): found, checked locally and streaming before any call, split."""
 
 from __future__ import annotations
 
@@ -43,14 +38,9 @@ def check_locations_csv(source: Any) -> CsvSummary:
     Check a locations CSV locally, streaming it; raise :class:`SovInputError` naming the problem.
 
     A valid file is UTF-8 (a BOM is fine); its header names every building by ``item_key``, or by
-    both ``sheet_name`` and ``sheet_row_number``; header names are unique and non-empty; it has at
-    least one data row; every row has as many fields as the header. Blank lines are ignored.
-
-    Most files have no quotes, blank lines or bare carriage returns; for those every row is a line
-    and every field a run between commas, and :func:`_check_plain_csv` decides at the speed of
-    ``bytes`` methods, reading the file once. Any other file, and any file that fails, is read (again,
-    from the start) by :mod:`csv`, which decides, so both give the same answer and a failure the same
-    message.
+    both ``sheet_name`` and ``sheet_row_number``, with unique, non-empty names; it has a data row;
+    every row has as many fields as the header. A plain file is decided fast
+    (:func:`_check_plain_csv`); any other, or one that fails, by :mod:`csv`, so messages agree.
     """
     path = as_source(source, "locations CSV")
     label = str(source)
@@ -98,13 +88,9 @@ _NOT_SHAPE = bytes(b for b in range(256) if b not in b",\n")
 
 def _check_plain_csv(path: Any, label: str) -> CsvSummary | None:
     """
-    Check a CSV without quotes, blank lines or bare carriage returns, in 1 MiB blocks; None for any
-    other file, and for one that fails (the :mod:`csv` reader then decides, and says why).
-
-    Such a file's rows are its lines and its fields the runs between commas, so a block of whole
-    lines is right when, with every byte but commas and newlines deleted, it reads ``,,,\\n``
-    (one comma fewer than the header has columns) once per line. Fields no longer than
-    :func:`csv.field_size_limit` are guaranteed by finding a separator in every half-limit stretch.
+    Check a CSV without quotes, blank lines or bare carriage returns, in 1 MiB blocks (None: let
+    :mod:`csv` decide): a block is right when, all but commas and newlines deleted, it reads the
+    header's commas once per line; a separator in every half-limit stretch bounds field sizes.
     """
     limit = csv.field_size_limit()
     decoder = codecs.getincrementaldecoder("utf-8-sig")()

@@ -32,8 +32,6 @@ PAGE_FIELDS = {"ping_maps": "ping_maps_url", "ping_vision": "ping_vision_url"}
 class SovRecordsMixin(_Base):
     """The reads of SOV Fixer's records; see :class:`~airflow_provider_sov.hooks.sov.SovHook`."""
 
-    # --- History ------------------------------------------------------------------------------------
-
     def get_history_page(
         self, *, cursor_id: str | int | None = None, start: str | None = None, page_size: int = 100
     ) -> dict[str, Any]:
@@ -91,8 +89,6 @@ class SovRecordsMixin(_Base):
         if not isinstance(result, dict):
             raise malformed_response(self._call(route, self.settings, id, None), "no 'result' object")
         return result
-
-    # --- Activity -----------------------------------------------------------------------------------
 
     def list_activity(
         self,
@@ -171,8 +167,6 @@ class SovRecordsMixin(_Base):
             for update in record.get("all_updates") or []
             if isinstance(update, dict) and update.get("client_ref") == client_ref
         ]
-
-    # --- Buildings and links -----------------------------------------------------------------------
 
     def add_building(self, sov_id: str, building_data: dict[str, Any]) -> dict[str, Any]:
         """

@@ -1,9 +1,4 @@
-"""
-SOV Fixer's routes, as the vendor's client calls them: no I/O, cheap to import (DAG files do).
-
-The hook (:mod:`.sov`) sends them; the job kinds (:mod:`.sov_jobs`) name the status route each
-kind is read from. Both import this module, and it imports neither.
-"""
+"""SOV Fixer's routes, as the vendor's client calls them (no I/O: the hook and the kinds import it)."""
 
 from __future__ import annotations
 

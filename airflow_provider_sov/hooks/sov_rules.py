@@ -127,11 +127,7 @@ class StartOptions(TypedDict, total=False):
 
 
 def start_payload(options: dict[str, Any]) -> dict[str, Any]:
-    """
-    Check :class:`StartOptions` and build the start's JSON body as the vendor's client does:
-    ``extra_data`` always (``{}`` at least), the rest only when given. Tasks call it before their
-    first step too, so a bad option is refused before a job exists.
-    """
+    """Check :class:`StartOptions`; build the start's body as the vendor's client does (also before any step)."""
     given = check_options(options, StartOptions, "start_update")
     payload: dict[str, Any] = {"extra_data": check_extra_data(given.get("extra_data"))}
     formats = str_list(given.get("output_formats"), "output_formats")
@@ -197,10 +193,7 @@ def _stamp(value: object, name: str) -> str:
 def activity_params(
     filters: dict[str, Any], cursor_id: str | None, prev_cursor_id: str | None, page_size: int
 ) -> list[tuple[str, str]]:
-    """
-    Check and build the activity list's query (repeated keys for lists), as the vendor's client
-    sends it: only what is given, ``cursor_id`` winning over ``prev_cursor_id``.
-    """
+    """Build the activity list's query as the vendor's client does (``cursor_id`` wins over ``prev_cursor_id``)."""
     check_options(filters, ActivityFilters, "list_activity")
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 250:
         raise SovInputError(f"page_size must be an integer from 1 to 250, got {page_size!r}.")

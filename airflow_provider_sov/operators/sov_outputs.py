@@ -26,9 +26,6 @@ if TYPE_CHECKING:
     from airflow_provider_sov.hooks.sov import SovHook
 
 
-# --- What every SOV Fixer task that writes outputs shares -----------------------------------------
-
-
 def select_outputs(
     outputs: list[dict[str, Any]], descriptions: Sequence[str] | None, extensions: Sequence[str] | None
 ) -> list[dict[str, Any]]:
@@ -92,9 +89,6 @@ def update_history(task: Any, hook: SovHook, sud_id: str) -> dict[str, Any] | No
         task.log.warning("Could not read the history item of %s: %s", sud_id, exc)
         return None
     return {key: item.get(key) for key in HISTORY_LINKS}
-
-
-# --- Operators ----------------------------------------------------------------------------------
 
 
 class SovGetOrCreateOutputOperator(JobOperator["SovHook"]):

@@ -184,9 +184,6 @@ class LocationsJobOperator(JobOperator["SovHook"]):
         return output_files(chosen, self.destination, result["job_id"])
 
 
-# --- Operators ----------------------------------------------------------------------------------
-
-
 class SovInitiateUpdateOperator(JobOperator["SovHook"]):
     """
     Create an update job for an SOV; return its SUD ID as ``job_id`` (also pushed to XCom as ``job_id``).

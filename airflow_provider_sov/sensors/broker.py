@@ -43,7 +43,7 @@ class DFileGenerationSensor(JobSensor["DataActBrokerHook"]):
     :param data_act_broker_conn_id: The Airflow connection (default ``data_act_broker_default``).
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
     :param start_from_trigger: Let the scheduler start the wait in the triggerer, no worker at all
-        (default False; see :class:`~airflow_provider_sov._shared.waiting.JobSensor`).
+        (default False; see :class:`~airflow_provider_sov._shared.sensor.JobSensor`).
     :param end_from_trigger: End a successful wait in the triggerer, its result in XCom (default False).
     :param poke_interval: Seconds between polls (default 30; the Broker asks for 10 or more).
     :param timeout: Seconds to wait in all, in every mode (default 6 hours).

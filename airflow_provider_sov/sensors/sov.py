@@ -26,7 +26,7 @@ class SovJobSensor(JobSensor["SovHook"]):
     :param sovfixer_conn_id: The Airflow connection (default ``sovfixer_default``).
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
     :param start_from_trigger: Let the scheduler start the wait in the triggerer, no worker at all
-        (default False; see :class:`~airflow_provider_sov._shared.waiting.JobSensor`).
+        (default False; see :class:`~airflow_provider_sov._shared.sensor.JobSensor`).
     :param end_from_trigger: End a successful wait in the triggerer, its result in XCom (default False).
     :param accept_partial: Treat a ``PARTIAL_PARSE`` result as usable (with a warning).
     :param poke_interval: Seconds between polls (default 15).
