@@ -18,6 +18,7 @@ class FakeTI:
     """The bits of a task instance our tasks and BaseSensorOperator use."""
 
     def __init__(self) -> None:
+        self.dag_id, self.run_id, self.task_id, self.map_index = "dag", "run", "task", -1
         self.first_reschedule: Any = None
         self.xcoms: dict[str, Any] = {}
 

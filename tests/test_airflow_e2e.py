@@ -22,7 +22,7 @@ from airflow_provider_sov.testing.stack import AIRFLOW, airflow_env, migrate, qu
 from tests.conftest import dags_folder, xcom
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 pytestmark = [pytest.mark.airflow_cli, pytest.mark.timeout(600)]
 
@@ -37,11 +37,21 @@ STALL_SECONDS = 180
 class DagsTest:
     """One ``airflow dags test`` run in its own home, on its own emulator, started in the background."""
 
-    def __init__(self, root: Path, dag_id: str, prefix: str, conf: dict, stack: ExitStack) -> None:
+    def __init__(
+        self,
+        root: Path,
+        dag_id: str,
+        prefix: str,
+        conf: dict,
+        stack: ExitStack,
+        prepare: Callable[[EmulatorServer], object] | None = None,
+    ) -> None:
         # Jobs of 0.3 s: each of 20 mapped tasks still defers, but waits one poll, not several.
         self.emulator = stack.enter_context(
             EmulatorServer(realtime=True, job_seconds=0.3, generation_seconds=2, pickup_seconds=1)
         )
+        if prepare is not None:  # faults, say: in place before the run's first request
+            prepare(self.emulator)
         self.dag_id = dag_id
         self.home = root / "home"
         self.out = root / "out"
@@ -660,3 +670,37 @@ def test_the_retry_policy_fails_at_once_what_a_retry_cannot_cure_under_dags_test
         assert len(reads) == 4, reads
         log = run.output.read_text()
         assert "SovNotFoundError: a retry cannot cure this; not retrying." in log
+
+
+def test_a_lost_creating_answer_ends_with_one_job_after_airflows_retry_under_dags_test(tmp_path):
+    # tests/dags/e2e_lost_answer.py: each task's first creating call is acted on, then answered 504.
+    routes = ("parse", "initiate_update", "create_submission")
+
+    def lose_the_first_answers(emulator: EmulatorServer) -> None:
+        for route in routes:
+            emulator.inject(route, "status_after", status=504, times=1)
+
+    with ExitStack() as stack:
+        run = DagsTest(tmp_path, "e2e_lost_answer", "lost", {}, stack, prepare=lose_the_first_answers)
+        run_id = run.succeeded()
+        emulator = run.emulator
+        sql = "select task_id, state, try_number from task_instance where dag_id=? order by task_id"
+        states = {task: (state, tries) for task, state, tries in query(run.home, sql, run.dag_id)}
+        assert states == {t: ("success", 2) for t in ("new_sov", "parse", "update")}, states
+        # Each creating call was sent once (the retry found its job), each job made once.
+        assert [emulator.count(route) for route in routes] == [1, 1, 1]
+        assert (emulator.sov.created["parse"], emulator.sov.created["submission"]) == (1, 1)
+        # The update's SUD and the submission are each read as an update: two in all.
+        assert emulator.sov.created["update"] == 2
+        log = run.output.read_text()
+        for task_id in ("parse", "update", "new_sov"):
+            result = xcom(run.home, run.dag_id, task_id, run_id)
+            assert (
+                result["succeeded"] and result["client_ref"] == f"airflow:{run.dag_id}/{run_id}/{task_id}/-1"
+            )
+            assert f"{result['job_id']} created by the earlier try" in log
+            assert result["files"], (task_id, result)
+            for saved in result["files"]:
+                landed = Path(saved["uri"])
+                assert landed.parent == run.out / task_id
+                assert landed.read_bytes() == emulator.sov.file_bytes(result["job_id"], saved["filename"])

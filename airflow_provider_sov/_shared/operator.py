@@ -134,7 +134,7 @@ class JobOperator(IdArguments, BaseOperator, Generic[HookT]):
         """Return what asset events for the written files carry besides the files."""
         return {}
 
-    def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
+    def result_extras(self, result: dict[str, Any], ref: JobRef, context: Context) -> dict[str, Any]:
         """Return what this task adds to the result (e.g. the ``sov_id`` it updated)."""
         return {}
 
@@ -195,7 +195,7 @@ class JobOperator(IdArguments, BaseOperator, Generic[HookT]):
     def finish(self, context: Context, ref: JobRef, reading: Reading | None) -> dict[str, Any]:
         """Judge the reading (a failed job raises), write the files of a finished one, build the result."""
         result = self.kind.result(reading, ref, self.options(), log=self.log)
-        result.update(self.result_extras(result, ref))
+        result.update(self.result_extras(result, ref, context))
         if reading is not None and reading.terminal:
             store = StateStore(context, self.log)
             record_pages(self, context, store, partial(self.job_pages, ref), final=True)

@@ -7,6 +7,7 @@ are in :mod:`.sov_routes`, the query rules in :mod:`.sov_rules`.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any, Unpack
 
 from airflow_provider_sov._shared.http import malformed_response, require_keys
@@ -168,6 +169,37 @@ class SovRecordsMixin(_Base):
             if isinstance(update, dict) and update.get("client_ref") == client_ref
         ]
 
+    def find_created(
+        self, kind: str, client_ref: str, *, since: float, sov_id: str | None = None
+    ) -> list[str]:
+        """
+        Return the IDs of the jobs of ``kind`` made with ``client_ref`` at ``since`` (UNIX time) or
+        later, as the activity list shows them: how a retry finds a job whose creating answer was
+        lost. A ``parse`` is an SOV record (its ``created_time``) that ``search`` finds; an ``update``
+        is an entry of its ``sov_id``'s ``all_updates`` (its ``posted_time``), a ``submission`` one
+        of the SOV ``search`` finds. The reference is matched exactly; a time that cannot be read
+        counts as a match (a second job is worse than a clear error).
+        """
+        fields = ["id", "client_ref", "created_time", "all_updates"]
+        if kind == "update":
+            records = self.iter_activity(id=check_id(sov_id, "sov_id"), fields=fields)
+        else:
+            records = self.iter_activity(search=client_ref, fields=fields)
+        found: list[str] = []
+        for record in records:
+            if kind == "parse":
+                if record.get("client_ref") == client_ref and _not_before(record.get("created_time"), since):
+                    found.append(str(record.get("id")))
+                continue
+            found += [
+                str(update.get("sudid"))
+                for update in record.get("all_updates") or []
+                if isinstance(update, dict)
+                and update.get("client_ref") == client_ref
+                and _not_before(update.get("posted_time"), since)
+            ]
+        return list(dict.fromkeys(found))
+
     def add_building(self, sov_id: str, building_data: dict[str, Any]) -> dict[str, Any]:
         """
         Add one building to an SOV (JSON ``{"building_data": ...}``); return the API's answer as is.
@@ -221,3 +253,12 @@ class SovRecordsMixin(_Base):
         route = ROUTES["public_shareable_url"]
         body = self.request(route, ids={"sov_id": sov_id}, job_id=sov_id)
         return str(require_keys(body, ("url",), self._call(route, self.settings, sov_id, None))["url"])
+
+
+def _not_before(stamp: Any, since: float) -> bool:
+    """Whether an API time (ISO 8601, UTC) is at ``since`` or later; one that cannot be read is."""
+    try:
+        when = dt.datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return True
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp() >= since

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any, TypedDict
 
@@ -248,3 +249,22 @@ def check_batch_rows(batch_rows: Any) -> int | None:
     ):
         raise SovInputError(f"batch_rows must be a positive integer, got {batch_rows!r}.")
     return batch_rows
+
+
+#: The longest ``client_ref`` a task makes itself (the API documents no limit).
+CLIENT_REF_LIMIT = 200
+
+
+def task_client_ref(dag_id: str, run_id: str, task_id: str, map_index: int | None) -> str:
+    """
+    Return the ``client_ref`` a task instance sends when it is given none: the same on every try,
+    unique to the task instance and readable in SOV Fixer's app,
+    ``airflow:<dag_id>/<run_id>/<task_id>/<map_index>``; past :data:`CLIENT_REF_LIMIT` characters
+    the DAG and run give way to a digest of them.
+    """
+    index = -1 if map_index is None else map_index
+    ref = f"airflow:{dag_id}/{run_id}/{task_id}/{index}"
+    if len(ref) <= CLIENT_REF_LIMIT:
+        return ref
+    digest = hashlib.sha256(f"{dag_id}/{run_id}".encode()).hexdigest()[:24]
+    return f"airflow:{digest}/{task_id}"[: CLIENT_REF_LIMIT - len(f"/{index}")] + f"/{index}"

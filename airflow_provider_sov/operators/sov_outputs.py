@@ -171,7 +171,7 @@ class SovGetOrCreateOutputOperator(JobOperator["SovHook"]):
     def job_pages(self, ref: JobRef, ended: bool) -> dict[str, str]:
         return self.hook.sov_pages(of=self.id)  # the request's ID does not name its SOV; the task's does
 
-    def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
+    def result_extras(self, result: dict[str, Any], ref: JobRef, context: Context) -> dict[str, Any]:
         outputs = result.get("outputs") or [{}]
         fmt = outputs[0].get("output_format") or check_output_format(self.output_format).upper()
         return {"id": self.id, "output_format": fmt, "revision": self.revision}
@@ -320,7 +320,7 @@ class SovDownloadOutputsOperator(JobOperator["SovHook"]):
             )
         return ref, reading
 
-    def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
+    def result_extras(self, result: dict[str, Any], ref: JobRef, context: Context) -> dict[str, Any]:
         return {"sov_id": self.known("sov_id")}  # the SOV, when the task was given a result that names it
 
     def _pages_of(self, given: dict[str, Any], ended: bool) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sov._shared.operator import JobOperator
@@ -9,6 +10,7 @@ from airflow_provider_sov.hooks.sov_jobs import PARSE, SovJobRef
 from airflow_provider_sov.hooks.sov_rules import ParseOptions
 from airflow_provider_sov.links import SOV_LINKS
 from airflow_provider_sov.operators.sov_outputs import output_files
+from airflow_provider_sov.operators.sov_update import client_ref_of, created_jobs
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -26,14 +28,16 @@ class SovParseOperator(JobOperator["SovHook"]):
     Upload a new SOV workbook (streamed), parse it, and optionally download its outputs.
 
     The file is checked locally first (exists, not empty, ``.xls/.xlsx/.xlsm/.xlsb/.pdf``). A retried
-    task reattaches to the SOV its earlier try created instead of uploading the file again.
+    task reattaches to the SOV its earlier try created instead of uploading the file again, found by
+    its ``client_ref`` when the upload's answer was lost.
 
     :param file: Local path or ``ObjectStoragePath`` of the workbook, or a list of them parsed as
         one SOV (templated).
     :param document_type: ``SOV`` (default), ``PREM_BDX``, ``CLAIM_BDX``, ``SOV_BDX`` or ``ACORD``.
     :param output_formats: Formats to produce, e.g. ``["json", "xlsx"]`` (default JSON) (templated).
     :param extra_data: Sent as ``extra_data_<key>`` fields, e.g. ``{"insured_name": "Acme"}`` (templated).
-    :param client_ref: Your own reference (templated).
+    :param client_ref: Your own reference, sent with the upload and returned in the result (default ``airflow:<dag_id>/<run_id>/<task_id>/<map_index>``; a retry whose earlier
+        try lost the answer finds the job by it instead of creating another) (templated).
     :param callback_url: Optional webhook for the parse.
     :param update_callback_url: Optional webhook for later updates.
     :param integrations: Optional integrations to run.
@@ -48,7 +52,7 @@ class SovParseOperator(JobOperator["SovHook"]):
     :param wait_for_completion: Wait for the parse (default); otherwise return the SOV ID at once.
     :param accept_partial: Treat ``PARTIAL_PARSE`` as usable (with a warning).
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
-    :return: The common result (``job_id`` is the new SOV's ID) with ``result_status``, ``outputs``
+    :return: The common result (``job_id`` is the new SOV's ID) with ``client_ref``, ``result_status``, ``outputs``
         and the written ``files``; the SOV ID is also pushed under the XCom key ``job_id`` as soon
         as it exists (wire it with ``parse.output["job_id"]``).
     """
@@ -94,17 +98,25 @@ class SovParseOperator(JobOperator["SovHook"]):
 
     def start_job(self, context: Context, store: StateStore) -> tuple[SovJobRef, Reading | None]:
         (upload,) = PARSE.steps
-        return self.steps(context, store).create(upload, self.upload), None
+        client_ref = client_ref_of(self, context)
+        find = created_jobs(self.hook, PARSE)
+        return self.steps(context, store).create(
+            upload, partial(self.upload, client_ref), client_ref=client_ref, find=find
+        ), None
 
-    def upload(self) -> SovJobRef:
+    def upload(self, client_ref: str) -> SovJobRef:
         """Upload the workbook and start its parse (the step ``uploaded``); return the new SOV's ref."""
         options = {name: getattr(self, name) for name in ParseOptions.__annotations__}
+        options["client_ref"] = client_ref
         sov_id = self.hook.start_parse(self.file, **options)
         self.log.info("Uploaded %s; parsing as SOV %s.", self.file, sov_id)
         return SovJobRef(sov_id)
 
     def options(self) -> dict[str, Any]:
         return {"accept_partial": self.accept_partial}
+
+    def result_extras(self, result: dict[str, Any], ref: JobRef, context: Context) -> dict[str, Any]:
+        return {"client_ref": client_ref_of(self, context)}
 
     def files_to_fetch(self, result: dict[str, Any], ref: JobRef, reading: Reading) -> list[FileToFetch]:
         if self.destination in (None, ""):

@@ -12,7 +12,7 @@ from airflow_provider_sov.hooks.sov_rules import (
     check_name,
 )
 from airflow_provider_sov.links import SOV_LINKS
-from airflow_provider_sov.operators.sov_update import LocationsJobOperator
+from airflow_provider_sov.operators.sov_update import LocationsJobOperator, client_ref_of, created_jobs
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -38,7 +38,8 @@ class SovCreateSubmissionOperator(LocationsJobOperator):
 
     :param locations: The rows: a CSV path, a glob, an ``ObjectStoragePath`` or a list (templated).
     :param document_type: ``SOV`` (default), ``PREM_BDX``, ``CLAIM_BDX`` or ``SOV_BDX``.
-    :param client_ref: Your own reference for the new SOV (templated).
+    :param client_ref: Your own reference for the new SOV, returned in the result (default ``airflow:<dag_id>/<run_id>/<task_id>/<map_index>``; a retry whose earlier
+        try lost the answer finds the job by it instead of creating another) (templated).
     :param extra_data: Policy-level fields, e.g. ``{"insured_name": "Acme"}``: sent when the
         submission is created and again at start, where they name the output files (templated).
     :param filename: A name for the submission (templated).
@@ -58,7 +59,7 @@ class SovCreateSubmissionOperator(LocationsJobOperator):
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
     :param poll_interval: Seconds between polls while waiting.
     :param timeout: Seconds to wait in all.
-    :return: The common result with kind ``submission`` (``job_id`` is the submission's ID, also
+    :return: The common result with kind ``submission`` and ``client_ref`` (``job_id`` is the submission's ID, also
         pushed to XCom as ``job_id`` as soon as it exists), ``document_type``, ``result_status``,
         ``outputs`` and the written ``files``.
     """
@@ -118,21 +119,21 @@ class SovCreateSubmissionOperator(LocationsJobOperator):
         self.accept_partial = accept_partial
 
     def start_job(self, context: Context, store: StateStore) -> tuple[SovJobRef, Reading | None]:
-        return self.run_steps(context, store, self.create), None
+        return self.run_steps(context, store, self.create, created_jobs(self.hook, SUBMISSION)), None
 
-    def create(self) -> SovJobRef:
-        """Create the submission (the step ``created``); return its ref."""
+    def create(self, client_ref: str) -> SovJobRef:
+        """Create the submission (the step ``created``) with ``client_ref``; return its ref."""
         submission_id = self.hook.create_submission(
             document_type=self.document_type,
-            client_ref=self.client_ref,
+            client_ref=client_ref,
             extra_data=self.extra_data,
             filename=self.filename,
         )
         self.log.info("Created submission %s (%s).", submission_id, self.document_type)
         return SovJobRef(submission_id)
 
-    def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
-        return {"document_type": self.document_type}
+    def result_extras(self, result: dict[str, Any], ref: JobRef, context: Context) -> dict[str, Any]:
+        return {"document_type": self.document_type, "client_ref": client_ref_of(self, context)}
 
     def file_meta(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         return {"submission_id": result["job_id"], "document_type": self.document_type}

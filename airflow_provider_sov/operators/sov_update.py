@@ -19,13 +19,14 @@ from airflow_provider_sov._shared.operator import JobOperator
 from airflow_provider_sov._shared.routes import IdArguments
 from airflow_provider_sov._shared.task_state import StateStore, clear_records
 from airflow_provider_sov.exceptions import SovBadRequestError, SovConflictError
-from airflow_provider_sov.hooks.sov_jobs import INITIATED, SOV_FIXER, STARTED, UPDATE, SovJobRef
+from airflow_provider_sov.hooks.sov_jobs import INITIATED, SOV_FIXER, STARTED, UPDATE, SovJobKind, SovJobRef
 from airflow_provider_sov.hooks.sov_rules import (
     UPDATE_TYPES,
     StartOptions,
     check_batch_rows,
     check_name,
     start_payload,
+    task_client_ref,
 )
 from airflow_provider_sov.links import SOV_LINKS, record_pages
 from airflow_provider_sov.operators.sov_outputs import (
@@ -108,13 +109,31 @@ def upload_locations(
     return sent
 
 
-def initiate(hook: SovHook, log: Any, task: Any, update_type: str) -> SovJobRef:
+def client_ref_of(task: Any, context: Context) -> str:
+    """The task's ``client_ref``, else the one its task instance makes (the same on every try)."""
+    if task.client_ref:
+        return str(task.client_ref)
+    ti = context["ti"]
+    return task_client_ref(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
+
+
+def created_jobs(hook: SovHook, kind: SovJobKind, sov_id: str | None = None) -> Any:
+    """How a retry finds the jobs of ``kind`` a lost answer made (:meth:`.StepRunner.create`'s ``find``)."""
+
+    def find(client_ref: str, since: float) -> list[SovJobRef]:
+        found = hook.find_created(kind.name, client_ref, since=since, sov_id=sov_id)
+        return [kind.ref_from_json({"job_id": job_id}) for job_id in found]
+
+    return find
+
+
+def initiate(hook: SovHook, log: Any, task: Any, update_type: str, client_ref: str) -> SovJobRef:
     """Create an update of the task's ``sov_id`` (the step ``initiated``); return its ref."""
     sud_id = hook.initiate_update(
         task.sov_id,
         update_type=update_type,
         callback_url=task.callback_url,
-        client_ref=task.client_ref,
+        client_ref=client_ref,
         username=task.username,
         delegate_to_team=task.delegate_to_team,
     )
@@ -151,16 +170,20 @@ class LocationsJobOperator(JobOperator["SovHook"]):
     extensions: Sequence[str] | None
     accept_partial: bool
 
-    def run_steps(self, context: Context, store: StateStore, create: Callable[[], SovJobRef]) -> SovJobRef:
-        """Check the CSVs and the start's options, then create the job (``create``), add its
-        locations and start it: what can be checked here fails before the first call."""
+    def run_steps(
+        self, context: Context, store: StateStore, create: Callable[[str], SovJobRef], find: Any
+    ) -> SovJobRef:
+        """Check the CSVs and the start's options, then create the job (``create``, given the
+        ``client_ref``; a lost answer's job is looked for with ``find``), add its locations and
+        start it: what can be checked here fails before the first call."""
         from airflow_provider_sov.hooks.sov_locations import check_locations
 
         start_payload(start_options(self))
         checked = check_locations(self.locations) if self.locations is not None else []
         first, added, started = self.kind.steps
         steps = self.steps(context, store)
-        ref = steps.create(first, create)
+        client_ref = client_ref_of(self, context)
+        ref = steps.create(first, partial(create, client_ref), client_ref=client_ref, find=find)
         steps.run(ref, added, partial(self.add_locations, ref, checked))
         steps.run(ref, started, partial(start, self.hook, self.log, ref, self, self.kind.name))
         return ref
@@ -194,7 +217,8 @@ class SovInitiateUpdateOperator(JobOperator["SovHook"]):
     :param sov_id: The SOV to update (templated).
     :param update_type: ``API`` (default), ``SCRUB``, ``AIR``, ``RMS``, ``RMS_ANALYSIS``, ``COMPLETE``, ``PINGREADY``.
     :param callback_url: Optional webhook for the update's completion.
-    :param client_ref: Your own reference, echoed in the history feed (templated).
+    :param client_ref: Your own reference, echoed in the history feed and the result (default ``airflow:<dag_id>/<run_id>/<task_id>/<map_index>``; a retry whose earlier
+        try lost the answer finds the job by it instead of creating another) (templated).
     :param username: The user the update is made for.
     :param delegate_to_team: Run it as this team (its UUID or ID).
     :param sovfixer_conn_id: The Airflow connection.
@@ -227,11 +251,13 @@ class SovInitiateUpdateOperator(JobOperator["SovHook"]):
 
     def start_job(self, context: Context, store: StateStore) -> tuple[SovJobRef, Reading | None]:
         update_type = check_name(self.update_type, UPDATE_TYPES, "update_type")
-        create = partial(initiate, self.hook, self.log, self, update_type)
-        return self.steps(context, store).create(INITIATED, create), None
+        client_ref = client_ref_of(self, context)
+        create = partial(initiate, self.hook, self.log, self, update_type, client_ref)
+        find = created_jobs(self.hook, UPDATE, self.sov_id)
+        return self.steps(context, store).create(INITIATED, create, client_ref=client_ref, find=find), None
 
-    def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
-        return {"sov_id": self.sov_id}
+    def result_extras(self, result: dict[str, Any], ref: JobRef, context: Context) -> dict[str, Any]:
+        return {"sov_id": self.sov_id, "client_ref": client_ref_of(self, context)}
 
     def job_pages(self, ref: JobRef, ended: bool) -> dict[str, str]:
         return self.hook.sov_pages(self.sov_id)
@@ -362,7 +388,7 @@ class SovStartUpdateOperator(JobOperator["SovHook"]):
         steps.run(ref, STARTED, partial(start, self.hook, self.log, ref, self))
         return ref, None
 
-    def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
+    def result_extras(self, result: dict[str, Any], ref: JobRef, context: Context) -> dict[str, Any]:
         return {"sov_id": self.known("sov_id")}  # the SOV, when the task was given a result that names it
 
     def options(self) -> dict[str, Any]:
@@ -383,7 +409,9 @@ class SovUpdateOperator(LocationsJobOperator):
     :param update_type: ``API`` (default) or another documented type.
     :param extra_data: Policy-level fields naming the output files (templated).
     :param output_formats: e.g. ``["json", "xlsx"]`` (templated).
-    :param client_ref: Your own reference, echoed in the history feed and the activity list (templated).
+    :param client_ref: Your own reference, echoed in the history feed, the activity list and the result
+        (default ``airflow:<dag_id>/<run_id>/<task_id>/<map_index>``; a retry whose earlier
+        try lost the answer finds the job by it instead of creating another) (templated).
     :param username: The user the update is made for.
     :param integrations: Optional integrations to run on the result.
     :param delegate_to_team: Run it as this team (its UUID or ID).
@@ -395,7 +423,7 @@ class SovUpdateOperator(LocationsJobOperator):
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
     :param poll_interval: Seconds between polls while waiting.
     :param timeout: Seconds to wait for the update in all.
-    :return: The common result (``job_id`` is the SUD ID) with ``sov_id``, ``result_status``,
+    :return: The common result (``job_id`` is the SUD ID) with ``sov_id``, ``client_ref``, ``result_status``,
         ``outputs`` and the written ``files``.
     """
 
@@ -454,10 +482,11 @@ class SovUpdateOperator(LocationsJobOperator):
 
     def start_job(self, context: Context, store: StateStore) -> tuple[SovJobRef, Reading | None]:
         update_type = check_name(self.update_type, UPDATE_TYPES, "update_type")
-        return self.run_steps(context, store, partial(initiate, self.hook, self.log, self, update_type)), None
+        create = partial(initiate, self.hook, self.log, self, update_type)
+        return self.run_steps(context, store, create, created_jobs(self.hook, UPDATE, self.sov_id)), None
 
-    def result_extras(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
-        return {"sov_id": self.sov_id}
+    def result_extras(self, result: dict[str, Any], ref: JobRef, context: Context) -> dict[str, Any]:
+        return {"sov_id": self.sov_id, "client_ref": client_ref_of(self, context)}
 
     def job_pages(self, ref: JobRef, ended: bool) -> dict[str, str]:
         return self.hook.sov_pages(self.sov_id)

@@ -151,11 +151,9 @@ class SovCatalogRoutes(SovFixerState):
         submission = next((j for j in self.jobs.values() if j.submission and j.sov_id == sov.sov_id), None)
         first = parse or submission
         status, pct, health = self._view(first) if first is not None else ("COMPLETE", 100, "")
-        updates = [
-            j
-            for j in self.jobs.values()
-            if j.kind == "update" and j.sov_id == sov.sov_id and not j.submission
-        ]
+        # A new submission is listed as an update of its own SOV, its ID the ``sudid`` (as the
+        # vendor's ``UpdateData`` types it; when the service lists it is not documented).
+        updates = [j for j in self.jobs.values() if j.kind == "update" and j.sov_id == sov.sov_id]
         all_updates = [self._update_data(request, sov, j) for j in updates]
         done = self._stamp(first.finished_at) if first is not None and first.finished_at is not None else None
         outputs = (first.outputs if first is not None else []) or []

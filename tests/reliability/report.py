@@ -17,9 +17,13 @@ FAILED_CLEARLY = "failed clearly"
 UNCLEAR = "UNCLEAR"
 
 
+#: The matrices, in the order the report shows them ("retry": an operator, then its retry).
+LEVELS = ("hook", "trigger", "operator", "retry")
+
+
 @dataclass
 class FaultCase:
-    level: str  # "hook", "trigger" or "operator"
+    level: str  # "hook", "trigger", "operator" or "retry" (an operator, then its retry)
     subject: str  # the route (hook), trigger or operator
     route: str  # the route the fault was injected on
     fault: str
@@ -52,7 +56,7 @@ class Report:
         lines: list[str] = []
         if self.faults:
             lines += self._fault_summary()
-            for level in ("hook", "trigger", "operator"):
+            for level in LEVELS:
                 lines += self._fault_grid(level)
         if self.messages_scanned:
             self.tables["Secrets in what users and other systems see"].insert(
@@ -70,7 +74,7 @@ class Report:
 
     def _fault_summary(self) -> list[str]:
         rows = []
-        for level in ("hook", "trigger", "operator", "all"):
+        for level in (*LEVELS, "all"):
             cases = [c for c in self.faults if level in ("all", c.level)]
             if not cases:
                 continue
@@ -107,7 +111,8 @@ class Report:
             row.update({f: marks.get(f, "-") for f in faults})
             rows.append(row)
         legend = "S survived, F failed with a clear error, ! unclear, - not applicable"
-        return ["", f"### Fault matrix, {level} level ({legend})", "", *markdown(rows)]
+        title = "operator level, then Airflow's retry" if level == "retry" else f"{level} level"
+        return ["", f"### Fault matrix, {title} ({legend})", "", *markdown(rows)]
 
 
 def markdown(rows: list[dict[str, Any]]) -> list[str]:

@@ -4,11 +4,13 @@ Operator level: each operator run in-process, with every fault on every route it
 The routes an operator calls are not listed by hand: a clean run counts them on the emulator. A
 fault on a read or a download is survived (the files land whole, byte for byte the emulator's);
 a fault on a creating call fails the task with a clear error and at most the one job the server
-may have made. No case leaves a partial file.
+may have made, and, for the SOV Fixer calls that make a job, Airflow's retry then ends in success
+with that one job. No case leaves a partial file.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import time
 from dataclasses import dataclass
@@ -16,13 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_provider_sov.hooks.sov_rules import task_client_ref
 from airflow_provider_sov.operators.broker import DFileDownloadOperator, DFileGenerateOperator
 from airflow_provider_sov.operators.sov import (
+    SovCreateSubmissionOperator,
     SovGetOrCreateOutputOperator,
     SovParseOperator,
     SovUpdateOperator,
 )
-from tests.conftest import EXAMPLE_CSV
+from tests.conftest import EXAMPLE_CSV, NEW_SOV_CSV
 from tests.harness import make_context
 from tests.reliability.faults import (
     CREATING,
@@ -282,3 +286,61 @@ def test_operator_under_fault(emu, fast, tmp_path, case: OperatorCase, route: st
     assert landed, "the task succeeded without its file"
     for path in landed:
         assert sha256(path.read_bytes()) == sha256(case.expected(emu, seen.result, path.name))
+
+
+def _submission(folder: Path, emu: EmulatorServer) -> Any:
+    return SovCreateSubmissionOperator(
+        task_id="new_sov", locations=NEW_SOV_CSV, destination=folder / "out", **WAIT
+    )
+
+
+#: The SOV Fixer calls that make a job: the operator that sends it, and how many such jobs exist.
+RETRIED = {
+    "parse": ("SovParseOperator", _parse, lambda emu: emu.sov.created["parse"]),
+    "initiate_update": ("SovUpdateOperator", _update, lambda emu: emu.sov.created["update"]),
+    "create_submission": (
+        "SovCreateSubmissionOperator",
+        _submission,
+        lambda emu: emu.sov.created["submission"],
+    ),
+}
+RETRY_CASES = [
+    pytest.param(route, fault, id=f"{RETRIED[route][0]}-{route}-{fault.name}")
+    for route in RETRIED
+    for fault in FAULTS
+    if applies(fault, route)
+]
+
+
+@pytest.mark.parametrize(("route", "fault"), RETRY_CASES)
+def test_airflows_retry_after_a_fault_on_a_creating_call_ends_with_one_job(
+    emu, fast, tmp_path, route: str, fault: FaultKind
+):
+    name, make, jobs = RETRIED[route]
+    jobs_before = jobs(emu)
+    injected = inject(emu, route, fault)
+    context = make_context()  # one task instance: its state survives to the retry, as in Airflow
+    context["ti"].run_id = f"retry-{next(_SERIAL)}"  # each case is another task instance, as in Airflow
+    task = make(tmp_path, emu)
+    retry = copy.deepcopy(task)  # Airflow runs each try from the DAG file's task
+    for each in (task, retry):
+        each.hook.retry_policy = fast
+
+    first = observe(lambda: task.execute(context), None)
+    assert first.outcome == FAILED_CLEARLY, first.error
+    if fault.slow:
+        time.sleep(fault.options["delay"])  # a late request is acted on before Airflow's retry_delay ends
+    seen = observe(lambda: retry.execute(context), None)
+    made = jobs(emu) - jobs_before
+    leftovers = record(
+        "retry", name, route, fault, seen, duplicates=max(0, made - 1), folder=tmp_path / "out"
+    )
+
+    assert injected.hits == 1 and leftovers == [] and partial_files(tmp_path) == []
+    assert seen.outcome == SURVIVED, seen.error
+    assert made == 1
+    assert seen.result["client_ref"] == task_client_ref("dag", context["ti"].run_id, "task", -1)
+    landed = files_landed(tmp_path)
+    assert landed, "the retry succeeded without its files"
+    for path in landed:
+        assert sha256(path.read_bytes()) == sha256(_sov_bytes(emu, seen.result, path.name))
