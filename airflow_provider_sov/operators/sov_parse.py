@@ -36,8 +36,9 @@ class SovParseOperator(JobOperator["SovHook"]):
     :param document_type: ``SOV`` (default), ``PREM_BDX``, ``CLAIM_BDX``, ``SOV_BDX`` or ``ACORD``.
     :param output_formats: Formats to produce, e.g. ``["json", "xlsx"]`` (default JSON) (templated).
     :param extra_data: Sent as ``extra_data_<key>`` fields, e.g. ``{"insured_name": "Acme"}`` (templated).
-    :param client_ref: Your own reference, sent with the upload and returned in the result (default ``airflow:<dag_id>/<run_id>/<task_id>/<map_index>``; a retry whose earlier
-        try lost the answer finds the job by it instead of creating another) (templated).
+    :param client_ref: Your own reference, sent with the upload and returned in the result
+        (templated; default ``airflow:<dag_id>/<run_id>/<task_id>/<map_index>``): a retry whose
+        earlier try lost the answer finds the job by it instead of creating another.
     :param callback_url: Optional webhook for the parse.
     :param update_callback_url: Optional webhook for later updates.
     :param integrations: Optional integrations to run.
@@ -52,9 +53,9 @@ class SovParseOperator(JobOperator["SovHook"]):
     :param wait_for_completion: Wait for the parse (default); otherwise return the SOV ID at once.
     :param accept_partial: Treat ``PARTIAL_PARSE`` as usable (with a warning).
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
-    :return: The common result (``job_id`` is the new SOV's ID) with ``client_ref``, ``result_status``, ``outputs``
-        and the written ``files``; the SOV ID is also pushed under the XCom key ``job_id`` as soon
-        as it exists (wire it with ``parse.output["job_id"]``).
+    :return: The common result (``job_id`` is the new SOV's ID) with ``client_ref``,
+        ``result_status``, ``outputs`` and the written ``files``; the SOV ID is also pushed under the
+        XCom key ``job_id`` as soon as it exists (wire it with ``parse.output["job_id"]``).
     """
 
     kind = PARSE

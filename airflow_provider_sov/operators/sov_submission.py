@@ -38,8 +38,9 @@ class SovCreateSubmissionOperator(LocationsJobOperator):
 
     :param locations: The rows: a CSV path, a glob, an ``ObjectStoragePath`` or a list (templated).
     :param document_type: ``SOV`` (default), ``PREM_BDX``, ``CLAIM_BDX`` or ``SOV_BDX``.
-    :param client_ref: Your own reference for the new SOV, returned in the result (default ``airflow:<dag_id>/<run_id>/<task_id>/<map_index>``; a retry whose earlier
-        try lost the answer finds the job by it instead of creating another) (templated).
+    :param client_ref: Your own reference for the new SOV, returned in the result
+        (templated; default ``airflow:<dag_id>/<run_id>/<task_id>/<map_index>``): a retry whose
+        earlier try lost the answer finds the job by it instead of creating another.
     :param extra_data: Policy-level fields, e.g. ``{"insured_name": "Acme"}``: sent when the
         submission is created and again at start, where they name the output files (templated).
     :param filename: A name for the submission (templated).
@@ -59,9 +60,9 @@ class SovCreateSubmissionOperator(LocationsJobOperator):
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
     :param poll_interval: Seconds between polls while waiting.
     :param timeout: Seconds to wait in all.
-    :return: The common result with kind ``submission`` and ``client_ref`` (``job_id`` is the submission's ID, also
-        pushed to XCom as ``job_id`` as soon as it exists), ``document_type``, ``result_status``,
-        ``outputs`` and the written ``files``.
+    :return: The common result with kind ``submission`` (``job_id`` is the submission's ID, also
+        pushed to XCom as ``job_id`` as soon as it exists), ``client_ref``, ``document_type``,
+        ``result_status``, ``outputs`` and the written ``files``.
     """
 
     kind = SUBMISSION

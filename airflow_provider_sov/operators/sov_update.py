@@ -217,8 +217,9 @@ class SovInitiateUpdateOperator(JobOperator["SovHook"]):
     :param sov_id: The SOV to update (templated).
     :param update_type: ``API`` (default), ``SCRUB``, ``AIR``, ``RMS``, ``RMS_ANALYSIS``, ``COMPLETE``, ``PINGREADY``.
     :param callback_url: Optional webhook for the update's completion.
-    :param client_ref: Your own reference, echoed in the history feed and the result (default ``airflow:<dag_id>/<run_id>/<task_id>/<map_index>``; a retry whose earlier
-        try lost the answer finds the job by it instead of creating another) (templated).
+    :param client_ref: Your own reference, echoed in the history feed and the result
+        (templated; default ``airflow:<dag_id>/<run_id>/<task_id>/<map_index>``): a retry whose
+        earlier try lost the answer finds the job by it instead of creating another.
     :param username: The user the update is made for.
     :param delegate_to_team: Run it as this team (its UUID or ID).
     :param sovfixer_conn_id: The Airflow connection.
@@ -410,8 +411,8 @@ class SovUpdateOperator(LocationsJobOperator):
     :param extra_data: Policy-level fields naming the output files (templated).
     :param output_formats: e.g. ``["json", "xlsx"]`` (templated).
     :param client_ref: Your own reference, echoed in the history feed, the activity list and the result
-        (default ``airflow:<dag_id>/<run_id>/<task_id>/<map_index>``; a retry whose earlier
-        try lost the answer finds the job by it instead of creating another) (templated).
+        (templated; default ``airflow:<dag_id>/<run_id>/<task_id>/<map_index>``): a retry whose
+        earlier try lost the answer finds the job by it instead of creating another.
     :param username: The user the update is made for.
     :param integrations: Optional integrations to run on the result.
     :param delegate_to_team: Run it as this team (its UUID or ID).
@@ -423,8 +424,8 @@ class SovUpdateOperator(LocationsJobOperator):
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
     :param poll_interval: Seconds between polls while waiting.
     :param timeout: Seconds to wait for the update in all.
-    :return: The common result (``job_id`` is the SUD ID) with ``sov_id``, ``client_ref``, ``result_status``,
-        ``outputs`` and the written ``files``.
+    :return: The common result (``job_id`` is the SUD ID) with ``sov_id``, ``client_ref``,
+        ``result_status``, ``outputs`` and the written ``files``.
     """
 
     kind = UPDATE
