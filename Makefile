@@ -22,9 +22,11 @@ VERSION_TESTS := tests/test_compat.py tests/test_waits.py tests/test_steps.py te
     tests/test_provider.py::test_the_providers_page_links_to_real_documentation \
     tests/test_provider.py::test_airflow_cli_lists_provider_and_connection_types
 # ... and real Airflow with the real triggerer, its records in the fallback Variable before 3.3: a
-# new SOV's task killed mid-wait and retried, and a composite update whose start fails and is retried.
+# new SOV's task killed mid-wait and retried, a composite update whose start fails and is retried,
+# and the three jobs whose creating answer is lost, found again by their client_ref on the retry.
 VERSION_E2E := tests/reliability/test_restarts.py::test_task_killed_mid_wait_resumes_its_submission \
-    tests/test_airflow_e2e.py::test_retry_resumes_without_a_second_update
+    tests/test_airflow_e2e.py::test_retry_resumes_without_a_second_update \
+    tests/test_airflow_e2e.py::test_a_lost_creating_answer_ends_with_one_job_after_airflows_retry_under_dags_test
 # 3.3.0 shares its minor with .venv's newest 3.3, on which the main groups run everything: it runs
 # only what differs within 3.3 (the compat layer: before 3.3.2 Airflow's async connection lookup
 # blocks the event loop, so the package looks connections up in a thread there).
