@@ -90,6 +90,7 @@ class ApiHook(BaseHook):
         self._timeout = timeout
         self._settings: ConnSettings | None = None
         self._async_key: tuple[Any, ...] | None = None
+        self._async_session: aiohttp.ClientSession | None = None  # this hook's share of the pool's
         self._session: requests.Session | None = None
 
     def _settings_from(self, conn: Any, extra: dict[str, Any]) -> ConnSettings:
@@ -442,13 +443,13 @@ class ApiHook(BaseHook):
 
     async def _asession(self, settings: ConnSettings) -> aiohttp.ClientSession:
         key = (settings.origin, settings.verify)
-        if self._async_key is None:
+        if self._async_session is None:  # held until aclose(): the pool keeps it open meanwhile
             await _POOL.acquire(key, settings.verify)
-            self._async_key = key
-        return _POOL.get(self._async_key)
+            self._async_key, self._async_session = key, _POOL.get(key)
+        return self._async_session
 
     async def aclose(self) -> None:
         """Release this hook's share of the event loop's HTTP session (closed when unused)."""
         if self._async_key is not None:
-            key, self._async_key = self._async_key, None
+            key, self._async_key, self._async_session = self._async_key, None, None
             await _POOL.release(key)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from string import Formatter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -153,4 +153,10 @@ class Route:
 
     def path(self, **ids: str) -> str:
         """Fill the template with checked IDs, percent-encoding all but RFC 3986 ``pchar`` (as the vendor's client)."""
-        return self.template.format(**{k: quote(v, safe=_PCHAR) for k, v in ids.items()})
+        return self.template.format(**{k: _quoted(v) for k, v in ids.items()})
+
+
+@lru_cache(maxsize=16384)
+def _quoted(value: str) -> str:
+    """An ID as a path segment; cached, as a triggerer fills the same IDs into every poll's URL."""
+    return quote(value, safe=_PCHAR)
