@@ -9,9 +9,11 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "get_provider_info"]
 
 
-def _field(label: str, kind: str, default: Any = None, description: str | None = None) -> dict[str, Any]:
-    """One connection-form field: a nullable ``kind`` with its default, as Airflow's form reads it."""
-    schema: dict[str, Any] = {"type": [kind, "null"]}
+def _field(
+    label: str, kind: str, default: Any = None, description: str | None = None, **schema: Any
+) -> dict[str, Any]:
+    """One connection-form field: a nullable ``kind`` with its default (and ``schema``'s other keys)."""
+    schema = {"type": [kind, "null"], **schema}
     if default is not None:
         schema["default"] = default
     return {"label": label, **({"description": description} if description else {}), "schema": schema}
@@ -64,6 +66,7 @@ _BROKER_FIELDS: dict[str, Any] = {
         "session: Password = an x-session-id from a CAIA login. "
         "login: Login and Password exchanged at /v1/login (local and test Brokers only). "
         "auto: proxy when the host is api.fiscal.treasury.gov, login when Login is set, else session.",
+        enum=["auto", "proxy", "session", "login"],
     ),
     "website_url": _field(
         "Broker website",
@@ -74,7 +77,6 @@ _BROKER_FIELDS: dict[str, Any] = {
     ),
     **_SOV_FIELDS,
 }
-_BROKER_FIELDS["auth_mode"]["schema"]["enum"] = ["auto", "proxy", "session", "login"]
 #: The package's modules of each kind, per integration.
 _MODULES = {
     "SOV Fixer": {

@@ -71,7 +71,7 @@ class StepRunner(Generic[RefT]):
                 self.kind.name,
             )
             return earlier
-        mark = self.store.get(SENT)
+        mark = self.store.get(SENT) if find is not None else None
         if (
             find is not None
             and isinstance(mark, dict)

@@ -56,18 +56,27 @@ class StateStore:
             self._store.delete(key)
 
 
-def fallback_key(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+def task_instance_name(
+    prefix: str, sep: str, dag_id: str, run_id: str, task_id: str, map_index: int | None, limit: int
+) -> str:
     """
-    The Variable of a task instance's records, ``sov_task_state:<dag>:<run>:<task>:<map index>`` (no
-    ``/``: it goes in a URL path); over Airflow's 250 characters, a SHA-256 digest of the three.
+    A task instance's readable name, the same on every try: ``<prefix><dag><sep><run><sep><task><sep><map
+    index>``; past ``limit`` characters the DAG, run and task give way to a SHA-256 digest of them.
     """
-    key = f"{FALLBACK_PREFIX}{dag_id}:{run_id}:{task_id}:{map_index}"
-    if len(key) <= _MAX_KEY:
-        return key
+    index = -1 if map_index is None else map_index
+    name = f"{prefix}{sep.join((dag_id, run_id, task_id))}{sep}{index}"
+    if len(name) <= limit:
+        return name
     import hashlib
 
-    digest = hashlib.sha256(f"{dag_id}:{run_id}:{task_id}".encode()).hexdigest()
-    return f"{FALLBACK_PREFIX}{digest}:{map_index}"
+    digest = hashlib.sha256(sep.join((dag_id, run_id, task_id)).encode()).hexdigest()
+    return f"{prefix}{digest}{sep}{index}"
+
+
+def fallback_key(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+    """The Variable of a task instance's records, ``sov_task_state:<dag>:<run>:<task>:<map index>``
+    (no ``/``: it goes in a URL path), within Airflow's 250 characters (:func:`task_instance_name`)."""
+    return task_instance_name(FALLBACK_PREFIX, ":", dag_id, run_id, task_id, map_index, _MAX_KEY)
 
 
 class VariableRecords:

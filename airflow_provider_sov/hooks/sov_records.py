@@ -17,7 +17,7 @@ from airflow_provider_sov.hooks import sov_routes
 from airflow_provider_sov.hooks.sov_rules import ActivityFilters, activity_params, history_params
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     from airflow_provider_sov._shared.hook import ApiHook
 
@@ -162,12 +162,7 @@ class SovRecordsMixin(_Base):
         records = (
             self.iter_activity(id=sov_id, fields=fields) if sov_id else self.iter_activity(fields=fields)
         )
-        return [
-            dict(update)
-            for record in records
-            for update in record.get("all_updates") or []
-            if isinstance(update, dict) and update.get("client_ref") == client_ref
-        ]
+        return [dict(update) for update in _updates_with(records, client_ref)]
 
     def find_created(
         self, kind: str, client_ref: str, *, since: float, sov_id: str | None = None
@@ -185,18 +180,17 @@ class SovRecordsMixin(_Base):
             records = self.iter_activity(id=check_id(sov_id, "sov_id"), fields=fields)
         else:
             records = self.iter_activity(search=client_ref, fields=fields)
-        found: list[str] = []
-        for record in records:
-            if kind == "parse":
-                if record.get("client_ref") == client_ref and _not_before(record.get("created_time"), since):
-                    found.append(str(record.get("id")))
-                continue
-            found += [
+        if kind == "parse":
+            found = [
+                str(record.get("id"))
+                for record in records
+                if record.get("client_ref") == client_ref and _not_before(record.get("created_time"), since)
+            ]
+        else:
+            found = [
                 str(update.get("sudid"))
-                for update in record.get("all_updates") or []
-                if isinstance(update, dict)
-                and update.get("client_ref") == client_ref
-                and _not_before(update.get("posted_time"), since)
+                for update in _updates_with(records, client_ref)
+                if _not_before(update.get("posted_time"), since)
             ]
         return list(dict.fromkeys(found))
 
@@ -253,6 +247,14 @@ class SovRecordsMixin(_Base):
         route = ROUTES["public_shareable_url"]
         body = self.request(route, ids={"sov_id": sov_id}, job_id=sov_id)
         return str(require_keys(body, ("url",), self._call(route, self.settings, sov_id, None))["url"])
+
+
+def _updates_with(records: Iterable[dict[str, Any]], client_ref: str) -> Iterator[dict[str, Any]]:
+    """The entries of the records' ``all_updates`` whose ``client_ref`` is exactly ``client_ref``."""
+    for record in records:
+        for update in record.get("all_updates") or []:
+            if isinstance(update, dict) and update.get("client_ref") == client_ref:
+                yield update
 
 
 def _not_before(stamp: Any, since: float) -> bool:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any, TypedDict
 
 from airflow_provider_sov._shared.routes import check_id
+from airflow_provider_sov._shared.task_state import task_instance_name
 from airflow_provider_sov.exceptions import SovInputError
 
 # Known names are spelled the API's way whatever their case; others go to the API as given, since
@@ -259,12 +259,6 @@ def task_client_ref(dag_id: str, run_id: str, task_id: str, map_index: int | Non
     """
     Return the ``client_ref`` a task instance sends when it is given none: the same on every try,
     unique to the task instance and readable in SOV Fixer's app,
-    ``airflow:<dag_id>/<run_id>/<task_id>/<map_index>``; past :data:`CLIENT_REF_LIMIT` characters
-    the DAG and run give way to a digest of them.
+    ``airflow:<dag_id>/<run_id>/<task_id>/<map_index>`` (a digest past :data:`CLIENT_REF_LIMIT`).
     """
-    index = -1 if map_index is None else map_index
-    ref = f"airflow:{dag_id}/{run_id}/{task_id}/{index}"
-    if len(ref) <= CLIENT_REF_LIMIT:
-        return ref
-    digest = hashlib.sha256(f"{dag_id}/{run_id}".encode()).hexdigest()[:24]
-    return f"airflow:{digest}/{task_id}"[: CLIENT_REF_LIMIT - len(f"/{index}")] + f"/{index}"
+    return task_instance_name("airflow:", "/", dag_id, run_id, task_id, map_index, CLIENT_REF_LIMIT)

@@ -117,7 +117,9 @@ def client_ref_of(task: Any, context: Context) -> str:
     return task_client_ref(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
 
 
-def created_jobs(hook: SovHook, kind: SovJobKind, sov_id: str | None = None) -> Any:
+def created_jobs(
+    hook: SovHook, kind: SovJobKind, sov_id: str | None = None
+) -> Callable[[str, float], list[SovJobRef]]:
     """How a retry finds the jobs of ``kind`` a lost answer made (:meth:`.StepRunner.create`'s ``find``)."""
 
     def find(client_ref: str, since: float) -> list[SovJobRef]:
