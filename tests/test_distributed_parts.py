@@ -78,3 +78,48 @@ def test_wait_run_clears_a_run_only_for_airflows_stale_event_race(parts, monkeyp
     assert parts.stale_defer_exits == ["raced"]
     parts.wait_run("d", "early")
     assert cleared == ["raced", "early"] and parts.stale_defer_exits == ["raced", "early"]
+
+
+def test_rest_asks_again_only_when_the_api_servers_database_was_busy(parts):
+    """
+    Airflow's API server on SQLite answers 500 "Database error" when a write waited past the lock's
+    timeout (its transaction rolled back): the call is sent again. Any other error is raised at once.
+    """
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    busy = json.dumps({"detail": {"reason": "Database error", "statement": "hidden"}})
+    answers = {
+        "/api/v2/dags/d/dagRuns": [(500, busy), (500, busy), (200, '{"dag_run_id": "r"}')],
+        "/api/v2/dags/broken/dagRuns": [(500, '{"detail": "Internal Server Error"}')],
+    }
+    seen: list[str] = []
+
+    class Api(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            seen.append(self.path)
+            status, text = (
+                (200, '{"access_token": "t"}') if self.path == "/auth/token" else answers[self.path].pop(0)
+            )
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(text.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        parts.env["AIRFLOW__API__PORT"] = str(server.server_address[1])
+        parts._write_password()
+        assert parts.rest("POST", "/dags/d/dagRuns", {"dag_run_id": "r"}) == {"dag_run_id": "r"}
+        assert seen.count("/api/v2/dags/d/dagRuns") == 3
+        with pytest.raises(RuntimeError, match="HTTP 500 .*Internal Server Error"):
+            parts.rest("POST", "/dags/broken/dagRuns", {})
+        assert seen.count("/api/v2/dags/broken/dagRuns") == 1
+    finally:
+        server.shutdown()

@@ -176,6 +176,15 @@ STALE_DEFER_EXIT = "finished with state success, but the task instance's state a
 STALE_DEFER_STATES = ("queued", "running")
 
 
+def _database_busy(answer: Any) -> bool:
+    """
+    Whether the API server failed a request on its database, not on the request: on SQLite, while
+    many tasks start at once, a write (the audit log's, the run's) can wait past the lock's timeout,
+    and the API server answers 500 "Database error" after rolling the request's transaction back.
+    """
+    return bool(answer.status_code == 500 and '"Database error"' in answer.text)
+
+
 class AirflowStack:
     """Airflow's long-running processes in their own session each, so a kill takes their children too."""
 
@@ -337,7 +346,9 @@ class AirflowStack:
         """
         Call the API server's REST API (``/api/v2`` + ``path``) as its admin user; return the JSON.
 
-        Raises :class:`RuntimeError` with the server's answer on any status but 2xx.
+        A request the server failed on its busy database (:func:`_database_busy`) is sent again for
+        up to :data:`REST_LIMIT` seconds. Raises :class:`RuntimeError` with the server's answer on
+        any other status but 2xx.
         """
         import requests
 
@@ -351,13 +362,18 @@ class AirflowStack:
                     f"logging in to the REST API: HTTP {answer.status_code} {answer.text[:500]}"
                 )
             self._token = str(answer.json()["access_token"])
-        answer = requests.request(
-            method,
-            f"{base}/api/v2{path}",
-            json=body,
-            headers={"Authorization": f"Bearer {self._token}"},
-            timeout=REST_LIMIT,
-        )
+        deadline = time.monotonic() + REST_LIMIT
+        while True:
+            answer = requests.request(
+                method,
+                f"{base}/api/v2{path}",
+                json=body,
+                headers={"Authorization": f"Bearer {self._token}"},
+                timeout=REST_LIMIT,
+            )
+            if not _database_busy(answer) or time.monotonic() > deadline:
+                break
+            time.sleep(2)  # the request's transaction was rolled back: it did nothing, ask again
         if not answer.ok:
             raise RuntimeError(f"{method} /api/v2{path}: HTTP {answer.status_code} {answer.text[:2000]}")
         return answer.json() if answer.content else None
