@@ -118,7 +118,7 @@ def test_rest_asks_again_only_when_the_api_servers_database_was_busy(parts):
         parts._write_password()
         assert parts.rest("POST", "/dags/d/dagRuns", {"dag_run_id": "r"}) == {"dag_run_id": "r"}
         assert seen.count("/api/v2/dags/d/dagRuns") == 3
-        with pytest.raises(RuntimeError, match="HTTP 500 .*Internal Server Error"):
+        with pytest.raises(RuntimeError, match=r"HTTP 500 .*Internal Server Error"):
             parts.rest("POST", "/dags/broken/dagRuns", {})
         assert seen.count("/api/v2/dags/broken/dagRuns") == 1
     finally:
