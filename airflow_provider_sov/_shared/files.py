@@ -346,15 +346,15 @@ def as_source(source: Any, what: str = "file") -> Path | ObjectStoragePath:
     return path
 
 
-def multipart_file(field: str, files: list[tuple[str, BinaryIO, str]], fields: Any = None) -> Any:
+def multipart_body(files: list[tuple[str, tuple[str, BinaryIO, str]]], fields: Any = None) -> Any:
     """
     Return a streaming ``multipart/form-data`` body (``requests`` alone would build it in memory):
-    ``fields`` (pairs allow repeats), then one ``field`` part per ``(filename, handle, content_type)``.
+    ``fields`` (pairs allow repeats), then one part per ``(field, (filename, handle, content_type))``.
     """
     from requests_toolbelt.multipart.encoder import MultipartEncoder
 
     parts: list[tuple[str, Any]] = list(fields or [])
-    parts.extend((field, file) for file in files)
+    parts.extend(files)
     return MultipartEncoder(fields=parts)
 
 

@@ -6,7 +6,7 @@ pre-signed URL, never across a redirect to another host.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -21,7 +21,7 @@ from airflow_provider_sov._shared.connection import (
     settings_from_connection,
     trusted,
 )
-from airflow_provider_sov._shared.files import CHUNK_SIZE, DownloadedFile, write_stream
+from airflow_provider_sov._shared.files import CHUNK_SIZE, DownloadedFile, multipart_body, write_stream
 from airflow_provider_sov._shared.http import (
     Call,
     RetryPolicy,
@@ -45,7 +45,7 @@ from airflow_provider_sov._shared.transport import (
 from airflow_provider_sov.exceptions import SovAuthError, SovError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     import aiohttp
     import requests
@@ -208,8 +208,8 @@ class ApiHook(BaseHook):
         Send ``route`` with retries and return its decoded JSON body (auth sends its own calls here).
 
         :param form: Form fields, sent ``application/x-www-form-urlencoded``.
-        :param body: For uploads: a factory of a context manager giving ``(data, headers)``, entered
-            once per try so a retry streams the file again from the start.
+        :param body: For uploads (see :meth:`upload_body`): a factory of a context manager giving
+            ``(data, headers)``, entered once per try so a retry streams the files again from the start.
         :param idempotent: Override the route's own flag (e.g. a get-or-create that overwrites).
         """
         settings = self.settings
@@ -355,6 +355,28 @@ class ApiHook(BaseHook):
             overwrite=overwrite,
             job_id=item.job_id,
         )
+
+    @staticmethod
+    def upload_body(
+        files: list[tuple[str, Any, str, str]], fields: list[tuple[str, str]] | None = None
+    ) -> Callable[[], AbstractContextManager[tuple[Any, dict[str, str]]]]:
+        """
+        A streamed ``multipart/form-data`` body for :meth:`send`: ``fields`` first, then one part per
+        ``(field, path, file name, content type)``, each file opened (locally or in object storage)
+        only while it is sent, so a file of hundreds of MB never sits in memory.
+        """
+
+        @contextmanager
+        def body() -> Iterator[tuple[Any, dict[str, str]]]:
+            with ExitStack() as stack:
+                parts = [
+                    (field, (name, stack.enter_context(path.open("rb")), kind))
+                    for field, path, name, kind in files
+                ]
+                encoder = multipart_body(parts, fields)
+                yield encoder, {"Content-Type": encoder.content_type}
+
+        return body
 
     def close(self) -> None:
         """Close the pooled sync session, if one was opened."""

@@ -55,6 +55,20 @@ _ROUTE_TABLE: dict[str, tuple[str, bool, str, str]] = {
     "list_submissions": ("POST", True, "", "list submissions"),
     "list_latest_published_files": ("GET", True, "", "list published files"),
     "get_published_file": ("GET", True, "submission", "get published file URL"),
+    "upload_dabs_files": ("POST", False, "", "upload DABS files"),
+    "upload_fabs_file": ("POST", False, "", "upload FABS file"),
+    "report_url": ("GET", True, "submission", "get validation report URL"),
+    "restart_validation": ("POST", False, "submission", "restart validation"),
+    "get_fabs_meta": ("GET", True, "submission", "read FABS row counts"),
+    "publish_fabs_file": ("POST", False, "submission", "publish FABS submission"),
+    "publish_dabs_submission": ("POST", False, "submission", "publish DABS submission"),
+    "certify_dabs_submission": ("POST", False, "submission", "certify DABS submission"),
+    "publish_and_certify_dabs_submission": (
+        "POST",
+        False,
+        "submission",
+        "publish and certify DABS submission",
+    ),
 }
 ROUTES = {
     name: Route(name, method, f"/v1/{name}", idempotent=safe, what=what, action=action)

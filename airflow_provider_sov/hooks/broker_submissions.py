@@ -1,6 +1,7 @@
 """
-The DATA Act Broker's submission routes: validation status, metadata, the submission list and the
-latest published files; mixed into :class:`~airflow_provider_sov.hooks.broker.DataActBrokerHook`.
+The DATA Act Broker's submission routes: uploads, validation status and reports, revalidation,
+publishing, metadata, the submission list and the latest published files; mixed into
+:class:`~airflow_provider_sov.hooks.broker.DataActBrokerHook`.
 
 What each route requires is taken from its definition in the Broker's source
 (``dataactbroker/routes/file_routes.py``): the permission its decorators ask for and its webargs
@@ -11,19 +12,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sov._shared.http import malformed_response
-from airflow_provider_sov.exceptions import SovInputError
+from airflow_provider_sov._shared.http import malformed_response, require_keys
+from airflow_provider_sov.exceptions import SovError, SovInputError
 from airflow_provider_sov.hooks.broker_lifecycle import (
     check_status_params,
     list_submissions_body,
     published_files_params,
 )
 from airflow_provider_sov.hooks.broker_rules import ROUTES, check_download_url, check_int_id
+from airflow_provider_sov.hooks.broker_uploads import Upload, dabs_upload, fabs_upload, report_params
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from airflow_provider_sov._shared.hook import ApiHook
+    from airflow_provider_sov._shared.routes import Route
 
     _Base = ApiHook
 else:
@@ -216,3 +219,183 @@ class BrokerSubmissionsMixin(_Base):
         return check_download_url(
             url, f"published file {history_id} of submission {submission}", str(submission)
         )
+
+    # --- Submitting: uploads, reports, revalidation, publishing ---------------------------------
+
+    def _upload(self, route: Route, upload: Upload) -> int:
+        """Send a checked upload, streamed from its files; return the submission's ID."""
+        body = self.request(
+            route,
+            body=self.upload_body(list(upload.files), list(upload.fields)),
+            job_id=upload.existing_submission_id,
+        )
+        call = self._call(route, self.settings, upload.existing_submission_id, None)
+        return check_int_id(require_keys(body, ("submission_id",), call)["submission_id"], "submission_id")
+
+    def upload_dabs_files(
+        self,
+        *,
+        program_activity: Any = None,
+        award_financial: Any = None,
+        appropriations: Any = None,
+        cgac_code: str | None = None,
+        frec_code: str | None = None,
+        reporting_period_start_date: Any = None,
+        reporting_period_end_date: Any = None,
+        is_quarter: bool = False,
+        test_submission: bool = False,
+        existing_submission_id: int | str | None = None,
+    ) -> int:
+        """
+        ``POST /v1/upload_dabs_files/``: a new DABS submission from Files B and C, or corrections to
+        one (``existing_submission_id`` and the files to replace, File A included); return its
+        ``submission_id``. The Broker starts validating at once. Needs the ``writer`` permission on
+        the agency (on the submission's agency for corrections). Every file and argument is checked
+        before the request; the files are streamed from disk or object storage.
+
+        Not idempotent: a lost answer is not sent again (see ``DabsSubmissionOperator`` for a task
+        that finds its submission again).
+
+        :param program_activity: File B (local path or ``ObjectStoragePath``, ``.csv`` or ``.txt``).
+        :param award_financial: File C.
+        :param appropriations: File A: corrections only; a new submission's File A is the Broker's.
+        :param cgac_code: The agency's CGAC code (3 digits); or ``frec_code`` (4 digits).
+        :param reporting_period_start_date: First month, ``MM/YYYY`` (or a date).
+        :param reporting_period_end_date: Last month, ``MM/YYYY``: the same month, except periods 1
+            and 2 together (``10/YYYY``-``11/YYYY``); a quarter's three months with ``is_quarter``
+            (before FY22 only).
+        :param test_submission: A test submission, which can never be published.
+        """
+        upload = dabs_upload(
+            appropriations=appropriations,
+            program_activity=program_activity,
+            award_financial=award_financial,
+            cgac_code=cgac_code,
+            frec_code=frec_code,
+            reporting_period_start_date=reporting_period_start_date,
+            reporting_period_end_date=reporting_period_end_date,
+            is_quarter=is_quarter,
+            test_submission=test_submission,
+            existing_submission_id=existing_submission_id,
+        )
+        return self._upload(ROUTES["upload_dabs_files"], upload)
+
+    def upload_fabs_file(
+        self,
+        fabs: Any,
+        *,
+        agency_code: str | None = None,
+        existing_submission_id: int | str | None = None,
+        test_submission: bool = False,
+    ) -> int:
+        """
+        ``POST /v1/upload_fabs_file/``: a new FABS submission for a sub-tier agency, or a new file
+        for an unpublished one; return its ``submission_id``. Validation starts at once. Needs the
+        ``editfabs`` permission on the sub-tier agency's agency. Not idempotent.
+
+        :param fabs: The FABS file (local path or ``ObjectStoragePath``, ``.csv`` or ``.txt``).
+        :param agency_code: The sub-tier agency's 4-character code; or ``existing_submission_id``.
+        """
+        upload = fabs_upload(
+            fabs,
+            agency_code=agency_code,
+            existing_submission_id=existing_submission_id,
+            test_submission=test_submission,
+        )
+        return self._upload(ROUTES["upload_fabs_file"], upload)
+
+    def report_url(
+        self,
+        submission_id: int | str,
+        file_type: str,
+        *,
+        warning: bool = False,
+        cross_type: str | None = None,
+    ) -> str:
+        """
+        ``GET /v1/report_url/``: a URL signed for about a minute to one validation report: the error
+        report (``warning=True``: the warning report) of ``file_type`` (``appropriations``,
+        ``program_activity``, ``award_financial``, ``award_procurement``, ``award`` or ``fabs``), or
+        of a cross-file pair (``cross_type``: A-B, B-C, C-D1, C-D2). Fetch it at once, with no
+        credentials; a report not written yet answers 404 there. Needs ``reader`` on the submission.
+        """
+        params = report_params(submission_id, file_type, warning, cross_type)
+        body = self.request(ROUTES["report_url"], params=params, job_id=params["submission_id"])
+        url = body.get("url") if isinstance(body, dict) else None
+        return check_download_url(
+            url, f"{file_type} report of submission {params['submission_id']}", str(params["submission_id"])
+        )
+
+    def restart_validation(self, submission_id: int | str) -> dict[str, Any]:
+        """
+        ``POST /v1/restart_validation/``: validate a submission's files again (A/B/C, or FABS); its
+        generated files are uncached. Refused while it validates or publishes, and for a published
+        FABS submission. Needs ``writer`` on the submission (FABS: ``editfabs``).
+        """
+        return self._submission_call("restart_validation", submission_id)
+
+    def get_fabs_meta(self, submission_id: int | str) -> dict[str, Any]:
+        """
+        ``GET /v1/get_fabs_meta/``: a FABS submission's ``valid_rows``, ``total_rows``,
+        ``publish_date`` and ``published_file``. Needs ``reader`` on the submission.
+        """
+        submission = check_int_id(submission_id, "submission_id")
+        route = ROUTES["get_fabs_meta"]
+        return dict(self.request(route, params={"submission_id": submission}, job_id=submission))
+
+    def publish_fabs_file(self, submission_id: int | str, *, confirm: bool = False) -> dict[str, Any]:
+        """
+        ``POST /v1/publish_fabs_file/``: publish a FABS submission's valid rows to USAspending.
+        **Irreversible**: sent only with ``confirm=True``. The Broker publishes within the request
+        (``publishing``, then ``published``). Needs the ``fabs`` permission on the submission.
+        """
+        return self._submission_call("publish_fabs_file", submission_id, confirm=confirm)
+
+    def publish_dabs_submission(self, submission_id: int | str, *, confirm: bool = False) -> dict[str, Any]:
+        """
+        ``POST /v1/publish_dabs_submission/``: publish a monthly DABS submission (certify it later).
+        **Irreversible**: sent only with ``confirm=True``. Needs the ``submitter`` permission.
+        """
+        return self._submission_call("publish_dabs_submission", submission_id, confirm=confirm)
+
+    def certify_dabs_submission(self, submission_id: int | str, *, confirm: bool = False) -> dict[str, Any]:
+        """
+        ``POST /v1/certify_dabs_submission/``: certify a published monthly DABS submission.
+        **Irreversible**: sent only with ``confirm=True``. Needs the ``submitter`` permission.
+        """
+        return self._submission_call("certify_dabs_submission", submission_id, confirm=confirm)
+
+    def publish_and_certify_dabs_submission(
+        self, submission_id: int | str, *, confirm: bool = False
+    ) -> dict[str, Any]:
+        """
+        ``POST /v1/publish_and_certify_dabs_submission/``: publish and certify a DABS submission in
+        one call (the only way for a quarterly one, or one past its certification deadline).
+        **Irreversible**: sent only with ``confirm=True``. Needs the ``submitter`` permission.
+        """
+        return self._submission_call("publish_and_certify_dabs_submission", submission_id, confirm=confirm)
+
+    def _submission_call(
+        self, name: str, submission_id: int | str, *, confirm: bool | None = None
+    ) -> dict[str, Any]:
+        """POST ``{"submission_id"}`` to a write route; a publishing one only when ``confirm`` is True."""
+        submission = check_int_id(submission_id, "submission_id")
+        route = ROUTES[name]
+        if confirm is not None and confirm is not True:
+            raise SovInputError(
+                f"Not sent: {route.action} {submission} cannot be undone, and confirm is {confirm!r}.",
+                job_id=submission,
+                hint="Pass confirm=True once the submission has been reviewed.",
+            )
+        body = self.request(route, json={"submission_id": submission}, job_id=submission)
+        answer = dict(body) if isinstance(body, dict) else {}
+        message = answer.get("message")
+        if name != "publish_fabs_file" and message != "Success":
+            raise SovError(
+                f"The Broker did not confirm: {route.action} {submission} answered {message!r}.",
+                action=route.action,
+                job_id=submission,
+                server_message=str(message) if message is not None else None,
+                hint="Read the submission's publish_status (submission_metadata) before trying again.",
+            )
+        return answer

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, Unpack
 from urllib.parse import unquote, urlsplit
 
 from airflow_provider_sov._shared.auth import TokenAuth
 from airflow_provider_sov._shared.connection import ui_field_behaviour
-from airflow_provider_sov._shared.files import DownloadedFile, as_source, multipart_file
+from airflow_provider_sov._shared.files import DownloadedFile, as_source
 from airflow_provider_sov._shared.hook import ApiHook
 from airflow_provider_sov._shared.http import require_keys
 from airflow_provider_sov._shared.routes import check_id
@@ -34,7 +33,7 @@ from airflow_provider_sov.hooks.sov_rules import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
 
     from airflow_provider_sov._shared.files import Destination, FileToFetch
     from airflow_provider_sov._shared.routes import Route
@@ -137,8 +136,8 @@ class SovHook(SovRecordsMixin, ApiHook):
             if not isinstance(allow, bool):
                 raise SovInputError(f"allow_ping_data_api must be True or False, got {allow!r}.")
             fields.append(("allow_ping_data_api", str(allow)))  # "True", as the vendor's client sends it
-        uploads = [(path, path.name, _content_type(path.name)) for path in paths]
-        body = self.request(ROUTES["parse"], body=self._upload(uploads, fields))
+        uploads = [("file", path, path.name, _content_type(path.name)) for path in paths]
+        body = self.request(ROUTES["parse"], body=self.upload_body(uploads, fields))
         return str(require_keys(body, ("id",), self._call(ROUTES["parse"], self.settings, None, None))["id"])
 
     def create_submission(
@@ -305,7 +304,7 @@ class SovHook(SovRecordsMixin, ApiHook):
             ids={"sud_id": sud_id},
             job_id=sud_id,
             action=f"add locations from {upload_name or path.name}",
-            body=self._upload([(path, upload_name or path.name, "text/csv")], fields),
+            body=self.upload_body([("file", path, upload_name or path.name, "text/csv")], fields),
         )
         return summary
 
@@ -368,18 +367,6 @@ class SovHook(SovRecordsMixin, ApiHook):
         except Exception as exc:
             return False, str(exc)
         return True, f"Connected to {self.settings.base_url}; {len(formats)} output format(s) available."
-
-    def _upload(self, files: list[tuple[Any, str, str]], fields: list[tuple[str, str]] | None = None) -> Any:
-        """A multipart body of ``(path, name, content type)`` files, each opened when it is sent."""
-
-        @contextmanager
-        def body() -> Iterator[tuple[Any, dict[str, str]]]:
-            with ExitStack() as stack:
-                parts = [(name, stack.enter_context(path.open("rb")), kind) for path, name, kind in files]
-                encoder = multipart_file("file", parts, fields)
-                yield encoder, {"Content-Type": encoder.content_type}
-
-        return body
 
 
 def _content_type(name: str) -> str:

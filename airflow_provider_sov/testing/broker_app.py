@@ -26,7 +26,6 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from airflow_provider_sov.testing.broker_lifecycle import BrokerSubmissions
 from airflow_provider_sov.testing.broker_model import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -49,6 +48,7 @@ from airflow_provider_sov.testing.broker_model import (
     int_arg,
     webargs_error,
 )
+from airflow_provider_sov.testing.broker_publish import BrokerPublishing
 
 if TYPE_CHECKING:
     from airflow_provider_sov.testing.faults import Seen
@@ -66,7 +66,7 @@ __all__ = [
 ]
 
 
-class BrokerState(BrokerSubmissions):
+class BrokerState(BrokerPublishing):
     """All DATA Act Broker state of one emulator, its routes and its storage server's route."""
 
     def __init__(
@@ -84,6 +84,7 @@ class BrokerState(BrokerSubmissions):
         self.signed: list[str] = []
         self.started_wall = server.clock.wall()
         self._seed_submissions()
+        self._setup_submitting()
         self.jobs: dict[int, Generation] = {}
         self.submission_files: dict[tuple[int, str], int] = {}
         #: Each submission's upload job per file type: one job ID for every generation of that file.
@@ -145,7 +146,7 @@ class BrokerState(BrokerSubmissions):
         for target, slash in ((app, True), (proxy, False)):
             for method, name, handler in self._routes():
                 target.router.add_route(method, f"/v1/{name}", handler, name=name)
-                if slash:
+                if slash:  # the Broker sets url_map.strict_slashes = False (app.py)
                     target.router.add_route(method, f"/v1/{name}/", handler)
         app.add_subapp(PROXY_PREFIX, proxy)
         app.router.add_route("GET", "/files/{job_id}/{filename}", self.storage, name="storage")
@@ -157,6 +158,7 @@ class BrokerState(BrokerSubmissions):
     def _routes(self) -> list[tuple[str, str, Any]]:
         return [
             *self.submission_routes(),
+            *self.submitting_routes(),
             ("POST", "login", self.login),
             ("GET", "active_user", self.active_user),
             ("GET", "session", self.session),

@@ -217,7 +217,7 @@ class BrokerSubmissions(BrokerSessions):
                     "reporting_start_date": sub.reporting_start_date,
                     "reporting_end_date": sub.reporting_end_date,
                     "publish_status": sub.publish_status,
-                    "quarterly_submission": True,
+                    "quarterly_submission": sub.is_quarter,
                     "test_submission": sub.test_submission,
                     "published_submission_ids": [],
                     "certified": sub.certified,
@@ -279,7 +279,7 @@ class BrokerSubmissions(BrokerSessions):
             "test_submission": sub.test_submission,
             "publishing_user": "Emulator Certifier" if sub.publish_status != "unpublished" else "",
             "last_pub_or_cert": _stamp(self.started_wall) if sub.publish_status != "unpublished" else "",
-            "quarterly_submission": True,
+            "quarterly_submission": sub.is_quarter,
             "certified": sub.certified,
             "time_period": f"FY {str(sub.reporting_fiscal_year)[2:]} / Q{max(1, sub.reporting_fiscal_period // 3)}",
         }

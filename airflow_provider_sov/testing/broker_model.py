@@ -72,9 +72,13 @@ class Validation:
     warnings: int = 0
     fail_message: str = ""
     file_name: str | None = None
+    #: An uploaded file's report rows by report (``error``, ``warning``, ``cross_error``...), and its
+    #: data rows; None for a validation the emulator was told the outcome of.
+    findings: dict[str, list[list[str]]] | None = None
+    rows: int | None = None
 
     def status(self, now: float) -> str:
-        if self.started_at is None:
+        if self.started_at is None or now < self.started_at:
             return "ready"
         if now < self.started_at + self.duration:
             return "running"
@@ -101,6 +105,7 @@ class Submission:
     publish_status: str = "unpublished"
     certified: bool = False
     test_submission: bool = False
+    is_quarter: bool = True
     validations: dict[str, Validation] = field(default_factory=dict)
     #: Published files: (published_files_history_id, file type letter or "comments", file name).
     published: list[tuple[int | None, str, str]] = field(default_factory=list)

@@ -88,6 +88,13 @@ CREATING = {
     "start_update",
     "generate_file",
     "generate_detached_file",
+    "upload_dabs_files",
+    "upload_fabs_file",
+    "restart_validation",
+    "publish_fabs_file",
+    "publish_dabs_submission",
+    "certify_dabs_submission",
+    "publish_and_certify_dabs_submission",
 }
 #: Routes whose answer carries a job status.
 STATUS_ROUTES = {

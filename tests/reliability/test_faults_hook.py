@@ -8,6 +8,7 @@ the server may have made; a download is whole or absent.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 
 SOV = "s-no-ping-hggcsk"
 SUBMISSION = 1001
+#: Submissions a case makes for itself (revalidated or published: no other case may see them so).
+_SUBMISSION_IDS = itertools.count(6001)
 D1 = {"start": "10/01/2025", "end": "12/31/2025"}
 
 
@@ -106,6 +109,29 @@ class World:
         self.emu.broker.publish(SUBMISSION)
         listed = self.broker.list_latest_published_files("dabs", agency="097", year=2026, period=3)
         self.ids["published"] = next(f["id"] for f in listed if f["id"] is not None)
+
+    def dabs_files(self) -> None:
+        folder = self.folder / "in"
+        folder.mkdir(exist_ok=True)
+        for name, header in (("b", "AgencyIdentifier,ObjectClass"), ("c", "AgencyIdentifier,PIID")):
+            (folder / f"file_{name}.csv").write_text(f"{header}\n097,1\n")
+            self.ids[name] = folder / f"file_{name}.csv"
+        (folder / "fabs.csv").write_text("FAIN,FederalActionObligation\nF-1,10.00\n")
+        self.ids["fabs"] = folder / "fabs.csv"
+
+    def submission(self, **metadata: Any) -> None:
+        """A validated monthly submission of its own fiscal year (so no other is published for its period)."""
+        sid = next(_SUBMISSION_IDS)
+        self.ids["submission"] = self.emu.broker.add_submission(
+            sid, is_quarter=False, reporting_fiscal_year=sid, **metadata
+        )
+
+    def fabs_submission(self) -> None:
+        self.submission(fabs=True)
+
+    def published_monthly(self) -> None:
+        self.submission()
+        self.emu.broker.publish(self.ids["submission"], certified=False)
 
     def output(self) -> None:
         self.ids["output"] = classify(self.sov.get_parse_status(SOV), SovJobRef(SOV)).extras["outputs"][0]
@@ -305,6 +331,74 @@ ROUTES = [
         lambda w: w.broker.get_published_file(SUBMISSION, w.ids["published"]).split("?")[0],
         setup=World.published,
         names=lambda w: SUBMISSION,
+    ),
+    RouteCase(
+        "upload_dabs_files",
+        lambda w: w.broker.upload_dabs_files(
+            program_activity=w.ids["b"],
+            award_financial=w.ids["c"],
+            cgac_code="097",
+            reporting_period_start_date="04/2026",
+            reporting_period_end_date="04/2026",
+        ),
+        setup=World.dabs_files,
+        view=lambda submission_id: submission_id > 0,
+        jobs=lambda e, w: len(e.broker.submissions),
+        names=lambda w: "upload DABS files",
+    ),
+    RouteCase(
+        "upload_fabs_file",
+        lambda w: w.broker.upload_fabs_file(w.ids["fabs"], agency_code="2000"),
+        setup=World.dabs_files,
+        view=lambda submission_id: submission_id > 0,
+        jobs=lambda e, w: len(e.broker.submissions),
+        names=lambda w: "upload FABS file",
+    ),
+    RouteCase(
+        "report_url",
+        lambda w: w.broker.report_url(SUBMISSION, "program_activity", warning=True).split("?")[0],
+        names=lambda w: SUBMISSION,
+    ),
+    RouteCase(
+        "restart_validation",
+        lambda w: w.broker.restart_validation(w.ids["submission"]),
+        setup=World.submission,
+        jobs=lambda e, w: e.broker.submissions_of("restart_validation").count(w.ids["submission"]),
+        names=lambda w: w.ids["submission"],
+    ),
+    RouteCase(
+        "get_fabs_meta",
+        lambda w: w.broker.get_fabs_meta(w.ids["submission"]),
+        setup=World.fabs_submission,
+        names=lambda w: w.ids["submission"],
+    ),
+    RouteCase(
+        "publish_fabs_file",
+        lambda w: w.broker.publish_fabs_file(w.ids["submission"], confirm=True),
+        setup=World.fabs_submission,
+        jobs=lambda e, w: int(e.broker.submissions[w.ids["submission"]].publish_status != "unpublished"),
+        names=lambda w: w.ids["submission"],
+    ),
+    RouteCase(
+        "publish_dabs_submission",
+        lambda w: w.broker.publish_dabs_submission(w.ids["submission"], confirm=True),
+        setup=World.submission,
+        jobs=lambda e, w: int(e.broker.submissions[w.ids["submission"]].publish_status != "unpublished"),
+        names=lambda w: w.ids["submission"],
+    ),
+    RouteCase(
+        "certify_dabs_submission",
+        lambda w: w.broker.certify_dabs_submission(w.ids["submission"], confirm=True),
+        setup=World.published_monthly,
+        jobs=lambda e, w: int(e.broker.submissions[w.ids["submission"]].certified),
+        names=lambda w: w.ids["submission"],
+    ),
+    RouteCase(
+        "publish_and_certify_dabs_submission",
+        lambda w: w.broker.publish_and_certify_dabs_submission(w.ids["submission"], confirm=True),
+        setup=World.submission,
+        jobs=lambda e, w: int(e.broker.submissions[w.ids["submission"]].publish_status != "unpublished"),
+        names=lambda w: w.ids["submission"],
     ),
     RouteCase(
         "storage",
