@@ -197,6 +197,7 @@ RUN_TIME_ONLY = (
     "airflow_provider_sov.hooks.sov",
     "airflow_provider_sov.hooks.broker",
     "airflow_provider_sov.hooks.broker_session",
+    "airflow_provider_sov.hooks.broker_uploads",
     "airflow_provider_sov.hooks.sov_locations",
     "airflow_provider_sov.triggers.sov",
     "airflow_provider_sov.triggers.broker",
@@ -209,8 +210,10 @@ RUN_TIME_ONLY = (
 #: published-files kinds, which SubmissionValidationSensor and PublishedFilesDownloadOperator name;
 #: 31-32: the tasks' extra links, airflow_provider_sov.links and Airflow's operatorlink it subclasses;
 #: 33: the outage rule every wait keeps, whose default the connection's settings name; 34: the
-#: compat module, where the names that moved between Airflow 3.0 and 3.3 are imported.)
-MAX_DAG_PARSE_MODULES = 34
+#: compat module, where the names that moved between Airflow 3.0 and 3.3 are imported; 35-37: the
+#: Broker's submitting operators' two modules and the publication and reports kinds they name. The
+#: upload rules, which read files, are a running task's.)
+MAX_DAG_PARSE_MODULES = 37
 
 
 def modules_loaded_by(*modules: str) -> list[str]:

@@ -21,9 +21,13 @@ from airflow_provider_sov._shared.jobs import RESULT_KEYS
 from airflow_provider_sov.hooks.broker import DataActBrokerHook
 from airflow_provider_sov.hooks.sov import SovHook
 from airflow_provider_sov.operators.broker import (
+    DabsSubmissionOperator,
     DFileDownloadOperator,
     DFileGenerateOperator,
+    FabsSubmissionOperator,
     PublishedFilesDownloadOperator,
+    SubmissionPublishOperator,
+    SubmissionReportsDownloadOperator,
 )
 from airflow_provider_sov.operators.sov import (
     SovAddLocationsOperator,
@@ -59,6 +63,8 @@ EXTRAS = {
     "generation": {"submission_id", "file_type", "start", "end", "generated_at"},
     "validation": {"submission_id", "file_types", "validations", "number_of_errors", "number_of_warnings"},
     "published": {"type", "agency", "year", "period", "published"},
+    "reports": {"submission_id", "reports"},
+    "publication": {"submission_id", "action", "publish_status", "certified"},
 }
 
 
@@ -118,6 +124,32 @@ def published() -> None:
     """Publish submission 1001 on the emulator behind the default connection (its A, B and C files)."""
     (server,) = RUNNING
     server.broker.publish(1001)
+
+
+def dabs_files(folder: Path) -> dict[str, str]:
+    """Files B and C for a new DABS submission, and its month."""
+    (folder / "b.csv").write_text("AgencyIdentifier,ObjectClass\n097,25.2\n")
+    (folder / "c.csv").write_text("AgencyIdentifier,PIID\n097,W91-1\n")
+    return {
+        "program_activity": str(folder / "b.csv"),
+        "award_financial": str(folder / "c.csv"),
+        "cgac_code": "097",
+        "reporting_period_start_date": "04/2026",
+        "reporting_period_end_date": "04/2026",
+    }
+
+
+def validated_submission(folder: Path) -> int:
+    """A new DABS submission of its own, validated (the emulator's validations are made short)."""
+    (server,) = RUNNING
+    server.broker.validation_seconds = 0.3
+    hook = DataActBrokerHook()
+    submission = hook.upload_dabs_files(**dabs_files(folder))
+    deadline = time.monotonic() + 10
+    while hook.check_status(submission, "cross")["cross"]["status"] != "finished":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return submission
 
 
 def workbook(folder: Path) -> Path:
@@ -294,6 +326,42 @@ CASES = [
         "published",
         True,
         files=1,
+    ),
+    Case(
+        "DabsSubmissionOperator",
+        lambda d: (
+            setattr(RUNNING[0].broker, "validation_seconds", 0.3),
+            DabsSubmissionOperator(task_id="t", **dabs_files(d), **WAIT),
+        )[1],
+        "validation",
+        True,
+    ),
+    Case(
+        "FabsSubmissionOperator",
+        lambda d: (
+            setattr(RUNNING[0].broker, "validation_seconds", 0.3),
+            (d / "fabs.csv").write_text("FAIN,FederalActionObligation\nF-1,10.00\n"),
+            FabsSubmissionOperator(task_id="t", fabs=str(d / "fabs.csv"), agency_code="2000", **WAIT),
+        )[2],
+        "validation",
+        True,
+    ),
+    Case(
+        "SubmissionReportsDownloadOperator",
+        lambda d: SubmissionReportsDownloadOperator(
+            task_id="t", submission_id=validated_submission(d), destination=d / "reports"
+        ),
+        "reports",
+        True,
+        files=10,
+    ),
+    Case(
+        "SubmissionPublishOperator",
+        lambda d: SubmissionPublishOperator(
+            task_id="t", submission_id=validated_submission(d), confirm=True, **WAIT
+        ),
+        "publication",
+        True,
     ),
     Case(
         "DFileDownloadOperator",

@@ -106,10 +106,9 @@ class StepRunner(Generic[RefT]):
             )
         if found:
             self.log.warning(
-                "Found %s %s created by the earlier try (client_ref %r), whose answer was lost; reattaching "
+                "Found %s created by the earlier try (client_ref %r), whose answer was lost; reattaching "
                 "to it instead of creating another.",
-                label,
-                found[0].key,
+                self.kind.describe(found[0]),
                 client_ref,
             )
             self.record(found[0])

@@ -30,10 +30,11 @@ from airflow_provider_sov.hooks.broker_rules import (
 )
 from airflow_provider_sov.hooks.broker_session import _SESSIONS, BrokerAuth
 from airflow_provider_sov.hooks.broker_submissions import BrokerSubmissionsMixin
+from airflow_provider_sov.hooks.broker_uploads import ValidationReport
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from airflow_provider_sov._shared.files import Destination, DownloadedFile, FileToFetch
 
@@ -243,6 +244,21 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
             return self.download_published_file(
                 item.source, item.destination, item.filename, overwrite=overwrite
             )
+        if isinstance(item.source, ValidationReport):
+            report = item.source
+            return self.download_signed(
+                lambda: self.report_url(
+                    report.submission_id,
+                    report.file_type,
+                    warning=report.warning,
+                    cross_type=report.cross_type,
+                ),
+                item.destination,
+                item.filename or report.name,
+                overwrite=overwrite,
+                key=report.name.removesuffix(".csv"),
+                what=f"{'warning' if report.warning else 'error'} report",
+            )
         finished: FinishedFile = item.source
         url = self.finished_file_url(finished.target, finished.status_body)
         return self.download_file(
@@ -256,23 +272,47 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
         Download one published file, whole or not at all, from a URL signed for it just now
         (``get_published_file``), with no credentials; a 403 from storage (expired) gets a new URL, once.
         """
-        key = f"published file {file.published_files_history_id}"
+        return self.download_signed(
+            lambda: self.get_published_file(file.submission_id, file.published_files_history_id),
+            destination,
+            filename or file.label,
+            overwrite=overwrite,
+            key=f"published file {file.published_files_history_id}",
+            what="published file",
+        )
+
+    def download_signed(
+        self,
+        sign: Callable[[], str],
+        destination: Destination,
+        filename: str,
+        *,
+        overwrite: bool,
+        key: str,
+        what: str,
+    ) -> DownloadedFile:
+        """
+        Download a file from a URL ``sign`` signs for it just now, whole or not at all, with no
+        credentials; a 403 from storage (expired) gets a new URL, once.
+        """
         for attempt in (1, 2):
-            url = self.get_published_file(file.submission_id, file.published_files_history_id)
+            url = sign()
             try:
                 return self.download(
                     url,
                     destination,
-                    filename=filename or file.label,
+                    filename=filename,
                     overwrite=overwrite,
                     job_id=key,
-                    what="published file",
+                    what=what,
                     credentials=False,
                 )
             except SovAuthError as error:
                 if error.http_status != 403 or attempt == 2:
                     raise
-                self.log.info("Storage refused the signed URL of %s (expired?); signing a new one.", key)
+                self.log.info(
+                    "Storage refused the signed URL of the %s of %s (expired?); signing a new one.", what, key
+                )
         raise AssertionError("unreachable")  # pragma: no cover
 
     def download_file(

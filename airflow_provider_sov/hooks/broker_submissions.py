@@ -245,6 +245,7 @@ class BrokerSubmissionsMixin(_Base):
         is_quarter: bool = False,
         test_submission: bool = False,
         existing_submission_id: int | str | None = None,
+        file_name_tag: str | None = None,
     ) -> int:
         """
         ``POST /v1/upload_dabs_files/``: a new DABS submission from Files B and C, or corrections to
@@ -265,6 +266,8 @@ class BrokerSubmissionsMixin(_Base):
             and 2 together (``10/YYYY``-``11/YYYY``); a quarter's three months with ``is_quarter``
             (before FY22 only).
         :param test_submission: A test submission, which can never be published.
+        :param file_name_tag: Put into each file's name as sent (``file_b.<tag>.csv``), so that
+            :meth:`find_uploads` can find the submission (see :func:`~.broker_uploads.upload_tag`).
         """
         upload = dabs_upload(
             appropriations=appropriations,
@@ -277,6 +280,7 @@ class BrokerSubmissionsMixin(_Base):
             is_quarter=is_quarter,
             test_submission=test_submission,
             existing_submission_id=existing_submission_id,
+            file_name_tag=file_name_tag,
         )
         return self._upload(ROUTES["upload_dabs_files"], upload)
 
@@ -287,6 +291,7 @@ class BrokerSubmissionsMixin(_Base):
         agency_code: str | None = None,
         existing_submission_id: int | str | None = None,
         test_submission: bool = False,
+        file_name_tag: str | None = None,
     ) -> int:
         """
         ``POST /v1/upload_fabs_file/``: a new FABS submission for a sub-tier agency, or a new file
@@ -295,14 +300,36 @@ class BrokerSubmissionsMixin(_Base):
 
         :param fabs: The FABS file (local path or ``ObjectStoragePath``, ``.csv`` or ``.txt``).
         :param agency_code: The sub-tier agency's 4-character code; or ``existing_submission_id``.
+        :param file_name_tag: As for :meth:`upload_dabs_files`.
         """
         upload = fabs_upload(
             fabs,
             agency_code=agency_code,
             existing_submission_id=existing_submission_id,
             test_submission=test_submission,
+            file_name_tag=file_name_tag,
         )
         return self._upload(ROUTES["upload_fabs_file"], upload)
+
+    def find_uploads(
+        self, file_name_tag: str, *, fabs: bool = False, since: float | None = None
+    ) -> list[int]:
+        """
+        The submissions (DABS, or ``fabs``) with a file uploaded under a name carrying
+        ``file_name_tag``, last modified no earlier than the day of ``since`` (UNIX time): how a task
+        whose upload answer was lost finds the submission it made (``list_submissions``).
+        """
+        import datetime as dt
+
+        filters: dict[str, Any] = {"file_names": [file_name_tag]}
+        if since is not None:
+            day = dt.datetime.fromtimestamp(since, dt.UTC).strftime("%m/%d/%Y")
+            filters["last_modified_range"] = {"start_date": day}
+        return [
+            int(row["submission_id"])
+            for row in self.iter_submissions(fabs=fabs, filters=filters)
+            if str(row.get("submission_id", "")).isdigit()
+        ]
 
     def report_url(
         self,

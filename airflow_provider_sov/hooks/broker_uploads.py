@@ -60,6 +60,25 @@ def check_bool(value: object, name: str) -> bool:
     return value
 
 
+def upload_tag(task_instance: str) -> str:
+    """
+    The mark a task puts in the names of the files it uploads (``af-`` and 12 hex digits of its task
+    instance's name): the Broker keeps those names, so a retry whose answer was lost can find the
+    submission it made (``list_submissions``' ``file_names`` filter).
+    """
+    import hashlib
+
+    return "af-" + hashlib.sha256(task_instance.encode()).hexdigest()[:12]
+
+
+def tagged(name: str, tag: str | None) -> str:
+    """``file_b.csv`` sent as ``file_b.<tag>.csv`` (the extension stays last: the Broker checks it)."""
+    if not tag:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}.{tag}.{ext}" if dot else f"{name}.{tag}"
+
+
 def check_upload_file(source: object, what: str) -> tuple[Any, str]:
     """A file to upload: there, a file, not empty, ``.csv`` or ``.txt``, its first line a header row."""
     path = as_source(source, what)
@@ -137,6 +156,7 @@ def dabs_upload(
     is_quarter: object = False,
     test_submission: object = False,
     existing_submission_id: object = None,
+    file_name_tag: str | None = None,
 ) -> Upload:
     """The ``upload_dabs_files`` request: a new submission (Files B and C) or corrections to one."""
     given = {
@@ -202,7 +222,7 @@ def dabs_upload(
     for field, source in given.items():
         if source is not None:
             path, name = check_upload_file(source, f"File {DABS_FILES[field]} ({field})")
-            files.append((field, path, name, "text/csv"))
+            files.append((field, path, tagged(name, file_name_tag), "text/csv"))
     return Upload(tuple(fields), tuple(files), existing)
 
 
@@ -212,6 +232,7 @@ def fabs_upload(
     agency_code: object = None,
     existing_submission_id: object = None,
     test_submission: object = False,
+    file_name_tag: str | None = None,
 ) -> Upload:
     """The ``upload_fabs_file`` request: a new FABS submission for a sub-tier agency, or a new file for one."""
     test = check_bool(test_submission, "test_submission")
@@ -234,7 +255,7 @@ def fabs_upload(
         fields.append(("agency_code", code))
     fields.append(("test_submission", str(test).lower()))
     path, name = check_upload_file(fabs, "FABS file")
-    return Upload(tuple(fields), (("fabs", path, name, "text/csv"),), existing)
+    return Upload(tuple(fields), (("fabs", path, tagged(name, file_name_tag), "text/csv"),), existing)
 
 
 def report_params(
@@ -261,9 +282,54 @@ def report_params(
     return params
 
 
-def report_name(file_type: str, warning: bool, cross_type: str | None = None) -> str:
-    """How a task names a report it downloads: ``B-error-report.csv``, ``B-to-C-crossfile-warning-report.csv``."""
+def report_name(submission_id: int, file_type: str, warning: bool, cross_type: str | None = None) -> str:
+    """
+    How a task names a report it writes, as the Broker names it (less its fiscal period):
+    ``SubID-123_File-B-error-report.csv``, ``SubID-123_File-B-to-C-crossfile-warning-report.csv``.
+    """
     kind = "warning" if warning else "error"
     if cross_type:
-        return f"{REPORT_FILES[file_type]}-to-{REPORT_FILES[cross_type]}-crossfile-{kind}-report.csv"
-    return f"{REPORT_FILES[file_type]}-{kind}-report.csv"
+        return (
+            f"SubID-{submission_id}_File-{REPORT_FILES[file_type]}-to-{REPORT_FILES[cross_type]}"
+            f"-crossfile-{kind}-report.csv"
+        )
+    return f"SubID-{submission_id}_File-{REPORT_FILES[file_type]}-{kind}-report.csv"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """One validation report of a submission, fetched from a URL signed for it just then."""
+
+    submission_id: int
+    file_type: str
+    warning: bool = False
+    cross_type: str | None = None
+
+    @property
+    def name(self) -> str:
+        return report_name(self.submission_id, self.file_type, self.warning, self.cross_type)
+
+
+def validation_reports(submission_id: int, status: dict[str, Any]) -> list[ValidationReport]:
+    """
+    Every report a submission's ``check_status`` says exists: the error and warning reports of
+    each file whose validation finished, and of each cross-file pair once its files' cross-file
+    validation finished (C-D1 and C-D2 only with the D file's own validation finished).
+    """
+    finished = {
+        t for t, state in status.items() if isinstance(state, dict) and state.get("status") == "finished"
+    }
+    reports = [
+        ValidationReport(submission_id, file_type, warning)
+        for file_type in REPORT_FILES
+        if file_type in finished
+        for warning in (False, True)
+    ]
+    if "cross" in finished:
+        reports += [
+            ValidationReport(submission_id, file_type, warning, cross_type)
+            for file_type, cross_type in CROSS_PAIRS
+            if cross_type in finished
+            for warning in (False, True)
+        ]
+    return reports

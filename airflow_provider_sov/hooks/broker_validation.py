@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sov._shared.jobs import JobRef, Reading
-from airflow_provider_sov.exceptions import SovJobFailedError
+from airflow_provider_sov._shared.jobs import JobRef, Reading, Step
+from airflow_provider_sov.exceptions import SovBadRequestError, SovJobFailedError
 from airflow_provider_sov.hooks.broker_jobs import BrokerJobKind
 from airflow_provider_sov.hooks.broker_lifecycle import UPLOAD_VALIDATIONS, validation_types
 from airflow_provider_sov.hooks.broker_rules import check_int_id
@@ -51,10 +51,23 @@ def watched_types(body: Mapping[str, Any], ref: ValidationRef) -> tuple[str, ...
     return ("fabs",) if "fabs" in body else UPLOAD_VALIDATIONS
 
 
+def cross_file_blocked(body: Mapping[str, Any], types: tuple[str, ...]) -> bool:
+    """
+    Whether a watched cross-file validation will never start: the Broker starts it only once every
+    A/B/C validation finished without errors (``check_job_dependencies``), so one with errors ends
+    the wait with the cross-file one not run.
+    """
+    if "cross" not in types or str((body.get("cross") or {}).get("status")) not in ("ready", "waiting"):
+        return False
+    uploads = [body.get(t) or {} for t in UPLOAD_VALIDATIONS]
+    return all(u.get("status") == "finished" for u in uploads) and any(u.get("has_errors") for u in uploads)
+
+
 def validations_ended(body: Mapping[str, Any], ref: ValidationRef) -> bool:
     """Whether every watched validation is ``finished`` or one ``failed`` (then counts are read too)."""
-    states = [str((body.get(t) or {}).get("status") or "") for t in watched_types(body, ref)]
-    return "failed" in states or all(s == "finished" for s in states)
+    types = watched_types(body, ref)
+    states = [str((body.get(t) or {}).get("status") or "") for t in types]
+    return "failed" in states or all(s == "finished" for s in states) or cross_file_blocked(body, types)
 
 
 def classify_validation(body: Mapping[str, Any], ref: ValidationRef) -> Reading:
@@ -67,7 +80,8 @@ def classify_validation(body: Mapping[str, Any], ref: ValidationRef) -> Reading:
     failed = [t for t, s in states.items() if s == "failed"]
     errors = [t for t, state in files.items() if state.get("has_errors")]
     warnings = [t for t, state in files.items() if state.get("has_warnings")]
-    done = not missing and all(s == "finished" for s in states.values())
+    blocked = cross_file_blocked(body, types)
+    done = not missing and (blocked or all(s == "finished" for s in states.values()))
     if missing:
         status = "missing"
     elif failed:
@@ -167,6 +181,15 @@ class ValidationKind(BrokerJobKind[ValidationRef]):
     name = "validation"
     label = "submission validation"
     task_fields = ("submission_id",)
+    #: How a submitting task makes the submission its wait is on: a new one uploaded (found again by
+    #: its files' names after a lost answer), or corrections sent; then its own File A, sent as a
+    #: correction once the first validations ended. A correction sent again after a lost answer is
+    #: refused (400: its validation is running, or it was published meanwhile): it went through.
+    steps = (
+        Step("uploaded", "upload the submission's files"),
+        Step("corrected", "upload the corrected files", guarded=True, done_if=SovBadRequestError),
+        Step("file_a_sent", "upload File A as a correction", guarded=True, done_if=SovBadRequestError),
+    )
     trigger = "airflow_provider_sov.triggers.broker.SubmissionValidationTrigger"
 
     def ref_from_task(

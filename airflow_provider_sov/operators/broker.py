@@ -1,4 +1,8 @@
-"""Operators for DATA Act Broker files: generate (and wait, and download), download one, or the latest published."""
+"""
+Operators for DATA Act Broker files: generate (and wait, and download), download one, or the latest
+published; and, from :mod:`.broker_submit` and :mod:`.broker_publish`, submitting: DABS and FABS
+uploads validated, their reports, publishing. All importable from here.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,25 @@ from airflow_provider_sov.hooks.broker_rules import (
     generation_request,
 )
 from airflow_provider_sov.links import BROKER_LINKS
+from airflow_provider_sov.operators.broker_publish import (
+    SubmissionPublishOperator,
+    SubmissionReportsDownloadOperator,
+)
+from airflow_provider_sov.operators.broker_submit import (
+    DabsSubmissionOperator,
+    FabsSubmissionOperator,
+    _flag,
+)
+
+__all__ = [
+    "DFileDownloadOperator",
+    "DFileGenerateOperator",
+    "DabsSubmissionOperator",
+    "FabsSubmissionOperator",
+    "PublishedFilesDownloadOperator",
+    "SubmissionPublishOperator",
+    "SubmissionReportsDownloadOperator",
+]
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -439,12 +462,3 @@ class PublishedFilesDownloadOperator(JobOperator["DataActBrokerHook"]):
 
     def file_meta(self, result: dict[str, Any], ref: JobRef) -> dict[str, Any]:
         return {k: result[k] for k in ("type", "agency", "year", "period")}
-
-
-def _flag(value: object, name: str) -> bool:
-    """A True/False argument, also as a rendered template gives it (``"True"``, ``"false"``)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise SovInputError(f"{name} must be True or False, got {value!r}.")

@@ -246,9 +246,21 @@ class BrokerSubmissions(BrokerSessions):
             subs = [s for s in self.submissions.values() if s.fabs == bool(data.get("fabs", False))]
         if published != "mixed":
             subs = [s for s in subs if (s.publish_status != "unpublished") == (published == "true")]
-        ids = (data.get("filters") or {}).get("submission_ids")
+        filters = data.get("filters") or {}
+        ids = filters.get("submission_ids")
         if ids:
             subs = [s for s in subs if s.submission_id in {int(i) for i in ids}]
+        names = [str(n).upper() for n in filters.get("file_names") or []]
+        if names:  # add_list_submission_filters: a part of an upload's file name, any case
+            subs = [
+                s
+                for s in subs
+                if any(n in str(v.file_name or "").upper() for v in s.validations.values() for n in names)
+            ]
+        since = (filters.get("last_modified_range") or {}).get("start_date")
+        if since:
+            start = dt.datetime.strptime(since, "%m/%d/%Y").replace(tzinfo=dt.UTC).timestamp()
+            subs = [s for s in subs if (s.modified_wall or self.started_wall) >= start]
         subs.sort(key=lambda s: s.submission_id, reverse=data.get("order", "desc") == "desc")
         start = numbers["limit"] * (numbers["page"] - 1)
         page = subs[start : start + numbers["limit"]]
@@ -273,7 +285,7 @@ class BrokerSubmissions(BrokerSessions):
             "files": sorted(v.file_name for v in sub.validations.values() if v.file_name),
             "agency": sub.agency_name,
             "status": "validation_successful" if self.uploads_clean(sub) else "running",
-            "last_modified": _stamp(self.started_wall),
+            "last_modified": _stamp(sub.modified_wall or self.started_wall),
             "expiration_date": None,
             "publish_status": sub.publish_status,
             "test_submission": sub.test_submission,

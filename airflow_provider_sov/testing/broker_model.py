@@ -106,6 +106,8 @@ class Submission:
     certified: bool = False
     test_submission: bool = False
     is_quarter: bool = True
+    #: When it was last changed (wall clock; 0: when the emulator started).
+    modified_wall: float = 0.0
     validations: dict[str, Validation] = field(default_factory=dict)
     #: Published files: (published_files_history_id, file type letter or "comments", file name).
     published: list[tuple[int | None, str, str]] = field(default_factory=list)

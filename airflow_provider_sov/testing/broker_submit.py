@@ -164,7 +164,13 @@ class BrokerSubmitting(BrokerSubmissions):
         )
 
     def _start_cross(self, sub: Submission, start: float) -> None:
-        """Cross-file validation starts when every upload's has finished (and runs as long)."""
+        """
+        Cross-file validation starts when every upload's has finished without errors, and runs as
+        long (``check_job_dependencies``); after one with errors it never starts (``ready``).
+        """
+        if any(sub.validation(name).errors for name in UPLOADS):
+            sub.validations["cross"] = Validation()
+            return
         errors = warnings = 0
         for name in UPLOADS:
             findings = sub.validation(name).findings or {}
@@ -327,6 +333,7 @@ class BrokerSubmitting(BrokerSubmissions):
             self.submissions[sub.submission_id] = sub
             self.uploaded[sub.submission_id] = {"appropriations": self._generated_a(sub)}
             sub.validations["appropriations"] = Validation(file_name=f"SubID-{sub.submission_id}_File-A.csv")
+        sub.modified_wall = self.server.clock.wall()
         kept = self.uploaded.setdefault(sub.submission_id, {})
         for file_type in given:
             if existing is None and file_type == "appropriations":
@@ -388,6 +395,7 @@ class BrokerSubmitting(BrokerSubmissions):
                     test_submission=_true(fields.get("test_submission")) or cgac == "999",
                 )
                 self.submissions[sub.submission_id] = sub
+            sub.modified_wall = self.server.clock.wall()
             self.uploaded.setdefault(sub.submission_id, {})["fabs"] = data
             sub.validations["fabs"] = Validation(file_name=name)
             self._validate(sub, "fabs", data, now)

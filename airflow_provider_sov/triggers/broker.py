@@ -1,9 +1,10 @@
-"""The triggers that poll the DATA Act Broker for deferrable waits (a generation, validations); they only read."""
+"""The triggers that poll the DATA Act Broker for deferrable waits (a generation, validations, a publication); they only read."""
 
 from __future__ import annotations
 
 from airflow_provider_sov._shared.trigger import JobTrigger
 from airflow_provider_sov.hooks.broker_jobs import GENERATION
+from airflow_provider_sov.hooks.broker_publication import PUBLICATION
 from airflow_provider_sov.hooks.broker_validation import VALIDATION
 
 
@@ -38,3 +39,17 @@ class SubmissionValidationTrigger(JobTrigger):
     """
 
     kind = VALIDATION
+
+
+class SubmissionPublishTrigger(JobTrigger):
+    """
+    Poll a submission's publish status (``submission_metadata``) until it is ``published`` (and
+    certified when the action asks), or back at ``unpublished``/``updated`` (the publication failed);
+    send one event. It never sends the publishing call itself.
+
+    :param submission_id: The submission.
+    :param action: ``publish``, ``certify`` or ``publish_and_certify``.
+    :param data_act_broker_conn_id: The Airflow connection.
+    """
+
+    kind = PUBLICATION

@@ -15,9 +15,13 @@ import pytest
 
 from airflow_provider_sov.exceptions import SovError
 from airflow_provider_sov.operators.broker import (
+    DabsSubmissionOperator,
     DFileDownloadOperator,
     DFileGenerateOperator,
+    FabsSubmissionOperator,
     PublishedFilesDownloadOperator,
+    SubmissionPublishOperator,
+    SubmissionReportsDownloadOperator,
 )
 from airflow_provider_sov.operators.sov import (
     SovAddLocationsOperator,
@@ -52,6 +56,18 @@ def csv(folder: Path, name: str, data: bytes) -> Path:
 
 def workbook(folder: Path, name: str = "sov.xlsx", data: bytes = b"a workbook") -> Path:
     return csv(folder, name, data)
+
+
+#: A DABS submission's month, and Files B and C good enough to upload.
+PERIOD = {"reporting_period_start_date": "04/2026", "reporting_period_end_date": "04/2026"}
+
+
+def _b(folder: Path) -> Path:
+    return csv(folder, "file_b.csv", b"AgencyIdentifier,ObjectClass\n097,25.2\n")
+
+
+def _c(folder: Path) -> Path:
+    return csv(folder, "file_c.csv", b"AgencyIdentifier,PIID\n097,W91-1\n")
 
 
 #: (what is wrong, the task, what the error must say). ``t`` is the test's temporary folder.
@@ -311,6 +327,129 @@ CASES: list[tuple[str, Callable[[Path], Any], str]] = [
         ),
         "extra 'read_timeout'",
     ),
+    # --- Submitting to the Broker --------------------------------------------------------------------
+    (
+        "DABS upload without File C",
+        lambda t: DabsSubmissionOperator(task_id="x", program_activity=_b(t), cgac_code="097", **PERIOD),
+        "needs Files B and C: award_financial not given",
+    ),
+    (
+        "DABS File B empty",
+        lambda t: DabsSubmissionOperator(
+            task_id="x",
+            program_activity=csv(t, "b.csv", b""),
+            award_financial=_c(t),
+            cgac_code="097",
+            **PERIOD,
+        ),
+        "b.csv is empty",
+    ),
+    (
+        "DABS File C with no header row",
+        lambda t: DabsSubmissionOperator(
+            task_id="x",
+            program_activity=_b(t),
+            award_financial=csv(t, "c.csv", b"\n097,1\n"),
+            cgac_code="097",
+            **PERIOD,
+        ),
+        "c.csv has no header row",
+    ),
+    (
+        "DABS file as a workbook",
+        lambda t: DabsSubmissionOperator(
+            task_id="x", program_activity=workbook(t), award_financial=_c(t), cgac_code="097", **PERIOD
+        ),
+        "must be a .csv or .txt file",
+    ),
+    (
+        "DABS agency code of 2 digits",
+        lambda t: DabsSubmissionOperator(
+            task_id="x", program_activity=_b(t), award_financial=_c(t), cgac_code="97", **PERIOD
+        ),
+        "cgac_code must be 3 digits",
+    ),
+    (
+        "DABS two months (not periods 1 and 2)",
+        lambda t: DabsSubmissionOperator(
+            task_id="x",
+            program_activity=_b(t),
+            award_financial=_c(t),
+            cgac_code="097",
+            reporting_period_start_date="04/2026",
+            reporting_period_end_date="05/2026",
+        ),
+        "A monthly submission must be exactly one month",
+    ),
+    (
+        "DABS period as a date, not MM/YYYY",
+        lambda t: DabsSubmissionOperator(
+            task_id="x",
+            program_activity=_b(t),
+            award_financial=_c(t),
+            cgac_code="097",
+            reporting_period_start_date="2026-04-01",
+            reporting_period_end_date="04/2026",
+        ),
+        "must be a month written MM/YYYY",
+    ),
+    (
+        "DABS quarterly in FY26",
+        lambda t: DabsSubmissionOperator(
+            task_id="x",
+            program_activity=_b(t),
+            award_financial=_c(t),
+            cgac_code="097",
+            reporting_period_start_date="01/2026",
+            reporting_period_end_date="03/2026",
+            is_quarter=True,
+        ),
+        "Quarterly submissions may not be created for FY22 or later",
+    ),
+    (
+        "DABS test_submission not a boolean",
+        lambda t: DabsSubmissionOperator(
+            task_id="x",
+            program_activity=_b(t),
+            award_financial=_c(t),
+            cgac_code="097",
+            test_submission="maybe",
+            **PERIOD,
+        ),
+        "test_submission must be True or False",
+    ),
+    (
+        "FABS sub-tier code of 2 characters",
+        lambda t: FabsSubmissionOperator(task_id="x", fabs=_c(t), agency_code="20"),
+        "4-character sub-tier agency code",
+    ),
+    (
+        "FABS file missing",
+        lambda t: FabsSubmissionOperator(task_id="x", fabs=t / "nope.csv", agency_code="2000"),
+        "nope.csv was not found",
+    ),
+    (
+        "reports download into a blank folder",
+        lambda t: SubmissionReportsDownloadOperator(task_id="x", submission_id=1001, destination=" "),
+        "destination is empty",
+    ),
+    (
+        "publish without confirm",
+        lambda t: SubmissionPublishOperator(task_id="x", submission_id=1001),
+        "cannot be undone, and this task's confirm is False",
+    ),
+    (
+        "publish with confirm='yes'",
+        lambda t: SubmissionPublishOperator(task_id="x", submission_id=1001, confirm="yes"),
+        "confirm is 'yes', not True",
+    ),
+    (
+        "publish an unknown action",
+        lambda t: SubmissionPublishOperator(
+            task_id="x", submission_id=1001, action="unpublish", confirm=True
+        ),
+        "action must be one of publish, certify, publish_and_certify",
+    ),
 ]
 
 BAD_CONNECTIONS = {
@@ -350,7 +489,7 @@ def test_the_table_is_at_least_thirty_cases_over_every_operator_and_sensor():
         and cls.__module__.startswith(module.__name__)  # operators.sov re-exports sov_update, ...
         and "template_fields" in vars(cls)  # a task, not a shared base such as SovJobSensor
     }
-    assert len(public) == 16
+    assert len(public) == 20
     assert public <= built, public - built
 
 
@@ -379,6 +518,12 @@ def _tasks_for_types() -> list[Any]:
         PublishedFilesDownloadOperator(
             task_id="p", type="dabs", agency="097", year=2026, period=3, destination=folder
         ),
+        DabsSubmissionOperator(
+            task_id="q", program_activity=_b(folder), award_financial=_c(folder), cgac_code="097", **PERIOD
+        ),
+        FabsSubmissionOperator(task_id="r", fabs=_c(folder), agency_code="2000"),
+        SubmissionReportsDownloadOperator(task_id="s", submission_id=1001, destination=folder),
+        SubmissionPublishOperator(task_id="u", submission_id=1001, confirm=True),
     ]
 
 
