@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_provider_sov.hooks.sov_rules import task_client_ref
-from airflow_provider_sov.operators.broker import DFileDownloadOperator, DFileGenerateOperator
+from airflow_provider_sov.operators.broker import (
+    DabsSubmissionOperator,
+    DFileDownloadOperator,
+    DFileGenerateOperator,
+    SubmissionPublishOperator,
+)
 from airflow_provider_sov.operators.sov import (
     SovCreateSubmissionOperator,
     SovGetOrCreateOutputOperator,
@@ -110,6 +115,53 @@ def _ready_d1(emu: EmulatorServer) -> None:
     hook.close()
 
 
+def _dabs(folder: Path, emu: EmulatorServer) -> Any:
+    """A new DABS submission whose File C has a warning: its reports are kept, so files land."""
+    inputs = folder / "in"
+    inputs.mkdir(parents=True, exist_ok=True)
+    (inputs / "b.csv").write_text("AgencyIdentifier,ObjectClass\n097,25.2\n")
+    (inputs / "c.csv").write_text("AgencyIdentifier,PIID,Amount\n097,W91-1,WARNING\n")
+    return DabsSubmissionOperator(
+        task_id="task",
+        program_activity=str(inputs / "b.csv"),
+        award_financial=str(inputs / "c.csv"),
+        cgac_code="097",
+        reporting_period_start_date="04/2026",
+        reporting_period_end_date="04/2026",
+        reports_destination=folder / "out",
+        **WAIT,
+    )
+
+
+#: The submission each publishing case publishes: its own, validated, monthly, of its own fiscal year.
+_TO_PUBLISH: list[int] = []
+_SUBMISSIONS = itertools.count(7001)
+
+
+def _validated(emu: EmulatorServer) -> None:
+    sid = next(_SUBMISSIONS)
+    _TO_PUBLISH[:] = [emu.broker.add_submission(sid, is_quarter=False, reporting_fiscal_year=sid)]
+
+
+def _publish(folder: Path, emu: EmulatorServer) -> Any:
+    return SubmissionPublishOperator(task_id="task", submission_id=_TO_PUBLISH[0], confirm=True, **WAIT)
+
+
+def _submissions(emu: EmulatorServer) -> int:
+    return len(emu.broker.submissions)
+
+
+def _published(emu: EmulatorServer) -> int:
+    return sum(s.publish_status == "published" for s in emu.broker.submissions.values())
+
+
+def _report_bytes(emu: EmulatorServer, result: Any, filename: str) -> bytes:
+    (entry,) = [r for r in result["reports"] if r["filename"] == filename]
+    return emu.broker.report_bytes(
+        result["submission_id"], entry["file_type"], warning=entry["warning"], cross_type=entry["cross_type"]
+    )
+
+
 def _sov_jobs(emu: EmulatorServer) -> int:
     return sum(emu.sov.created.values())
 
@@ -130,6 +182,8 @@ class OperatorCase:
     creates: int = 1
     #: Whether it waits for the job; one that does not fails on a status it cannot read as done.
     waits: bool = True
+    #: Whether a successful run writes files.
+    writes: bool = True
 
 
 def _sov_bytes(emu: EmulatorServer, result: Any, filename: str) -> bytes:
@@ -158,6 +212,15 @@ OPERATORS = [
         ready=_ready_d1,
         creates=0,
         waits=False,
+    ),
+    OperatorCase("DabsSubmissionOperator", _dabs, _submissions, _report_bytes),
+    OperatorCase(
+        "SubmissionPublishOperator",
+        _publish,
+        _published,
+        lambda emu, result, name: b"",
+        ready=_validated,
+        writes=False,
     ),
 ]
 
@@ -196,6 +259,17 @@ CALLED = {
         "storage",
     ],
     "DFileDownloadOperator": ["login", "check_generation_status", "storage"],
+    # The upload, the validations' reads, then (a warning found) each report's signed URL and file.
+    "DabsSubmissionOperator": [
+        "login",
+        "upload_dabs_files",
+        "check_status",
+        "submission_metadata",
+        "report_url",
+        "storage",
+    ],
+    # The submission read and judged first, then the one publishing call, then the publish status.
+    "SubmissionPublishOperator": ["login", "submission_metadata", "check_status", "publish_dabs_submission"],
 }
 
 
@@ -203,6 +277,8 @@ CALLED = {
 def generations_take_a_moment(emu, monkeypatch):
     """A file is not finished the moment it is asked for, so the operator reads its status."""
     monkeypatch.setattr(emu.broker, "generation_seconds", 0.1)
+    monkeypatch.setattr(emu.broker, "validation_seconds", 0.1)
+    monkeypatch.setattr(emu.broker, "publish_seconds", 0.05)
 
 
 def run(case: OperatorCase, folder: Path, fast: Any, emu: EmulatorServer) -> Any:
@@ -283,7 +359,7 @@ def test_operator_under_fault(emu, fast, tmp_path, case: OperatorCase, route: st
     assert seen.outcome == SURVIVED, seen.error
     assert made == case.creates
     landed = files_landed(tmp_path)
-    assert landed, "the task succeeded without its file"
+    assert bool(landed) == case.writes, landed
     for path in landed:
         assert sha256(path.read_bytes()) == sha256(case.expected(emu, seen.result, path.name))
 
@@ -294,14 +370,54 @@ def _submission(folder: Path, emu: EmulatorServer) -> Any:
     )
 
 
-#: The SOV Fixer calls that make a job: the operator that sends it, and how many such jobs exist.
+def _sov_retry_ended_whole(emu: EmulatorServer, result: Any, context: Any, folder: Path) -> None:
+    """The retry's job carries the task's client_ref, and its files landed whole."""
+    assert result["client_ref"] == task_client_ref("dag", context["ti"].run_id, "task", -1)
+    landed = files_landed(folder)
+    assert landed, "the retry succeeded without its files"
+    for path in landed:
+        assert sha256(path.read_bytes()) == sha256(_sov_bytes(emu, result, path.name))
+
+
+def _reports_whole(emu: EmulatorServer, result: Any, context: Any, folder: Path) -> None:
+    """The retry's submission is the one uploaded, and its reports landed whole."""
+    landed = files_landed(folder)
+    assert landed and all(path.name.startswith(f"SubID-{result['submission_id']}_") for path in landed)
+    for path in landed:
+        assert sha256(path.read_bytes()) == sha256(_report_bytes(emu, result, path.name))
+
+
+def _published_once(emu: EmulatorServer, result: Any, context: Any, folder: Path) -> None:
+    assert result["publish_status"] == "published"
+    # The Broker acted on one publishing call: a lost answer was read back, never sent again.
+    assert emu.broker.submissions_of("publish_dabs_submission").count(result["submission_id"]) == 1
+
+
+#: The calls that make a job: the operator that sends it, how many such jobs exist, what to check of
+#: the retry's success, and what the emulator needs first.
 RETRIED = {
-    "parse": ("SovParseOperator", _parse, lambda emu: emu.sov.created["parse"]),
-    "initiate_update": ("SovUpdateOperator", _update, lambda emu: emu.sov.created["update"]),
+    "parse": ("SovParseOperator", _parse, lambda emu: emu.sov.created["parse"], _sov_retry_ended_whole, None),
+    "initiate_update": (
+        "SovUpdateOperator",
+        _update,
+        lambda emu: emu.sov.created["update"],
+        _sov_retry_ended_whole,
+        None,
+    ),
     "create_submission": (
         "SovCreateSubmissionOperator",
         _submission,
         lambda emu: emu.sov.created["submission"],
+        _sov_retry_ended_whole,
+        None,
+    ),
+    "upload_dabs_files": ("DabsSubmissionOperator", _dabs, _submissions, _reports_whole, None),
+    "publish_dabs_submission": (
+        "SubmissionPublishOperator",
+        _publish,
+        _published,
+        _published_once,
+        _validated,
     ),
 }
 RETRY_CASES = [
@@ -316,7 +432,9 @@ RETRY_CASES = [
 def test_airflows_retry_after_a_fault_on_a_creating_call_ends_with_one_job(
     emu, fast, tmp_path, route: str, fault: FaultKind
 ):
-    name, make, jobs = RETRIED[route]
+    name, make, jobs, check, ready = RETRIED[route]
+    if ready is not None:
+        ready(emu)
     jobs_before = jobs(emu)
     injected = inject(emu, route, fault)
     context = make_context()  # one task instance: its state survives to the retry, as in Airflow
@@ -339,8 +457,4 @@ def test_airflows_retry_after_a_fault_on_a_creating_call_ends_with_one_job(
     assert injected.hits == 1 and leftovers == [] and partial_files(tmp_path) == []
     assert seen.outcome == SURVIVED, seen.error
     assert made == 1
-    assert seen.result["client_ref"] == task_client_ref("dag", context["ti"].run_id, "task", -1)
-    landed = files_landed(tmp_path)
-    assert landed, "the retry succeeded without its files"
-    for path in landed:
-        assert sha256(path.read_bytes()) == sha256(_sov_bytes(emu, seen.result, path.name))
+    check(emu, seen.result, context, tmp_path)

@@ -9,6 +9,7 @@ duplicate, and it writes no file.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,11 @@ import pytest
 from airflow_provider_sov._shared.trigger import JobTrigger
 from airflow_provider_sov.hooks.broker import DataActBrokerHook
 from airflow_provider_sov.hooks.sov import SovHook
-from airflow_provider_sov.triggers.broker import DFileGenerationTrigger
+from airflow_provider_sov.triggers.broker import (
+    DFileGenerationTrigger,
+    SubmissionPublishTrigger,
+    SubmissionValidationTrigger,
+)
 from airflow_provider_sov.triggers.sov import (
     SovHistoryTrigger,
     SovOutputTrigger,
@@ -84,6 +89,23 @@ def _detached(emu: EmulatorServer) -> BaseTrigger:
     return DFileGenerationTrigger(job_id=job, deadline=time.time() + 30, poll_interval=0.01)
 
 
+def _validations(emu: EmulatorServer) -> BaseTrigger:
+    """The seeded submission 1001: validated, so the trigger's first good reads end it."""
+    return SubmissionValidationTrigger(submission_id=1001, deadline=time.time() + 30, poll_interval=0.01)
+
+
+def _publication(emu: EmulatorServer) -> BaseTrigger:
+    """A submission published (as the one publishing call leaves it): the trigger reads it done."""
+    submission = emu.broker.add_submission(next(_SUBMISSIONS), is_quarter=False)
+    emu.broker.publish(submission, certified=False)
+    return SubmissionPublishTrigger(
+        submission_id=submission, action="publish", deadline=time.time() + 30, poll_interval=0.01
+    )
+
+
+_SUBMISSIONS = itertools.count(8001)
+
+
 def _history(emu: EmulatorServer) -> BaseTrigger:
     return SovHistoryTrigger(poll_interval=0.01, start="20000101000000", page_size=5)
 
@@ -110,6 +132,9 @@ TRIGGERS = [
     TriggerCase("DFileGenerationTrigger", "login", _d1("data_act_broker_default")),
     TriggerCase("DFileGenerationTrigger", "active_user", _d1("broker_proxy")),
     TriggerCase("DFileGenerationTrigger (detached)", "check_detached_generation_status", _detached),
+    TriggerCase("SubmissionValidationTrigger", "check_status", _validations),
+    TriggerCase("SubmissionValidationTrigger", "submission_metadata", _validations),
+    TriggerCase("SubmissionPublishTrigger", "submission_metadata", _publication),
 ]
 
 PERSISTENT = FaultKind("503, every poll", "status", {"status": 503})
