@@ -3,7 +3,7 @@ Load a CSV file into a Postgres table with ``COPY``, idempotently per logical da
 table's rows to a CSV.
 
 Shared by the warehouse example DAGs (``sov_warehouse_refresh``, ``broker_d1_warehouse``,
-``sov_new_from_warehouse``). Uses the Postgres provider's hook
+``sov_new_from_warehouse``, ``broker_dabs_monthly``, ``broker_fabs_twice_monthly``). Uses the Postgres provider's hook
 (``apache-airflow-providers-postgres``), imported only when a task runs.
 
 The file is streamed from wherever it was written (a local path or an object-storage URI such as
@@ -114,6 +114,59 @@ def read_rows(
         conn.close()
 
 
+def export_csv(*, conn_id: str, table: str, columns: dict[str, str], where: dict[str, Any], uri: str) -> int:
+    """
+    Write the rows of ``table`` matching ``where`` (equality; a list: any of its values) to a CSV at
+    ``uri`` with ``COPY ... TO STDOUT``, streamed through a temporary file (a local path appears
+    whole, by rename; an object once written): ``columns`` maps each CSV header to its column.
+    Return the number of rows.
+    """
+    import os
+    import tempfile
+
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    for name in (table, *columns.values(), *where):
+        if not _IDENTIFIER.fullmatch(name):
+            raise ValueError(
+                f"{name!r} is not a plain table or column name (letters, digits, _; schema.table)."
+            )
+    for header in columns:
+        if '"' in header:
+            raise ValueError(f"CSV header {header!r} may not contain a double quote.")
+    selected = ", ".join(f'"{column}" AS "{header}"' for header, column in columns.items())
+    conditions, params = [], []
+    for name, value in where.items():
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        conditions.append(f'"{name}" IN ({", ".join(["%s"] * len(values))})')
+        params += values
+    query = f"SELECT {selected} FROM {table} WHERE {' AND '.join(conditions) or 'TRUE'}"
+    conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
+    with tempfile.NamedTemporaryFile("w+b", suffix=".csv", delete=False) as spool:
+        try:
+            with conn.cursor() as cursor:
+                literal = _literal_query(cursor, query, params)
+                _copy_out(cursor, f"COPY ({literal}) TO STDOUT WITH (FORMAT csv, HEADER true)", spool)
+        finally:
+            conn.close()
+    try:
+        with open(spool.name, encoding="utf-8", newline="") as written:
+            rows = max(0, sum(1 for _ in csv.reader(written)) - 1)  # a quoted newline stays in its row
+        if "://" in uri:
+            from airflow.sdk import ObjectStoragePath
+
+            with open(spool.name, "rb") as source, ObjectStoragePath(uri).open("wb") as target:
+                while chunk := source.read(1 << 20):
+                    target.write(chunk)
+        else:
+            os.makedirs(os.path.dirname(uri) or ".", exist_ok=True)
+            os.replace(spool.name, uri)
+    finally:
+        if os.path.exists(spool.name):
+            os.unlink(spool.name)
+    return rows
+
+
 def write_text(uri: str, text: str) -> None:
     """
     Write ``text`` to ``uri`` (a local path or an object-storage URI) so that no reader sees half of
@@ -140,3 +193,23 @@ def _copy_in(cursor: Any, statement: str, text: io.TextIOBase) -> None:
     with cursor.copy(statement) as copy:  # psycopg 3
         while chunk := text.read(1 << 16):
             copy.write(chunk)
+
+
+def _literal_query(cursor: Any, query: str, params: list[Any]) -> str:
+    """``query`` with its ``%s`` parameters quoted in by the driver (``COPY`` takes no parameters)."""
+    if hasattr(cursor, "mogrify"):  # psycopg2
+        text = cursor.mogrify(query, params)
+        return text.decode() if isinstance(text, bytes) else str(text)
+    from psycopg import sql  # psycopg 3
+
+    return sql.SQL(query.replace("%s", "{}")).format(*map(sql.Literal, params)).as_string(cursor.connection)
+
+
+def _copy_out(cursor: Any, statement: str, out: Any) -> None:
+    """Stream ``COPY ... TO STDOUT`` into the binary file ``out`` (psycopg2 or psycopg 3)."""
+    if hasattr(cursor, "copy_expert"):  # psycopg2
+        cursor.copy_expert(statement, out)
+        return
+    with cursor.copy(statement) as copy:  # psycopg 3
+        for data in copy:
+            out.write(bytes(data))

@@ -226,6 +226,10 @@ def stack(tmp_path_factory):
         # The scheduled refresh's first update runs until its test lets it finish: on a busy
         # machine a 4 s job can end before its task defers, and then no wait reaches the triggerer.
         emulator.sov.script_next("update", "SUCCESS", duration=SCHEDULED_HOLD, client_ref=SCHEDULED_REFRESH)
+        # The submitting examples' scheduled runs read their files from the warehouse.
+        from tests.submitting_warehouse import seed
+
+        seed(warehouse)
         stack = AirflowStack(root, emulator, dags_folder(root))
         stack.env.update(warehouse.connection_env())
         with stack as running:
@@ -241,6 +245,7 @@ SLOW_FILES = {
     "test_restarts.py",
     "test_secrets.py",
     "test_distributed.py",
+    "test_broker_submit_e2e.py",
 }
 
 

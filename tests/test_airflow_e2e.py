@@ -18,7 +18,7 @@ import pytest
 from airflow_provider_sov._shared.compat import AIRFLOW_3_3
 from airflow_provider_sov.testing import broker_app
 from airflow_provider_sov.testing.server import EmulatorServer
-from airflow_provider_sov.testing.stack import AIRFLOW, airflow_env, migrate, query
+from airflow_provider_sov.testing.stack import AIRFLOW, AirflowStack, airflow_env, migrate, query
 from tests.conftest import dags_folder, xcom
 
 if TYPE_CHECKING:
@@ -45,7 +45,14 @@ class DagsTest:
         conf: dict,
         stack: ExitStack,
         prepare: Callable[[EmulatorServer], object] | None = None,
+        *,
+        extra_env: dict[str, str] | None = None,
+        answers: bool = False,
     ) -> None:
+        """
+        ``extra_env``: more environment (a warehouse's connection); ``answers``: an Airflow API server
+        on the same home, through which :attr:`airflow` answers its human-in-the-loop questions.
+        """
         # Jobs of 0.3 s: each of 20 mapped tasks still defers, but waits one poll, not several.
         self.emulator = stack.enter_context(
             EmulatorServer(realtime=True, job_seconds=0.3, generation_seconds=2, pickup_seconds=1)
@@ -56,8 +63,19 @@ class DagsTest:
         self.home = root / "home"
         self.out = root / "out"
         self.sov_ids = [self.emulator.sov.add_sov(f"s-no-ping-{prefix}{i:03d}") for i in range(20)]
-        env = airflow_env(self.home, dags_folder(root), self.emulator)
-        migrate(env)
+        self.airflow: AirflowStack | None = None
+        if answers:
+            self.airflow = AirflowStack(root, self.emulator, dags_folder(root))
+            env = {**self.airflow.env, **(extra_env or {})}
+            self.airflow.env = env
+            migrate(env)
+            self.airflow._write_password()
+            self.airflow.start("api-server")
+            stack.callback(self.airflow.stop)
+            self.airflow.wait_for(self.airflow.api_is_up, 300, "the API server")
+        else:
+            env = {**airflow_env(self.home, dags_folder(root), self.emulator), **(extra_env or {})}
+            migrate(env)
         conf = {"sov_ids": self.sov_ids, "destination": str(self.out), **conf}
         # Output goes to a file: a pipe nobody reads while the other run is awaited would fill and
         # stall this run.

@@ -103,7 +103,7 @@ def test_a_correction_replaces_only_its_file(broker, files):
         cgac_code=None,
         reporting_period_start_date=None,
         reporting_period_end_date=None,
-        existing_submission_id=str(submission),
+        existing_submission_id=first,  # the first task's result names the submission
     )
     result = run_task(again, make_context())
     assert result["submission_id"] == submission

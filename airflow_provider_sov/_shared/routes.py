@@ -31,7 +31,13 @@ RESULT_IDS: Mapping[str, Mapping[str, str]] = {
     # An SOV or an update (outputs, the history item).
     "id": {"parse": "job_id", "update": "job_id", "submission": "job_id"},
     # The Broker: validations are named by their submission; a generation's result names both.
-    "submission_id": {"validation": "job_id", "generation": "submission_id"},
+    "submission_id": {
+        "validation": "job_id",
+        "generation": "submission_id",
+        "reports": "job_id",
+        "publication": "job_id",
+    },
+    "existing_submission_id": {"validation": "job_id", "publication": "job_id"},
     "job_id": {"generation": "job_id"},
 }
 

@@ -404,6 +404,29 @@ class AirflowStack:
         self.rest("POST", f"/dags/{dag_id}/dagRuns", body)
         return run_id
 
+    def approve(self, dag_id: str, task_id: str = "approve", timeout: float = 300) -> str:
+        """
+        Answer "Approve" to the first human-in-the-loop question of ``task_id`` in ``dag_id`` still
+        unanswered, as a person does in the UI (the REST API it calls); return its run's ID.
+        """
+        found: list[str] = []
+
+        def pending() -> bool:
+            listed = self.rest("GET", f"/dags/{dag_id}/dagRuns/~/hitlDetails")
+            for detail in listed.get("hitl_details", []):
+                ti = detail.get("task_instance") or {}
+                if ti.get("task_id") == task_id and not detail.get("response_received"):
+                    found.append(str(ti["dag_run_id"] if "dag_run_id" in ti else ti["run_id"]))
+                    return True
+            return False
+
+        self.wait_for(pending, timeout, f"an approval asked by {dag_id}.{task_id}")
+        from urllib.parse import quote
+
+        path = f"/dags/{dag_id}/dagRuns/{quote(found[0], safe='')}/taskInstances/{task_id}/-1/hitlDetails"
+        self.rest("PATCH", path, {"chosen_options": ["Approve"], "params_input": {}})
+        return found[0]
+
     def run_state(self, dag_id: str, run_id: str) -> str | None:
         rows = self.query("select state from dag_run where dag_id=? and run_id=?", dag_id, run_id)
         return rows[0][0] if rows else None

@@ -1,0 +1,57 @@
+"""
+The warehouse the Broker submitting examples read (``broker_dabs_monthly``, ``broker_fabs_twice_monthly``):
+Files B and C of agency 097 for every month of FY2026 and FY2027, and FABS awards of sub-tier 2000,
+in a Postgres database of the tests' own server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MONTHS = [f"{m:02d}/{y}" for y in (2025, 2026, 2027) for m in range(1, 13)]
+FABS_ROWS = [
+    ("02", "FAIN-0001", "0", "2000", "20261101", "1500.00", ""),
+    ("03", "FAIN-0002", "0", "2000", "20261102", "250.00", ""),
+    ("04", "FAIN-0003", "1", "2000", "20261103", "75.25", ""),
+]
+
+
+def seed(warehouse: Any, database: str = "warehouse") -> None:
+    """Create the examples' tables (again) and their rows."""
+    sql = warehouse.sql
+    for table in ("dabs_program_activity", "dabs_award_financial", "fabs_awards"):
+        sql(database, f"DROP TABLE IF EXISTS {table}")
+    sql(
+        database,
+        "CREATE TABLE dabs_program_activity (reporting_period text, agency_identifier text, "
+        "main_account_code text, program_activity_code text, object_class text, obligations_incurred_cpe numeric)",
+    )
+    sql(
+        database,
+        "CREATE TABLE dabs_award_financial (reporting_period text, agency_identifier text, main_account_code "
+        "text, piid text, object_class text, transaction_obligated_amount numeric)",
+    )
+    sql(
+        database,
+        "CREATE TABLE fabs_awards (assistance_type text, fain text, award_modification_number text, "
+        "awarding_sub_tier_agency_code text, action_date text, federal_action_obligation numeric, "
+        "correction_delete_indicator text, submitted boolean NOT NULL DEFAULT FALSE)",
+    )
+    for month in MONTHS:
+        for n in range(2):
+            sql(
+                database,
+                "INSERT INTO dabs_program_activity VALUES (?, '097', '0100', ?, '25.2', ?)",
+                month,
+                f"000{n}",
+                1000 + n,
+            )
+            sql(
+                database,
+                "INSERT INTO dabs_award_financial VALUES (?, '097', '0100', ?, '25.2', ?)",
+                month,
+                f"W91-{month[:2]}{month[3:]}-{n}",
+                500 + n,
+            )
+    for row in FABS_ROWS:
+        sql(database, "INSERT INTO fabs_awards VALUES (?, ?, ?, ?, ?, ?, ?, FALSE)", *row)
