@@ -240,3 +240,55 @@ def test_on_gcs_an_object_the_store_holds_short_is_removed(gcs, monkeypatch):
     with pytest.raises(SovDownloadError, match="holds 5 bytes, not the 1048576 written"):
         write_stream(iter(blocks(1)), ObjectStoragePath(f"gs://gcs_test@{bucket}/out/"), "held-short.bin")
     assert gcs_keys(fs, bucket) == []
+
+
+def test_broker_files_are_uploaded_from_s3_and_their_reports_written_there(s3_server, s3_bucket, broker_live):
+    """A DABS submission's files read from the bucket as they are sent, its reports written back whole."""
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_sov.operators.broker import DabsSubmissionOperator
+    from tests.harness import make_context, run_task
+
+    broker_live.broker.validation_seconds = 0.3
+    client = s3_server.client()
+    file_b = b"AgencyIdentifier,ObjectClass\n" + b"097,25.2\n" * 20000  # about 180 KB
+    file_c = b"AgencyIdentifier,PIID,Amount\n097,W91-1,WARNING\n"
+    client.put_object(Bucket=s3_bucket, Key="in/file_b.csv", Body=file_b)
+    client.put_object(Bucket=s3_bucket, Key="in/file_c.csv", Body=file_c)
+    source = f"s3://aws_default@{s3_bucket}/in"
+    task = DabsSubmissionOperator(
+        task_id="task",
+        program_activity=ObjectStoragePath(f"{source}/file_b.csv"),
+        award_financial=f"{source}/file_c.csv",  # a URL string works as well
+        cgac_code="097",
+        reporting_period_start_date="04/2026",
+        reporting_period_end_date="04/2026",
+        reports_destination=folder(s3_bucket, "reports/"),
+        poll_interval=0.2,
+        timeout=60,
+    )
+    result = run_task(task, make_context())
+    submission = result["submission_id"]
+    assert broker_live.broker.uploaded[submission]["program_activity"] == file_b
+    assert broker_live.broker.uploaded[submission]["award_financial"] == file_c
+    reports = {r["filename"]: r for r in result["reports"]}
+    assert len(reports) == 10 and s3_server.unfinished_uploads(s3_bucket) == []
+    for name, entry in reports.items():
+        stored = client.get_object(Bucket=s3_bucket, Key=f"reports/{name}")["Body"].read()
+        expected = broker_live.broker.report_bytes(
+            submission, entry["file_type"], warning=entry["warning"], cross_type=entry["cross_type"]
+        )
+        assert stored == expected and entry["uri"] == f"s3://aws_default@{s3_bucket}/reports/{name}"
+
+
+def test_sov_fixer_locations_are_uploaded_from_s3(s3_server, s3_bucket, hook, sov_emulator):
+    """An object store's file has no fileno: its size is told to the multipart encoder, not guessed."""
+    from airflow.sdk import ObjectStoragePath
+
+    from tests.conftest import EXAMPLE_CSV
+
+    s3_server.client().put_object(Bucket=s3_bucket, Key="in/corrections.csv", Body=EXAMPLE_CSV.read_bytes())
+    sud = hook.initiate_update("s-no-ping-hggcsk")
+    hook.add_locations(sud, ObjectStoragePath(f"s3://aws_default@{s3_bucket}/in/corrections.csv"))
+    rows = EXAMPLE_CSV.read_text().count("\n") - 1
+    assert sov_emulator.sov.jobs[sud].rows_received == rows

@@ -346,7 +346,24 @@ def as_source(source: Any, what: str = "file") -> Path | ObjectStoragePath:
     return path
 
 
-def multipart_body(files: list[tuple[str, tuple[str, BinaryIO, str]]], fields: Any = None) -> Any:
+class SizedReader:
+    """
+    A file opened for an upload, telling the multipart encoder how many of its bytes are left
+    (``len``): an object store's file handle (s3fs, gcsfs) has no ``fileno`` to tell it by.
+    """
+
+    def __init__(self, handle: BinaryIO, size: int) -> None:
+        self.handle, self.size = handle, size
+
+    @property
+    def len(self) -> int:
+        return max(0, self.size - self.handle.tell())
+
+    def read(self, size: int = -1) -> bytes:
+        return self.handle.read(size)
+
+
+def multipart_body(files: list[tuple[str, tuple[str, Any, str]]], fields: Any = None) -> Any:
     """
     Return a streaming ``multipart/form-data`` body (``requests`` alone would build it in memory):
     ``fields`` (pairs allow repeats), then one part per ``(field, (filename, handle, content_type))``.

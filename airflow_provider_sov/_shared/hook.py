@@ -21,7 +21,13 @@ from airflow_provider_sov._shared.connection import (
     settings_from_connection,
     trusted,
 )
-from airflow_provider_sov._shared.files import CHUNK_SIZE, DownloadedFile, multipart_body, write_stream
+from airflow_provider_sov._shared.files import (
+    CHUNK_SIZE,
+    DownloadedFile,
+    SizedReader,
+    multipart_body,
+    write_stream,
+)
 from airflow_provider_sov._shared.http import (
     Call,
     RetryPolicy,
@@ -370,7 +376,10 @@ class ApiHook(BaseHook):
         def body() -> Iterator[tuple[Any, dict[str, str]]]:
             with ExitStack() as stack:
                 parts = [
-                    (field, (name, stack.enter_context(path.open("rb")), kind))
+                    (
+                        field,
+                        (name, SizedReader(stack.enter_context(path.open("rb")), path.stat().st_size), kind),
+                    )
                     for field, path, name, kind in files
                 ]
                 encoder = multipart_body(parts, fields)

@@ -404,27 +404,33 @@ class AirflowStack:
         self.rest("POST", f"/dags/{dag_id}/dagRuns", body)
         return run_id
 
-    def approve(self, dag_id: str, task_id: str = "approve", timeout: float = 300) -> str:
+    def answer(self, dag_id: str, task_id: str = "approve") -> list[str]:
         """
-        Answer "Approve" to the first human-in-the-loop question of ``task_id`` in ``dag_id`` still
-        unanswered, as a person does in the UI (the REST API it calls); return its run's ID.
+        Answer "Approve" to every human-in-the-loop question of ``task_id`` in ``dag_id`` not answered
+        yet, as a person does in the UI (the REST API it calls); return the runs answered.
         """
-        found: list[str] = []
-
-        def pending() -> bool:
-            listed = self.rest("GET", f"/dags/{dag_id}/dagRuns/~/hitlDetails")
-            for detail in listed.get("hitl_details", []):
-                ti = detail.get("task_instance") or {}
-                if ti.get("task_id") == task_id and not detail.get("response_received"):
-                    found.append(str(ti["dag_run_id"] if "dag_run_id" in ti else ti["run_id"]))
-                    return True
-            return False
-
-        self.wait_for(pending, timeout, f"an approval asked by {dag_id}.{task_id}")
         from urllib.parse import quote
 
-        path = f"/dags/{dag_id}/dagRuns/{quote(found[0], safe='')}/taskInstances/{task_id}/-1/hitlDetails"
-        self.rest("PATCH", path, {"chosen_options": ["Approve"], "params_input": {}})
+        answered = []
+        for detail in self.rest("GET", f"/dags/{dag_id}/dagRuns/~/hitlDetails").get("hitl_details", []):
+            ti = detail.get("task_instance") or {}
+            if ti.get("task_id") != task_id or detail.get("response_received"):
+                continue
+            run_id = str(ti["dag_run_id"])
+            path = f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails"
+            self.rest("PATCH", path, {"chosen_options": ["Approve"], "params_input": {}})
+            answered.append(run_id)
+        return answered
+
+    def approve(self, dag_id: str, task_id: str = "approve", timeout: float = 300) -> str:
+        """Wait for a question of ``task_id`` in ``dag_id``, answer "Approve" (:meth:`answer`); return its run."""
+        found: list[str] = []
+
+        def answered() -> bool:
+            found.extend(self.answer(dag_id, task_id))
+            return bool(found)
+
+        self.wait_for(answered, timeout, f"{dag_id}.{task_id}'s question")
         return found[0]
 
     def run_state(self, dag_id: str, run_id: str) -> str | None:

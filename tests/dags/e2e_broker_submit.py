@@ -37,3 +37,19 @@ with DAG(dag_id="e2e_broker_submit", schedule=None, start_date=pendulum.datetime
         award_financial=f"{IN}/file_c_corrected.csv",
         **waits,
     )
+
+with DAG(dag_id="e2e_upload_kill", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False):
+    # Killed (kill -9) while the Broker holds its upload's answer: Airflow's retry must find the
+    # submission that upload made, by the mark in its files' names, and upload nothing more.
+    DabsSubmissionOperator(
+        task_id="submit",
+        program_activity=f"{IN}/file_b.csv",
+        award_financial=f"{IN}/file_c.csv",
+        cgac_code="097",
+        reporting_period_start_date="05/2026",
+        reporting_period_end_date="05/2026",
+        retries=1,
+        retry_delay=pendulum.duration(seconds=1),
+        deferrable=False,
+        poll_interval=1,
+    )

@@ -1,5 +1,6 @@
 """
-Restarts under a real Airflow: ``kill -9`` the triggerer mid-wait, and the task mid-download.
+Restarts under a real Airflow: ``kill -9`` the triggerer mid-wait, the task mid-wait, mid-download,
+and while the Broker holds its upload's answer.
 
 Each logical run must create exactly one update, and its files must be whole and byte-identical
 to the emulator's (sha256), with nothing half-written left behind.
@@ -204,6 +205,59 @@ def test_task_killed_mid_wait_resumes_its_submission(stack, tmp_path):
     assert made.rows_received == 3 and len(starts) == 1  # its rows sent once, started once
     assert len(identical) == 1 and all(identical)
     assert leftovers == []
+
+
+def test_task_killed_while_its_upload_answer_is_held_uploads_once(stack, tmp_path):
+    """
+    The Broker has made the submission but holds the answer; the task is killed. Airflow's retry
+    finds that submission by the mark in its files' names: one upload, one submission.
+    """
+    emulator, broker = stack.emulator, stack.emulator.broker
+    # The scheduled DABS example uploads once when the stack starts: the fault must hold this run's.
+    stack.wait_for(lambda: broker.submissions_of("upload_dabs_files"), 600, "the DABS example's upload")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "file_b.csv").write_text("AgencyIdentifier,ObjectClass\n097,25.2\n")
+    (inputs / "file_c.csv").write_text("AgencyIdentifier,PIID\n097,W91-KILL\n")
+    with emulator.lock:
+        before = set(broker.submissions)
+    emulator.reset_counts()
+    held = emulator.inject("upload_dabs_files", "slow_after", delay=120)
+    run_id = stack.trigger("e2e_upload_kill", {"inputs": str(inputs), "destination": str(tmp_path)})
+    holder: list[int] = []
+
+    def made_and_held() -> bool:
+        with emulator.lock:
+            made = set(broker.submissions) - before
+            sent = [s for s in emulator.seen if s.route == "upload_dabs_files" and s.peer]
+        if not (made and held.hits and sent):
+            return False
+        found = _process_of_connection(sent[-1].peer[1])
+        holder[:] = [found] if found is not None else []
+        return bool(holder)
+
+    stack.wait_for(made_and_held, 180, "the Broker to make the submission and hold the answer")
+    os.kill(holder[0], signal.SIGKILL)
+    state, tries = ended(stack, "e2e_upload_kill", run_id)
+    if not AIRFLOW_3_1:  # see test_task_killed_mid_wait_resumes_its_submission
+        assert (state, tries) == ("failed", 1)
+        clear(stack, "e2e_upload_kill", run_id, "submit")
+        stack.wait_for(lambda: stack.run_state("e2e_upload_kill", run_id) != "failed", 60, "the clear")
+        state, tries = ended(stack, "e2e_upload_kill", run_id)
+    with emulator.lock:
+        made = sorted(set(broker.submissions) - before)
+    REPORT.row(
+        "Restarts",
+        case="kill -9 a DABS submission's task while the Broker holds its upload's answer",
+        run=f"{state} on try {tries}",
+        **{"updates created (must be 1)": len(made)},
+        files="-",
+        **{"partial files (must be 0)": 0},
+        note="counted here: Broker submissions made; the retry found its one by its files' names",
+    )
+    assert state == "success" and tries == 2
+    assert len(made) == 1 and emulator.count("upload_dabs_files") == 1
+    assert xcom(stack.home, "e2e_upload_kill", "submit", run_id)["submission_id"] == made[0]
 
 
 def _holder_of(path: Path) -> int | None:
