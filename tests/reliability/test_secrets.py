@@ -162,9 +162,14 @@ def test_every_example_dag_on_real_airflow_leaks_no_secret(stack, tmp_path):
     runs = {dag_id: stack.trigger(dag_id, conf) for dag_id, conf in confs.items() if not succeeded(dag_id)}
     for dag_id, run_id in runs.items():
         assert stack.wait_run(dag_id, run_id) == "success", dag_id
-    # The scheduled ones (refresh, warehouse loads) and the event-driven export run by themselves.
+    # The scheduled ones (refresh, warehouse loads) and the event-driven export run by themselves;
+    # the submitting ones publish once a person approves, as they ask (answered here, as in the UI).
     for dag_id in EXAMPLES:
-        stack.wait_for(lambda d=dag_id: succeeded(d), 180, f"a successful run of {dag_id}")
+        stack.wait_for(
+            lambda d=dag_id: (stack.answer(d) is not None) and succeeded(d),
+            600 if dag_id in ("broker_dabs_monthly", "broker_fabs_twice_monthly") else 180,
+            f"a successful run of {dag_id}",
+        )
 
     def failed_try_logged() -> bool:
         logs = (p for p in home.glob("logs/dag_id=*/**/*") if p.is_file() and "trigger" not in p.name)
