@@ -138,8 +138,9 @@ with DAG(
     )
     submission_id = submit.output  # its result names the submission
 
-    d_files = [
-        DFileGenerateOperator(
+    # D1 and D2 once A, B and C validated; E and F once the cross-file validation has too.
+    generated = {
+        file_type: DFileGenerateOperator(
             task_id=file_type.lower(),
             submission_id=submission_id,
             file_type=file_type,
@@ -147,22 +148,12 @@ with DAG(
             overwrite=True,
             deferrable=True,
         )
-        for file_type in ("D1", "D2")
-    ]
+        for file_type in ("D1", "D2", "E", "F")
+    }
+    d_files, e_f = [generated["D1"], generated["D2"]], [generated["E"], generated["F"]]
     cross_file = SubmissionValidationSensor(
         task_id="cross_file", submission_id=submission_id, file_types=["cross"], deferrable=True
     )
-    e_f = [
-        DFileGenerateOperator(
-            task_id=file_type.lower(),
-            submission_id=submission_id,
-            file_type=file_type,
-            destination=run_folder,
-            overwrite=True,
-            deferrable=True,
-        )
-        for file_type in ("E", "F")
-    ]
 
     if ApprovalOperator is not None:
         approve = ApprovalOperator(
