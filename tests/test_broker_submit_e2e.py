@@ -48,7 +48,7 @@ def test_the_submitting_examples_publish_once_approved_under_dags_test(tmp_path)
                 dag_id[-5:],
                 {**conf[dag_id], "destination": str(tmp_path / dag_id / "out")},
                 stack,
-                prepare=quick_validations,
+                prepare=instant_broker,
                 extra_env=warehouse.connection_env(),
                 answers=True,
             )
@@ -83,6 +83,17 @@ def test_the_submitting_examples_publish_once_approved_under_dags_test(tmp_path)
                 assert [r[1] for r in rows(sent)[1:]] == [row[1] for row in FABS_ROWS]
                 marked = warehouse.sql("warehouse", "SELECT count(*) FROM fabs_awards WHERE submitted")
                 assert marked == [(len(FABS_ROWS),)]
+
+
+def instant_broker(emulator) -> None:
+    """
+    The emulated Broker validates and generates at once, so no task defers: under ``dags test`` each
+    deferred task waits a whole 30 s poll, one after another. The scheduled runs' test below waits
+    in the triggerer.
+    """
+    emulator.broker.validation_seconds = 0.0
+    emulator.broker.generation_seconds = 0.0
+    emulator.broker.pickup_seconds = 0.0
 
 
 def quick_validations(emulator) -> None:
