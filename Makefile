@@ -15,9 +15,11 @@ VERSIONS      := 3.0.6 3.1.8 3.2.2 3.3.0
 VERSION_VENVS := $(foreach v,$(VERSIONS),.venv-airflow-$(v)/.installed)
 # What can differ by version: the compat layer and the fallback records (retries that reattach,
 # every kind), waits in every mode, object storage, the history watcher, starting and ending in the
-# triggerer, the outage rule, the connection forms and the providers page ...
+# triggerer, the outage rule, the connection forms and the providers page, the Broker's submitting
+# operators (their upload a guarded step, their wait in every mode, publishing only when confirmed) ...
 VERSION_TESTS := tests/test_compat.py tests/test_waits.py tests/test_steps.py tests/test_files.py \
     tests/test_object_storage.py tests/test_history_trigger.py tests/test_triggerer_waits.py \
+    tests/test_broker_submit_operators.py \
     tests/test_outage.py tests/test_provider.py::test_providers_manager_reads_forms \
     tests/test_provider.py::test_the_providers_page_links_to_real_documentation \
     tests/test_provider.py::test_airflow_cli_lists_provider_and_connection_types
