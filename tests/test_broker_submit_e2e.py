@@ -148,15 +148,14 @@ def test_the_submitting_examples_scheduled_runs_publish_once_a_person_approves(s
     broker = stack.emulator.broker
     for dag_id in EXAMPLES:
         run_id = stack.approve(dag_id, timeout=600)
+
         # Airflow 3.3 can fail the try that asked, once answered, on its stale-event race
         # (apache/airflow#72716, see STALE_DEFER_EXIT); its retry asks again, and is answered too.
-        stack.wait_for(
-            lambda d=dag_id, r=run_id: (
-                stack.answer(d) is not None and stack.run_state(d, r) in ("success", "failed")
-            ),
-            600,
-            f"{dag_id} to end",
-        )
+        def answered_and_ended(d: str = dag_id, r: str = run_id) -> bool:
+            stack.answer(d)  # the retry's question, if the race failed the try that asked
+            return stack.run_state(d, r) in ("success", "failed")
+
+        stack.wait_for(answered_and_ended, 600, f"{dag_id} to end")
         assert stack.wait_run(dag_id, run_id, timeout=60) == "success"
         published = stack.xcom(dag_id, "publish", run_id)
         assert published["publish_status"] == "published"
