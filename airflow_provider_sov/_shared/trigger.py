@@ -250,7 +250,6 @@ class JobTrigger(BaseTrigger):
         if time.time() >= self.deadline:
             return timed_out()
         outage: Outage | None = None
-        progress = self.log.info  # looked up once: the log's proxy binds a new logger at every lookup
         async with ConnectionPoller.watch(
             kind,
             ref,
@@ -273,7 +272,7 @@ class JobTrigger(BaseTrigger):
                         outage.ok()
                     last_status = outcome.status
                     job_id = outcome.job_id or job_id
-                    progress(outcome.progress_line(name))  # a whole line: no arguments to merge in
+                    self.log.info("%s", outcome.progress_line(name))
                     if outcome.terminal:
                         return {
                             "status": "terminal",
