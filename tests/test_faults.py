@@ -35,7 +35,6 @@ def ids(hook, sov_emulator, corrections_csv):
 
 
 async def test_async_reads_give_up_after_exactly_the_policys_tries(sov_connection, sov_emulator, ids):
-    # The first try runs outside tenacity and the rest inside it: the count must still add up.
     hook = SovHook(retry_policy=RetryPolicy(attempts=3, min_wait=0.001, max_wait=0.002), timeout=(2.0, 2.0))
     try:
         sov_emulator.reset_counts()

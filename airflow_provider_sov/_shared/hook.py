@@ -33,7 +33,6 @@ from airflow_provider_sov._shared.http import (
     RetryPolicy,
     decode_json,
     error_for_status,
-    gave_up,
     parse_retry_after,
     read_error_body,
     transport_error,
@@ -221,16 +220,14 @@ class ApiHook(BaseHook):
         settings = self.settings
         url, call = self._locate(route, settings, ids=ids, job_id=job_id, action=action)
         safe = route.idempotent if idempotent is None else idempotent
-        try:
-            for attempt in self.retry_policy.retrying(safe):
-                with attempt:
-                    with body() if body else nullcontext((form, {})) as (data, headers):
-                        response = self._send(route.method, url, settings, call, params, json, data, headers)
-                    with response:
-                        return decode_json(response.content, call)
-        except SovError as error:
-            raise gave_up(error, route) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def attempt() -> Any:
+            with body() if body else nullcontext((form, {})) as (data, headers):
+                response = self._send(route.method, url, settings, call, params, json, data, headers)
+            with response:
+                return decode_json(response.content, call)
+
+        return self.retry_policy.run(attempt, safe, route)
 
     def _send(
         self,
@@ -321,36 +318,34 @@ class ApiHook(BaseHook):
         call.host = urlsplit(absolute).netloc  # errors name the host the file is on ...
         call.signed_query = urlsplit(absolute).query  # ... and never repeat its query
         context = f"{what}" + (f" of {job_id}" if job_id is not None else "")
-        try:
-            for attempt in self.retry_policy.retrying(True):
-                with attempt:
-                    response = self._send(
-                        "GET",
-                        absolute,
-                        settings,
-                        call,
-                        headers={"Accept-Encoding": "identity"},
-                        stream=True,
-                        credentials=credentials,
+
+        def attempt() -> DownloadedFile:
+            response = self._send(
+                "GET",
+                absolute,
+                settings,
+                call,
+                headers={"Accept-Encoding": "identity"},
+                stream=True,
+                credentials=credentials,
+            )
+            with response:
+                length = response.headers.get("Content-Length", "")
+                expected = int(length) if length.isdigit() else expected_size
+                name = filename or filename_from(response.headers, response.url or absolute)
+                try:
+                    return write_stream(
+                        response.iter_content(CHUNK_SIZE),
+                        destination,
+                        name,
+                        overwrite=overwrite,
+                        expected_size=expected,
+                        context=context,
                     )
-                    with response:
-                        length = response.headers.get("Content-Length", "")
-                        expected = int(length) if length.isdigit() else expected_size
-                        name = filename or filename_from(response.headers, response.url or absolute)
-                        try:
-                            return write_stream(
-                                response.iter_content(CHUNK_SIZE),
-                                destination,
-                                name,
-                                overwrite=overwrite,
-                                expected_size=expected,
-                                context=context,
-                            )
-                        except requests.RequestException as exc:
-                            raise requests_failure(exc, call, self._timeouts(settings)) from None
-        except SovError as error:
-            raise gave_up(error) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+                except requests.RequestException as exc:
+                    raise requests_failure(exc, call, self._timeouts(settings)) from None
+
+        return self.retry_policy.run(attempt, True)
 
     def fetch_file(self, item: FileToFetch, *, overwrite: bool) -> DownloadedFile:
         """Write one file a task asked for: here ``source`` is its URL (an API may describe files otherwise)."""
@@ -413,10 +408,7 @@ class ApiHook(BaseHook):
             body = await self._asend(session, route.method, url, settings, call, params, json)
             return decode_json(body, call)
 
-        try:
-            return await self.retry_policy.arun(attempt, route.idempotent)
-        except SovError as error:
-            raise gave_up(error, route) from None
+        return await self.retry_policy.arun(attempt, route.idempotent, route)
 
     async def _asend(
         self,

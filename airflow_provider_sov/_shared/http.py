@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import itertools
 import json
 import random
 import re
@@ -15,8 +16,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, quote, unquote
-
-import tenacity
 
 from airflow_provider_sov.exceptions import (
     SovApiError,
@@ -309,71 +308,39 @@ class RetryPolicy:
         ceiling = min(self.max_wait, self.min_wait * (2 ** (attempt_number - 1)))
         return random.uniform(self.min_wait / 2, max(self.min_wait / 2, ceiling))
 
-    def _kwargs(self, idempotent: bool, done: int = 0) -> dict[str, Any]:
-        """Build tenacity's arguments; ``done`` tries already happened outside it."""
-
-        def _retry(state: tenacity.RetryCallState) -> bool:
-            outcome = state.outcome
-            if outcome is None or not outcome.failed:
-                return False
-            error = outcome.exception()
-            if error is None:
-                return False
-            if isinstance(error, SovError):
-                error.attempts = state.attempt_number + done  # type: ignore[attr-defined]
-            return self.should_retry(error, idempotent)
-
-        def _wait(state: tenacity.RetryCallState) -> float:
-            error = state.outcome.exception() if state.outcome is not None else None
-            return self.wait_seconds(state.attempt_number + done, error)
-
-        kwargs: dict[str, Any] = {
-            "stop": tenacity.stop_after_attempt(max(1, self.attempts - done)),
-            "retry": _retry,
-            "wait": _wait,
-            "reraise": True,
-        }
-        return kwargs
-
-    def retrying(self, idempotent: bool) -> tenacity.Retrying:
-        """Return a tenacity ``Retrying`` for a sync call."""
-        kwargs = self._kwargs(idempotent)
-        if self.sleep is not None:
-            kwargs["sleep"] = self.sleep
-        return tenacity.Retrying(**kwargs)
-
-    def aretrying(self, idempotent: bool, done: int = 0) -> tenacity.AsyncRetrying:
-        """Return a tenacity ``AsyncRetrying`` for an async call (sleeps with ``asyncio.sleep``)."""
-        kwargs = self._kwargs(idempotent, done)
-        if self.asleep is not None:
-            kwargs["sleep"] = self.asleep
-        return tenacity.AsyncRetrying(**kwargs)
-
-    async def arun(self, attempt: Callable[[], Awaitable[T]], idempotent: bool) -> T:
-        """
-        Await ``attempt()``, retrying by this policy. The first try runs before any tenacity object
-        exists: nearly every poll succeeds at once, and tenacity's loops leave reference cycles that
-        stall a triggerer's event loop in full garbage collections.
-        """
-        try:
-            return await attempt()
-        except SovError as error:
-            error.attempts = 1  # type: ignore[attr-defined]
-            if self.attempts <= 1 or not self.should_retry(error, idempotent):
-                raise
-            wait = self.wait_seconds(1, error)
-        await (self.asleep or asyncio.sleep)(wait)
-        async for retry in self.aretrying(idempotent, done=1):
-            with retry:
-                return await attempt()
+    def run(self, attempt: Callable[[], T], idempotent: bool, route: Route | None = None) -> T:
+        """Call ``attempt()``, retrying by this policy; the error that ends it says how retries ended."""
+        sleep = time.sleep if self.sleep is None else self.sleep
+        for tries in itertools.count(1):
+            try:
+                return attempt()
+            except SovError as error:
+                sleep(self._next_wait(error, tries, idempotent, route))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def arun(
+        self, attempt: Callable[[], Awaitable[T]], idempotent: bool, route: Route | None = None
+    ) -> T:
+        """Do what :meth:`run` does, awaiting ``attempt()`` (sleeps with ``asyncio.sleep``)."""
+        sleep = asyncio.sleep if self.asleep is None else self.asleep
+        for tries in itertools.count(1):
+            try:
+                return await attempt()
+            except SovError as error:
+                await sleep(self._next_wait(error, tries, idempotent, route))
+        raise AssertionError("unreachable")  # pragma: no cover
 
-def gave_up(error: SovError, route: Route | None = None) -> SovError:
+    def _next_wait(self, error: SovError, tries: int, idempotent: bool, route: Route | None) -> float:
+        """Return seconds before try ``tries + 1``; when there is none, raise ``error`` saying why."""
+        if tries >= self.attempts or not self.should_retry(error, idempotent):
+            raise gave_up(error, tries, route) from None
+        return self.wait_seconds(tries, error)
+
+
+def gave_up(error: SovError, tries: int, route: Route | None = None) -> SovError:
     """Say how retries ended ("gave up after N tries"; a creating ``route`` was not sent again)."""
-    attempts = getattr(error, "attempts", 1)
-    if attempts > 1 and "tries" not in error.message:
-        error.message = f"{error.message} Gave up after {attempts} tries."
+    if tries > 1 and "tries" not in error.message:
+        error.message = f"{error.message} Gave up after {tries} tries."
     if route is not None and not route.idempotent and error.transient and error.reached_server:
         what = route.action or route.name
         error.hint = (

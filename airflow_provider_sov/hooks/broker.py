@@ -285,7 +285,7 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
         self,
         sign: Callable[[], str],
         destination: Destination,
-        filename: str,
+        filename: str | None,
         *,
         overwrite: bool,
         key: str,
@@ -293,7 +293,7 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
     ) -> DownloadedFile:
         """
         Download a file from a URL ``sign`` signs for it just now, whole or not at all, with no
-        credentials; a 403 from storage (expired) gets a new URL, once.
+        credentials (the signature is the credential); a 403 from storage (expired) gets a new URL, once.
         """
         for attempt in (1, 2):
             url = sign()
@@ -308,8 +308,21 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
                     credentials=False,
                 )
             except SovAuthError as error:
-                if error.http_status != 403 or attempt == 2:
+                if error.http_status != 403:
                     raise
+                if attempt == 2:
+                    raise SovAuthError(
+                        f"Storage refused the {what} of {key} twice (HTTP 403), even at a freshly signed "
+                        f"URL: {error.server_message or 'no message'}.",
+                        action=error.action,
+                        job_id=key,
+                        http_status=403,
+                        server_message=error.server_message,
+                        hint=(
+                            "Signed URLs expire soon after they are issued (60 seconds for generated files): "
+                            "check this machine's clock, and that the download can start right after."
+                        ),
+                    ) from None
                 self.log.info(
                     "Storage refused the signed URL of the %s of %s (expired?); signing a new one.", what, key
                 )
@@ -343,38 +356,15 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
                     hint="Wait for it with DFileGenerationSensor (or DFileGenerateOperator) first.",
                 )
             url = check_download_url(body.get("url"), target.label, target.key)
-        for attempt in (1, 2):
-            try:
-                return self.download(
-                    url,
-                    destination,
-                    filename=filename,
-                    overwrite=overwrite,
-                    job_id=target.key,
-                    what=f"{target.file_type or 'generated'} file".strip(),
-                    credentials=False,
-                )
-            except SovAuthError as error:
-                if error.http_status != 403:
-                    raise
-                if attempt == 2:
-                    raise SovAuthError(
-                        f"Storage refused the {target.label} twice (HTTP 403), even at a freshly signed URL: "
-                        f"{error.server_message or 'no message'}.",
-                        action=error.action,
-                        job_id=target.key,
-                        http_status=403,
-                        server_message=error.server_message,
-                        hint=(
-                            "Signed URLs expire 60 seconds after they are issued: check this machine's "
-                            "clock, and that the download can start right after the status is read."
-                        ),
-                    ) from None
-                self.log.info(
-                    "Storage refused the signed URL of the %s (expired?); signing a new one.", target.label
-                )
-                url = self.file_url(target)
-        raise AssertionError("unreachable")  # pragma: no cover
+        urls = [url]
+        return self.download_signed(
+            lambda: urls.pop() if urls else self.file_url(target),
+            destination,
+            filename,
+            overwrite=overwrite,
+            key=target.key,
+            what=f"{target.file_type or 'generated'} file".strip(),
+        )
 
 
 def _arguments(values: dict[str, Any]) -> dict[str, Any]:
