@@ -226,6 +226,26 @@ def test_published_files_are_downloaded_from_urls_signed_for_each(broker_emulato
     assert [f["filetype"] for f in run_task(only, make_context())["files"]] == ["C"]
 
 
+@pytest.mark.parametrize("refusals", [1, 2])
+def test_a_published_file_storage_refuses_is_signed_afresh_once(broker_emulator, tmp_path, refusals):
+    from airflow_provider_sov.exceptions import SovAuthError
+
+    broker = broker_emulator.broker
+    broker.add_submission(6002, cgac_code="020", reporting_fiscal_year=2026, reporting_fiscal_period=6)
+    broker.publish(6002, files=("C",))
+    broker_emulator.inject("storage", "status", status=403, times=refusals)
+    task = PublishedFilesDownloadOperator(
+        task_id="published", type="dabs", agency="020", year=2026, period=6, destination=tmp_path
+    )
+    if refusals == 1:  # an expired URL: a new one is signed, and the file arrives
+        assert [f["filetype"] for f in run_task(task, make_context())["files"]] == ["C"]
+    else:
+        with pytest.raises(SovAuthError, match=r"twice \(HTTP 403\), even at a freshly signed URL") as info:
+            run_task(task, make_context())
+        assert "clock" in str(info.value) and list(tmp_path.iterdir()) == []
+    assert broker_emulator.count("get_published_file") == 2  # signed once more, never a third time
+
+
 def test_no_published_files_for_the_period_fails_saying_what_was_looked_for(broker_emulator, tmp_path):
     task = PublishedFilesDownloadOperator(
         task_id="published", type="dabs", agency="097", year=2026, period=9, destination=tmp_path

@@ -7,6 +7,7 @@ pre-signed URL, never across a redirect to another host.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -403,11 +404,7 @@ class ApiHook(BaseHook):
         settings = await self.asettings()
         url, call = self._locate(route, settings, **where)
         session = await self._asession(settings)
-
-        async def attempt() -> Any:
-            body = await self._asend(session, route.method, url, settings, call, params, json)
-            return decode_json(body, call)
-
+        attempt = partial(self._asend, session, route.method, url, settings, call, params, json)
         return await self.retry_policy.arun(attempt, route.idempotent, route)
 
     async def _asend(
@@ -419,7 +416,8 @@ class ApiHook(BaseHook):
         call: Call,
         params: Any,
         json: Any,
-    ) -> bytes:
+    ) -> Any:
+        """Send one exchange, following redirects; return its decoded JSON body."""
         import ssl
 
         import aiohttp
@@ -453,7 +451,7 @@ class ApiHook(BaseHook):
                             withheld=self._withheld_from(url, settings),
                             read=self.read_error,
                         )
-                    return await response.read()
+                    return decode_json(await response.read(), call)
             except aiohttp.ClientConnectorCertificateError as exc:
                 raise tls_failure(exc.certificate_error, call) from None
             except (aiohttp.ClientSSLError, ssl.SSLError) as exc:  # before ClientConnectorError, its base
