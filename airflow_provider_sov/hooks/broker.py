@@ -258,6 +258,7 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
                 overwrite=overwrite,
                 key=report.name.removesuffix(".csv"),
                 what=f"{'warning' if report.warning else 'error'} report",
+                label=f"report {report.name}",
             )
         finished: FinishedFile = item.source
         url = self.finished_file_url(finished.target, finished.status_body)
@@ -279,6 +280,7 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
             overwrite=overwrite,
             key=f"published file {file.published_files_history_id}",
             what="published file",
+            label=f"published file {file.label}",
         )
 
     def download_signed(
@@ -290,10 +292,12 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
         overwrite: bool,
         key: str,
         what: str,
+        label: str,
     ) -> DownloadedFile:
         """
         Download a file from a URL ``sign`` signs for it just now, whole or not at all, with no
         credentials (the signature is the credential); a 403 from storage (expired) gets a new URL, once.
+        ``label``: how messages name the file.
         """
         for attempt in (1, 2):
             url = sign()
@@ -312,8 +316,8 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
                     raise
                 if attempt == 2:
                     raise SovAuthError(
-                        f"Storage refused the {what} of {key} twice (HTTP 403), even at a freshly signed "
-                        f"URL: {error.server_message or 'no message'}.",
+                        f"Storage refused the {label} twice (HTTP 403), even at a freshly signed URL: "
+                        f"{error.server_message or 'no message'}.",
                         action=error.action,
                         job_id=key,
                         http_status=403,
@@ -324,7 +328,7 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
                         ),
                     ) from None
                 self.log.info(
-                    "Storage refused the signed URL of the %s of %s (expired?); signing a new one.", what, key
+                    "Storage refused the signed URL of the %s (expired?); signing a new one.", label
                 )
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -364,6 +368,7 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
             overwrite=overwrite,
             key=target.key,
             what=f"{target.file_type or 'generated'} file".strip(),
+            label=target.label,
         )
 
 
