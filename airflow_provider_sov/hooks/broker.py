@@ -293,14 +293,15 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
         key: str,
         what: str,
         label: str,
+        signed: str | None = None,
     ) -> DownloadedFile:
         """
         Download a file from a URL ``sign`` signs for it just now, whole or not at all, with no
         credentials (the signature is the credential); a 403 from storage (expired) gets a new URL, once.
-        ``label``: how messages name the file.
+        ``label``: how messages name the file; ``signed``: a URL signed just now, for the first try.
         """
         for attempt in (1, 2):
-            url = sign()
+            url = signed if attempt == 1 and signed else sign()
             try:
                 return self.download(
                     url,
@@ -360,15 +361,15 @@ class DataActBrokerHook(BrokerSubmissionsMixin, ApiHook):
                     hint="Wait for it with DFileGenerationSensor (or DFileGenerateOperator) first.",
                 )
             url = check_download_url(body.get("url"), target.label, target.key)
-        urls = [url]
         return self.download_signed(
-            lambda: urls.pop() if urls else self.file_url(target),
+            lambda: self.file_url(target),
             destination,
             filename,
             overwrite=overwrite,
             key=target.key,
             what=f"{target.file_type or 'generated'} file".strip(),
             label=target.label,
+            signed=url,
         )
 
 
