@@ -16,10 +16,11 @@ runs it at any N):
   no trigger around it (what one poll cannot cost less than in asyncio and aiohttp).
 
 Reported per run: event-loop lag p50/p99 (a 50 ms timer's lateness), polls achieved vs intended
-(counted by the emulator), CPU seconds per poll (the trigger process's user+system time), RSS per
-trigger, how late the waits saw their jobs finish (p99), and errors (waits that did not end with
-success). Goals: 5,000 waits at 5 s and 10,000 at 15 s with lag p99 < 100 ms, CPU per poll <= 1.5x
-the floor's (and below the peer's), and at most one request per distinct job per interval
+(counted by the emulator), CPU seconds per poll (the trigger process's user+system time; it logs
+as the triggerer's runner process does, JSON lines to its supervisor's channel), RSS per trigger,
+how late the waits saw their jobs finish (p99), and errors (waits that did not end with success).
+Goals: 5,000 waits at 5 s and 10,000 at 15 s with lag p99 < 100 ms, CPU per poll <= 1.5x the
+floor's (and below the peer's), and at most one request per distinct job per interval
 (``--waits-per-job`` shares jobs).
 ``--budget-series`` runs the request-budget series instead (see ``budget_series``).
 
@@ -262,20 +263,28 @@ async def run_triggers(
 
 def child(kind: str, poll: float, cap: float) -> None:
     """Import everything first (as the triggerer has by then), say so, then run the waits sent."""
-    make_trigger(kind, "warm-up" if kind != "broker" else 1, poll, time.time())
-    if kind == "floor":
-        import aiohttp  # noqa: F401  # the floor's one import, as the others' are made above
-    print("ready", flush=True)
-    job = json.loads(sys.stdin.readline())
-    waits = run_triggers(kind, job["ids"], job["ends"], poll, cap, job.get("record", False))
-    if profile := job.get("profile"):  # --profile: where the time went, for pstats
-        import cProfile
+    from airflow.sdk.log import configure_logging, reset_logging
 
-        with cProfile.Profile() as profiler:
+    # Log as the triggerer's runner process does: JSON lines, unbuffered, to its supervisor's channel
+    # (a file here), the supervisor masking and writing them to each trigger's log in its own process.
+    with tempfile.TemporaryFile("wb", buffering=0) as channel:
+        reset_logging()
+        configure_logging(json_output=True, output=channel, sending_to_supervisor=True)
+        make_trigger(kind, "warm-up" if kind != "broker" else 1, poll, time.time())
+        if kind == "floor":
+            import aiohttp  # noqa: F401  # the floor's one import, as the others' are made above
+        print("ready", flush=True)
+        job = json.loads(sys.stdin.readline())
+        waits = run_triggers(kind, job["ids"], job["ends"], poll, cap, job.get("record", False))
+        if profile := job.get("profile"):  # --profile: where the time went, for pstats
+            import cProfile
+
+            with cProfile.Profile() as profiler:
+                result = asyncio.run(waits)
+            Path(profile).mkdir(parents=True, exist_ok=True)
+            profiler.dump_stats(Path(profile) / f"{kind}-{len(job['ids'])}.prof")
+        else:
             result = asyncio.run(waits)
-        profiler.dump_stats(Path(profile) / f"{kind}-{len(job['ids'])}.prof")
-    else:
-        result = asyncio.run(waits)
     print(json.dumps(result), flush=True)
 
 
