@@ -293,3 +293,17 @@ def test_every_file_is_checked_before_any_request(broker, files, tmp_path):
         run_task(dabs(files, award_financial=str(tmp_path / "empty.csv")), make_context())
     assert sum(broker.counts.values()) == 0
     assert Path(files["b"]).exists()
+
+
+def test_each_file_is_read_once_to_check_it_and_once_to_send_it(broker, files, monkeypatch):
+    opened: list[str] = []
+    real_open = Path.open
+
+    def counted(self, *args, **kwargs):
+        opened.append(str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", counted)
+    assert run_task(dabs(files), make_context())["succeeded"]
+    # An object-storage file is read over the network: a second check would be one more GET per file.
+    assert (opened.count(str(files["b"])), opened.count(str(files["c"]))) == (2, 2)

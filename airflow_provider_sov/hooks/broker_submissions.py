@@ -20,13 +20,12 @@ from airflow_provider_sov.hooks.broker_lifecycle import (
     published_files_params,
 )
 from airflow_provider_sov.hooks.broker_rules import ROUTES, check_download_url, check_int_id
-from airflow_provider_sov.hooks.broker_uploads import Upload, dabs_upload, fabs_upload, report_params
+from airflow_provider_sov.hooks.broker_uploads import Upload, dabs_upload, fabs_upload, report_params, tagged
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from airflow_provider_sov._shared.hook import ApiHook
-    from airflow_provider_sov._shared.routes import Route
 
     _Base = ApiHook
 else:
@@ -222,12 +221,16 @@ class BrokerSubmissionsMixin(_Base):
 
     # --- Submitting: uploads, reports, revalidation, publishing ---------------------------------
 
-    def _upload(self, route: Route, upload: Upload) -> int:
-        """Send a checked upload, streamed from its files; return the submission's ID."""
+    def send_upload(self, upload: Upload, *, fabs: bool = False, file_name_tag: str | None = None) -> int:
+        """
+        Send an upload :func:`~.broker_uploads.dabs_upload` (or ``fabs_upload``, with ``fabs``)
+        checked, streamed from its files, each name carrying ``file_name_tag``; return the
+        submission's ID.
+        """
+        route = ROUTES["upload_fabs_file" if fabs else "upload_dabs_files"]
+        files = [(field, path, tagged(name, file_name_tag), kind) for field, path, name, kind in upload.files]
         body = self.request(
-            route,
-            body=self.upload_body(list(upload.files), list(upload.fields)),
-            job_id=upload.existing_submission_id,
+            route, body=self.upload_body(files, list(upload.fields)), job_id=upload.existing_submission_id
         )
         call = self._call(route, self.settings, upload.existing_submission_id, None)
         return check_int_id(require_keys(body, ("submission_id",), call)["submission_id"], "submission_id")
@@ -280,9 +283,8 @@ class BrokerSubmissionsMixin(_Base):
             is_quarter=is_quarter,
             test_submission=test_submission,
             existing_submission_id=existing_submission_id,
-            file_name_tag=file_name_tag,
         )
-        return self._upload(ROUTES["upload_dabs_files"], upload)
+        return self.send_upload(upload, file_name_tag=file_name_tag)
 
     def upload_fabs_file(
         self,
@@ -307,9 +309,8 @@ class BrokerSubmissionsMixin(_Base):
             agency_code=agency_code,
             existing_submission_id=existing_submission_id,
             test_submission=test_submission,
-            file_name_tag=file_name_tag,
         )
-        return self._upload(ROUTES["upload_fabs_file"], upload)
+        return self.send_upload(upload, fabs=True, file_name_tag=file_name_tag)
 
     def find_uploads(
         self, file_name_tag: str, *, fabs: bool = False, since: float | None = None

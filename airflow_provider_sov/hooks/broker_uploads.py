@@ -156,7 +156,6 @@ def dabs_upload(
     is_quarter: object = False,
     test_submission: object = False,
     existing_submission_id: object = None,
-    file_name_tag: str | None = None,
 ) -> Upload:
     """The ``upload_dabs_files`` request: a new submission (Files B and C) or corrections to one."""
     given = {
@@ -222,7 +221,7 @@ def dabs_upload(
     for field, source in given.items():
         if source is not None:
             path, name = check_upload_file(source, f"File {DABS_FILES[field]} ({field})")
-            files.append((field, path, tagged(name, file_name_tag), "text/csv"))
+            files.append((field, path, name, "text/csv"))
     return Upload(tuple(fields), tuple(files), existing)
 
 
@@ -232,7 +231,6 @@ def fabs_upload(
     agency_code: object = None,
     existing_submission_id: object = None,
     test_submission: object = False,
-    file_name_tag: str | None = None,
 ) -> Upload:
     """The ``upload_fabs_file`` request: a new FABS submission for a sub-tier agency, or a new file for one."""
     test = check_bool(test_submission, "test_submission")
@@ -255,7 +253,7 @@ def fabs_upload(
         fields.append(("agency_code", code))
     fields.append(("test_submission", str(test).lower()))
     path, name = check_upload_file(fabs, "FABS file")
-    return Upload(tuple(fields), (("fabs", path, tagged(name, file_name_tag), "text/csv"),), existing)
+    return Upload(tuple(fields), (("fabs", path, name, "text/csv"),), existing)
 
 
 def report_params(

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from airflow_provider_sov._shared.jobs import JobRef, Reading
     from airflow_provider_sov._shared.task_state import StateStore
     from airflow_provider_sov.hooks.broker import DataActBrokerHook  # noqa: F401 - the hook type of the base class
+    from airflow_provider_sov.hooks.broker_uploads import Upload
 
 #: The validations a DABS submission's upload waits on: A, B, C, then the cross-file one.
 DABS_VALIDATIONS = (*UPLOAD_VALIDATIONS, "cross")
@@ -121,16 +122,15 @@ class SubmissionUploadOperator(JobOperator["DataActBrokerHook"]):
         values["existing_submission_id"] = None if existing in (None, "") else existing
         return values
 
-    def checked_upload(self, arguments: dict[str, Any]) -> Any:
+    def checked_upload(self, arguments: dict[str, Any]) -> Upload:
         """Every local check of the upload (files, codes, periods), before any request."""
         from airflow_provider_sov.hooks.broker_uploads import dabs_upload, fabs_upload
 
         return (fabs_upload if self.is_fabs else dabs_upload)(**arguments)
 
-    def send(self, arguments: dict[str, Any], tag: str | None) -> int:
-        """Send the upload; return the submission's ID."""
-        method = self.hook.upload_fabs_file if self.is_fabs else self.hook.upload_dabs_files
-        return method(**arguments, file_name_tag=tag)
+    def send(self, upload: Upload, tag: str | None) -> int:
+        """Send the checked upload (each file's name carrying ``tag``); return the submission's ID."""
+        return self.hook.send_upload(upload, fabs=self.is_fabs, file_name_tag=tag)
 
     def start_job(self, context: Context, store: StateStore) -> tuple[ValidationRef, Reading | None]:
         from airflow_provider_sov._shared.lineage import dataset
@@ -151,7 +151,7 @@ class SubmissionUploadOperator(JobOperator["DataActBrokerHook"]):
         if upload.existing_submission_id is not None:
             ref = ValidationRef(upload.existing_submission_id, types)
             steps.attach(ref)
-            steps.run(ref, CORRECTED, lambda: self.send(arguments, None))
+            steps.run(ref, CORRECTED, lambda: self.send(upload, None))
             return ref, None
         tag = task_upload_tag(context)
 
@@ -161,7 +161,7 @@ class SubmissionUploadOperator(JobOperator["DataActBrokerHook"]):
             ]
 
         ref = steps.create(
-            UPLOADED, lambda: ValidationRef(self.send(arguments, tag), types), client_ref=tag, find=find
+            UPLOADED, lambda: ValidationRef(self.send(upload, tag), types), client_ref=tag, find=find
         )
         self.log.info(
             "Submission %s holds the uploaded files (their names carry %s).", ref.submission_id, tag
