@@ -19,7 +19,6 @@ API_NAME = "DATA Act Broker"
 CONN_NAME_ATTR = "data_act_broker_conn_id"
 DEFAULT_CONN_NAME = "data_act_broker_default"
 DEFAULT_HOST = "https://broker-api.usaspending.gov"
-PROXY_HOST = "https://api.fiscal.treasury.gov/ap/exp/v1/data-act-broker"
 PROXY_HOST_MARK = "api.fiscal.treasury.gov"
 #: The website on Treasury's Broker API (the Broker's README: "The website that runs on these
 #: services"), for connections to its API or its proxy; others name theirs (extra ``website_url``).
@@ -32,8 +31,6 @@ SUBMISSION_FILE_TYPES = ("D1", "D2", "E", "F")
 DETACHED_FILE_TYPES = ("D1", "D2", "A", "BOC")
 #: File types with a date range, agency type and format (the others are whole-period CSVs).
 D_FILE_TYPES = ("D1", "D2")
-#: File types that read ``invalid`` for a moment after they are requested.
-SLOW_START_FILE_TYPES = ("E", "F", "A", "BOC")
 AGENCY_TYPES = ("awarding", "funding")
 FILE_FORMATS = ("csv", "txt")
 _DATE = re.compile(r"\d{2}/\d{2}/\d{4}")

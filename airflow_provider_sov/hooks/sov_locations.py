@@ -30,9 +30,6 @@ class CsvSummary:
     size: int
 
 
-IDENTIFYING_COLUMNS = ("item_key", "sheet_name", "sheet_row_number")
-
-
 def check_locations_csv(source: Any) -> CsvSummary:
     """
     Check a locations CSV locally, streaming it; raise :class:`SovInputError` naming the problem.
