@@ -451,12 +451,17 @@ class AirflowStack:
                 f"{dag_id} to finish",
             )
             state = str(self.run_state(dag_id, run_id))
-            seen = self.stale_defer_exit_count(dag_id, run_id)
-            if state != "failed" or seen <= self.stale_defer_exits.count(run_id):
+            if state != "failed" or not self.clear_if_raced(dag_id, run_id):
                 return state
-            self.stale_defer_exits.append(run_id)
-            body = {"dag_run_id": run_id, "dry_run": False, "only_failed": True, "reset_dag_runs": True}
-            self.rest("POST", f"/dags/{dag_id}/clearTaskInstances", body)  # the run is queued on return
+
+    def clear_if_raced(self, dag_id: str, run_id: str) -> bool:
+        """Clear a failed run's failed tasks once per stale-event race (:meth:`wait_run`); say if it did."""
+        if self.stale_defer_exit_count(dag_id, run_id) <= self.stale_defer_exits.count(run_id):
+            return False
+        self.stale_defer_exits.append(run_id)
+        body = {"dag_run_id": run_id, "dry_run": False, "only_failed": True, "reset_dag_runs": True}
+        self.rest("POST", f"/dags/{dag_id}/clearTaskInstances", body)
+        return True
 
     def stale_defer_exit_count(self, dag_id: str, run_id: str) -> int:
         """How often the scheduler failed a task of this run on :data:`STALE_DEFER_EXIT`."""
