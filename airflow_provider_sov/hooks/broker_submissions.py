@@ -223,9 +223,10 @@ class BrokerSubmissionsMixin(_Base):
 
     def send_upload(self, upload: Upload, *, fabs: bool = False, file_name_tag: str | None = None) -> int:
         """
-        Send an upload :func:`~.broker_uploads.dabs_upload` (or ``fabs_upload``, with ``fabs``)
-        checked, streamed from its files, each name carrying ``file_name_tag``; return the
-        submission's ID.
+        Send an upload already checked by :func:`~.broker_uploads.dabs_upload` (with ``fabs``:
+        ``fabs_upload``), streamed from its files, each file's name carrying ``file_name_tag``;
+        return the submission's ID. Needs the permission of :meth:`upload_dabs_files` (with
+        ``fabs``: :meth:`upload_fabs_file`).
         """
         route = ROUTES["upload_fabs_file" if fabs else "upload_dabs_files"]
         files = [(field, path, tagged(name, file_name_tag), kind) for field, path, name, kind in upload.files]
