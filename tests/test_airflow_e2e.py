@@ -198,8 +198,14 @@ def test_scheduled_refresh_defers_through_the_real_triggerer(stack):
     assert stack.wait_run("sov_update_refresh", run_id) == "success"
     trigger_logs = list(stack.home.glob("logs/dag_id=sov_update_refresh/*/task_id=wait_for_update/*trigger*"))
     assert trigger_logs, "the wait did not go through the triggerer"
-    text = trigger_logs[0].read_text()
-    assert "COMPLETE 100%" in text and "Trigger fired event" in text
+
+    # The triggerer's runner process sends a trigger's log lines to its supervisor, which writes them
+    # to the file as it reads them: that may be after the resumed task ended the run.
+    def logged_to_the_end() -> bool:
+        text = trigger_logs[0].read_text()
+        return "COMPLETE 100%" in text and "Trigger fired event" in text
+
+    stack.wait_for(logged_to_the_end, 120, "the trigger's log to say the update completed")
     files = xcom(stack.home, "sov_update_refresh", "download_outputs", run_id)["files"]
     sud_id = xcom(stack.home, "sov_update_refresh", "initiate_update", run_id)["job_id"]
     assert sud_id == xcom(stack.home, "sov_update_refresh", "initiate_update", run_id, key="job_id")
