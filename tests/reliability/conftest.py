@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_sov._shared.http import RetryPolicy
 from tests.conftest import SleepLog
-from tests.reliability.faults import FAULT_SERVER, FAULT_TOKEN, READ_TIMEOUT
+from tests.reliability.faults import FAULT_SERVER, FAULT_TOKEN, PATIENT_READ_TIMEOUT, READ_TIMEOUT
 from tests.reliability.report import REPORT
 
 if TYPE_CHECKING:
@@ -60,8 +60,20 @@ def fault_server() -> Iterator[EmulatorServer]:
             FAULT_SERVER.clear()
 
 
+def read_timeout_of(request: pytest.FixtureRequest) -> float:
+    """
+    A case's read timeout: :data:`READ_TIMEOUT` where its fault is an answer slower than that (the
+    case needs it), else :data:`PATIENT_READ_TIMEOUT`, so that a busy machine's slow answer is not
+    taken for the fault.
+    """
+    fault = getattr(getattr(request.node, "callspec", None), "params", {}).get("fault")
+    return READ_TIMEOUT if fault is not None and fault.slow else PATIENT_READ_TIMEOUT
+
+
 @pytest.fixture
-def emu(fault_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> EmulatorServer:
+def emu(
+    fault_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> EmulatorServer:
     """The fault emulator with no faults and zeroed counters; every connection points at it."""
     from airflow_provider_sov.testing import broker_app
     from airflow_provider_sov.testing.stack import broker_connection
@@ -70,8 +82,8 @@ def emu(fault_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Emulat
     fault_server.reset_counts()
     fault_server.broker.cache.clear()  # a generation request is new each time, not a cache hit
     fault_server.broker.sessions[broker_app.SESSION_ID] = fault_server.clock.now()  # alive again
-    # Short read timeouts, so that the slow faults are slower than the timeout everywhere.
-    timeouts = {"read_timeout": READ_TIMEOUT, "connect_timeout": 2}
+    # Short read timeouts where the fault is a slow answer, so that it is slower than the timeout.
+    timeouts = {"read_timeout": read_timeout_of(request), "connect_timeout": 2}
     sov = {"conn_type": "sovfixer", "host": fault_server.url, "password": fault_server.token}
     monkeypatch.setenv("AIRFLOW_CONN_SOVFIXER_DEFAULT", json.dumps({**sov, "extra": timeouts}))
     for mode in ("login", "proxy", "session"):
@@ -92,6 +104,3 @@ def waits() -> SleepLog:
 def fast(waits: SleepLog) -> RetryPolicy:
     """Four tries; waits recorded, not slept."""
     return RetryPolicy(attempts=4, min_wait=0.001, max_wait=0.002, sleep=waits, asleep=waits.asleep)
-
-
-TIMEOUT = (2.0, READ_TIMEOUT)

@@ -19,7 +19,6 @@ from airflow_provider_sov.hooks.broker import _SESSIONS, DataActBrokerHook, Gene
 from airflow_provider_sov.hooks.sov import SovHook
 from airflow_provider_sov.hooks.sov_jobs import SovJobRef, classify
 from tests.conftest import EXAMPLE_CSV
-from tests.reliability.conftest import TIMEOUT
 from tests.reliability.faults import (
     CREATING,
     FAULTS,
@@ -56,9 +55,9 @@ class World:
     def __init__(self, emu: EmulatorServer, policy: RetryPolicy, folder: Path) -> None:
         self.emu = emu
         self.folder = folder
-        self.sov = SovHook(retry_policy=policy, timeout=TIMEOUT)
+        self.sov = SovHook(retry_policy=policy)
         self.brokers = {
-            mode: DataActBrokerHook(f"broker_{mode}", retry_policy=policy, timeout=TIMEOUT)
+            mode: DataActBrokerHook(f"broker_{mode}", retry_policy=policy)
             for mode in ("login", "proxy", "session")
         }
         self.broker = self.brokers["login"]
@@ -69,7 +68,7 @@ class World:
         _SESSIONS.clear()
         policy, self.brokers = self.broker.retry_policy, {}
         for mode in ("login", "proxy", "session"):
-            self.brokers[mode] = DataActBrokerHook(f"broker_{mode}", retry_policy=policy, timeout=TIMEOUT)
+            self.brokers[mode] = DataActBrokerHook(f"broker_{mode}", retry_policy=policy)
         self.broker = self.brokers["login"]
 
     def close(self) -> None:
