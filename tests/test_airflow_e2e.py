@@ -20,6 +20,7 @@ from airflow_provider_sov.testing import broker_app
 from airflow_provider_sov.testing.server import EmulatorServer
 from airflow_provider_sov.testing.stack import AIRFLOW, AirflowStack, airflow_env, migrate, query
 from tests.conftest import dags_folder, xcom
+from tests.submitting_warehouse import seed_locations
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -274,61 +275,7 @@ def test_parse_example_through_the_real_triggerer(stack, tmp_path):
 
 def test_warehouse_rows_become_a_new_sov_and_come_back_through_the_real_triggerer(stack, tmp_path):
     warehouse = stack.warehouse
-    warehouse.sql(
-        "warehouse",
-        "CREATE TABLE warehouse_locations (location_id int PRIMARY KEY, portfolio text, bldg_name text, "
-        "street_address text, city text, state text, postal_code text, country text, occupancy text, "
-        "construction text, year_built int, limits__building_limit bigint)",
-    )
-    rows = [
-        (
-            1,
-            "harbor",
-            "Harbor North",
-            "100 Pier Rd",
-            "Miami",
-            "FL",
-            "33131",
-            "USA",
-            "Warehouse",
-            "Masonry",
-            1987,
-            3400000,
-        ),
-        (2, "other", "Elsewhere", "1 Main St", "Boise", "ID", "83702", "USA", "Office", "Frame", 2001, 100),
-        (
-            3,
-            "harbor",
-            "Harbor South",
-            "120 Pier Rd",
-            "Miami",
-            "FL",
-            "33131",
-            "USA",
-            "Warehouse",
-            "Masonry",
-            1991,
-            None,
-        ),
-        (
-            4,
-            "harbor",
-            "Harbor Office",
-            "9 Bay St",
-            "Miami",
-            "FL",
-            "33131",
-            "USA",
-            "Office",
-            "Steel",
-            2006,
-            1900000,
-        ),
-    ]
-    for row in rows:
-        warehouse.sql(
-            "warehouse", f"INSERT INTO warehouse_locations VALUES ({', '.join('?' * len(row))})", *row
-        )
+    seed_locations(warehouse)
     stack.emulator.reset_counts()
     run_id = stack.trigger("sov_new_from_warehouse", {"portfolio": "harbor", "destination": str(tmp_path)})
     assert stack.wait_run("sov_new_from_warehouse", run_id) == "success"
