@@ -65,6 +65,9 @@ class Seen:
     headers: dict[str, str] = field(default_factory=dict)
     #: The client's (host, port): which connection, hence which process, sent it.
     peer: tuple[str, int] | None = None
+    #: Once the emulator is done with it: the status it answered, or the error that ended it (a
+    #: body cut short...); None while it is being handled.
+    ended: int | str | None = None
 
 
 #: Where the middleware leaves an "after" fault for a route that streams its own body.

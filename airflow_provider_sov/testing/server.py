@@ -329,16 +329,30 @@ class EmulatorServer:
         with self.lock:
             self.counts[route] += 1
             peer = request.transport.get_extra_info("peername") if request.transport else None
-            self.seen.append(
-                Seen(
-                    route,
-                    request.method,
-                    request.path_qs,
-                    dict(request.headers),
-                    tuple(peer[:2]) if peer else None,
-                )
+            seen = Seen(
+                route,
+                request.method,
+                request.path_qs,
+                dict(request.headers),
+                tuple(peer[:2]) if peer else None,
             )
+            self.seen.append(seen)
             self.sov.tick()
+        try:
+            response = await self._pipeline(request, handler, route)
+        except BaseException as exc:
+            seen.ended = type(exc).__name__
+            raise
+        seen.ended = response.status
+        return response
+
+    async def _pipeline(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+        route: str,
+    ) -> web.StreamResponse:
+        """Faults, authentication, then the route's handler (and an "after" fault on its answer)."""
         if route in ("storage", "elsewhere"):  # any credential sent there is recorded, fault or not
             denied = self.broker.check_storage(request)
             if denied is not None:

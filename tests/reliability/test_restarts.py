@@ -1,6 +1,6 @@
 """
 Restarts under a real Airflow: ``kill -9`` the triggerer mid-wait, the task mid-wait, mid-download,
-and while the Broker holds its upload's answer.
+while the Broker holds its upload's answer and while the upload's body is still being sent.
 
 Each logical run must create exactly one update, and its files must be whole and byte-identical
 to the emulator's (sha256), with nothing half-written left behind.
@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,6 +21,9 @@ from airflow_provider_sov.testing.stack import query
 from tests.conftest import NEW_SOV_CSV, xcom
 from tests.reliability.faults import partial_files, sha256
 from tests.reliability.report import REPORT
+
+if TYPE_CHECKING:
+    from airflow_provider_sov.testing.faults import Seen
 
 pytestmark = [pytest.mark.airflow_cli, pytest.mark.timeout(600)]
 
@@ -258,6 +262,78 @@ def test_task_killed_while_its_upload_answer_is_held_uploads_once(stack, tmp_pat
     assert state == "success" and tries == 2
     assert len(made) == 1 and emulator.count("upload_dabs_files") == 1
     assert xcom(stack.home, "e2e_upload_kill", "submit", run_id)["submission_id"] == made[0]
+
+
+def _tcp_socket(local_port: int) -> tuple[int, int] | None:
+    """``(state, bytes not yet sent)`` of the loopback TCP socket on ``local_port``, from /proc; None: gone."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == local_port:
+                return int(fields[3], 16), int(fields[4].split(":")[0], 16)
+    return None
+
+
+def test_task_killed_mid_upload_body_uploads_once(stack, tmp_path):
+    """
+    The task is killed while its upload's body is still on its way: the Broker never makes that
+    submission (the body ends short), so Airflow's retry finds none by its mark and sends again.
+    """
+    emulator, broker = stack.emulator, stack.emulator.broker
+    stack.wait_for(lambda: broker.submissions_of("upload_dabs_files"), 600, "the DABS example's upload")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    # Far more than loopback's socket buffers hold, so that the sender is held mid-body.
+    row = f"097,25.2,{'x' * 90}\n"
+    with (inputs / "file_b.csv").open("w") as big:
+        big.write("AgencyIdentifier,ObjectClass,Note\n" + row * (48 * 1024 * 1024 // len(row)))
+    (inputs / "file_c.csv").write_text("AgencyIdentifier,PIID\n097,W91-BODY\n")
+    with emulator.lock:
+        before = set(broker.submissions)
+    emulator.reset_counts()
+    # The server reads nothing of the first upload for a minute: its body stops where buffers fill.
+    held = emulator.inject("upload_dabs_files", "latency", delay=60)
+    run_id = stack.trigger("e2e_upload_kill", {"inputs": str(inputs), "destination": str(tmp_path)})
+    sender: list[tuple[int, Seen]] = []
+
+    def sending() -> bool:
+        with emulator.lock:
+            seen = [s for s in emulator.seen if s.route == "upload_dabs_files" and s.peer]
+        if not (held.hits and seen):
+            return False
+        port = seen[-1].peer[1]
+        found, socket = _process_of_connection(port), _tcp_socket(port)
+        unsent = socket is not None and socket[1] > 0  # bytes of the body still in the sender's buffer
+        sender[:] = [(found, seen[-1])] if found is not None and unsent else []
+        return bool(sender)
+
+    stack.wait_for(sending, 180, "the upload to be held with part of its body unsent")
+    pid, first = sender[0]
+    os.kill(pid, signal.SIGKILL)
+    state, tries = ended(stack, "e2e_upload_kill", run_id)
+    if not AIRFLOW_3_1:  # see test_task_killed_mid_wait_resumes_its_submission
+        assert (state, tries) == ("failed", 1)
+        clear(stack, "e2e_upload_kill", run_id, "submit")
+        stack.wait_for(lambda: stack.run_state("e2e_upload_kill", run_id) != "failed", 60, "the clear")
+        state, tries = ended(stack, "e2e_upload_kill", run_id)
+    # The held request ends once the server has read what there was of its body: short, no submission.
+    stack.wait_for(lambda: first.ended is not None, 180, "the held upload to end")
+    with emulator.lock:
+        made = sorted(set(broker.submissions) - before)
+    REPORT.row(
+        "Restarts",
+        case="kill -9 a DABS submission's task while its upload's body is being sent",
+        run=f"{state} on try {tries}",
+        **{"updates created (must be 1)": len(made)},
+        files="-",
+        **{"partial files (must be 0)": 0},
+        note="counted here: Broker submissions made; the cut-off body made none, the retry one",
+    )
+    assert state == "success" and tries == 2
+    assert first.ended != 200, "the cut-off upload was answered as if whole"
+    assert len(made) == 1 and emulator.count("upload_dabs_files") == 2  # the cut-off one, the retry's
+    result = xcom(stack.home, "e2e_upload_kill", "submit", run_id)
+    assert result["submission_id"] == made[0]
 
 
 def _holder_of(path: Path) -> int | None:
