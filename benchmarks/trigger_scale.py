@@ -18,7 +18,9 @@ runs it at any N):
 Reported per run: event-loop lag p50/p99 (a 50 ms timer's lateness), polls achieved vs intended
 (counted by the emulator), CPU seconds per poll (the trigger process's user+system time; it logs
 as the triggerer's runner process does, JSON lines to its supervisor's channel), RSS per trigger,
-how late the waits saw their jobs finish (p99), and errors (waits that did not end with success).
+how late the waits saw their jobs finish (p99), the collector's full passes (count and seconds in
+all: with thousands of waits alive each stalls the loop longest, so their count sets lag p99) and
+errors (waits that did not end with success).
 Goals: 5,000 waits at 5 s and 10,000 at 15 s with lag p99 < 100 ms, CPU per poll <= 1.5x the
 floor's (and below the peer's), and at most one request per distinct job per interval
 (``--waits-per-job`` shares jobs).
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import itertools
 import json
 import math
@@ -227,7 +230,20 @@ async def run_triggers(
         except Exception:
             outcomes[i] = False
 
+    # The collector's full passes (its oldest generation): each stalls the loop for all the objects
+    # alive, so with thousands of waits they are the longest lags, and their count sets lag p99.
+    full: list[float] = []
+    began = [0.0]
+
+    def collected(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                began[0] = time.perf_counter()
+            else:
+                full.append(time.perf_counter() - began[0])
+
     before = rss_kib()
+    gc.callbacks.append(collected)
     cpu0, wall0 = time.process_time(), time.monotonic()
     sampler = asyncio.create_task(sample())
     tasks = [asyncio.create_task(one(i, job_id)) for i, job_id in enumerate(ids)]
@@ -236,6 +252,7 @@ async def run_triggers(
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
     cpu1, wall1 = time.process_time(), time.monotonic()
+    gc.callbacks.remove(collected)
     done.set()
     await sampler
     if FloorWait.session is not None:
@@ -258,6 +275,8 @@ async def run_triggers(
         "errors": n - sum(outcomes),
         "late_p99": percentile(late, 99) if late else math.nan,
         "rss_per_trigger_kib": (peak[0] - before) / n,
+        "full_gcs": len(full),
+        "full_gc_seconds": sum(full),
     }
 
 
@@ -368,6 +387,8 @@ def row(kind: str, n: int, r: dict[str, Any]) -> list[object]:
         f"{r['cpu'] / max(1, r['polls']) * 1000:.3f}",
         f"{r['rss_per_trigger_kib']:.1f}",
         f"{r['late_p99']:.1f}",
+        r["full_gcs"],
+        f"{r['full_gc_seconds']:.2f}",
         r["errors"],
     ]
 
@@ -447,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
         "CPU ms/poll",
         "RSS KiB/trigger",
         "late p99 s",
+        "full GCs",
+        "full GC s",
         "errors",
     ]
     title = f"Triggerer scale: poll every {args.poll:g} s, jobs of {args.job_seconds:g} s, one event loop"

@@ -7,6 +7,7 @@ Real triggers against the emulator over HTTP; every status read is recorded as i
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from collections import Counter
@@ -97,6 +98,19 @@ async def test_a_wait_joining_a_job_read_moments_ago_gets_that_reading_without_a
     ) as watch:
         reading = await asyncio.wait_for(watch.next(), 0.5)
         assert reading.job_id == a and reading.status and len(reads) == 1  # the first wait's reading, shared
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+
+
+async def test_a_jobs_kept_reading_is_nothing_the_garbage_collector_carries(started, reads):
+    """Kept for an interval, objects reach the collector's oldest generation: its full passes stall the loop."""
+    (a,) = started(1)
+    first = waiting(a, poll=1.0)
+    assert await eventually(lambda: len(reads) == 1)
+    (poller,) = ConnectionPoller.running(SOV_FIXER, "sovfixer_default")
+    assert await eventually(lambda: ("update", a) in poller.last)  # the reading, once answered
+    gc.collect()  # what holds only untracked values stops being tracked itself
+    assert not [v for v in poller.last.values() if gc.is_tracked(v)]
     first.cancel()
     await asyncio.gather(first, return_exceptions=True)
 

@@ -14,11 +14,13 @@ import asyncio
 import dataclasses
 import heapq
 import itertools
+import json
 import time
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_sov._shared.http import RetryPolicy
+from airflow_provider_sov._shared.jobs import Reading
 from airflow_provider_sov._shared.outage import DEFAULT_OUTAGE_TOLERANCE, next_poll_in
 from airflow_provider_sov.exceptions import SovError, SovRateLimitError
 
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_sov._shared.connection import ConnSettings
     from airflow_provider_sov._shared.hook import ApiHook
-    from airflow_provider_sov._shared.jobs import Api, JobKind, JobRef, Reading
+    from airflow_provider_sov._shared.jobs import Api, JobKind, JobRef
 
 #: How far behind the clock the budget's slots may fall and still be caught up (seconds): enough
 #: for a busy loop's late wake-ups, too little to burst much above the budget in any one second.
@@ -116,8 +118,11 @@ class ConnectionPoller:
         self.watches: dict[JobKey, set[Watch]] = {}
         self.heap: list[tuple[float, int, JobKey]] = []
         self.due: dict[JobKey, float] = {}
-        #: Each watched job's latest reading and when it was read (errors are not kept: a new wait reads).
-        self.last: dict[JobKey, tuple[float, Reading]] = {}
+        #: Each watched job's latest reading and when it was read (errors are not kept: a new wait reads),
+        #: as JSON text: a reading kept for an interval would be promoted to the collector's oldest
+        #: generation and make its full passes (the loop's longest stalls) more frequent; a string is
+        #: not tracked at all. Only what a trigger uses is kept (not ``private``).
+        self.last: dict[JobKey, tuple[float, str]] = {}
         self.in_flight: set[JobKey] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.order = itertools.count()
@@ -170,7 +175,9 @@ class ConnectionPoller:
         watchers.add(watch)
         last = self.last.get(watch.job)
         if last is not None and time.time() - last[0] < watch.interval:
-            watch.deliver(last[1], last[0])  # the job's latest reading: no second request for it
+            kept, detail = json.loads(last[1])
+            reading = dataclasses.replace(Reading.from_json(kept), detail=detail)
+            watch.deliver(reading, last[0])  # the job's latest reading: no second request for it
         self.schedule(watch.job)
         if self.loop_task is None:
             self.loop_task = asyncio.get_running_loop().create_task(self.run(), name=f"poll {self.conn_id}")
@@ -296,7 +303,7 @@ class ConnectionPoller:
             if isinstance(outcome, SovError):
                 self.last.pop(job, None)
             else:
-                self.last[job] = (now, outcome)
+                self.last[job] = (now, json.dumps([outcome.to_json(), outcome.detail]))
         for watch in list(self.watches.get(job, ())):
             watch.deliver(outcome, now)
         self.schedule(job)
