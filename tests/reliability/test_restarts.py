@@ -97,6 +97,22 @@ def ended(stack, dag_id: str, run_id: str) -> tuple[str, int]:
     return state, tries
 
 
+def killed(stack, pid: int, dag_id: str, run_id: str, task_id: str) -> tuple[str, int]:
+    """
+    ``kill -9`` the task's process; return the run's final state and the try its task ended on.
+    Airflow 3.0 fails a task whose process was killed for good, retries left or not: its user
+    clears the task, and that try must reattach to the same job as a retry would.
+    """
+    os.kill(pid, signal.SIGKILL)
+    state, tries = ended(stack, dag_id, run_id)
+    if not AIRFLOW_3_1:
+        assert (state, tries) == ("failed", 1)
+        clear(stack, dag_id, run_id, task_id)
+        stack.wait_for(lambda: stack.run_state(dag_id, run_id) != "failed", 60, "the clear")
+        state, tries = ended(stack, dag_id, run_id)
+    return state, tries
+
+
 def outcome(stack, dag_id: str, run_id: str, folder: Path, **row: str) -> tuple[int, list[bool], list[str]]:
     """
     What one logical run left, and its row in the report: the updates it created (its task passes
@@ -125,18 +141,26 @@ def outcome(stack, dag_id: str, run_id: str, folder: Path, **row: str) -> tuple[
     return jobs, identical, leftovers
 
 
-def _process_of_connection(local_port: int) -> int | None:
-    """The process holding the loopback TCP connection whose local end is ``local_port``, from /proc."""
-    inodes = set()
+def _tcp_sockets(local_port: int) -> list[list[str]]:
+    """The fields of each loopback TCP socket whose local end is ``local_port``, from /proc/net."""
+    found = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
         except OSError:
             continue
-        for line in lines:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == local_port:
-                inodes.add(f"socket:[{fields[9]}]")
+        found += [f for f in map(str.split, lines) if int(f[1].rsplit(":", 1)[1], 16) == local_port]
+    return found
+
+
+def _unsent_bytes(local_port: int) -> int:
+    """Bytes a socket's sender has queued and the other end has not taken yet (its tx_queue)."""
+    return sum(int(fields[4].split(":")[0], 16) for fields in _tcp_sockets(local_port))
+
+
+def _process_of_connection(local_port: int) -> int | None:
+    """The process holding the loopback TCP connection whose local end is ``local_port``, from /proc."""
+    inodes = {f"socket:[{fields[9]}]" for fields in _tcp_sockets(local_port)}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -182,16 +206,7 @@ def test_task_killed_mid_wait_resumes_its_submission(stack, tmp_path):
         return bool(waiter)
 
     stack.wait_for(waiting, 180, "the task to be waiting on its submission, on a connection it holds")
-    os.kill(waiter[0], signal.SIGKILL)
-
-    state, tries = ended(stack, "e2e_submission_kill", run_id)
-    if not AIRFLOW_3_1:
-        # Airflow 3.0 fails a task whose process was killed for good, retries left or not: its user
-        # clears the task, and that try must reattach to the same submission as a retry would.
-        assert (state, tries) == ("failed", 1)
-        clear(stack, "e2e_submission_kill", run_id, "update")
-        stack.wait_for(lambda: stack.run_state("e2e_submission_kill", run_id) != "failed", 60, "the clear")
-        state, tries = ended(stack, "e2e_submission_kill", run_id)
+    state, tries = killed(stack, waiter[0], "e2e_submission_kill", run_id, "update")
     jobs, identical, leftovers = outcome(
         stack,
         "e2e_submission_kill",
@@ -211,21 +226,47 @@ def test_task_killed_mid_wait_resumes_its_submission(stack, tmp_path):
     assert leftovers == []
 
 
+def _dabs_inputs(stack, tmp_path: Path, file_b: str, piid: str) -> tuple[Path, set[int]]:
+    """
+    Files B and C for ``e2e_upload_kill``; return their folder and the Broker's submissions before
+    (the emulator's counters start from zero). The scheduled DABS example uploads once when the
+    stack starts: a fault injected after this holds the test's own upload.
+    """
+    emulator, broker = stack.emulator, stack.emulator.broker
+    stack.wait_for(lambda: broker.submissions_of("upload_dabs_files"), 600, "the DABS example's upload")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "file_b.csv").write_text(file_b)
+    (inputs / "file_c.csv").write_text(f"AgencyIdentifier,PIID\n097,{piid}\n")
+    with emulator.lock:
+        before = set(broker.submissions)
+    emulator.reset_counts()
+    return inputs, before
+
+
+def _upload_row(stack, before: set[int], state: str, tries: int, case: str, note: str) -> list[int]:
+    """The submissions a killed upload's run made, and its row in the report."""
+    with stack.emulator.lock:
+        made = sorted(set(stack.emulator.broker.submissions) - before)
+    REPORT.row(
+        "Restarts",
+        case=case,
+        run=f"{state} on try {tries}",
+        **{"updates created (must be 1)": len(made)},
+        files="-",
+        **{"partial files (must be 0)": 0},
+        note=f"counted here: Broker submissions made; {note}",
+    )
+    return made
+
+
 def test_task_killed_while_its_upload_answer_is_held_uploads_once(stack, tmp_path):
     """
     The Broker has made the submission but holds the answer; the task is killed. Airflow's retry
     finds that submission by the mark in its files' names: one upload, one submission.
     """
     emulator, broker = stack.emulator, stack.emulator.broker
-    # The scheduled DABS example uploads once when the stack starts: the fault must hold this run's.
-    stack.wait_for(lambda: broker.submissions_of("upload_dabs_files"), 600, "the DABS example's upload")
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    (inputs / "file_b.csv").write_text("AgencyIdentifier,ObjectClass\n097,25.2\n")
-    (inputs / "file_c.csv").write_text("AgencyIdentifier,PIID\n097,W91-KILL\n")
-    with emulator.lock:
-        before = set(broker.submissions)
-    emulator.reset_counts()
+    inputs, before = _dabs_inputs(stack, tmp_path, "AgencyIdentifier,ObjectClass\n097,25.2\n", "W91-KILL")
     held = emulator.inject("upload_dabs_files", "slow_after", delay=120)
     run_id = stack.trigger("e2e_upload_kill", {"inputs": str(inputs), "destination": str(tmp_path)})
     holder: list[int] = []
@@ -241,37 +282,18 @@ def test_task_killed_while_its_upload_answer_is_held_uploads_once(stack, tmp_pat
         return bool(holder)
 
     stack.wait_for(made_and_held, 180, "the Broker to make the submission and hold the answer")
-    os.kill(holder[0], signal.SIGKILL)
-    state, tries = ended(stack, "e2e_upload_kill", run_id)
-    if not AIRFLOW_3_1:  # see test_task_killed_mid_wait_resumes_its_submission
-        assert (state, tries) == ("failed", 1)
-        clear(stack, "e2e_upload_kill", run_id, "submit")
-        stack.wait_for(lambda: stack.run_state("e2e_upload_kill", run_id) != "failed", 60, "the clear")
-        state, tries = ended(stack, "e2e_upload_kill", run_id)
-    with emulator.lock:
-        made = sorted(set(broker.submissions) - before)
-    REPORT.row(
-        "Restarts",
-        case="kill -9 a DABS submission's task while the Broker holds its upload's answer",
-        run=f"{state} on try {tries}",
-        **{"updates created (must be 1)": len(made)},
-        files="-",
-        **{"partial files (must be 0)": 0},
-        note="counted here: Broker submissions made; the retry found its one by its files' names",
+    state, tries = killed(stack, holder[0], "e2e_upload_kill", run_id, "submit")
+    made = _upload_row(
+        stack,
+        before,
+        state,
+        tries,
+        "kill -9 a DABS submission's task while the Broker holds its upload's answer",
+        "the retry found its one by its files' names",
     )
     assert state == "success" and tries == 2
     assert len(made) == 1 and emulator.count("upload_dabs_files") == 1
     assert xcom(stack.home, "e2e_upload_kill", "submit", run_id)["submission_id"] == made[0]
-
-
-def _tcp_socket(local_port: int) -> tuple[int, int] | None:
-    """``(state, bytes not yet sent)`` of the loopback TCP socket on ``local_port``, from /proc; None: gone."""
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == local_port:
-                return int(fields[3], 16), int(fields[4].split(":")[0], 16)
-    return None
 
 
 def test_task_killed_mid_upload_body_uploads_once(stack, tmp_path):
@@ -279,18 +301,11 @@ def test_task_killed_mid_upload_body_uploads_once(stack, tmp_path):
     The task is killed while its upload's body is still on its way: the Broker never makes that
     submission (the body ends short), so Airflow's retry finds none by its mark and sends again.
     """
-    emulator, broker = stack.emulator, stack.emulator.broker
-    stack.wait_for(lambda: broker.submissions_of("upload_dabs_files"), 600, "the DABS example's upload")
-    inputs = tmp_path / "in"
-    inputs.mkdir()
+    emulator = stack.emulator
     # Far more than loopback's socket buffers hold, so that the sender is held mid-body.
     row = f"097,25.2,{'x' * 90}\n"
-    with (inputs / "file_b.csv").open("w") as big:
-        big.write("AgencyIdentifier,ObjectClass,Note\n" + row * (48 * 1024 * 1024 // len(row)))
-    (inputs / "file_c.csv").write_text("AgencyIdentifier,PIID\n097,W91-BODY\n")
-    with emulator.lock:
-        before = set(broker.submissions)
-    emulator.reset_counts()
+    big = "AgencyIdentifier,ObjectClass,Note\n" + row * (48 * 1024 * 1024 // len(row))
+    inputs, before = _dabs_inputs(stack, tmp_path, big, "W91-BODY")
     # The server reads nothing of the first upload for a minute: its body stops where buffers fill.
     held = emulator.inject("upload_dabs_files", "latency", delay=60)
     run_id = stack.trigger("e2e_upload_kill", {"inputs": str(inputs), "destination": str(tmp_path)})
@@ -302,32 +317,23 @@ def test_task_killed_mid_upload_body_uploads_once(stack, tmp_path):
         if not (held.hits and seen):
             return False
         port = seen[-1].peer[1]
-        found, socket = _process_of_connection(port), _tcp_socket(port)
-        unsent = socket is not None and socket[1] > 0  # bytes of the body still in the sender's buffer
+        found = _process_of_connection(port)
+        unsent = _unsent_bytes(port) > 0  # bytes of the body still in the sender's buffer
         sender[:] = [(found, seen[-1])] if found is not None and unsent else []
         return bool(sender)
 
     stack.wait_for(sending, 180, "the upload to be held with part of its body unsent")
     pid, first = sender[0]
-    os.kill(pid, signal.SIGKILL)
-    state, tries = ended(stack, "e2e_upload_kill", run_id)
-    if not AIRFLOW_3_1:  # see test_task_killed_mid_wait_resumes_its_submission
-        assert (state, tries) == ("failed", 1)
-        clear(stack, "e2e_upload_kill", run_id, "submit")
-        stack.wait_for(lambda: stack.run_state("e2e_upload_kill", run_id) != "failed", 60, "the clear")
-        state, tries = ended(stack, "e2e_upload_kill", run_id)
+    state, tries = killed(stack, pid, "e2e_upload_kill", run_id, "submit")
     # The held request ends once the server has read what there was of its body: short, no submission.
     stack.wait_for(lambda: first.ended is not None, 180, "the held upload to end")
-    with emulator.lock:
-        made = sorted(set(broker.submissions) - before)
-    REPORT.row(
-        "Restarts",
-        case="kill -9 a DABS submission's task while its upload's body is being sent",
-        run=f"{state} on try {tries}",
-        **{"updates created (must be 1)": len(made)},
-        files="-",
-        **{"partial files (must be 0)": 0},
-        note="counted here: Broker submissions made; the cut-off body made none, the retry one",
+    made = _upload_row(
+        stack,
+        before,
+        state,
+        tries,
+        "kill -9 a DABS submission's task while its upload's body is being sent",
+        "the cut-off body made none, the retry one",
     )
     assert state == "success" and tries == 2
     assert first.ended != 200, "the cut-off upload was answered as if whole"
